@@ -1,0 +1,23 @@
+import { createHash } from "node:crypto";
+
+/** Redis key layout. Every key Tether writes starts with `tether:`. */
+export const Keys = {
+  sessionPrefix: "tether:sess:",
+  session: (sid: string) => `tether:sess:${sid}`,
+  wsToken: (token: string) => `tether:wstok:${token}`,
+  apiKey: "tether:apikey",
+  sessionSecret: "tether:session-secret",
+} as const;
+
+/**
+ * A short, stable, non-reversible tag for a secret (session id, token), for
+ * room names and log correlation: secrets never appear in logs or pub/sub.
+ */
+export function tagOf(secret: string): string {
+  return createHash("sha256").update(secret).digest("base64url").slice(0, 16);
+}
+
+/** Socket.IO room of every socket of one login session (on every instance). */
+export const sessionRoom = (sid: string) => `session:${tagOf(sid)}`;
+/** Socket.IO room of every socket of one user. */
+export const userRoom = (userId: string) => `user:${userId}`;

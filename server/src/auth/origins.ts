@@ -1,0 +1,46 @@
+import type { IncomingMessage } from "node:http";
+
+/**
+ * Decides whether a browser origin may use Tether, for HTTP routes and the
+ * WebSocket handshake alike. Requests without an `Origin` header come from
+ * non-browser clients, which cross-site attacks cannot forge, and pass.
+ */
+export class OriginPolicy {
+  private readonly allowed: ReadonlySet<string>;
+
+  /** @param allowedOrigins exact origins; empty means same origin only. */
+  constructor(
+    allowedOrigins: string[],
+    private readonly trustProxy: boolean,
+  ) {
+    this.allowed = new Set(allowedOrigins);
+  }
+
+  /** The exact allowlist, or undefined in same-origin mode (for CORS headers). */
+  get allowlist(): string[] | undefined {
+    return this.allowed.size > 0 ? [...this.allowed] : undefined;
+  }
+
+  allows(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (this.allowed.size > 0) return this.allowed.has(origin);
+    return this.isSameOrigin(origin, req);
+  }
+
+  /** Same origin: the Origin's host equals the host the request was sent to. */
+  private isSameOrigin(origin: string, req: IncomingMessage): boolean {
+    const forwarded = this.trustProxy ? firstValue(req.headers["x-forwarded-host"]) : undefined;
+    const host = forwarded ?? req.headers.host;
+    try {
+      return host !== undefined && new URL(origin).host === host.toLowerCase();
+    } catch {
+      return false;
+    }
+  }
+}
+
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.split(",")[0]?.trim() || undefined;
+}

@@ -1,0 +1,90 @@
+import { RedisStore } from "connect-redis";
+import { parse as parseCookies } from "cookie";
+import { unsign } from "cookie-signature";
+import type { Request, RequestHandler } from "express";
+import session from "express-session";
+import { Keys } from "./keys.js";
+
+declare module "express-session" {
+  interface SessionData {
+    /** Who logged in: the login check's user id. */
+    userId: string;
+    /** Epoch ms: the absolute cap (login time + max age). Read by the renew scripts. */
+    capAt: number;
+  }
+}
+
+/** Name of the session cookie. */
+export const SESSION_COOKIE = "tether.sid";
+
+export interface SessionOptions {
+  /** A client connect-redis accepts: ioredis or the in-process twin. */
+  client: object;
+  /** The first signs new cookies; all verify (rotation). */
+  secrets: string[];
+  idleTtlMs: number;
+  maxAgeMs: number;
+}
+
+/** What a stored session holds. */
+export interface StoredSession {
+  userId: string;
+  capAt: number;
+}
+
+/** Parses a session as the store holds it; undefined when it is not one of ours. */
+export function parseStoredSession(json: string): StoredSession | undefined {
+  try {
+    const data = JSON.parse(json) as Partial<StoredSession>;
+    if (typeof data.userId !== "string" || typeof data.capAt !== "number") return undefined;
+    return { userId: data.userId, capAt: data.capAt };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds a session should live from now: the idle TTL, never past its cap. */
+function ttlSeconds(data: Partial<StoredSession>, idleTtlMs: number): number {
+  const cap = typeof data.capAt === "number" ? data.capAt - Date.now() : idleTtlMs;
+  return Math.ceil(Math.min(idleTtlMs, cap) / 1000);
+}
+
+/**
+ * express-session over connect-redis. The cookie lives until the absolute cap;
+ * the idle timeout is the store key's TTL, renewed by activity. So a user who
+ * only holds a socket open keeps a valid cookie with no Set-Cookie traffic.
+ */
+export function createSessionMiddleware(options: SessionOptions): RequestHandler {
+  const store = new RedisStore({
+    client: options.client,
+    prefix: Keys.sessionPrefix,
+    ttl: (data) => ttlSeconds(data as Partial<StoredSession>, options.idleTtlMs),
+  });
+  return session({
+    name: SESSION_COOKIE,
+    store,
+    secret: options.secrets,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    unset: "destroy",
+    // Secure only when the request really is HTTPS (trust proxy decides).
+    cookie: { httpOnly: true, sameSite: "lax", secure: "auto", maxAge: options.maxAgeMs, path: "/" },
+  });
+}
+
+/**
+ * The session id in a request's signed cookie, without loading the session:
+ * the token route's fast path. Undefined when absent or not signed by a current secret.
+ */
+export function sessionIdFromRequest(req: Request, secrets: string[]): string | undefined {
+  const header = req.headers.cookie;
+  if (header === undefined) return undefined;
+  const raw = parseCookies(header)[SESSION_COOKIE];
+  if (raw === undefined || !raw.startsWith("s:")) return undefined;
+  for (const secret of secrets) {
+    const sid = unsign(raw.slice(2), secret);
+    if (sid !== false) return sid;
+  }
+  return undefined;
+}

@@ -1,0 +1,94 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { z } from "zod";
+import { type Env, EnvSchema } from "./schema.js";
+
+/** Typed, validated configuration. Env is read here only; modules receive this. */
+export interface TetherConfig {
+  port: number;
+  host: string;
+  /** Unset: embedded mode, in-process stores, one instance only. */
+  redisUrl: string | undefined;
+  /** Unset: generated once and shared through the store. */
+  apiKey: string | undefined;
+  /** Unset: generated once and shared through the store. The first signs, all verify. */
+  sessionSecrets: string[];
+  sessionIdleTtlMs: number;
+  sessionMaxAgeMs: number;
+  wsTokenTtlMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  recoveryWindowMs: number;
+  redisCommandTimeoutMs: number;
+  /** Empty: same origin only. */
+  allowedOrigins: string[];
+  /** express `trust proxy` value, already parsed. */
+  trustProxy: boolean | number | string | undefined;
+  publishKey: string | undefined;
+  rateLimits: boolean;
+  instanceId: string;
+  logLevel: Env["LOG_LEVEL"];
+}
+
+/** A configuration error: one readable line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  ${problem}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function describe(issues: z.core.$ZodIssue[], env: Record<string, string | undefined>): string[] {
+  return issues.map((issue) => {
+    const name = String(issue.path[0] ?? "environment");
+    const given = env[name];
+    const shown = given === undefined || /KEY|SECRET/.test(name) ? "" : ` (got "${given}")`;
+    return `${name}: ${issue.message}${shown}`;
+  });
+}
+
+function parseTrustProxy(text: string | undefined): TetherConfig["trustProxy"] {
+  if (text === undefined) return undefined;
+  if (text === "true") return true;
+  if (text === "false") return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  return text;
+}
+
+/**
+ * Reads and validates the configuration from an environment (process.env by
+ * default), or throws a ConfigError naming each bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): TetherConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues, env));
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.TETHER_SESSION_MAX_AGE < e.TETHER_SESSION_IDLE_TTL) {
+    problems.push("TETHER_SESSION_MAX_AGE: must be at least TETHER_SESSION_IDLE_TTL");
+  }
+  if (e.TETHER_PUBLISH_KEY !== undefined && e.TETHER_PUBLISH_KEY === e.TETHER_API_KEY) {
+    problems.push("TETHER_PUBLISH_KEY: must differ from TETHER_API_KEY");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    apiKey: e.TETHER_API_KEY,
+    sessionSecrets: e.TETHER_SESSION_SECRET,
+    sessionIdleTtlMs: e.TETHER_SESSION_IDLE_TTL,
+    sessionMaxAgeMs: e.TETHER_SESSION_MAX_AGE,
+    wsTokenTtlMs: e.TETHER_WS_TOKEN_TTL,
+    pingIntervalMs: e.TETHER_PING_INTERVAL,
+    pingTimeoutMs: e.TETHER_PING_TIMEOUT,
+    recoveryWindowMs: e.TETHER_RECOVERY_WINDOW,
+    redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
+    allowedOrigins: e.TETHER_ALLOWED_ORIGINS,
+    trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),
+    publishKey: e.TETHER_PUBLISH_KEY,
+    rateLimits: e.TETHER_RATE_LIMITS === "on",
+    instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,69 @@
+import { DEFAULTS } from "@tether/shared";
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+const duration = (fallbackMs: number) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === "") return fallbackMs;
+      const value = parseDuration(text);
+      if (value === undefined) {
+        ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 30s, 5m or 7d, got "${text}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const list = z
+  .string()
+  .optional()
+  .transform((text) =>
+    (text ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== ""),
+  );
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((text) => (text === undefined || text.trim() === "" ? undefined : text.trim()));
+
+const origin = z.string().refine((text) => {
+  try {
+    return new URL(text).origin === text;
+  } catch {
+    return false;
+  }
+}, "expected an origin such as https://app.example.com (scheme, host and port only, no trailing slash)");
+
+/** Environment variables of the public contract and their validation. */
+export const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(DEFAULTS.port),
+  HOST: z.string().min(1).default(DEFAULTS.host),
+  REDIS_URL: optionalText.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")
+      .optional(),
+  ),
+  TETHER_API_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
+  TETHER_SESSION_SECRET: list.pipe(z.array(z.string().min(32, "each secret needs at least 32 characters"))),
+  TETHER_SESSION_IDLE_TTL: duration(DEFAULTS.sessionIdleTtlMs),
+  TETHER_SESSION_MAX_AGE: duration(DEFAULTS.sessionMaxAgeMs),
+  TETHER_WS_TOKEN_TTL: duration(DEFAULTS.wsTokenTtlMs),
+  TETHER_PING_INTERVAL: duration(DEFAULTS.pingIntervalMs),
+  TETHER_PING_TIMEOUT: duration(DEFAULTS.pingTimeoutMs),
+  TETHER_RECOVERY_WINDOW: duration(DEFAULTS.recoveryWindowMs),
+  TETHER_REDIS_COMMAND_TIMEOUT: duration(DEFAULTS.redisCommandTimeoutMs),
+  TETHER_ALLOWED_ORIGINS: list.pipe(z.array(origin)),
+  TETHER_TRUST_PROXY: optionalText,
+  TETHER_PUBLISH_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
+  TETHER_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
+  TETHER_INSTANCE_ID: optionalText,
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Env = z.output<typeof EnvSchema>;

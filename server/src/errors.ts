@@ -1,0 +1,79 @@
+import { type ErrorBody, ErrorCode, type HandshakeErrorData, RETRYABLE } from "@tether/shared";
+
+const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  INVALID_CREDENTIALS: 401,
+  SESSION_REQUIRED: 401,
+  SESSION_EXPIRED: 401,
+  TOKEN_INVALID: 401,
+  ORIGIN_FORBIDDEN: 403,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+  INVALID_INPUT: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  NOT_FOUND: 404,
+  INTERNAL: 500,
+};
+
+const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
+  INVALID_CREDENTIALS: "The credentials are not valid.",
+  SESSION_REQUIRED: "Log in first: there is no valid session.",
+  SESSION_EXPIRED: "The login session has ended; log in again.",
+  TOKEN_INVALID: "The token is unknown, used or expired; fetch a new one.",
+  ORIGIN_FORBIDDEN: "This origin is not allowed.",
+  RATE_LIMITED: "Too many requests; retry later.",
+  UNAVAILABLE: "The service is temporarily unavailable; retry with backoff.",
+  INVALID_INPUT: "The request is not valid.",
+  PAYLOAD_TOO_LARGE: "The request body is too large.",
+  NOT_FOUND: "No such route.",
+  INTERNAL: "Internal error.",
+};
+
+/**
+ * The one error type of Tether: a wire code, an HTTP status and a message that
+ * is safe to show a client. Anything else is normalised by `toTetherError`.
+ */
+export class TetherError extends Error {
+  readonly status: number;
+  /** Seconds, for RATE_LIMITED. */
+  retryAfterSeconds: number | undefined;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = DEFAULT_MESSAGE[code],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "TetherError";
+    this.status = HTTP_STATUS[code];
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE[this.code];
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+
+  /** The error handed to a refused Socket.IO handshake: `message` is the code. */
+  toHandshakeError(): Error & { data: HandshakeErrorData } {
+    return Object.assign(new Error(this.code), { data: { code: this.code, retryable: this.retryable } });
+  }
+}
+
+/** Is this a failure to reach Redis (timeout, connection closed, offline)? */
+function isStoreFailure(err: Error): boolean {
+  return (
+    /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|TRYAGAIN/i.test(
+      err.message,
+    ) || err.name === "MaxRetriesPerRequestError"
+  );
+}
+
+/** Normalises any thrown value: store outages become UNAVAILABLE, the rest INTERNAL. */
+export function toTetherError(err: unknown): TetherError {
+  if (err instanceof TetherError) return err;
+  if (err instanceof Error && isStoreFailure(err))
+    return new TetherError(ErrorCode.Unavailable, undefined, { cause: err });
+  return new TetherError(ErrorCode.Internal, undefined, { cause: err });
+}

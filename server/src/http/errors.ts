@@ -1,0 +1,41 @@
+import { ErrorCode } from "@tether/shared";
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import type { Logger } from "pino";
+import { TetherError, toTetherError } from "../errors.js";
+
+/** body-parser's error types, mapped to the contract's codes. */
+const BODY_ERRORS: Readonly<Record<string, TetherError>> = {
+  "entity.parse.failed": new TetherError(ErrorCode.InvalidInput, "The body is not valid JSON."),
+  "entity.too.large": new TetherError(ErrorCode.PayloadTooLarge),
+  "entity.verify.failed": new TetherError(ErrorCode.InvalidInput),
+  "request.aborted": new TetherError(ErrorCode.InvalidInput, "The request was aborted."),
+  "request.size.invalid": new TetherError(ErrorCode.InvalidInput),
+  "encoding.unsupported": new TetherError(ErrorCode.InvalidInput, "Unsupported content encoding."),
+  "charset.unsupported": new TetherError(ErrorCode.InvalidInput, "Unsupported charset."),
+  "parameters.too.many": new TetherError(ErrorCode.InvalidInput),
+  "stream.encoding.set": new TetherError(ErrorCode.Internal),
+};
+
+function bodyError(err: unknown): TetherError | undefined {
+  const type = typeof err === "object" && err !== null ? (err as { type?: unknown }).type : undefined;
+  return typeof type === "string" ? BODY_ERRORS[type] : undefined;
+}
+
+/** Sends every error as `{"error":{"code","message"}}`; never a stack trace. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = bodyError(err) ?? toTetherError(err);
+    if (error.code === ErrorCode.Internal) logger.error({ err, route: req.path }, "request failed");
+    else if (error.code === ErrorCode.Unavailable)
+      logger.warn({ err: (err as Error).message, route: req.path }, "store unavailable");
+    if (res.headersSent) return void res.end();
+    if (error.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(error.retryAfterSeconds));
+    res.status(error.status).json(error.toBody());
+  };
+}
+
+/** Unknown routes: 404 with a JSON body. */
+export const notFound: RequestHandler = (_req, res) => {
+  const error = new TetherError(ErrorCode.NotFound);
+  res.status(error.status).json(error.toBody());
+};

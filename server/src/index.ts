@@ -1,0 +1,12 @@
+/**
+ * @tether/server: mount Tether on your express app and HTTP server
+ * (`createTether`), or run it as a service (`startServer`, `npm start`).
+ */
+export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
+export type { LoginCheck, SocketIdentity } from "./auth/service.js";
+export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
+export { TetherError } from "./errors.js";
+export type { Publisher, Target } from "./realtime/publisher.js";
+export type { TetherServer, TetherSocket } from "./realtime/types.js";
+export { type RunningServer, startServer } from "./server.js";
+export { createTether, type Tether, type TetherOptions } from "./tether.js";

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/** `npm start`: one Tether instance in the foreground, configured from the environment. */
+import { ConfigError, loadConfig } from "./config/config.js";
+import { printBanner } from "./ops/banner.js";
+import { startServer } from "./server.js";
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tether: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const server = await startServer(config);
+  printBanner(server, config);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.tether.logger.info({ signal }, "shutting down");
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.tether.logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`tether: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,83 @@
+import type { HandshakeErrorData } from "@tether/shared";
+import { io, type Socket } from "socket.io-client";
+
+/** A logged-in browser, reduced to its cookie: enough to drive the HTTP contract by hand. */
+export interface TestSession {
+  cookie: string;
+}
+
+/** POSTs JSON (or a raw string body) and returns status, headers and the parsed body. */
+export async function post(url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+  };
+}
+
+export async function login(baseUrl: string, apiKey: string): Promise<TestSession> {
+  const res = await fetch(`${baseUrl}/api/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ apiKey }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  const setCookie = res.headers.get("set-cookie") ?? "";
+  return { cookie: setCookie.split(";")[0] ?? "" };
+}
+
+export async function wsToken(baseUrl: string, session: TestSession): Promise<string> {
+  const res = await post(`${baseUrl}/api/auth/ws-token`, undefined, { cookie: session.cookie });
+  if (res.status !== 200) throw new Error(`ws-token failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body?.token as string;
+}
+
+/** What a refused handshake gave the client. */
+export class HandshakeRefused extends Error {
+  constructor(
+    readonly data: HandshakeErrorData | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Connects a raw socket.io-client with `auth`; resolves once connected, rejects with the connect_error. */
+export function connectRaw(
+  baseUrl: string,
+  auth: unknown,
+  options: { extraHeaders?: Record<string, string> } = {},
+): Promise<Socket> {
+  const socket = io(baseUrl, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth: auth as Record<string, unknown>,
+    extraHeaders: options.extraHeaders,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err: Error & { data?: HandshakeErrorData }) => {
+      socket.close();
+      reject(new HandshakeRefused(err.data, err.message));
+    });
+  });
+}
+
+/** The `connect_error` a handshake with this `auth` gets (fails the test if it connects). */
+export async function refusal(baseUrl: string, auth: unknown): Promise<HandshakeRefused> {
+  try {
+    const socket = await connectRaw(baseUrl, auth);
+    socket.close();
+  } catch (err) {
+    if (err instanceof HandshakeRefused) return err;
+    throw err;
+  }
+  throw new Error("the handshake was accepted");
+}

@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "./ports.js";
+import { waitFor } from "./wait.js";
+
+const SERVER_MAIN = resolve(import.meta.dirname, "../../src/main.ts");
+/** Every instance's log lands here, so a test can grep all logs for secrets. */
+export const LOG_DIR = process.env.TETHER_TEST_LOG_DIR ?? join(tmpdir(), "tether-test-logs");
+
+/** Short TTLs and intervals so lifecycle tests take seconds. */
+export const FAST_ENV: Record<string, string> = {
+  TETHER_WS_TOKEN_TTL: "2s",
+  TETHER_PING_INTERVAL: "500ms",
+  TETHER_PING_TIMEOUT: "500ms",
+  TETHER_RATE_LIMITS: "off",
+  LOG_LEVEL: "info",
+};
+
+/** A Tether server running as its own process, exactly as `npm start` runs it. */
+export interface TestInstance {
+  readonly url: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** kill -9 */
+  kill(): Promise<void>;
+  /** SIGTERM, and wait for the exit code. */
+  stop(): Promise<number | null>;
+  /** Starts a new process with the same port and environment. */
+  restart(): Promise<void>;
+}
+
+let counter = 0;
+
+/** Starts `server/src/main.ts` (from source) on a free port and waits until it is ready. */
+export async function startInstance(
+  env: Record<string, string>,
+  options: { port?: number } = {},
+): Promise<TestInstance> {
+  const port = options.port ?? (await freePort());
+  const name = env.TETHER_INSTANCE_ID ?? `test-${process.pid}-${++counter}`;
+  mkdirSync(LOG_DIR, { recursive: true });
+  let child!: ChildProcess;
+
+  const launch = async () => {
+    const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
+    child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", SERVER_MAIN], {
+      env: { ...process.env, ...FAST_ENV, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const proc = child;
+    await waitFor(
+      `instance ${name} on port ${port}`,
+      async () => {
+        if (proc.exitCode !== null)
+          throw new Error(`instance exited with ${proc.exitCode}; see ${LOG_DIR}/${name}.log`);
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        return res.ok;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+  };
+
+  const exit = (proc: ChildProcess) =>
+    proc.exitCode !== null || proc.signalCode !== null
+      ? Promise.resolve(proc.exitCode)
+      : new Promise<number | null>((done) => proc.once("exit", (code) => done(code)));
+
+  await launch();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    get process() {
+      return child;
+    },
+    async kill() {
+      const done = exit(child);
+      child.kill("SIGKILL");
+      await done;
+    },
+    async stop() {
+      const done = exit(child);
+      child.kill("SIGTERM");
+      return done;
+    },
+    restart: launch,
+  };
+}

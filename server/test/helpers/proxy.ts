@@ -1,0 +1,78 @@
+import { createConnection, createServer, type Socket } from "node:net";
+import { freePort } from "./ports.js";
+
+/**
+ * A small TCP load balancer for fault injection: round-robin over backends,
+ * skipping dead ones; it can cut every connection and refuse new ones.
+ */
+export interface TestProxy {
+  readonly url: string;
+  readonly port: number;
+  /** Backends as `port` numbers on 127.0.0.1; replace at will. */
+  backends: number[];
+  /** Destroys every open connection. */
+  cut(): void;
+  /** While true, new connections are closed at once. */
+  refusing: boolean;
+  readonly openConnections: number;
+  close(): Promise<void>;
+}
+
+export async function startProxy(backends: number[]): Promise<TestProxy> {
+  const port = await freePort();
+  const open = new Set<Socket>();
+  let next = 0;
+
+  const dial = (client: Socket, tried: number, state: TestProxy) => {
+    if (tried >= state.backends.length) return void client.destroy();
+    const target = state.backends[next++ % state.backends.length];
+    const upstream = createConnection({ host: "127.0.0.1", port: target ?? 0 });
+    // Only fires before "connect" (the listener is removed then): try the next backend.
+    upstream.once("error", () => {
+      upstream.destroy();
+      dial(client, tried + 1, state);
+    });
+    upstream.once("connect", () => {
+      upstream.removeAllListeners("error");
+      open.add(upstream);
+      client.pipe(upstream).pipe(client);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+        open.delete(client);
+        open.delete(upstream);
+      };
+      client.on("error", close).on("close", close);
+      upstream.on("error", close).on("close", close);
+      client.resume();
+    });
+  };
+
+  const state: TestProxy = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    backends,
+    refusing: false,
+    get openConnections() {
+      return open.size / 2;
+    },
+    cut() {
+      for (const socket of open) socket.destroy();
+      open.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        state.cut();
+        server.close(() => resolve());
+      }),
+  };
+
+  const server = createServer({ pauseOnConnect: true }, (client) => {
+    client.on("error", () => client.destroy());
+    if (state.refusing) return void client.destroy();
+    open.add(client);
+    dial(client, 0, state);
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", () => resolve()));
+  return state;
+}

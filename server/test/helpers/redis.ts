@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { freePort } from "./ports.js";
+import { waitFor } from "./wait.js";
+
+/** A real redis-server on a free port, for one test file. */
+export interface TestRedis {
+  readonly url: string;
+  readonly port: number;
+  /** A plain client for assertions and fault injection. */
+  client(): Redis;
+  /** Stops the server (SIGTERM, or SIGKILL with `{ kill: true }`). */
+  stop(options?: { kill?: boolean }): Promise<void>;
+  /** Starts it again on the same port (and, with persistence on, the same data). */
+  start(): Promise<void>;
+  /** Stops it for good and removes its data. */
+  close(): Promise<void>;
+}
+
+export async function startRedis(options: { persistence?: boolean } = {}): Promise<TestRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "tether-redis-"));
+  const clients: Redis[] = [];
+  let child: ChildProcess | undefined;
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    options.persistence ? "yes" : "no",
+    "--appendfsync",
+    "always",
+    "--loglevel",
+    "warning",
+  ];
+
+  const start = async () => {
+    const proc = spawn("redis-server", args, { stdio: ["ignore", "ignore", "inherit"] });
+    child = proc;
+    const probe = new Redis(port, "127.0.0.1", {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on("error", () => {});
+    await waitFor(`redis-server on port ${port}`, async () => {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
+      if (probe.status !== "ready") await probe.connect().catch(() => undefined);
+      return (await probe.ping()) === "PONG";
+    });
+    probe.disconnect();
+  };
+
+  const stop = async ({ kill = false } = {}) => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill(kill ? "SIGKILL" : "SIGTERM");
+    await exited;
+  };
+
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    client() {
+      const client = new Redis(port, "127.0.0.1");
+      client.on("error", () => {});
+      clients.push(client);
+      return client;
+    },
+    stop,
+    start,
+    async close() {
+      for (const client of clients) client.disconnect();
+      await stop({ kill: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

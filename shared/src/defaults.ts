@@ -1,0 +1,31 @@
+/**
+ * Named defaults with their units. The server reads overrides from its config;
+ * the client SDK takes overrides as options.
+ */
+export const DEFAULTS = {
+  port: 3000,
+  host: "0.0.0.0",
+  sessionIdleTtlMs: 7 * 24 * 60 * 60 * 1000,
+  sessionMaxAgeMs: 30 * 24 * 60 * 60 * 1000,
+  wsTokenTtlMs: 60_000,
+  pingIntervalMs: 25_000,
+  pingTimeoutMs: 20_000,
+  recoveryWindowMs: 10 * 60 * 1000,
+  /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */
+  redisCommandTimeoutMs: 2_000,
+  /** Largest accepted JSON body and Socket.IO message. */
+  maxBodyBytes: 16 * 1024,
+  maxSocketMessageBytes: 64 * 1024,
+} as const;
+
+export const CLIENT_DEFAULTS = {
+  /** First reconnect delay; doubles on each failure up to the cap. */
+  reconnectBaseDelayMs: 500,
+  reconnectMaxDelayMs: 30_000,
+  /** Give up a token request after this long and retry (never log out). */
+  tokenRequestTimeoutMs: 10_000,
+} as const;
+
+/** Length of a WS token: 32 random bytes in base64url. */
+export const WS_TOKEN_LENGTH = 43;
+export const WS_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;

@@ -1,0 +1,71 @@
+import type { SessionEndReason } from "./codes.js";
+
+/** Event names, server → client and client → server. */
+export const ServerEvent = {
+  Welcome: "welcome",
+  SessionEnded: "session:ended",
+  Recovery: "recovery",
+  JobProgress: "job:progress",
+  JobDone: "job:done",
+} as const;
+
+export const ClientEvent = {
+  Echo: "echo",
+} as const;
+
+/** An opaque position in an event stream; clients echo it back unchanged. */
+export type Offset = string;
+
+export interface WelcomePayload {
+  /** Id of the server instance this socket is attached to. */
+  instance: string;
+  /** The user stream's current offset: resume from here after a reconnect. */
+  offset: Offset;
+}
+
+export interface SessionEndedPayload {
+  reason: SessionEndReason;
+}
+
+export interface RecoveryPayload {
+  /** False when events were lost (offset older than the recovery window). */
+  recovered: boolean;
+  /** How many events were replayed (or, when not recovered, known to be missed). */
+  missed: number;
+}
+
+export interface JobProgressPayload {
+  jobId: string;
+  step: number;
+  steps: number;
+  offset: Offset;
+}
+
+export interface JobDonePayload {
+  jobId: string;
+  offset: Offset;
+}
+
+/** Every event the server emits to clients. */
+export interface ServerToClientEvents {
+  welcome: (payload: WelcomePayload) => void;
+  "session:ended": (payload: SessionEndedPayload) => void;
+  recovery: (payload: RecoveryPayload) => void;
+  "job:progress": (payload: JobProgressPayload) => void;
+  "job:done": (payload: JobDonePayload) => void;
+}
+
+/** Every event a client may emit; anything else is ignored by the server. */
+export interface ClientToServerEvents {
+  echo: (payload: unknown, ack: (payload: unknown) => void) => void;
+}
+
+/** Messages between server instances (through the Redis adapter). */
+export type InterServerEvents = Record<string, never>;
+
+/** The handshake's `auth` object. */
+export interface HandshakeAuth {
+  token: string;
+  /** The last user-stream offset the client saw. */
+  offset?: Offset;
+}

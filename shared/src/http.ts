@@ -1,0 +1,32 @@
+/** HTTP routes of the public contract. */
+export const Route = {
+  Login: "/api/auth/login",
+  Logout: "/api/auth/logout",
+  Session: "/api/auth/session",
+  WsToken: "/api/auth/ws-token",
+  Jobs: "/api/jobs",
+  Publish: "/api/publish",
+  Health: "/healthz",
+  Ready: "/readyz",
+  Metrics: "/metrics",
+} as const;
+
+export interface LoginResponse {
+  authenticated: true;
+}
+
+export interface SessionResponse {
+  authenticated: true;
+  /** When the session ends if left idle (epoch ms); capped by the absolute max age. */
+  expiresAt: number;
+}
+
+export interface WsTokenResponse {
+  token: string;
+  /** Epoch ms after which the token is refused. */
+  expiresAt: number;
+}
+
+export interface JobResponse {
+  jobId: string;
+}

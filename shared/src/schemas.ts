@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { WS_TOKEN_PATTERN } from "./defaults.js";
+
+/**
+ * Schemas for everything that arrives from outside. Inbound data is `unknown`
+ * until one of these has parsed it, once, at the boundary.
+ */
+export const LoginBody = z.object({ apiKey: z.string().min(1).max(512) });
+
+export const JobBody = z.object({
+  steps: z.number().int().min(1).max(10_000),
+  intervalMs: z.number().int().min(0).max(60_000),
+});
+
+/** Stream offsets are Redis Stream ids (`<ms>-<seq>`). */
+export const OffsetSchema = z.string().regex(/^\d{1,15}-\d{1,15}$/);
+
+export const HandshakeAuthSchema = z.object({
+  token: z.string().regex(WS_TOKEN_PATTERN),
+  offset: OffsetSchema.optional(),
+});
+
+export const PublishBody = z.object({
+  target: z.union([
+    z.object({ user: z.string().min(1).max(256) }).strict(),
+    z.object({ room: z.string().min(1).max(256) }).strict(),
+  ]),
+  event: z.string().min(1).max(128),
+  data: z.record(z.string(), z.unknown()),
+});
