@@ -1,4 +1,4 @@
-import type { HandshakeErrorData } from "@tether/shared";
+import type { HandshakeErrorData, WelcomePayload } from "@tether/shared";
 import { io, type Socket } from "socket.io-client";
 
 /** A logged-in browser, reduced to its cookie: enough to drive the HTTP contract by hand. */
@@ -48,12 +48,19 @@ export class HandshakeRefused extends Error {
   }
 }
 
-/** Connects a raw socket.io-client with `auth`; resolves once connected, rejects with the connect_error. */
+/** A connected raw socket and the `welcome` it got right after connecting. */
+export type WelcomedSocket = Socket & { welcome: WelcomePayload };
+
+/**
+ * Connects a raw socket.io-client with `auth`; resolves once welcomed (the
+ * listener is in place before connecting, as `welcome` can arrive with the
+ * connect), rejects with the connect_error.
+ */
 export function connectRaw(
   baseUrl: string,
   auth: unknown,
   options: { extraHeaders?: Record<string, string> } = {},
-): Promise<Socket> {
+): Promise<WelcomedSocket> {
   const socket = io(baseUrl, {
     transports: ["websocket"],
     reconnection: false,
@@ -62,7 +69,7 @@ export function connectRaw(
     extraHeaders: options.extraHeaders,
   });
   return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
+    socket.once("welcome", (welcome: WelcomePayload) => resolve(Object.assign(socket, { welcome })));
     socket.once("connect_error", (err: Error & { data?: HandshakeErrorData }) => {
       socket.close();
       reject(new HandshakeRefused(err.data, err.message));

@@ -1,4 +1,10 @@
-import type { EventEmitter } from "node:events";
+/** Anything with once/off: node EventEmitters, socket.io sockets, Tether clients. */
+export interface Emitter {
+  // biome-ignore lint/suspicious/noExplicitAny: listeners of any emitter.
+  once(event: string, listener: (...args: any[]) => void): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: listeners of any emitter.
+  off(event: string, listener: (...args: any[]) => void): unknown;
+}
 
 /** Waits until `check` returns a truthy value (or stops throwing), or fails naming what it waited for. */
 export async function waitFor<T>(
@@ -24,11 +30,7 @@ export async function waitFor<T>(
 }
 
 /** The next `event` from `emitter`, or a named timeout. */
-export function nextEvent<T = unknown>(
-  emitter: Pick<EventEmitter, "once" | "off">,
-  event: string,
-  timeoutMs = 10_000,
-): Promise<T> {
+export function nextEvent<T = unknown>(emitter: Emitter, event: string, timeoutMs = 10_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       emitter.off(event, onEvent);
