@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from "node:http";
-import { DEFAULTS } from "@tether/shared";
+import { DEFAULTS, SessionEndReason } from "@tether/shared";
 import { Router } from "express";
 import type { Logger } from "pino";
 import { apiKeyLogin } from "./auth/login.js";
@@ -13,7 +13,7 @@ import { healthRoutes } from "./ops/health.js";
 import { createLogger } from "./ops/logger.js";
 import { JobRunner } from "./realtime/jobs.js";
 import { LivePublisher, type Publisher } from "./realtime/publisher.js";
-import { createRealtime, endSessionSockets } from "./realtime/server.js";
+import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
 import { createRedisBackend } from "./store/redis.js";
@@ -78,13 +78,13 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     config.trustProxy !== undefined && config.trustProxy !== false,
   );
 
-  let io: TetherServer | undefined;
+  let realtime: Realtime | undefined;
   let publisher: Publisher | undefined;
   let jobs: JobRunner | undefined;
   let draining = false;
   const attached = () => {
-    if (!io || !jobs) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
-    return { io, jobs };
+    if (!realtime || !jobs) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
+    return { realtime, jobs };
   };
 
   const router = Router();
@@ -95,7 +95,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       login: options.login ?? apiKeyLogin(secrets.apiKey),
       origins,
       maxBodyBytes: DEFAULTS.maxBodyBytes,
-      onSessionEnded: (sid) => endSessionSockets(attached().io, sid, "logout"),
+      onSessionEnded: (sid) => attached().realtime.endSession(sid, SessionEndReason.Logout),
       startJob: (userId, steps, intervalMs) => attached().jobs.start(userId, steps, intervalMs),
     }),
   );
@@ -108,7 +108,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     backend,
     logger,
     get io() {
-      return io;
+      return realtime?.io;
     },
     get publisher() {
       if (!publisher) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
@@ -118,11 +118,12 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       return draining;
     },
     attach(server) {
-      if (io) throw new Error("Tether is already attached");
-      const realtime = createRealtime(server, {
+      if (realtime) throw new Error("Tether is already attached");
+      realtime = createRealtime(server, {
         instanceId: config.instanceId,
         pingIntervalMs: config.pingIntervalMs,
         pingTimeoutMs: config.pingTimeoutMs,
+        sessionCheckIntervalMs: config.sessionCheckIntervalMs,
         maxMessageBytes: DEFAULTS.maxSocketMessageBytes,
         origins,
         auth,
@@ -130,18 +131,18 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         logger,
         currentOffset: (userId) => live.currentOffset({ user: userId }),
       });
-      const live = new LivePublisher(realtime);
-      io = realtime;
+      const live = new LivePublisher(realtime.io);
       publisher = live;
       jobs = new JobRunner(live, logger);
-      return realtime;
+      return realtime.io;
     },
     async close() {
       draining = true;
       jobs?.stopAll();
-      if (io) {
-        io.local.disconnectSockets(true);
-        await new Promise<void>((resolve) => io?.close(() => resolve()) ?? resolve());
+      if (realtime) {
+        realtime.liveness.stop();
+        realtime.io.local.disconnectSockets(true);
+        await realtime.io.close();
       }
       await backend.close();
     },

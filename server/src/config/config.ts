@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { z } from "zod";
+import { parseDuration } from "./duration.js";
 import { type Env, EnvSchema } from "./schema.js";
+
+/** The default session check interval never exceeds this: revocation is noticed within it. */
+const MAX_SESSION_CHECK_INTERVAL_MS = 30_000;
 
 /** Typed, validated configuration. Env is read here only; modules receive this. */
 export interface TetherConfig {
@@ -19,6 +23,8 @@ export interface TetherConfig {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   recoveryWindowMs: number;
+  /** How often each instance renews its connected sessions and checks they still exist. */
+  sessionCheckIntervalMs: number;
   redisCommandTimeoutMs: number;
   /** Empty: same origin only. */
   allowedOrigins: string[];
@@ -70,7 +76,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.TETHER_PUBLISH_KEY !== undefined && e.TETHER_PUBLISH_KEY === e.TETHER_API_KEY) {
     problems.push("TETHER_PUBLISH_KEY: must differ from TETHER_API_KEY");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  const checkInterval =
+    e.TETHER_SESSION_CHECK_INTERVAL === undefined
+      ? Math.min(MAX_SESSION_CHECK_INTERVAL_MS, Math.floor(e.TETHER_SESSION_IDLE_TTL / 3))
+      : parseDuration(e.TETHER_SESSION_CHECK_INTERVAL);
+  if (checkInterval === undefined) {
+    problems.push(`TETHER_SESSION_CHECK_INTERVAL: expected a duration such as 500ms, 30s, 5m or 7d`);
+  } else if (checkInterval >= e.TETHER_SESSION_IDLE_TTL) {
+    problems.push("TETHER_SESSION_CHECK_INTERVAL: must be shorter than TETHER_SESSION_IDLE_TTL");
+  }
+  if (problems.length > 0 || checkInterval === undefined) throw new ConfigError(problems);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -83,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pingIntervalMs: e.TETHER_PING_INTERVAL,
     pingTimeoutMs: e.TETHER_PING_TIMEOUT,
     recoveryWindowMs: e.TETHER_RECOVERY_WINDOW,
+    sessionCheckIntervalMs: checkInterval,
     redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,
     trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),

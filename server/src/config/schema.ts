@@ -57,6 +57,8 @@ export const EnvSchema = z.object({
   TETHER_PING_INTERVAL: duration(DEFAULTS.pingIntervalMs),
   TETHER_PING_TIMEOUT: duration(DEFAULTS.pingTimeoutMs),
   TETHER_RECOVERY_WINDOW: duration(DEFAULTS.recoveryWindowMs),
+  /** Unset: derived from the idle TTL (a third of it, at most 30 s). */
+  TETHER_SESSION_CHECK_INTERVAL: optionalText.pipe(z.string().optional()),
   TETHER_REDIS_COMMAND_TIMEOUT: duration(DEFAULTS.redisCommandTimeoutMs),
   TETHER_ALLOWED_ORIGINS: list.pipe(z.array(origin)),
   TETHER_TRUST_PROXY: optionalText,

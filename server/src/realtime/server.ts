@@ -9,12 +9,15 @@ import type { AuthService } from "../auth/service.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend } from "../store/types.js";
 import { handshakeMiddleware } from "./handshake.js";
+import { SessionLiveness } from "./liveness.js";
 import type { TetherServer } from "./types.js";
 
 export interface RealtimeOptions {
   instanceId: string;
   pingIntervalMs: number;
   pingTimeoutMs: number;
+  /** How often connected sessions are renewed and checked for their end. */
+  sessionCheckIntervalMs: number;
   maxMessageBytes: number;
   origins: OriginPolicy;
   auth: AuthService;
@@ -24,11 +27,19 @@ export interface RealtimeOptions {
   currentOffset(userId: string): Promise<string>;
 }
 
+/** The realtime half of an instance. */
+export interface Realtime {
+  readonly io: TetherServer;
+  readonly liveness: SessionLiveness;
+  /** Ends a session on every instance: `session:ended`, then disconnect. */
+  endSession(sid: string, reason: SessionEndReason): void;
+}
+
 /**
  * The Socket.IO server: liveness from its own ping/pong, fan-out through the
  * Redis adapter, and the handshake middleware as the only way in.
  */
-export function createRealtime(httpServer: HttpServer, options: RealtimeOptions): TetherServer {
+export function createRealtime(httpServer: HttpServer, options: RealtimeOptions): Realtime {
   const { origins, logger } = options;
   const io: TetherServer = new Server(httpServer, {
     serveClient: false,
@@ -43,8 +54,12 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   });
 
   io.use(handshakeMiddleware(options.auth, logger));
+  const endSession = (sid: string, reason: SessionEndReason) => endSessionSockets(io, sid, reason);
+  const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
+  liveness.start();
 
   io.on("connection", (socket) => {
+    liveness.track(socket);
     void options.currentOffset(socket.data.userId).then(
       (offset) => socket.emit(ServerEvent.Welcome, { instance: options.instanceId, offset }),
       (err: unknown) => logger.warn({ err }, "could not read the user stream offset"),
@@ -53,15 +68,14 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       if (typeof ack === "function") ack(payload);
     });
   });
-  return io;
+  return { io, liveness, endSession };
 }
 
 function redisAdapter(backend: RedisBackend) {
   return createAdapter(backend.pub, backend.sub, { key: "tether:io", requestsTimeout: 3_000 });
 }
 
-/** Ends a session on every instance: its sockets get `session:ended`, then are disconnected. */
-export function endSessionSockets(io: TetherServer, sid: string, reason: SessionEndReason): void {
+function endSessionSockets(io: TetherServer, sid: string, reason: SessionEndReason): void {
   const room = sessionRoom(sid);
   io.to(room).emit(ServerEvent.SessionEnded, { reason });
   io.in(room).disconnectSockets(true);

@@ -1,0 +1,96 @@
+import { SessionEndReason } from "@tether/shared";
+import type { Logger } from "pino";
+import type { AuthService } from "../auth/service.js";
+import type { TetherSocket } from "./types.js";
+
+/** Sessions renewed per store call: bounds one script's run time in Redis. */
+const RENEW_BATCH = 500;
+
+interface TrackedSession {
+  sockets: number;
+  capAt: number;
+}
+
+/**
+ * Keeps the login sessions of connected sockets alive, and notices their end.
+ * Once per interval, per instance (not per socket, not per ping): renew the
+ * idle TTL of every session with a socket here; a session that is gone
+ * (logout elsewhere, deleted by an operator, evicted) was revoked, and one past
+ * its absolute cap expired. Either way its sockets on every instance are told.
+ */
+export class SessionLiveness {
+  private readonly sessions = new Map<string, TrackedSession>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly intervalMs: number,
+    private readonly endSession: (sid: string, reason: SessionEndReason) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), this.intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Number of distinct sessions with a socket on this instance. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  track(socket: TetherSocket): void {
+    const { sid, capAt } = socket.data;
+    const tracked = this.sessions.get(sid);
+    if (tracked) tracked.sockets += 1;
+    else this.sessions.set(sid, { sockets: 1, capAt });
+    socket.once("disconnect", () => this.untrack(sid));
+  }
+
+  private untrack(sid: string): void {
+    const tracked = this.sessions.get(sid);
+    if (!tracked) return;
+    tracked.sockets -= 1;
+    if (tracked.sockets <= 0) this.sessions.delete(sid);
+  }
+
+  /** One renewal round; overlapping rounds (a slow Redis) are skipped, not stacked. */
+  tick(): Promise<void> {
+    this.running ??= this.renewAll().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async renewAll(): Promise<void> {
+    const now = Date.now();
+    const live: string[] = [];
+    for (const [sid, { capAt }] of this.sessions) {
+      if (capAt <= now) this.end(sid, SessionEndReason.Expired);
+      else live.push(sid);
+    }
+    for (let start = 0; start < live.length; start += RENEW_BATCH) {
+      const batch = live.slice(start, start + RENEW_BATCH);
+      try {
+        for (const sid of await this.auth.renewSessions(batch)) {
+          const capAt = this.sessions.get(sid)?.capAt ?? Number.POSITIVE_INFINITY;
+          this.end(sid, capAt <= Date.now() ? SessionEndReason.Expired : SessionEndReason.Revoked);
+        }
+      } catch (err) {
+        // Redis is down: keep every socket; the next round renews them.
+        this.logger.warn({ err: (err as Error).message, sessions: batch.length }, "session renewal failed");
+        return;
+      }
+    }
+  }
+
+  private end(sid: string, reason: SessionEndReason): void {
+    this.sessions.delete(sid);
+    this.endSession(sid, reason);
+  }
+}
