@@ -10,3 +10,4 @@ export type { Publisher, Target } from "./realtime/publisher.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";
 export { createTether, type Tether, type TetherOptions } from "./tether.js";
+export { createPublisher, type WorkerPublisher } from "./worker-publisher.js";

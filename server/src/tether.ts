@@ -8,16 +8,18 @@ import { resolveSecrets } from "./auth/secrets.js";
 import { AuthService, type LoginCheck } from "./auth/service.js";
 import type { TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
+import { publishRoutes } from "./http/publish.js";
 import { authRoutes } from "./http/routes.js";
 import { healthRoutes } from "./ops/health.js";
 import { createLogger } from "./ops/logger.js";
+import type { RoomsOf } from "./realtime/handshake.js";
 import { JobRunner } from "./realtime/jobs.js";
-import { LivePublisher, type Publisher } from "./realtime/publisher.js";
+import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
 import { createRedisBackend } from "./store/redis.js";
-import type { Backend } from "./store/types.js";
+import type { Backend, HistoryLimits } from "./store/types.js";
 
 export interface TetherOptions {
   config: TetherConfig;
@@ -26,27 +28,38 @@ export interface TetherOptions {
    * refuse with INVALID_CREDENTIALS. Default: the built-in API-key check.
    */
   login?: LoginCheck;
+  /** The rooms with history a user's sockets join at connect. Default: none. */
+  roomsOf?: RoomsOf;
   logger?: Logger;
 }
 
 /** A Tether instance, mounted on a host app's express app and HTTP server. */
 export interface Tether {
-  /** The contract's routes (auth, jobs, health): `app.use(tether.router)`. */
+  /** The contract's routes (auth, jobs, publish, health): `app.use(tether.router)`. */
   readonly router: Router;
   /** The login key (configured, or generated and shared through the store). */
   readonly apiKey: string;
   readonly apiKeyGenerated: boolean;
   readonly backend: Backend;
   readonly logger: Logger;
+  /** Publishes events to a user's tabs or a room, on every instance, with history for recovery. */
+  readonly publisher: Publisher;
   /** Starts Socket.IO on the host's HTTP server. Call once. */
   attach(server: HttpServer): TetherServer;
   /** The Socket.IO server, once attached. */
   readonly io: TetherServer | undefined;
-  /** Publishes events to a user's tabs or a room, on every instance. */
-  readonly publisher: Publisher;
   readonly draining: boolean;
   /** Disconnects this instance's sockets and closes the store connections. */
   close(): Promise<void>;
+}
+
+/** History limits from config: the window, the length cap, and how long a stream's last id outlives it. */
+export function historyLimits(config: TetherConfig): HistoryLimits {
+  return {
+    windowMs: config.recoveryWindowMs,
+    maxLength: config.recoveryMaxEvents,
+    lastIdTtlMs: Math.max(config.recoveryWindowMs, config.sessionMaxAgeMs),
+  };
 }
 
 /**
@@ -61,9 +74,10 @@ export interface Tether {
 export async function createTether(options: TetherOptions): Promise<Tether> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
+  const limits = historyLimits(config);
   const backend = config.redisUrl
-    ? await createRedisBackend(config.redisUrl, config.redisCommandTimeoutMs, logger)
-    : createMemoryBackend();
+    ? await createRedisBackend(config.redisUrl, config.redisCommandTimeoutMs, limits, logger)
+    : createMemoryBackend(limits);
   const secrets = await resolveSecrets(backend.auth, { apiKey: config.apiKey, sessionSecrets: config.sessionSecrets });
   const auth = new AuthService({
     store: backend.auth,
@@ -77,14 +91,13 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     config.allowedOrigins,
     config.trustProxy !== undefined && config.trustProxy !== false,
   );
-
+  const publisher = new StreamPublisher(backend.history);
+  const jobs = new JobRunner(publisher, logger);
   let realtime: Realtime | undefined;
-  let publisher: Publisher | undefined;
-  let jobs: JobRunner | undefined;
   let draining = false;
   const attached = () => {
-    if (!realtime || !jobs) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
-    return { realtime, jobs };
+    if (!realtime) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
+    return realtime;
   };
 
   const router = Router();
@@ -95,10 +108,11 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       login: options.login ?? apiKeyLogin(secrets.apiKey),
       origins,
       maxBodyBytes: DEFAULTS.maxBodyBytes,
-      onSessionEnded: (sid) => attached().realtime.endSession(sid, SessionEndReason.Logout),
-      startJob: (userId, steps, intervalMs) => attached().jobs.start(userId, steps, intervalMs),
+      onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
+      startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
     }),
   );
+  router.use(publishRoutes(config.publishKey, () => publisher, DEFAULTS.maxBodyBytes));
   router.use(errorHandler(logger));
 
   return {
@@ -107,12 +121,9 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     apiKeyGenerated: secrets.apiKeyGenerated,
     backend,
     logger,
+    publisher,
     get io() {
       return realtime?.io;
-    },
-    get publisher() {
-      if (!publisher) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
-      return publisher;
     },
     get draining() {
       return draining;
@@ -128,17 +139,14 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         origins,
         auth,
         backend,
+        roomsOf: options.roomsOf ?? (() => []),
         logger,
-        currentOffset: (userId) => live.currentOffset({ user: userId }),
       });
-      const live = new LivePublisher(realtime.io);
-      publisher = live;
-      jobs = new JobRunner(live, logger);
       return realtime.io;
     },
     async close() {
       draining = true;
-      jobs?.stopAll();
+      jobs.stopAll();
       if (realtime) {
         realtime.liveness.stop();
         realtime.io.local.disconnectSockets(true);

@@ -36,7 +36,7 @@ const implementations: [string, () => Harness][] = [
   [
     "embedded",
     () => {
-      const backend = createMemoryBackend();
+      const backend = createMemoryBackend({ windowMs: 60_000, maxLength: 100, lastIdTtlMs: 60_000 });
       const kv = backend.sessionClient as import("../src/store/memory.js").MemoryKeyValue;
       return {
         store: backend.auth,

@@ -11,6 +11,8 @@ export const DEFAULTS = {
   pingIntervalMs: 25_000,
   pingTimeoutMs: 20_000,
   recoveryWindowMs: 10 * 60 * 1000,
+  /** Most events kept per user or room stream for replay. */
+  recoveryMaxEvents: 1_000,
   /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */
   redisCommandTimeoutMs: 2_000,
   /** Largest accepted JSON body and Socket.IO message. */

@@ -21,6 +21,8 @@ export interface WelcomePayload {
   instance: string;
   /** The user stream's current offset: resume from here after a reconnect. */
   offset: Offset;
+  /** Current offsets of the rooms with history this socket was joined to. */
+  rooms?: Record<string, Offset>;
 }
 
 export interface SessionEndedPayload {
@@ -30,8 +32,13 @@ export interface SessionEndedPayload {
 export interface RecoveryPayload {
   /** False when events were lost (offset older than the recovery window). */
   recovered: boolean;
-  /** How many events were replayed (or, when not recovered, known to be missed). */
+  /**
+   * Recovered: how many missed events were replayed. Not recovered: at least
+   * this many events are gone (0 when the offset was unusable).
+   */
   missed: number;
+  /** Set when this is the recovery of a room's stream rather than the user's. */
+  room?: string;
 }
 
 export interface JobProgressPayload {
@@ -68,4 +75,6 @@ export interface HandshakeAuth {
   token: string;
   /** The last user-stream offset the client saw. */
   offset?: Offset;
+  /** The last offset seen per room with history. */
+  rooms?: Record<string, Offset>;
 }

@@ -18,12 +18,16 @@ export const OffsetSchema = z.string().regex(/^\d{1,15}-\d{1,15}$/);
 export const HandshakeAuthSchema = z.object({
   token: z.string().regex(WS_TOKEN_PATTERN),
   offset: OffsetSchema.optional(),
+  rooms: z.record(z.string().max(256), OffsetSchema).optional(),
 });
+
+/** A room name an app may publish to. */
+export const RoomNameSchema = z.string().min(1).max(256);
 
 export const PublishBody = z.object({
   target: z.union([
     z.object({ user: z.string().min(1).max(256) }).strict(),
-    z.object({ room: z.string().min(1).max(256) }).strict(),
+    z.object({ room: RoomNameSchema }).strict(),
   ]),
   event: z.string().min(1).max(128),
   data: z.record(z.string(), z.unknown()),

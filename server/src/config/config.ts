@@ -23,6 +23,8 @@ export interface TetherConfig {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   recoveryWindowMs: number;
+  /** Most events kept per user or room stream. */
+  recoveryMaxEvents: number;
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   redisCommandTimeoutMs: number;
@@ -98,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pingIntervalMs: e.TETHER_PING_INTERVAL,
     pingTimeoutMs: e.TETHER_PING_TIMEOUT,
     recoveryWindowMs: e.TETHER_RECOVERY_WINDOW,
+    recoveryMaxEvents: e.TETHER_RECOVERY_MAX_EVENTS,
     sessionCheckIntervalMs: checkInterval,
     redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,

@@ -1,29 +1,48 @@
 import type { Logger } from "pino";
-import { sessionRoom, tagOf, userRoom } from "../auth/keys.js";
-import type { AuthService } from "../auth/service.js";
+import { sessionRoom } from "../auth/keys.js";
+import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { toTetherError } from "../errors.js";
+import type { Delivery } from "./delivery.js";
+import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
+
+/** The rooms with history a user's sockets join at connect (and recover on reconnect). */
+export type RoomsOf = (identity: SocketIdentity) => string[] | Promise<string[]>;
+
+/** The offsets the client sent, by stream; unvalidated (delivery decides what is usable). */
+function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<string, unknown> {
+  const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { offset?: unknown; rooms?: unknown };
+  const roomOffsets = (typeof sent.rooms === "object" && sent.rooms !== null ? sent.rooms : {}) as Record<
+    string,
+    unknown
+  >;
+  const requested = new Map<string, unknown>([[userStream(userId), sent.offset]]);
+  for (const room of rooms)
+    requested.set(roomStream(room), Object.hasOwn(roomOffsets, room) ? roomOffsets[room] : undefined);
+  return requested;
+}
 
 /**
  * The one handshake middleware: consumes the token (one store round trip that
- * also reads the session), then joins the socket to its session and user rooms.
- * Refusals carry `{ code, retryable }` in `connect_error.data`.
+ * also reads the session), notes where each of the socket's streams starts,
+ * then joins its session, user and room rooms. Refusals carry
+ * `{ code, retryable }` in `connect_error.data`.
  */
-export function handshakeMiddleware(auth: AuthService, logger: Logger) {
+export function handshakeMiddleware(auth: AuthService, delivery: Delivery, roomsOf: RoomsOf, logger: Logger) {
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     try {
       const identity = await auth.consumeToken(socket.handshake.auth);
       socket.data = identity;
-      socket.join([sessionRoom(identity.sid), userRoom(identity.userId)]);
+      const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
+      // Before joining: a stream's start is read while no live event can reach the socket.
+      await delivery.prepare(socket, requested);
+      socket.join([sessionRoom(identity.sid), ...requested.keys()]);
       next();
     } catch (err) {
       const error = toTetherError(err);
-      logger.debug({ code: error.code, socket: socket.id }, "handshake refused");
       if (error.code === "INTERNAL") logger.error({ err }, "handshake failed");
+      else logger.debug({ code: error.code }, "handshake refused");
       next(error.toHandshakeError());
     }
   };
 }
-
-/** For logs: which session a socket belongs to, without the session id. */
-export const sessionTag = (socket: TetherSocket) => tagOf(socket.data.sid);

@@ -1,37 +1,28 @@
-import type { Offset, ServerToClientEvents } from "@tether/shared";
-import { userRoom } from "../auth/keys.js";
-import type { TetherServer } from "./types.js";
+import type { Offset } from "@tether/shared";
+import type { HistoryStore } from "../store/types.js";
+import { roomStream, userStream } from "./streams.js";
 
-/** Who receives a published event. */
+/** Who receives a published event: every tab of a user, or every socket in a room. */
 export type Target = { user: string } | { room: string };
 
-type PayloadOf<E extends keyof ServerToClientEvents> = Omit<Parameters<ServerToClientEvents[E]>[0], "offset">;
-
-/** Publishes events to users or rooms; every event gets an offset. */
+/** Publishes events to users or rooms, on every instance; each gets an offset. */
 export interface Publisher {
-  publish<E extends keyof ServerToClientEvents>(target: Target, event: E, data: PayloadOf<E>): Promise<Offset>;
-  /** The target's current offset: what a client that has seen everything would send. */
-  currentOffset(target: Target): Promise<Offset>;
+  /**
+   * Appends the event to the target's history and delivers it live. `data`
+   * arrives as the event's payload with `offset` (and `room`) added.
+   *
+   * @example
+   * const offset = await tether.publisher.publish({ user: "alice" }, "build:log", { line: "ok" });
+   */
+  publish(target: Target, event: string, data: object): Promise<Offset>;
 }
 
-/** Live fan-out only: offsets are ordered ids, but nothing is kept for replay. */
-export class LivePublisher implements Publisher {
-  private sequence = 0;
-  private last = "0-0";
+/** The publisher over a history store: the store's append is also the fan-out. */
+export class StreamPublisher implements Publisher {
+  constructor(private readonly history: HistoryStore) {}
 
-  constructor(private readonly io: TetherServer) {}
-
-  async publish<E extends keyof ServerToClientEvents>(target: Target, event: E, data: PayloadOf<E>): Promise<Offset> {
-    this.sequence += 1;
-    this.last = `${Date.now()}-${this.sequence}`;
-    const room = "user" in target ? userRoom(target.user) : target.room;
-    // The payload's type was checked by this method's signature.
-    const emit = this.io.to(room).emit as (event: string, payload: unknown) => boolean;
-    emit.call(this.io.to(room), event, { ...data, offset: this.last });
-    return this.last;
-  }
-
-  async currentOffset(_target: Target): Promise<Offset> {
-    return this.last;
+  publish(target: Target, event: string, data: object): Promise<Offset> {
+    const stream = "user" in target ? userStream(target.user) : roomStream(target.room);
+    return this.history.append(stream, event, JSON.stringify(data));
   }
 }

@@ -8,7 +8,8 @@ import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend } from "../store/types.js";
-import { handshakeMiddleware } from "./handshake.js";
+import { Delivery } from "./delivery.js";
+import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import type { TetherServer } from "./types.js";
 
@@ -22,15 +23,15 @@ export interface RealtimeOptions {
   origins: OriginPolicy;
   auth: AuthService;
   backend: Backend;
+  roomsOf: RoomsOf;
   logger: Logger;
-  /** The user stream's current offset, sent in `welcome`. */
-  currentOffset(userId: string): Promise<string>;
 }
 
 /** The realtime half of an instance. */
 export interface Realtime {
   readonly io: TetherServer;
   readonly liveness: SessionLiveness;
+  readonly delivery: Delivery;
   /** Ends a session on every instance: `session:ended`, then disconnect. */
   endSession(sid: string, reason: SessionEndReason): void;
 }
@@ -40,7 +41,7 @@ export interface Realtime {
  * Redis adapter, and the handshake middleware as the only way in.
  */
 export function createRealtime(httpServer: HttpServer, options: RealtimeOptions): Realtime {
-  const { origins, logger } = options;
+  const { origins, logger, backend } = options;
   const io: TetherServer = new Server(httpServer, {
     serveClient: false,
     pingInterval: options.pingIntervalMs,
@@ -48,35 +49,35 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     maxHttpBufferSize: options.maxMessageBytes,
     perMessageDeflate: false,
     // `cors` does not apply to WebSocket upgrades: the origin is checked here, for every transport.
-    allowRequest: (req, callback) => callback(origins.allows(req) ? null : "ORIGIN_FORBIDDEN", origins.allows(req)),
+    allowRequest: (req, callback) => {
+      const allowed = origins.allows(req);
+      callback(allowed ? null : "ORIGIN_FORBIDDEN", allowed);
+    },
     cors: origins.allowlist ? { origin: origins.allowlist, credentials: true } : undefined,
-    adapter: options.backend.kind === "redis" ? redisAdapter(options.backend as RedisBackend) : undefined,
+    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
   });
 
-  io.use(handshakeMiddleware(options.auth, logger));
-  const endSession = (sid: string, reason: SessionEndReason) => endSessionSockets(io, sid, reason);
+  const delivery = new Delivery(io, backend.history, options.instanceId, logger);
+  delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
+  const endSession = (sid: string, reason: SessionEndReason) => {
+    const room = sessionRoom(sid);
+    io.to(room).emit(ServerEvent.SessionEnded, { reason });
+    io.in(room).disconnectSockets(true);
+  };
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();
 
+  io.use(handshakeMiddleware(options.auth, delivery, options.roomsOf, logger));
   io.on("connection", (socket) => {
     liveness.track(socket);
-    void options.currentOffset(socket.data.userId).then(
-      (offset) => socket.emit(ServerEvent.Welcome, { instance: options.instanceId, offset }),
-      (err: unknown) => logger.warn({ err }, "could not read the user stream offset"),
-    );
+    void delivery.resume(socket);
     socket.on(ClientEvent.Echo, (payload, ack) => {
       if (typeof ack === "function") ack(payload);
     });
   });
-  return { io, liveness, endSession };
+  return { io, liveness, delivery, endSession };
 }
 
 function redisAdapter(backend: RedisBackend) {
   return createAdapter(backend.pub, backend.sub, { key: "tether:io", requestsTimeout: 3_000 });
-}
-
-function endSessionSockets(io: TetherServer, sid: string, reason: SessionEndReason): void {
-  const room = sessionRoom(sid);
-  io.to(room).emit(ServerEvent.SessionEnded, { reason });
-  io.in(room).disconnectSockets(true);
 }

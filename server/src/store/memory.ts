@@ -1,4 +1,5 @@
-import type { AuthStore, Backend, ConsumedToken } from "./types.js";
+import { MemoryHistoryStore } from "./history-memory.js";
+import type { AuthStore, Backend, ConsumedToken, HistoryLimits } from "./types.js";
 
 interface Entry {
   value: string;
@@ -160,11 +161,12 @@ export class MemoryAuthStore implements AuthStore {
 }
 
 /** Embedded mode: every store in this process. One instance only. */
-export function createMemoryBackend(): Backend {
+export function createMemoryBackend(limits: HistoryLimits): Backend {
   const kv = new MemoryKeyValue();
   return {
     kind: "embedded",
     auth: new MemoryAuthStore(kv),
+    history: new MemoryHistoryStore(limits),
     sessionClient: kv,
     ping: async () => {},
     close: async () => kv.close(),

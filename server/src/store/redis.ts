@@ -1,7 +1,8 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
+import { RedisHistoryStore } from "./history-redis.js";
 import { CONSUME_TOKEN, MINT_TOKEN, RENEW_SESSIONS } from "./scripts.js";
-import type { AuthStore, Backend, ConsumedToken } from "./types.js";
+import type { AuthStore, Backend, ConsumedToken, HistoryLimits } from "./types.js";
 
 /** Reconnect forever, backing off to at most this long between attempts. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
@@ -111,7 +112,12 @@ export interface RedisBackend extends Backend {
   readonly sub: Redis;
 }
 
-export async function createRedisBackend(url: string, commandTimeoutMs: number, logger: Logger): Promise<RedisBackend> {
+export async function createRedisBackend(
+  url: string,
+  commandTimeoutMs: number,
+  limits: HistoryLimits,
+  logger: Logger,
+): Promise<RedisBackend> {
   const [commands, pub, sub] = await Promise.all(
     ["commands", "pub", "sub"].map((name) => connectRedis(url, name, commandTimeoutMs, logger)),
   );
@@ -130,6 +136,7 @@ export async function createRedisBackend(url: string, commandTimeoutMs: number, 
     pub,
     sub,
     auth: new RedisAuthStore(commands),
+    history: new RedisHistoryStore(commands, sub, limits),
     sessionClient: commands,
     ping: async () => {
       await Promise.all([commands.ping(), pub.ping()]);

@@ -28,9 +28,58 @@ export interface AuthStore {
 export interface Backend {
   readonly kind: "redis" | "embedded";
   readonly auth: AuthStore;
+  readonly history: HistoryStore;
   /** A client connect-redis accepts (ioredis or its in-process twin). */
   readonly sessionClient: object;
   /** Resolves when the backend answers, rejects (within the command timeout) otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One event kept in a stream. */
+export interface StreamEntry {
+  offset: string;
+  event: string;
+  /** The payload as JSON (without its offset). */
+  data: string;
+}
+
+/** An event as fanned out to every instance, in stream order. */
+export interface AppendedEvent extends StreamEntry {
+  stream: string;
+}
+
+/** What a recovery read found after a client's offset. */
+export interface StreamRead {
+  /** The stream's newest id ("0-0" when nothing was ever appended). */
+  last: string;
+  /** The newest id removed by trimming or expiry ("0-0" when none). */
+  maxDeleted: string;
+  /** How many entries the stream holds now. */
+  length: number;
+  /** Entries after the offset, oldest first, at most the requested count. */
+  entries: StreamEntry[];
+}
+
+/**
+ * Per-target event history (Redis Streams or the in-process twin). Appending
+ * also fans the event out to every instance, atomically, so every instance
+ * receives events of one stream in stream order.
+ */
+export interface HistoryStore {
+  append(stream: string, event: string, data: string): Promise<string>;
+  /** The stream's newest id, remembered for a while after the stream expired ("0-0" when none). */
+  lastId(stream: string): Promise<string>;
+  /** Entries after `after` (exclusive); entries older than the window are dropped first. */
+  readAfter(stream: string, after: string, count: number): Promise<StreamRead>;
+  /** Registers the receiver of every appended event (this instance's delivery). */
+  subscribe(handler: (event: AppendedEvent) => void): Promise<void>;
+}
+
+/** How long and how much history is kept. */
+export interface HistoryLimits {
+  windowMs: number;
+  maxLength: number;
+  /** How long a stream's last id is remembered after the stream itself expired. */
+  lastIdTtlMs: number;
 }

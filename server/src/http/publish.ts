@@ -1,0 +1,47 @@
+import { ErrorCode, PublishBody, Route, ServerEvent } from "@tether/shared";
+import express, { type RequestHandler, Router } from "express";
+import { safeEqual } from "../auth/secrets.js";
+import { TetherError } from "../errors.js";
+import type { Publisher } from "../realtime/publisher.js";
+
+/** Event names an outside backend may not publish: they are the protocol's own. */
+const RESERVED = new Set<string>([
+  ServerEvent.Welcome,
+  ServerEvent.Recovery,
+  ServerEvent.SessionEnded,
+  "connect",
+  "connect_error",
+  "disconnect",
+  "disconnecting",
+  "error",
+]);
+
+function bearer(publishKey: string): RequestHandler {
+  return (req, _res, next) => {
+    const header = req.headers.authorization ?? "";
+    const given = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
+    next(given !== "" && safeEqual(given, publishKey) ? undefined : new TetherError(ErrorCode.InvalidCredentials));
+  };
+}
+
+/** `POST /api/publish` for other backends, behind the publish key (off when no key is set). */
+export function publishRoutes(
+  publishKey: string | undefined,
+  publisher: () => Publisher,
+  maxBodyBytes: number,
+): Router {
+  const router = Router();
+  if (publishKey === undefined) return router;
+  router.post(Route.Publish, bearer(publishKey), express.json({ limit: maxBodyBytes }), async (req, res) => {
+    const body = PublishBody.safeParse(req.body);
+    if (!body.success || RESERVED.has(body.data.event)) {
+      throw new TetherError(
+        ErrorCode.InvalidInput,
+        'Expected {"target": {"user"} or {"room"}, "event": a non-reserved name, "data": an object}.',
+      );
+    }
+    const offset = await publisher().publish(body.data.target, body.data.event, body.data.data);
+    res.status(202).json({ offset });
+  });
+  return router;
+}

@@ -1,0 +1,34 @@
+import { pino } from "pino";
+import type { TetherConfig } from "./config/config.js";
+import type { Publisher } from "./realtime/publisher.js";
+import { StreamPublisher } from "./realtime/publisher.js";
+import { RedisHistoryStore } from "./store/history-redis.js";
+import { connectRedis } from "./store/redis.js";
+import { historyLimits } from "./tether.js";
+
+/** A publisher for processes that run no Socket.IO server (workers, cron jobs). */
+export interface WorkerPublisher extends Publisher {
+  close(): Promise<void>;
+}
+
+/**
+ * Publishes to Tether's users and rooms from another process: the same
+ * history and fan-out as the server's own publisher, over one Redis connection.
+ *
+ * @example
+ * const publisher = await createPublisher(loadConfig());
+ * await publisher.publish({ user: "alice" }, "report:ready", { url: "/reports/42" });
+ * await publisher.close();
+ */
+export async function createPublisher(config: TetherConfig): Promise<WorkerPublisher> {
+  if (!config.redisUrl) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
+  const logger = pino({ level: config.logLevel });
+  const client = await connectRedis(config.redisUrl, "publisher", config.redisCommandTimeoutMs, logger);
+  const publisher = new StreamPublisher(new RedisHistoryStore(client, client, historyLimits(config)));
+  return {
+    publish: (target, event, data) => publisher.publish(target, event, data),
+    close: async () => {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
