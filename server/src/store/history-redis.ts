@@ -10,49 +10,70 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: stream, last-id key. ARGV: event, data, max length, window ms, last-id ttl ms, channel, stream name.
+ * Trims a stream to the window and the length cap, and records the newest id
+ * trimmed in the meta hash (Redis does not track ids removed by trimming).
+ * Both trims remove a prefix, so the newest removed id is the prefix's last.
+ */
+const TRIM = `
+local function trim(stream, meta, minId, maxLen)
+  local deleted = nil
+  local old = redis.call('XREVRANGE', stream, '(' .. minId, '-', 'COUNT', 1)
+  if #old > 0 then
+    deleted = old[1][1]
+    redis.call('XTRIM', stream, 'MINID', minId)
+  end
+  local excess = redis.call('XLEN', stream) - maxLen
+  if excess > 0 then
+    local removed = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)
+    deleted = removed[#removed][1]
+    redis.call('XTRIM', stream, 'MAXLEN', maxLen)
+  end
+  if deleted then redis.call('HSET', meta, 'deleted', deleted) end
+end
+`;
+
+/**
+ * KEYS: stream, meta hash. ARGV: event, data, max length, window ms, meta ttl ms, channel, stream name.
  * XADD and PUBLISH in one script: every instance receives a stream's events in stream order.
  */
-const APPEND = `${NOW_MS}
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'e', ARGV[1], 'd', ARGV[2])
-redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[4])))
+const APPEND = `${NOW_MS}${TRIM}
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1], 'd', ARGV[2])
+trim(KEYS[1], KEYS[2], string.format('%d', now - tonumber(ARGV[4])), tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[2], id, 'PX', ARGV[5])
+redis.call('HSET', KEYS[2], 'last', id)
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', ARGV[6], cjson.encode({ARGV[7], id, ARGV[1], ARGV[2]}))
 return id
 `;
 
-/** KEYS: stream, last-id key. ARGV: exclusive start ("(id"), count, window ms. */
-const READ_AFTER = `${NOW_MS}
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local last = redis.call('GET', KEYS[2]) or '0-0'
-  return {last, last, 0, {}}
-end
-redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[3])))
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, maxDeleted = '0-0', '0-0'
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-  if info[i] == 'max-deleted-entry-id' then maxDeleted = info[i + 1] end
-end
-return {last, maxDeleted, redis.call('XLEN', KEYS[1]), redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+/**
+ * KEYS: stream, meta hash. ARGV: exclusive start ("(id"), count, window ms, max length.
+ * Returns {last, newest deleted id, length, entries}. An expired stream lost everything up to its last id.
+ */
+const READ_AFTER = `${NOW_MS}${TRIM}
+local last = redis.call('HGET', KEYS[2], 'last') or '0-0'
+if redis.call('EXISTS', KEYS[1]) == 0 then return {last, last, 0, {}} end
+trim(KEYS[1], KEYS[2], string.format('%d', now - tonumber(ARGV[3])), tonumber(ARGV[4]))
+local deleted = redis.call('HGET', KEYS[2], 'deleted') or '0-0'
+return {last, deleted, redis.call('XLEN', KEYS[1]), redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
 `;
 
 type RawEntry = [string, string[]];
 
 interface HistoryRedis extends Redis {
-  tetherAppend(stream: string, lastKey: string, ...args: (string | number)[]): Promise<string>;
+  tetherAppend(stream: string, metaKey: string, ...args: (string | number)[]): Promise<string>;
   tetherReadAfter(
     stream: string,
-    lastKey: string,
+    metaKey: string,
     after: string,
     count: number,
     windowMs: number,
+    maxLength: number,
   ): Promise<[string, string, number, RawEntry[]]>;
 }
 
 const streamKey = (stream: string) => `tether:stream:${stream}`;
-const lastIdKey = (stream: string) => `tether:stream-last:${stream}`;
+const metaKey = (stream: string) => `tether:stream-meta:${stream}`;
 
 function toEntry([offset, fields]: RawEntry): StreamEntry {
   return { offset, event: fields[1] ?? "", data: fields[3] ?? "{}" };
@@ -77,7 +98,7 @@ export class RedisHistoryStore implements HistoryStore {
     const { maxLength, windowMs, lastIdTtlMs } = this.limits;
     return this.client.tetherAppend(
       streamKey(stream),
-      lastIdKey(stream),
+      metaKey(stream),
       event,
       data,
       maxLength,
@@ -89,16 +110,17 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async lastId(stream: string): Promise<string> {
-    return (await this.client.get(lastIdKey(stream))) ?? "0-0";
+    return (await this.client.hget(metaKey(stream), "last")) ?? "0-0";
   }
 
   async readAfter(stream: string, after: string, count: number): Promise<StreamRead> {
     const [last, maxDeleted, length, entries] = await this.client.tetherReadAfter(
       streamKey(stream),
-      lastIdKey(stream),
+      metaKey(stream),
       `(${after}`,
       count,
       this.limits.windowMs,
+      this.limits.maxLength,
     );
     return { last, maxDeleted, length, entries: entries.map(toEntry) };
   }
