@@ -1,0 +1,370 @@
+import {
+  type ClientToServerEvents,
+  type LoginResponse,
+  type Offset,
+  type RecoveryPayload,
+  ServerEvent,
+  type ServerToClientEvents,
+  type SessionResponse,
+} from "@tether/shared";
+import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import { Backoff } from "./backoff.js";
+import { isPageHidden, watchBrowserWake } from "./browser.js";
+import { classifyFailure, errorFromConnectError } from "./classify.js";
+import { Emitter } from "./emitter.js";
+import { ClientErrorCode, TetherClientError } from "./errors.js";
+import type { TetherHttp } from "./http.js";
+import { newerOffset, offsetOf } from "./offset.js";
+import type {
+  AckResult,
+  ClientOwnEvents,
+  EmitArgs,
+  PassThroughSocketOptions,
+  TetherClient,
+  TetherClientEvents,
+  TetherSocket,
+  TetherState,
+} from "./types.js";
+import { type StaleWatch, startStaleWatch } from "./watchdog.js";
+
+/** Everything the state machine needs, with defaults already applied. */
+export interface ClientConfig {
+  origin: string;
+  http: TetherHttp;
+  transports: NonNullable<ManagerOptions["transports"]>;
+  reconnectBaseDelayMs: number;
+  reconnectMaxDelayMs: number;
+  ackTimeoutMs: number;
+  staleAfterMs: number;
+  socketOptions: PassThroughSocketOptions;
+  random: () => number;
+}
+
+type AnyListener = (...args: never[]) => void;
+/** The socket's listener methods without the event-name typing, for forwarding `client.on`. */
+interface LooseEmitter {
+  on(event: string, listener: AnyListener): unknown;
+  once(event: string, listener: AnyListener): unknown;
+  off(event: string, listener?: AnyListener): unknown;
+}
+
+const OWN_EVENTS: ReadonlySet<string> = new Set<keyof ClientOwnEvents>(["state", "error"]);
+
+/**
+ * The connection state machine. socket.io-client's reconnection is off: this class
+ * decides when to retry (backoff with jitter at the cap), and its `auth` callback
+ * fetches a fresh single-use token before every connect.
+ */
+export class TetherClientImpl implements TetherClient {
+  readonly socket: TetherSocket;
+  private current: TetherState = "closed";
+  private readonly events = new Emitter<ClientOwnEvents>();
+  private readonly backoff: Backoff;
+  /** True between `connect()` and a stop (close, logout, session gone, origin refused). */
+  private active = false;
+  private everConnected = false;
+  /** Bumped whenever an attempt ends or is abandoned, so late token responses are dropped. */
+  private attemptId = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private offset: Offset | undefined;
+  /** Per connection: `welcome`'s offset, and whether the server said replay was impossible. */
+  private welcomeOffset: Offset | undefined;
+  private recoveryFailed = false;
+  private staleWhileHidden = false;
+  private watch: StaleWatch | undefined;
+  private unwatchBrowser: (() => void) | undefined;
+  private readonly internal = new Map<string, AnyListener[]>();
+
+  constructor(private readonly config: ClientConfig) {
+    this.backoff = new Backoff({
+      baseMs: config.reconnectBaseDelayMs,
+      maxMs: config.reconnectMaxDelayMs,
+      random: config.random,
+    });
+    const options: Partial<ManagerOptions & SocketOptions> = {
+      path: "/socket.io/",
+      transports: config.transports,
+      withCredentials: true,
+      // A Manager of its own: clients never share an engine connection or each other's auth.
+      forceNew: true,
+      // Fall back to polling when WebSocket is blocked, instead of failing every attempt.
+      tryAllTransports: true,
+      ...config.socketOptions,
+      reconnection: false,
+      autoConnect: false,
+      auth: (cb) => this.authorize(cb),
+    };
+    this.socket = io(config.origin, options);
+    this.socket.on("connect", () => this.onConnect());
+    this.socket.on("connect_error", (err) => this.onConnectError(err));
+    this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
+    this.listenInternal(ServerEvent.SessionEnded, () => this.stop("unauthenticated"));
+    this.listenInternal(ServerEvent.Recovery, ((payload: RecoveryPayload) => this.onRecovery(payload)) as AnyListener);
+    this.socket.onAny((event: string, payload: unknown) => this.track(event, payload));
+  }
+
+  get state(): TetherState {
+    return this.current;
+  }
+
+  get lastOffset(): Offset | undefined {
+    return this.offset;
+  }
+
+  login(apiKey: string): Promise<LoginResponse> {
+    return this.config.http.login(apiKey);
+  }
+
+  async logout(): Promise<void> {
+    // Close first: the server's `session:ended` for our own logout would otherwise flash "unauthenticated".
+    this.offset = undefined;
+    this.stop("closed");
+    await this.config.http.logout();
+  }
+
+  session(): Promise<SessionResponse> {
+    return this.config.http.session();
+  }
+
+  connect(): void {
+    if (this.active) return;
+    this.active = true;
+    this.everConnected = false;
+    this.backoff.reset();
+    this.setState("connecting");
+    if (this.config.staleAfterMs > 0) {
+      this.watch = startStaleWatch({ staleAfterMs: this.config.staleAfterMs, onStale: () => this.onStale() });
+    }
+    this.unwatchBrowser = watchBrowserWake(() => this.onWake());
+    this.open();
+  }
+
+  disconnect(): void {
+    this.stop("closed");
+  }
+
+  close(): void {
+    this.stop("closed");
+  }
+
+  reconnectNow(): void {
+    // Without a pending timer an attempt is already under way (token fetch or handshake).
+    if (!this.active || this.current === "connected" || this.retryTimer === undefined) return;
+    this.open();
+  }
+
+  on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
+    if (isOwnEvent(event)) this.events.on(event, listener as ClientOwnEvents[typeof event]);
+    else this.loose.on(event, listener);
+    return this;
+  }
+
+  once<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
+    if (isOwnEvent(event)) this.events.once(event, listener as ClientOwnEvents[typeof event]);
+    else this.loose.once(event, listener);
+    return this;
+  }
+
+  off<E extends keyof TetherClientEvents>(event: E, listener?: TetherClientEvents[E]): this {
+    if (isOwnEvent(event)) this.events.off(event, listener as ClientOwnEvents[typeof event] | undefined);
+    // Without a listener, remove only the app's: the client's own handlers stay.
+    else if (listener !== undefined) this.loose.off(event, listener);
+    else this.removeAppListeners(event);
+    return this;
+  }
+
+  async emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>> {
+    return this.ack(event, args, this.config.ackTimeoutMs);
+  }
+
+  echo(payload: unknown, timeoutMs: number = this.config.ackTimeoutMs): Promise<unknown> {
+    return this.ack("echo", [payload], timeoutMs);
+  }
+
+  private async ack<E extends keyof ClientToServerEvents>(
+    event: E,
+    args: unknown[],
+    timeoutMs: number,
+  ): Promise<AckResult<E>> {
+    if (!this.active) {
+      throw new TetherClientError({
+        code: ClientErrorCode.NotConnected,
+        message: `Cannot emit "${event}": the client is ${this.current}`,
+      });
+    }
+    const timed = this.socket.timeout(timeoutMs);
+    const emit = timed.emitWithAck as (event: string, ...args: unknown[]) => Promise<unknown>;
+    try {
+      return (await emit.call(timed, event, ...args)) as AckResult<E>;
+    } catch (cause) {
+      // socket.io-client rejects with "operation has timed out" or "socket has been disconnected".
+      const lost = cause instanceof Error && /disconnected/i.test(cause.message);
+      throw new TetherClientError({
+        code: lost ? ClientErrorCode.Disconnected : ClientErrorCode.Timeout,
+        message: lost
+          ? `Connection lost before "${event}" was acknowledged`
+          : `No acknowledgement of "${event}" within ${timeoutMs} ms`,
+        cause,
+      });
+    }
+  }
+
+  private get loose(): LooseEmitter {
+    return this.socket as unknown as LooseEmitter;
+  }
+
+  /** Socket.IO calls this before every connect: fetch a fresh token, never reuse one. */
+  private authorize(cb: (data: object) => void): void {
+    const id = this.attemptId;
+    this.config.http.wsToken().then(
+      ({ token }) => {
+        if (id !== this.attemptId || !this.active) return;
+        cb(this.offset === undefined ? { token } : { token, offset: this.offset });
+      },
+      (err: unknown) => {
+        if (id !== this.attemptId || !this.active) return;
+        // Abort this attempt rather than handshake with a bad token.
+        this.socket.disconnect();
+        this.fail(asClientError(err));
+      },
+    );
+  }
+
+  private open(): void {
+    this.clearRetryTimer();
+    this.attemptId += 1;
+    this.socket.connect();
+  }
+
+  private onConnect(): void {
+    if (!this.active) return;
+    this.backoff.reset();
+    this.everConnected = true;
+    this.welcomeOffset = undefined;
+    this.recoveryFailed = false;
+    this.setState("connected");
+  }
+
+  private onConnectError(err: Error): void {
+    if (!this.active) return;
+    this.fail(errorFromConnectError(err));
+  }
+
+  private onDisconnect(reason: string): void {
+    if (!this.active || reason === "io client disconnect") return;
+    this.fail(new TetherClientError({ code: ClientErrorCode.Disconnected, message: `Connection lost: ${reason}` }));
+  }
+
+  private fail(error: TetherClientError): void {
+    this.attemptId += 1;
+    this.events.emit("error", error);
+    if (!this.active) return; // an "error" listener closed the client
+    const action = classifyFailure(error);
+    if (action.kind === "retry") this.scheduleRetry(action.minDelayMs);
+    else this.stop(action.kind);
+  }
+
+  private scheduleRetry(minDelayMs: number): void {
+    this.clearRetryTimer();
+    const delay = Math.max(minDelayMs, this.backoff.next());
+    this.setState(this.everConnected ? "reconnecting" : "connecting");
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.open();
+    }, delay);
+  }
+
+  private stop(final: "closed" | "unauthenticated"): void {
+    this.active = false;
+    this.attemptId += 1;
+    this.clearRetryTimer();
+    this.watch?.stop();
+    this.watch = undefined;
+    this.unwatchBrowser?.();
+    this.unwatchBrowser = undefined;
+    this.staleWhileHidden = false;
+    this.socket.disconnect();
+    this.setState(final);
+  }
+
+  /** Timers stalled: the machine slept or the tab was frozen, so an "open" socket may be dead. */
+  private onStale(): void {
+    if (!this.active) return;
+    // Hidden tabs get their timers throttled, which looks like a stall: decide when visible again.
+    if (isPageHidden()) {
+      this.staleWhileHidden = true;
+      return;
+    }
+    this.staleWhileHidden = false;
+    if (this.current === "connected") this.forceReconnect();
+    else this.reconnectNow();
+  }
+
+  private onWake(): void {
+    if (!this.active) return;
+    const stalled = this.watch?.check() ?? false;
+    if (!stalled && this.staleWhileHidden) this.onStale();
+    this.reconnectNow();
+  }
+
+  private forceReconnect(): void {
+    this.attemptId += 1;
+    this.socket.disconnect();
+    this.setState("reconnecting");
+    this.open();
+  }
+
+  private onRecovery(payload: RecoveryPayload): void {
+    // Room streams have offsets of their own; `lastOffset` is the user stream's.
+    if (payload.recovered || payload.room !== undefined) return;
+    // The missed events are gone for good: resume from now, or the next reconnect fails the same way.
+    this.recoveryFailed = true;
+    if (this.welcomeOffset !== undefined) this.offset = newerOffset(this.offset, this.welcomeOffset);
+  }
+
+  private track(event: string, payload: unknown): void {
+    const offset = offsetOf(payload);
+    if (offset === undefined) return;
+    if (event !== ServerEvent.Welcome) {
+      this.offset = newerOffset(this.offset, offset);
+      return;
+    }
+    // `welcome` carries the stream's head: adopting it on a reconnect would skip the replay still to come.
+    this.welcomeOffset = offset;
+    if (this.offset === undefined || this.recoveryFailed) this.offset = newerOffset(this.offset, offset);
+  }
+
+  private removeAppListeners(event: keyof ServerToClientEvents): void {
+    const internal = this.internal.get(event) ?? [];
+    for (const listener of this.socket.listeners(event)) {
+      if (!internal.includes(listener as AnyListener)) this.loose.off(event, listener as AnyListener);
+    }
+  }
+
+  /** Listens for the client's own needs; such listeners survive `client.off(event)`. */
+  private listenInternal(event: keyof ServerToClientEvents, listener: AnyListener): void {
+    this.internal.set(event, [...(this.internal.get(event) ?? []), listener]);
+    this.loose.on(event, listener);
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private setState(state: TetherState): void {
+    if (state === this.current) return;
+    this.current = state;
+    this.events.emit("state", state);
+  }
+}
+
+function isOwnEvent(event: string): event is keyof ClientOwnEvents {
+  return OWN_EVENTS.has(event);
+}
+
+function asClientError(err: unknown): TetherClientError {
+  if (err instanceof TetherClientError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TetherClientError({ code: ClientErrorCode.Network, message, cause: err });
+}

@@ -1,0 +1,42 @@
+/** Any fetch with the standard signature; `globalThis.fetch` fits. */
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** True in a browser (or a browser-like test DOM), where the browser keeps the cookies. */
+export function isBrowser(): boolean {
+  return typeof window !== "undefined" && typeof document !== "undefined";
+}
+
+/**
+ * The fetch the client uses, resolved once and lazily: a custom one as given; in a
+ * browser the global fetch (the browser keeps the session cookie); elsewhere the
+ * global fetch wrapped with a cookie jar of this client's own, so the session cookie
+ * set by login is sent back on every request.
+ */
+export function fetchResolver(custom: FetchLike | undefined): () => Promise<FetchLike> {
+  let resolved: Promise<FetchLike> | undefined;
+  return () => {
+    if (custom) return Promise.resolve(custom);
+    if (!resolved) {
+      const pending = isBrowser()
+        ? Promise.resolve().then(globalFetch)
+        : Promise.resolve().then(() => withCookieJar(globalFetch()));
+      // A failed resolution is retried on the next request rather than cached.
+      pending.catch(() => {
+        if (resolved === pending) resolved = undefined;
+      });
+      resolved = pending;
+    }
+    return resolved;
+  };
+}
+
+function globalFetch(): FetchLike {
+  if (typeof globalThis.fetch !== "function") throw new Error("No global fetch: pass the `fetch` option");
+  return globalThis.fetch.bind(globalThis);
+}
+
+/** Node and other non-browser runtimes only: the imports are dynamic so browser bundles never load them. */
+async function withCookieJar(base: FetchLike): Promise<FetchLike> {
+  const [{ default: fetchCookie }, { CookieJar }] = await Promise.all([import("fetch-cookie"), import("tough-cookie")]);
+  return fetchCookie(base, new CookieJar());
+}

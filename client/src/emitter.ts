@@ -1,0 +1,56 @@
+/** Listener maps with named events, e.g. `{ state: (s: State) => void }`. */
+export type EventMap<T> = { [K in keyof T]: (...args: never[]) => void };
+
+interface Entry {
+  fn: (...args: never[]) => void;
+  once: boolean;
+}
+
+/**
+ * A minimal typed emitter for the client's own events. A throwing listener
+ * cannot break the connection state machine: its error is rethrown asynchronously.
+ */
+export class Emitter<T extends EventMap<T>> {
+  private readonly listeners = new Map<keyof T, Entry[]>();
+
+  on<E extends keyof T>(event: E, fn: T[E]): void {
+    this.add(event, fn, false);
+  }
+
+  once<E extends keyof T>(event: E, fn: T[E]): void {
+    this.add(event, fn, true);
+  }
+
+  /** Removes one listener, or every listener of the event when `fn` is omitted. */
+  off<E extends keyof T>(event: E, fn?: T[E]): void {
+    if (fn === undefined) {
+      this.listeners.delete(event);
+      return;
+    }
+    const entries = this.listeners.get(event);
+    if (!entries) return;
+    const index = entries.findIndex((entry) => entry.fn === fn);
+    if (index >= 0) entries.splice(index, 1);
+  }
+
+  emit<E extends keyof T>(event: E, ...args: Parameters<T[E]>): void {
+    const entries = this.listeners.get(event);
+    if (!entries) return;
+    for (const entry of [...entries]) {
+      if (entry.once) this.off(event, entry.fn as T[E]);
+      try {
+        (entry.fn as (...a: Parameters<T[E]>) => void)(...args);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  private add(event: keyof T, fn: (...args: never[]) => void, once: boolean): void {
+    const entries = this.listeners.get(event) ?? [];
+    entries.push({ fn, once });
+    this.listeners.set(event, entries);
+  }
+}

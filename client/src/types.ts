@@ -1,0 +1,127 @@
+import type {
+  ClientToServerEvents,
+  LoginResponse,
+  Offset,
+  ServerToClientEvents,
+  SessionResponse,
+} from "@tether/shared";
+import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
+import type { FetchLike } from "./cookies.js";
+import type { TetherClientError } from "./errors.js";
+
+/**
+ * Connection state.
+ * - `"closed"`: idle. Before `connect()`, after `disconnect()`/`close()`/`logout()`,
+ *   or after the server refused this origin (ORIGIN_FORBIDDEN).
+ * - `"connecting"`: the first connection of a `connect()` is being established (and retried).
+ * - `"connected"`: the socket is up and authenticated.
+ * - `"reconnecting"`: a connection was lost; retrying with backoff.
+ * - `"unauthenticated"`: the server said the login session is gone (`session:ended`,
+ *   SESSION_REQUIRED, SESSION_EXPIRED). Not retried: log in, then `connect()` again.
+ */
+export type TetherState = "connecting" | "connected" | "reconnecting" | "unauthenticated" | "closed";
+
+/** The underlying socket.io-client socket, typed with the protocol's events. */
+export type TetherSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Events of the client itself. */
+export interface ClientOwnEvents {
+  /** Every state change. */
+  state: (state: TetherState) => void;
+  /** Every failed attempt or lost connection, for logging. Non-fatal: watch `state` for outcomes. */
+  error: (error: TetherClientError) => void;
+}
+
+/** Everything `client.on()` accepts: the client's own events and the server's typed events. */
+export type TetherClientEvents = ClientOwnEvents & ServerToClientEvents;
+
+type EmitParams<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>;
+/** Arguments of a client → server event, without its acknowledgement callback. */
+export type EmitArgs<E extends keyof ClientToServerEvents> =
+  EmitParams<E> extends [...infer Args, (...result: never[]) => void] ? Args : never;
+/** What the server acknowledges a client → server event with. */
+export type AckResult<E extends keyof ClientToServerEvents> =
+  EmitParams<E> extends [...unknown[], (result: infer R) => void] ? R : never;
+
+/** socket.io-client options that may be passed through; the client owns `auth`, `autoConnect` and `reconnection`. */
+export type PassThroughSocketOptions = Omit<
+  Partial<ManagerOptions & SocketOptions>,
+  "auth" | "autoConnect" | "reconnection"
+>;
+
+export interface TetherClientOptions {
+  /**
+   * The server's origin, e.g. `http://127.0.0.1:3000`. In a browser defaults to
+   * `location.origin`; required elsewhere. A path, if any, is ignored: routes are
+   * `/api/…` and the socket path is `/socket.io/`.
+   */
+  url?: string;
+  /**
+   * A custom fetch for the HTTP routes. Default: the global fetch; outside a browser
+   * it is wrapped with a cookie jar of this client's own (fetch-cookie + tough-cookie).
+   */
+  fetch?: FetchLike;
+  /** Socket.IO transports, in order of preference. Default `["websocket", "polling"]`. */
+  transports?: NonNullable<ManagerOptions["transports"]>;
+  /** First reconnect delay (before jitter). Default `CLIENT_DEFAULTS.reconnectBaseDelayMs`. */
+  reconnectBaseDelayMs?: number;
+  /** Cap of the reconnect delay (before jitter). Default `CLIENT_DEFAULTS.reconnectMaxDelayMs` (30 s). */
+  reconnectMaxDelayMs?: number;
+  /** Timeout of each HTTP request (token, login, logout, session). Default `CLIENT_DEFAULTS.tokenRequestTimeoutMs`. */
+  tokenRequestTimeoutMs?: number;
+  /** Timeout of `emitWithAck`/`echo`. Default 10 s. */
+  ackTimeoutMs?: number;
+  /**
+   * When timers stall longer than this (machine asleep, tab frozen), a connection that
+   * looks open is replaced at once. Default 45 s (the server's pingInterval + pingTimeout
+   * defaults). `0` disables the check.
+   */
+  staleAfterMs?: number;
+  /** Extra socket.io-client options, passed through (e.g. `extraHeaders`, `timeout`, `forceNew`). */
+  socketOptions?: PassThroughSocketOptions;
+  /** Uniform random in [0, 1) for the backoff jitter; for tests. Default `Math.random`. */
+  random?: () => number;
+}
+
+/** A Tether connection: HTTP login plus a Socket.IO connection that re-authenticates on every (re)connect. */
+export interface TetherClient {
+  /** The current connection state. */
+  readonly state: TetherState;
+  /**
+   * The latest event offset seen (any payload with an `offset`, or `welcome`'s on a
+   * first connect); sent as `auth.offset` on every reconnect so missed events are replayed.
+   */
+  readonly lastOffset: Offset | undefined;
+  /** The underlying socket, for advanced use (e.g. listening to custom published events). Do not call its `connect`/`disconnect`. */
+  readonly socket: TetherSocket;
+
+  /** `POST /api/auth/login`. Does not connect: call `connect()` after it. */
+  login(apiKey: string): Promise<LoginResponse>;
+  /** Closes the connection (state `"closed"`), then `POST /api/auth/logout`. */
+  logout(): Promise<void>;
+  /** `GET /api/auth/session`; rejects with SESSION_REQUIRED when not logged in. */
+  session(): Promise<SessionResponse>;
+
+  /** Opens the connection and keeps it open until `disconnect()`/`close()` or the session ends. */
+  connect(): void;
+  /** Closes the connection and stops retrying; state `"closed"`. The login session is untouched. */
+  disconnect(): void;
+  /** Alias of `disconnect()`. */
+  close(): void;
+  /** While waiting to retry, retries now. No-op when connected, closed, unauthenticated or mid-attempt. */
+  reconnectNow(): void;
+
+  on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this;
+  once<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this;
+  /** Removes a listener, or all listeners of the event when `listener` is omitted. */
+  off<E extends keyof TetherClientEvents>(event: E, listener?: TetherClientEvents[E]): this;
+
+  /**
+   * Emits a client → server event and resolves with the server's acknowledgement.
+   * Rejects with a TetherClientError: TIMEOUT after `ackTimeoutMs`, NOT_CONNECTED when closed.
+   * While reconnecting the event is buffered and sent once connected (if within the timeout).
+   */
+  emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>>;
+  /** `echo`: the server acknowledges with the same payload. */
+  echo(payload: unknown, timeoutMs?: number): Promise<unknown>;
+}

@@ -1,0 +1,347 @@
+import { ErrorCode } from "@tether/shared";
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from "vitest";
+import type { FetchLike } from "../src/cookies.js";
+import type { TetherClientError } from "../src/errors.js";
+import { createTetherClient, type TetherClient, type TetherState } from "../src/index.js";
+import type { FakeSocket } from "./fake-socket.js";
+
+const created = vi.hoisted(() => ({ sockets: [] as FakeSocket[] }));
+vi.mock("socket.io-client", async () => {
+  const { FakeSocket } = await import("./fake-socket.js");
+  return {
+    io: (_url: string, options: ConstructorParameters<typeof FakeSocket>[0]) => {
+      const socket = new FakeSocket(options);
+      created.sockets.push(socket);
+      return socket;
+    },
+  };
+});
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+const wireError = (status: number, code: string, headers: Record<string, string> = {}) =>
+  json(status, { error: { code, message: code } }, headers);
+
+/** Lets pending fetches and promise chains run (setImmediate is not faked). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+interface Harness {
+  client: TetherClient;
+  socket: FakeSocket;
+  states: TetherState[];
+  errors: TetherClientError[];
+  urls: string[];
+  /** Answers the next token requests, in order; the last one repeats. */
+  tokens: Array<() => Response | Promise<Response>>;
+}
+
+function setup(options: { staleAfterMs?: number } = {}): Harness {
+  let n = 0;
+  const h: Partial<Harness> & Pick<Harness, "states" | "errors" | "urls" | "tokens"> = {
+    states: [],
+    errors: [],
+    urls: [],
+    tokens: [() => json(200, { token: `t${++n}`, expiresAt: Date.now() + 60_000 })],
+  };
+  const fetch: FetchLike = async (url) => {
+    h.urls.push(url);
+    if (url.endsWith("/api/auth/logout")) return new Response(null, { status: 204 });
+    if (url.endsWith("/api/auth/ws-token")) {
+      const reply = h.tokens.length > 1 ? h.tokens.shift() : h.tokens[0];
+      if (!reply) throw new Error("no token reply");
+      return reply();
+    }
+    return json(200, { authenticated: true, expiresAt: 1 });
+  };
+  const client = createTetherClient({
+    url: "http://tether.test",
+    fetch,
+    random: () => 0,
+    reconnectBaseDelayMs: 500,
+    reconnectMaxDelayMs: 30_000,
+    staleAfterMs: options.staleAfterMs ?? 0,
+  });
+  client.on("state", (state) => h.states.push(state));
+  client.on("error", (error) => h.errors.push(error));
+  const socket = created.sockets.at(-1);
+  if (!socket) throw new Error("no socket created");
+  return { ...h, client, socket };
+}
+
+const tokenCalls = (h: Harness) => h.urls.filter((u) => u.endsWith("/api/auth/ws-token")).length;
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  created.sockets.length = 0;
+});
+
+describe("socket options", () => {
+  it("turns socket.io-client's reconnection off and authenticates with a callback", () => {
+    const { socket } = setup();
+    expect(socket.options).toMatchObject({
+      path: "/socket.io/",
+      transports: ["websocket", "polling"],
+      reconnection: false,
+      autoConnect: false,
+      withCredentials: true,
+    });
+    expect(typeof socket.options.auth).toBe("function");
+  });
+
+  it("starts closed and does nothing before connect()", () => {
+    const h = setup();
+    expect(h.client.state).toBe("closed");
+    expect(h.socket.connectCalls).toBe(0);
+  });
+});
+
+describe("types", () => {
+  it("types app events from ServerToClientEvents and acks from ClientToServerEvents", () => {
+    const { client } = setup();
+    client.on("job:progress", (payload) => expectTypeOf(payload.step).toEqualTypeOf<number>());
+    client.on("welcome", (payload) => expectTypeOf(payload.instance).toEqualTypeOf<string>());
+    client.on("state", (state) => expectTypeOf(state).toEqualTypeOf<TetherState>());
+    expectTypeOf(client.emitWithAck<"echo">).parameters.toEqualTypeOf<["echo", unknown]>();
+    expectTypeOf(client.echo).returns.toEqualTypeOf<Promise<unknown>>();
+  });
+});
+
+describe("tokens", () => {
+  it("fetches a fresh token before every connect and reconnect, with the last offset", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ token: "t1" }]);
+    h.socket.accept();
+    expect(h.client.state).toBe("connected");
+    h.socket.serverEmit("job:progress", { jobId: "j", step: 1, steps: 2, offset: "5-1" });
+    h.socket.drop("transport close");
+    expect(h.client.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ token: "t1" }, { token: "t2", offset: "5-1" }]);
+    expect(tokenCalls(h)).toBe(2);
+  });
+
+  it("aborts the attempt instead of handshaking when the token request fails", async () => {
+    const h = setup();
+    h.tokens.unshift(() => wireError(503, ErrorCode.Unavailable));
+    h.client.connect();
+    await settle();
+    expect(h.socket.handshakes).toEqual([]);
+    expect(h.socket.disconnectCalls).toBe(1);
+    expect(h.errors.map((e) => e.code)).toEqual([ErrorCode.Unavailable]);
+  });
+});
+
+describe("session gone → unauthenticated, no retry", () => {
+  it("on 401 SESSION_REQUIRED from the token route", async () => {
+    const h = setup();
+    h.tokens.unshift(() => wireError(401, ErrorCode.SessionRequired));
+    h.client.connect();
+    await settle();
+    expect(h.client.state).toBe("unauthenticated");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.socket.connectCalls).toBe(1);
+    expect(h.urls.some((u) => u.endsWith("/logout"))).toBe(false);
+  });
+
+  it("on a handshake refused with SESSION_EXPIRED", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.refuse({ code: ErrorCode.SessionExpired, retryable: false });
+    expect(h.client.state).toBe("unauthenticated");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.socket.connectCalls).toBe(1);
+  });
+
+  it("on session:ended, even when the app removed its own listeners", async () => {
+    const h = setup();
+    h.client.on("session:ended", () => {});
+    h.client.off("session:ended");
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("session:ended", { reason: "logout" });
+    expect(h.client.state).toBe("unauthenticated");
+    expect(h.socket.disconnectCalls).toBe(1);
+  });
+});
+
+describe("forbidden origin → closed", () => {
+  it("stops and reports the error", async () => {
+    const h = setup();
+    h.tokens.unshift(() => wireError(403, ErrorCode.OriginForbidden));
+    h.client.connect();
+    await settle();
+    expect(h.client.state).toBe("closed");
+    expect(h.errors.map((e) => e.code)).toEqual([ErrorCode.OriginForbidden]);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.socket.connectCalls).toBe(1);
+  });
+});
+
+describe("everything else → retry with backoff", () => {
+  it("keeps retrying on 503 with growing delays, then connects", async () => {
+    const h = setup();
+    h.tokens.unshift(
+      () => wireError(503, ErrorCode.Unavailable),
+      () => wireError(503, ErrorCode.Unavailable),
+      () => Promise.reject(new TypeError("fetch failed")),
+    );
+    h.client.connect();
+    await settle();
+    expect(h.socket.connectCalls).toBe(1);
+    await vi.advanceTimersByTimeAsync(250); // attempt 0: 500 × 0.5
+    await settle();
+    expect(h.socket.connectCalls).toBe(2);
+    await vi.advanceTimersByTimeAsync(499); // attempt 1: 1000 × 0.5
+    expect(h.socket.connectCalls).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(h.socket.connectCalls).toBe(3);
+    await vi.advanceTimersByTimeAsync(1000);
+    await settle();
+    expect(h.socket.handshakes).toHaveLength(1);
+    h.socket.accept();
+    expect(h.states).toEqual(["connecting", "connected"]);
+    expect(h.errors.map((e) => e.code)).toEqual([ErrorCode.Unavailable, ErrorCode.Unavailable, "NETWORK_ERROR"]);
+  });
+
+  it("waits at least Retry-After on 429", async () => {
+    const h = setup();
+    h.tokens.unshift(() => wireError(429, ErrorCode.RateLimited, { "retry-after": "5" }));
+    h.client.connect();
+    await settle();
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(h.socket.connectCalls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.socket.connectCalls).toBe(2);
+  });
+
+  it("retries refusals with TOKEN_INVALID and connect errors without data", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.refuse({ code: ErrorCode.TokenInvalid, retryable: true });
+    expect(h.client.state).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    h.socket.refuse();
+    await vi.advanceTimersByTimeAsync(500);
+    await settle();
+    expect(h.socket.connectCalls).toBe(3);
+    expect(h.socket.handshakes.map((d) => (d as { token: string }).token)).toEqual(["t1", "t2", "t3"]);
+  });
+
+  it("resets the backoff after a successful connect", async () => {
+    const h = setup();
+    h.tokens.unshift(
+      () => wireError(503, ErrorCode.Unavailable),
+      () => wireError(503, ErrorCode.Unavailable),
+    );
+    h.client.connect();
+    await settle();
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    await vi.advanceTimersByTimeAsync(500);
+    await settle();
+    h.socket.accept();
+    h.socket.drop("ping timeout");
+    await vi.advanceTimersByTimeAsync(249);
+    expect(h.socket.connectCalls).toBe(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.socket.connectCalls).toBe(4);
+  });
+
+  it("reconnectNow() skips the pending delay", async () => {
+    const h = setup();
+    h.tokens.unshift(() => wireError(503, ErrorCode.Unavailable));
+    h.client.connect();
+    await settle();
+    expect(h.socket.connectCalls).toBe(1);
+    h.client.reconnectNow();
+    expect(h.socket.connectCalls).toBe(2);
+    h.client.reconnectNow(); // an attempt is under way: no-op
+    expect(h.socket.connectCalls).toBe(2);
+  });
+});
+
+describe("offsets", () => {
+  it("takes welcome's offset on a first connect only, then the latest event's", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("welcome", { instance: "a", offset: "10-0" });
+    expect(h.client.lastOffset).toBe("10-0");
+    h.socket.serverEmit("job:done", { jobId: "j", offset: "11-0" });
+    h.socket.serverEmit("job:done", { jobId: "j", offset: "9-0" });
+    expect(h.client.lastOffset).toBe("11-0");
+    h.socket.drop();
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toEqual({ token: "t2", offset: "11-0" });
+    h.socket.accept();
+    h.socket.serverEmit("welcome", { instance: "b", offset: "20-0" });
+    expect(h.client.lastOffset).toBe("11-0");
+    h.socket.serverEmit("recovery", { recovered: false, missed: 3 });
+    expect(h.client.lastOffset).toBe("20-0");
+  });
+});
+
+describe("closing", () => {
+  it("logout() closes without flashing unauthenticated, then calls the route", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    await h.client.logout();
+    expect(h.states).toEqual(["connecting", "connected", "closed"]);
+    expect(h.urls.at(-1)).toBe("http://tether.test/api/auth/logout");
+  });
+
+  it("close() stops retrying and drops a late token", async () => {
+    const h = setup();
+    let release: (r: Response) => void = () => {};
+    h.tokens.unshift(() => new Promise<Response>((resolve) => (release = resolve)));
+    h.client.connect();
+    await settle();
+    h.client.close();
+    release(json(200, { token: "late", expiresAt: 1 }));
+    await settle();
+    expect(h.socket.handshakes).toEqual([]);
+    expect(h.client.state).toBe("closed");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.socket.connectCalls).toBe(1);
+  });
+
+  it("rejects echo when closed", async () => {
+    const h = setup();
+    await expect(h.client.echo("x")).rejects.toMatchObject({ code: "NOT_CONNECTED" });
+  });
+});
+
+describe("stale connection", () => {
+  it("forces a reconnect when timers stalled past staleAfterMs", async () => {
+    const h = setup({ staleAfterMs: 45_000 });
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(h.socket.connectCalls).toBe(1);
+    vi.setSystemTime(Date.now() + 120_000); // the machine slept; no timer fired
+    await vi.advanceTimersByTimeAsync(5_000);
+    await settle();
+    expect(h.socket.connectCalls).toBe(2);
+    expect(h.client.state).toBe("reconnecting");
+    expect(h.socket.handshakes).toHaveLength(2);
+    h.client.close();
+  });
+});
