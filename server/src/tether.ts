@@ -2,6 +2,8 @@ import type { Server as HttpServer } from "node:http";
 import { DEFAULTS, SessionEndReason } from "@tether/shared";
 import { Router } from "express";
 import type { Logger } from "pino";
+import { clientIpResolver } from "./auth/client-ip.js";
+import { RateLimits } from "./auth/limits.js";
 import { apiKeyLogin } from "./auth/login.js";
 import { OriginPolicy } from "./auth/origins.js";
 import { resolveSecrets } from "./auth/secrets.js";
@@ -18,7 +20,7 @@ import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
-import { createRedisBackend } from "./store/redis.js";
+import { createRedisBackend, type RedisBackend } from "./store/redis.js";
 import type { Backend, HistoryLimits } from "./store/types.js";
 
 export interface TetherOptions {
@@ -86,6 +88,12 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     sessionIdleTtlMs: config.sessionIdleTtlMs,
     sessionMaxAgeMs: config.sessionMaxAgeMs,
     wsTokenTtlMs: config.wsTokenTtlMs,
+    limits: new RateLimits(
+      config.limits,
+      backend.kind === "redis" ? (backend as RedisBackend).commands : undefined,
+      config.rateLimits,
+    ),
+    clientIp: clientIpResolver(config.trustProxy),
   });
   const origins = new OriginPolicy(
     config.allowedOrigins,

@@ -1,8 +1,10 @@
+import type { IncomingMessage } from "node:http";
 import { ErrorCode, HandshakeAuthSchema } from "@tether/shared";
 import type { Request, RequestHandler } from "express";
 import { TetherError } from "../errors.js";
 import type { AuthStore } from "../store/types.js";
-import { Keys } from "./keys.js";
+import { Keys, tagOf } from "./keys.js";
+import type { RateLimits } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
 
@@ -16,6 +18,9 @@ export interface AuthServiceOptions {
   sessionIdleTtlMs: number;
   sessionMaxAgeMs: number;
   wsTokenTtlMs: number;
+  limits: RateLimits;
+  /** The client's IP, honouring `trust proxy`. */
+  clientIp: (req: IncomingMessage) => string;
 }
 
 /** The identity a consumed token proves. */
@@ -41,6 +46,12 @@ export class AuthService {
       idleTtlMs: options.sessionIdleTtlMs,
       maxAgeMs: options.sessionMaxAgeMs,
     });
+  }
+
+  /** Counts a login attempt against the per-IP and global limits; RATE_LIMITED past them. */
+  async checkLoginAllowed(req: Request): Promise<void> {
+    await this.options.limits.consume("loginGlobal", "all");
+    await this.options.limits.consume("login", this.options.clientIp(req));
   }
 
   /** Starts a session for `userId` under a new id (no fixation); the old one is destroyed. */
@@ -74,6 +85,7 @@ export class AuthService {
   async issueToken(req: Request): Promise<{ token: string; expiresAt: number }> {
     const sid = sessionIdFromRequest(req, this.options.sessionSecrets);
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
+    await this.options.limits.consume("token", tagOf(sid));
     const token = randomSecret();
     const { wsTokenTtlMs, sessionIdleTtlMs } = this.options;
     const minted = await this.options.store.mintToken(
@@ -91,7 +103,8 @@ export class AuthService {
    * Consumes a handshake's token (unknown input) and returns who it proves:
    * TOKEN_INVALID (retryable) or SESSION_EXPIRED (log in again) otherwise.
    */
-  async consumeToken(auth: unknown): Promise<SocketIdentity> {
+  async consumeToken(auth: unknown, req: IncomingMessage): Promise<SocketIdentity> {
+    await this.options.limits.consume("handshakeIp", this.options.clientIp(req));
     const parsed = HandshakeAuthSchema.shape.token.safeParse(
       typeof auth === "object" && auth !== null ? (auth as { token?: unknown }).token : undefined,
     );
@@ -100,6 +113,7 @@ export class AuthService {
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
+    await this.options.limits.consume("handshakeSession", tagOf(found.sid));
     return { sid: found.sid, userId: session.userId, capAt: session.capAt };
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { z } from "zod";
+import type { LimitSpecs } from "../auth/limits.js";
 import { parseDuration } from "./duration.js";
 import { type Env, EnvSchema } from "./schema.js";
 
@@ -33,7 +34,9 @@ export interface TetherConfig {
   /** express `trust proxy` value, already parsed. */
   trustProxy: boolean | number | string | undefined;
   publishKey: string | undefined;
+  /** False: every limit is off (`TETHER_RATE_LIMITS=off`). */
   rateLimits: boolean;
+  limits: LimitSpecs;
   instanceId: string;
   logLevel: Env["LOG_LEVEL"];
 }
@@ -107,6 +110,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),
     publishKey: e.TETHER_PUBLISH_KEY,
     rateLimits: e.TETHER_RATE_LIMITS === "on",
+    limits: {
+      login: e.TETHER_RATE_LIMIT_LOGIN,
+      loginGlobal: e.TETHER_RATE_LIMIT_LOGIN_GLOBAL,
+      token: e.TETHER_RATE_LIMIT_WS_TOKEN,
+      handshakeSession: e.TETHER_RATE_LIMIT_HANDSHAKE_SESSION,
+      handshakeIp: e.TETHER_RATE_LIMIT_HANDSHAKE_IP,
+    },
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
     logLevel: e.LOG_LEVEL,
   };

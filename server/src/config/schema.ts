@@ -16,6 +16,22 @@ const duration = (fallbackMs: number) =>
       return value;
     });
 
+/** A rate limit: `N/duration`, e.g. `20/1m`. */
+const limit = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const value = text === undefined || text.trim() === "" ? fallback : text.trim();
+      const match = /^(\d+)\s*\/\s*(.+)$/.exec(value);
+      const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
+      if (!match || durationMs === undefined || Number(match[1]) < 1) {
+        ctx.addIssue({ code: "custom", message: `expected a limit such as 20/1m (count/duration), got "${value}"` });
+        return z.NEVER;
+      }
+      return { points: Number(match[1]), durationMs };
+    });
+
 const list = z
   .string()
   .optional()
@@ -65,6 +81,11 @@ export const EnvSchema = z.object({
   TETHER_TRUST_PROXY: optionalText,
   TETHER_PUBLISH_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
   TETHER_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
+  TETHER_RATE_LIMIT_LOGIN: limit("20/1m"),
+  TETHER_RATE_LIMIT_LOGIN_GLOBAL: limit("1000/1m"),
+  TETHER_RATE_LIMIT_WS_TOKEN: limit("60/3s"),
+  TETHER_RATE_LIMIT_HANDSHAKE_SESSION: limit("60/3s"),
+  TETHER_RATE_LIMIT_HANDSHAKE_IP: limit("600/10s"),
   TETHER_INSTANCE_ID: optionalText,
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

@@ -37,12 +37,22 @@ export function authRoutes(deps: RouteDeps): Router {
   const origin = sameSiteOnly(deps.origins);
   const session = deps.auth.sessionMiddleware;
 
-  router.post(Route.Login, origin, json, session, async (req, res) => {
-    const userId = await deps.login(req);
-    if (userId === null || userId === "") throw new TetherError(ErrorCode.InvalidCredentials);
-    await deps.auth.startSession(req, userId);
-    res.json({ authenticated: true } satisfies LoginResponse);
-  });
+  router.post(
+    Route.Login,
+    origin,
+    json,
+    async (req, _res, next) => {
+      await deps.auth.checkLoginAllowed(req);
+      next();
+    },
+    session,
+    async (req, res) => {
+      const userId = await deps.login(req);
+      if (userId === null || userId === "") throw new TetherError(ErrorCode.InvalidCredentials);
+      await deps.auth.startSession(req, userId);
+      res.json({ authenticated: true } satisfies LoginResponse);
+    },
+  );
 
   router.post(Route.Logout, origin, session, async (req, res) => {
     const sid = await deps.auth.endSession(req);

@@ -65,12 +65,13 @@ export class Delivery {
         }),
       );
       const welcome: WelcomePayload = { instance: this.instanceId, offset: "0-0" };
+      const rooms: Record<string, string> = {};
       for (const { stream, plan } of plans) {
         const room = roomOf(stream);
         if (room === undefined) welcome.offset = plan.welcomeOffset;
-        else (welcome.rooms ??= {})[room] = plan.welcomeOffset;
+        else rooms[room] = plan.welcomeOffset;
       }
-      socket.emit(ServerEvent.Welcome, welcome);
+      socket.emit(ServerEvent.Welcome, Object.keys(rooms).length > 0 ? { ...welcome, rooms } : welcome);
 
       for (const { stream, read, plan } of plans) {
         let threshold = plan.threshold;

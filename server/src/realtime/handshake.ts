@@ -31,7 +31,7 @@ function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<s
 export function handshakeMiddleware(auth: AuthService, delivery: Delivery, roomsOf: RoomsOf, logger: Logger) {
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     try {
-      const identity = await auth.consumeToken(socket.handshake.auth);
+      const identity = await auth.consumeToken(socket.handshake.auth, socket.request);
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
       // Before joining: a stream's start is read while no live event can reach the socket.
