@@ -1,11 +1,13 @@
 import {
   type ClientToServerEvents,
+  type HandshakeAuth,
   type LoginResponse,
   type Offset,
   type RecoveryPayload,
   ServerEvent,
   type ServerToClientEvents,
   type SessionResponse,
+  type WelcomePayload,
 } from "@tether/shared";
 import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { Backoff } from "./backoff.js";
@@ -14,7 +16,7 @@ import { classifyFailure, errorFromConnectError } from "./classify.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, TetherClientError } from "./errors.js";
 import type { TetherHttp } from "./http.js";
-import { newerOffset, offsetOf } from "./offset.js";
+import { isAfter, offsetOf, roomOf } from "./offset.js";
 import type {
   AckResult,
   ClientOwnEvents,
@@ -48,6 +50,9 @@ interface LooseEmitter {
   off(event: string, listener?: AnyListener): unknown;
 }
 
+/** Key of the user's own stream in the offset maps (rooms are keyed by name). */
+const USER_STREAM = "";
+
 const OWN_EVENTS: ReadonlySet<string> = new Set<keyof ClientOwnEvents>(["state", "error"]);
 
 /**
@@ -66,10 +71,15 @@ export class TetherClientImpl implements TetherClient {
   /** Bumped whenever an attempt ends or is abandoned, so late token responses are dropped. */
   private attemptId = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private offset: Offset | undefined;
-  /** Per connection: `welcome`'s offset, and whether the server said replay was impossible. */
-  private welcomeOffset: Offset | undefined;
-  private recoveryFailed = false;
+  /** The last offset delivered per stream: the user's (key "") and each room's. */
+  private readonly offsets = new Map<string, Offset>();
+  /** Per connection: `welcome`'s offsets, and the streams the server said cannot be replayed. */
+  private welcomeOffsets = new Map<string, Offset>();
+  private readonly recoveryFailed = new Set<string>();
+  /** Set by the any-listener (which runs first) when the event being dispatched was already delivered. */
+  private duplicate = false;
+  /** App listeners → the wrappers that skip duplicates. */
+  private readonly wrappers = new WeakMap<AnyListener, AnyListener>();
   private staleWhileHidden = false;
   private watch: StaleWatch | undefined;
   private unwatchBrowser: (() => void) | undefined;
@@ -108,7 +118,11 @@ export class TetherClientImpl implements TetherClient {
   }
 
   get lastOffset(): Offset | undefined {
-    return this.offset;
+    return this.offsets.get(USER_STREAM);
+  }
+
+  get roomOffsets(): Readonly<Record<string, Offset>> {
+    return Object.fromEntries([...this.offsets].filter(([stream]) => stream !== USER_STREAM));
   }
 
   login(apiKey: string): Promise<LoginResponse> {
@@ -117,7 +131,7 @@ export class TetherClientImpl implements TetherClient {
 
   async logout(): Promise<void> {
     // Close first: the server's `session:ended` for our own logout would otherwise flash "unauthenticated".
-    this.offset = undefined;
+    this.offsets.clear();
     this.stop("closed");
     await this.config.http.logout();
   }
@@ -155,22 +169,42 @@ export class TetherClientImpl implements TetherClient {
 
   on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
     if (isOwnEvent(event)) this.events.on(event, listener as ClientOwnEvents[typeof event]);
-    else this.loose.on(event, listener);
+    else this.loose.on(event, this.wrap(listener as AnyListener));
     return this;
   }
 
   once<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
     if (isOwnEvent(event)) this.events.once(event, listener as ClientOwnEvents[typeof event]);
-    else this.loose.once(event, listener);
+    else {
+      const wrapped = this.wrap(listener as AnyListener);
+      // Once means once delivered: a skipped duplicate does not use it up.
+      const onceDelivered = ((...args: never[]) => {
+        if (this.duplicate) return;
+        this.loose.off(event, onceDelivered);
+        wrapped(...args);
+      }) as AnyListener;
+      this.wrappers.set(listener as AnyListener, onceDelivered);
+      this.loose.on(event, onceDelivered);
+    }
     return this;
   }
 
   off<E extends keyof TetherClientEvents>(event: E, listener?: TetherClientEvents[E]): this {
     if (isOwnEvent(event)) this.events.off(event, listener as ClientOwnEvents[typeof event] | undefined);
     // Without a listener, remove only the app's: the client's own handlers stay.
-    else if (listener !== undefined) this.loose.off(event, listener);
+    else if (listener !== undefined)
+      this.loose.off(event, this.wrappers.get(listener as AnyListener) ?? (listener as AnyListener));
     else this.removeAppListeners(event);
     return this;
+  }
+
+  /** App listeners see each event once: a replayed or repeated offset is skipped. */
+  private wrap(listener: AnyListener): AnyListener {
+    const wrapped = ((...args: never[]) => {
+      if (!this.duplicate) listener(...args);
+    }) as AnyListener;
+    this.wrappers.set(listener, wrapped);
+    return wrapped;
   }
 
   async emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>> {
@@ -219,7 +253,7 @@ export class TetherClientImpl implements TetherClient {
     this.config.http.wsToken().then(
       ({ token }) => {
         if (id !== this.attemptId || !this.active) return;
-        cb(this.offset === undefined ? { token } : { token, offset: this.offset });
+        cb(this.handshakeAuth(token));
       },
       (err: unknown) => {
         if (id !== this.attemptId || !this.active) return;
@@ -228,6 +262,16 @@ export class TetherClientImpl implements TetherClient {
         this.fail(asClientError(err));
       },
     );
+  }
+
+  /** `{ token, offset?, rooms? }`: where each stream should resume. */
+  private handshakeAuth(token: string): HandshakeAuth {
+    const auth: HandshakeAuth = { token };
+    const offset = this.offsets.get(USER_STREAM);
+    if (offset !== undefined) auth.offset = offset;
+    const rooms = this.roomOffsets;
+    if (Object.keys(rooms).length > 0) auth.rooms = rooms;
+    return auth;
   }
 
   private open(): void {
@@ -240,8 +284,8 @@ export class TetherClientImpl implements TetherClient {
     if (!this.active) return;
     this.backoff.reset();
     this.everConnected = true;
-    this.welcomeOffset = undefined;
-    this.recoveryFailed = false;
+    this.welcomeOffsets = new Map();
+    this.recoveryFailed.clear();
     this.setState("connected");
   }
 
@@ -315,23 +359,42 @@ export class TetherClientImpl implements TetherClient {
   }
 
   private onRecovery(payload: RecoveryPayload): void {
-    // Room streams have offsets of their own; `lastOffset` is the user stream's.
-    if (payload.recovered || payload.room !== undefined) return;
+    if (payload.recovered) return;
     // The missed events are gone for good: resume from now, or the next reconnect fails the same way.
-    this.recoveryFailed = true;
-    if (this.welcomeOffset !== undefined) this.offset = newerOffset(this.offset, this.welcomeOffset);
+    const stream = payload.room ?? USER_STREAM;
+    this.recoveryFailed.add(stream);
+    const now = this.welcomeOffsets.get(stream);
+    if (now !== undefined) this.offsets.set(stream, now);
   }
 
+  /** Runs before every listener of an incoming event: tracks offsets and flags duplicates. */
   private track(event: string, payload: unknown): void {
-    const offset = offsetOf(payload);
-    if (offset === undefined) return;
-    if (event !== ServerEvent.Welcome) {
-      this.offset = newerOffset(this.offset, offset);
+    this.duplicate = false;
+    if (event === ServerEvent.Welcome) {
+      this.onWelcome(payload as WelcomePayload);
       return;
     }
-    // `welcome` carries the stream's head: adopting it on a reconnect would skip the replay still to come.
-    this.welcomeOffset = offset;
-    if (this.offset === undefined || this.recoveryFailed) this.offset = newerOffset(this.offset, offset);
+    const offset = offsetOf(payload);
+    if (offset === undefined) return;
+    const stream = roomOf(payload) ?? USER_STREAM;
+    if (!isAfter(offset, this.offsets.get(stream))) {
+      this.duplicate = true;
+      return;
+    }
+    this.offsets.set(stream, offset);
+  }
+
+  /**
+   * `welcome` carries each stream's current offset. It is adopted only where the
+   * client has none (first connect): on a reconnect the replay is still to come.
+   */
+  private onWelcome(welcome: WelcomePayload): void {
+    const streams: [string, Offset][] = [[USER_STREAM, welcome.offset], ...Object.entries(welcome.rooms ?? {})];
+    for (const [stream, offset] of streams) {
+      if (typeof offset !== "string") continue;
+      this.welcomeOffsets.set(stream, offset);
+      if (!this.offsets.has(stream)) this.offsets.set(stream, offset);
+    }
   }
 
   private removeAppListeners(event: keyof ServerToClientEvents): void {

@@ -23,3 +23,15 @@ export function offsetOf(payload: unknown): Offset | undefined {
   const offset = (payload as { offset?: unknown }).offset;
   return typeof offset === "string" && offset !== "" ? offset : undefined;
 }
+
+/** True when `candidate` comes after `current` (always, when there is no current or they are not stream ids). */
+export function isAfter(candidate: Offset, current: Offset | undefined): boolean {
+  return current === undefined || (candidate !== current && newerOffset(current, candidate) === candidate);
+}
+
+/** The room of a room-stream event payload; undefined for the user's own stream. */
+export function roomOf(payload: unknown): string | undefined {
+  if (typeof payload !== "object" || payload === null) return undefined;
+  const room = (payload as { room?: unknown }).room;
+  return typeof room === "string" ? room : undefined;
+}

@@ -92,6 +92,8 @@ export interface TetherClient {
    * first connect); sent as `auth.offset` on every reconnect so missed events are replayed.
    */
   readonly lastOffset: Offset | undefined;
+  /** The latest offset seen per room with history; sent as `auth.rooms` on every reconnect. */
+  readonly roomOffsets: Readonly<Record<string, Offset>>;
   /** The underlying socket, for advanced use (e.g. listening to custom published events). Do not call its `connect`/`disconnect`. */
   readonly socket: TetherSocket;
 
