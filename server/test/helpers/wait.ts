@@ -43,3 +43,11 @@ export function nextEvent<T = unknown>(emitter: Emitter, event: string, timeoutM
     emitter.once(event, onEvent);
   });
 }
+
+/**
+ * Lets time pass when the passing of time is the scenario under test ("idle
+ * past the token TTL"); never use it to wait for an effect (use waitFor).
+ */
+export function idleFor(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,75 @@
+import {
+  createTetherClient,
+  type FetchLike,
+  type TetherClient,
+  type TetherClientOptions,
+  type TetherState,
+} from "@tether/client";
+import type { WelcomePayload } from "@tether/shared";
+import fetchCookie from "fetch-cookie";
+import { CookieJar } from "tough-cookie";
+import { waitFor } from "./wait.js";
+
+/** A real @tether/client in Node, with everything a test wants to look at recorded. */
+export interface TestClient {
+  readonly client: TetherClient;
+  /** Every state it went through, in order. */
+  readonly states: TetherState[];
+  /** Every WS token it fetched, in order. */
+  readonly tokens: string[];
+  readonly welcomes: WelcomePayload[];
+  /** The cookie jar: share it to make a second tab of the same browser. */
+  readonly jar: CookieJar;
+  /** Resolves when the client is connected and welcomed `count` times in all. */
+  welcomed(count: number, timeoutMs?: number): Promise<WelcomePayload>;
+  waitForState(state: TetherState, timeoutMs?: number): Promise<void>;
+  /** POSTs JSON with this client's cookies (e.g. to start a job as its user). */
+  post(path: string, body?: unknown): Promise<Response>;
+}
+
+/** Fast reconnects for tests: the backoff still grows and stays jittered. */
+export const FAST_CLIENT: TetherClientOptions = {
+  reconnectBaseDelayMs: 20,
+  reconnectMaxDelayMs: 400,
+  tokenRequestTimeoutMs: 2_000,
+  transports: ["websocket"],
+};
+
+export function startClient(url: string, options: TetherClientOptions & { jar?: CookieJar } = {}): TestClient {
+  const jar = options.jar ?? new CookieJar();
+  const tokens: string[] = [];
+  const cookieFetch = fetchCookie(fetch, jar) as unknown as FetchLike;
+  const recordingFetch: FetchLike = async (input, init) => {
+    const res = await cookieFetch(input, init);
+    if (String(input).endsWith("/api/auth/ws-token") && res.ok) {
+      const body = (await res.clone().json()) as { token: string };
+      tokens.push(body.token);
+    }
+    return res;
+  };
+  const client = createTetherClient({ ...FAST_CLIENT, ...options, url, fetch: recordingFetch });
+  const states: TetherState[] = [];
+  const welcomes: WelcomePayload[] = [];
+  client.on("state", (state) => states.push(state));
+  client.on("welcome", (welcome) => welcomes.push(welcome));
+  return {
+    client,
+    states,
+    tokens,
+    welcomes,
+    jar,
+    welcomed: async (count, timeoutMs = 15_000) => {
+      await waitFor(`welcome #${count}`, () => welcomes.length >= count && client.state === "connected", { timeoutMs });
+      return welcomes[count - 1] as WelcomePayload;
+    },
+    post: (path, body) =>
+      cookieFetch(new URL(path, url).href, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    waitForState: async (state, timeoutMs = 15_000) => {
+      await waitFor(`state ${state} (now ${client.state})`, () => client.state === state, { timeoutMs });
+    },
+  };
+}
