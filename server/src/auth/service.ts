@@ -56,11 +56,18 @@ export class AuthService {
 
   /** Starts a session for `userId` under a new id (no fixation); the old one is destroyed. */
   async startSession(req: Request, userId: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
-    req.session.userId = userId;
-    req.session.capAt = Date.now() + this.options.sessionMaxAgeMs;
-    req.session.cookie.maxAge = this.options.sessionMaxAgeMs;
-    await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    try {
+      await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+      req.session.userId = userId;
+      req.session.capAt = Date.now() + this.options.sessionMaxAgeMs;
+      req.session.cookie.maxAge = this.options.sessionMaxAgeMs;
+      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      // A half-made session would be saved again as the error response ends, fail again, and
+      // make express-session destroy the connection: drop it so the client gets a clean 503.
+      (req as { session?: unknown }).session = undefined;
+      throw err;
+    }
   }
 
   /** Destroys the request's session; returns its id when there was one. */
