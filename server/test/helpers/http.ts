@@ -49,7 +49,11 @@ export class HandshakeRefused extends Error {
 }
 
 /** A connected raw socket and the `welcome` it got right after connecting. */
-export type WelcomedSocket = Socket & { welcome: WelcomePayload };
+export type WelcomedSocket = Socket & {
+  welcome: WelcomePayload;
+  /** Every event received since the handshake, in order (listeners added later miss early ones). */
+  received: [event: string, payload: unknown][];
+};
 
 /**
  * Connects a raw socket.io-client with `auth`; resolves once welcomed (the
@@ -68,8 +72,10 @@ export function connectRaw(
     auth: auth as Record<string, unknown>,
     extraHeaders: options.extraHeaders,
   });
+  const received: [string, unknown][] = [];
+  socket.onAny((event: string, payload: unknown) => received.push([event, payload]));
   return new Promise((resolve, reject) => {
-    socket.once("welcome", (welcome: WelcomePayload) => resolve(Object.assign(socket, { welcome })));
+    socket.once("welcome", (welcome: WelcomePayload) => resolve(Object.assign(socket, { welcome, received })));
     socket.once("connect_error", (err: Error & { data?: HandshakeErrorData }) => {
       socket.close();
       reject(new HandshakeRefused(err.data, err.message));
