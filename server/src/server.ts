@@ -4,6 +4,7 @@ import express from "express";
 import type { TetherConfig } from "./config/config.js";
 import { demoRoutes } from "./http/demo.js";
 import { notFound } from "./http/errors.js";
+import { securityHeaders } from "./http/security.js";
 import { createTether, type Tether, type TetherOptions } from "./tether.js";
 
 /** A standalone Tether: its own express app and HTTP server. */
@@ -23,6 +24,7 @@ export async function startServer(
   const tether = await createTether({ ...options, config });
   const app = express();
   app.disable("x-powered-by");
+  app.use(securityHeaders());
   if (config.trustProxy !== undefined) app.set("trust proxy", config.trustProxy);
   app.use(tether.router);
   app.use(demoRoutes());

@@ -12,6 +12,7 @@ import type { TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes } from "./http/routes.js";
+import { corsForAllowlist } from "./http/security.js";
 import { healthRoutes } from "./ops/health.js";
 import { createLogger } from "./ops/logger.js";
 import type { RoomsOf } from "./realtime/handshake.js";
@@ -109,6 +110,8 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
   };
 
   const router = Router();
+  const cors = corsForAllowlist(origins);
+  if (cors) router.use("/api", cors);
   router.use(healthRoutes(backend, () => draining));
   router.use(
     authRoutes({
@@ -144,6 +147,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         pingTimeoutMs: config.pingTimeoutMs,
         sessionCheckIntervalMs: config.sessionCheckIntervalMs,
         maxMessageBytes: DEFAULTS.maxSocketMessageBytes,
+        socketLimits: config.socketLimits,
         origins,
         auth,
         backend,

@@ -18,6 +18,10 @@ export const DEFAULTS = {
   /** Largest accepted JSON body and Socket.IO message. */
   maxBodyBytes: 16 * 1024,
   maxSocketMessageBytes: 64 * 1024,
+  /** Events one socket may send per second before it is throttled. */
+  socketEventsPerSecond: 50,
+  /** Sockets one login session may hold on one instance (tabs × reconnect overlap). */
+  maxSocketsPerSession: 32,
 } as const;
 
 export const CLIENT_DEFAULTS = {

@@ -32,3 +32,8 @@ export const PublishBody = z.object({
   event: z.string().min(1).max(128),
   data: z.record(z.string(), z.unknown()),
 });
+
+/** Arguments (without the acknowledgement) of every event a client may send; anything else is dropped. */
+export const ClientEventSchemas = {
+  echo: z.tuple([z.unknown()]),
+} as const;

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { z } from "zod";
 import type { LimitSpecs } from "../auth/limits.js";
+import type { SocketLimits } from "../realtime/guards.js";
 import { parseDuration } from "./duration.js";
 import { type Env, EnvSchema } from "./schema.js";
 
@@ -37,6 +38,7 @@ export interface TetherConfig {
   /** False: every limit is off (`TETHER_RATE_LIMITS=off`). */
   rateLimits: boolean;
   limits: LimitSpecs;
+  socketLimits: SocketLimits;
   instanceId: string;
   logLevel: Env["LOG_LEVEL"];
 }
@@ -116,6 +118,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       token: e.TETHER_RATE_LIMIT_WS_TOKEN,
       handshakeSession: e.TETHER_RATE_LIMIT_HANDSHAKE_SESSION,
       handshakeIp: e.TETHER_RATE_LIMIT_HANDSHAKE_IP,
+    },
+    socketLimits: {
+      eventsPerSecond: e.TETHER_SOCKET_EVENTS_PER_SECOND,
+      socketsPerSession: e.TETHER_MAX_SOCKETS_PER_SESSION,
     },
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
     logLevel: e.LOG_LEVEL,

@@ -3,6 +3,7 @@ import { sessionRoom } from "../auth/keys.js";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { toTetherError } from "../errors.js";
 import type { Delivery } from "./delivery.js";
+import type { SessionSocketCounter } from "./guards.js";
 import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
 
@@ -28,7 +29,14 @@ function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<s
  * then joins its session, user and room rooms. Refusals carry
  * `{ code, retryable }` in `connect_error.data`.
  */
-export function handshakeMiddleware(auth: AuthService, delivery: Delivery, roomsOf: RoomsOf, logger: Logger) {
+export function handshakeMiddleware(deps: {
+  auth: AuthService;
+  delivery: Delivery;
+  roomsOf: RoomsOf;
+  perSession: SessionSocketCounter;
+  logger: Logger;
+}) {
+  const { auth, delivery, roomsOf, perSession, logger } = deps;
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     try {
       const identity = await auth.consumeToken(socket.handshake.auth, socket.request);
@@ -37,6 +45,8 @@ export function handshakeMiddleware(auth: AuthService, delivery: Delivery, rooms
       // Before joining: a stream's start is read while no live event can reach the socket.
       await delivery.prepare(socket, requested);
       socket.join([sessionRoom(identity.sid), ...requested.keys()]);
+      // Last: from here on the socket connects, so its "disconnect" will release the slot.
+      perSession.admit(socket);
       next();
     } catch (err) {
       const error = toTetherError(err);

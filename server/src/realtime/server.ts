@@ -9,6 +9,7 @@ import type { AuthService } from "../auth/service.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend } from "../store/types.js";
 import { Delivery } from "./delivery.js";
+import { eventLimiter, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import type { TetherServer } from "./types.js";
@@ -20,6 +21,7 @@ export interface RealtimeOptions {
   /** How often connected sessions are renewed and checked for their end. */
   sessionCheckIntervalMs: number;
   maxMessageBytes: number;
+  socketLimits: SocketLimits;
   origins: OriginPolicy;
   auth: AuthService;
   backend: Backend;
@@ -67,8 +69,11 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();
 
-  io.use(handshakeMiddleware(options.auth, delivery, options.roomsOf, logger));
+  const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
+  const events = eventLimiter(options.socketLimits);
+  io.use(handshakeMiddleware({ auth: options.auth, delivery, roomsOf: options.roomsOf, perSession, logger }));
   io.on("connection", (socket) => {
+    guardEvents(socket, events, logger);
     liveness.track(socket);
     void delivery.resume(socket);
     socket.on(ClientEvent.Echo, (payload, ack) => {

@@ -17,9 +17,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 const TRIM = `
 local function trim(stream, meta, minId, maxLen)
   local deleted = nil
-  local old = redis.call('XREVRANGE', stream, '(' .. minId, '-', 'COUNT', 1)
-  if #old > 0 then
-    deleted = old[1][1]
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  -- Look backwards only when something is that old: XREVRANGE from below the first entry is slow.
+  if first and redis.call('XRANGE', stream, '-', '(' .. minId, 'COUNT', 1)[1] then
+    deleted = redis.call('XREVRANGE', stream, '(' .. minId, '-', 'COUNT', 1)[1][1]
     redis.call('XTRIM', stream, 'MINID', minId)
   end
   local excess = redis.call('XLEN', stream) - maxLen

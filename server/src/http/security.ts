@@ -1,0 +1,34 @@
+import cors from "cors";
+import type { RequestHandler } from "express";
+import helmet from "helmet";
+import type { OriginPolicy } from "../auth/origins.js";
+
+/**
+ * helmet's defaults with a CSP for the demo page: its own scripts, styles and
+ * connections only. No `upgrade-insecure-requests`: TLS usually ends at the
+ * load balancer, and the LB (not this app) decides whether to redirect.
+ */
+export function securityHeaders(): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "upgrade-insecure-requests": null,
+      },
+    },
+  });
+}
+
+/**
+ * CORS with credentials for the allowlisted origins only (when
+ * TETHER_ALLOWED_ORIGINS is set); same-origin deployments need none.
+ */
+export function corsForAllowlist(origins: OriginPolicy): RequestHandler | undefined {
+  const allowlist = origins.allowlist;
+  return allowlist ? cors({ origin: allowlist, credentials: true, maxAge: 600 }) : undefined;
+}
