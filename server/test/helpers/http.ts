@@ -76,6 +76,8 @@ export function connectRaw(
   socket.onAny((event: string, payload: unknown) => received.push([event, payload]));
   return new Promise((resolve, reject) => {
     socket.once("welcome", (welcome: WelcomePayload) => resolve(Object.assign(socket, { welcome, received })));
+    // A CONNECT packet the server cannot parse closes the transport without a connect_error.
+    socket.io.once("close", (reason: string) => reject(new HandshakeRefused(undefined, reason)));
     socket.once("connect_error", (err: Error & { data?: HandshakeErrorData }) => {
       socket.close();
       reject(new HandshakeRefused(err.data, err.message));
