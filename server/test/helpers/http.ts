@@ -21,10 +21,14 @@ export async function post(url: string, body?: unknown, headers: Record<string, 
   };
 }
 
-export async function login(baseUrl: string, apiKey: string): Promise<TestSession> {
+export async function login(
+  baseUrl: string,
+  apiKey: string,
+  headers: Record<string, string> = {},
+): Promise<TestSession> {
   const res = await fetch(`${baseUrl}/api/auth/login`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify({ apiKey }),
   });
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
@@ -77,7 +81,8 @@ export function connectRaw(
   return new Promise((resolve, reject) => {
     socket.once("welcome", (welcome: WelcomePayload) => resolve(Object.assign(socket, { welcome, received })));
     // A CONNECT packet the server cannot parse closes the transport without a connect_error.
-    socket.io.once("close", (reason: string) => reject(new HandshakeRefused(undefined, reason)));
+    // (Deferred: a refusal's connect_error is decoded a tick after the close that follows it.)
+    socket.io.once("close", (reason: string) => setTimeout(() => reject(new HandshakeRefused(undefined, reason)), 0));
     socket.once("connect_error", (err: Error & { data?: HandshakeErrorData }) => {
       socket.close();
       reject(new HandshakeRefused(err.data, err.message));
