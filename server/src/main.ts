@@ -22,7 +22,11 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    server.tether.logger.info({ signal }, "shutting down");
+    server.tether.logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, "shutting down");
+    setTimeout(() => {
+      server.tether.logger.error("shutdown deadline passed; exiting anyway");
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {

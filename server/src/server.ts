@@ -13,6 +13,10 @@ export interface RunningServer {
   readonly http: HttpServer;
   /** e.g. `http://127.0.0.1:3000` */
   readonly url: string;
+  /**
+   * Graceful stop: not ready at once, clients moved elsewhere over the drain
+   * window, in-flight HTTP finished, store closed.
+   */
   close(): Promise<void>;
 }
 
@@ -42,6 +46,15 @@ export async function startServer(
     tether,
     http,
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
-    close: () => tether.close(),
+    close: async () => {
+      // Keep answering HTTP while draining: the load balancer must see /readyz turn 503.
+      // Whatever time the deadline leaves after the drain (and a second to close) goes to running jobs.
+      await tether.drain(config.drainWindowMs, Math.max(0, config.shutdownTimeoutMs - config.drainWindowMs - 1_000));
+      // Then stop taking connections; requests in flight finish, idle keep-alives are closed.
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      await tether.close();
+      http.closeIdleConnections();
+      await closed;
+    },
   };
 }

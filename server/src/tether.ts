@@ -13,8 +13,11 @@ import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes } from "./http/routes.js";
 import { corsForAllowlist } from "./http/security.js";
-import { healthRoutes } from "./ops/health.js";
+import { drainSockets } from "./ops/drain.js";
+import { healthRoutes, metricsRoutes } from "./ops/health.js";
+import { instrumentStore } from "./ops/instrument.js";
 import { createLogger } from "./ops/logger.js";
+import { Metrics } from "./ops/metrics.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
@@ -52,7 +55,14 @@ export interface Tether {
   /** The Socket.IO server, once attached. */
   readonly io: TetherServer | undefined;
   readonly draining: boolean;
-  /** Disconnects this instance's sockets and closes the store connections. */
+  /**
+   * Starts a graceful stop: /readyz reports 503 and new handshakes are refused
+   * (UNAVAILABLE, retryable) at once; connected clients are then moved to other
+   * instances in jittered batches over `windowMs`. Running jobs get up to
+   * `jobsGraceMs` more to finish.
+   */
+  drain(windowMs: number, jobsGraceMs?: number): Promise<void>;
+  /** Drains at once if not drained yet, then closes Socket.IO and the store connections. */
   close(): Promise<void>;
 }
 
@@ -81,9 +91,13 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
   const backend = config.redisUrl
     ? await createRedisBackend(config.redisUrl, config.redisCommandTimeoutMs, limits, logger)
     : createMemoryBackend(limits);
-  const secrets = await resolveSecrets(backend.auth, { apiKey: config.apiKey, sessionSecrets: config.sessionSecrets });
+  let realtime: Realtime | undefined;
+  const metrics = new Metrics(() => realtime?.io.engine.clientsCount ?? 0);
+  const authStore = instrumentStore(backend.auth, "auth", metrics);
+  const history = instrumentStore(backend.history, "history", metrics);
+  const secrets = await resolveSecrets(authStore, { apiKey: config.apiKey, sessionSecrets: config.sessionSecrets });
   const auth = new AuthService({
-    store: backend.auth,
+    store: authStore,
     sessionClient: backend.sessionClient,
     sessionSecrets: secrets.sessionSecrets,
     sessionIdleTtlMs: config.sessionIdleTtlMs,
@@ -100,25 +114,34 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     config.allowedOrigins,
     config.trustProxy !== undefined && config.trustProxy !== false,
   );
-  const publisher = new StreamPublisher(backend.history);
+  const publisher = new StreamPublisher(history);
   const jobs = new JobRunner(publisher, logger);
-  let realtime: Realtime | undefined;
   let draining = false;
   const attached = () => {
     if (!realtime) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
     return realtime;
   };
 
+  async function drain(windowMs: number, jobsGraceMs = 0): Promise<void> {
+    draining = true;
+    if (realtime) await drainSockets(realtime.io, windowMs, metrics, logger);
+    // Running jobs publish through the store: they may finish after the clients have moved.
+    await jobs.whenIdle(jobsGraceMs);
+    jobs.stopAll();
+  }
+
   const router = Router();
   const cors = corsForAllowlist(origins);
   if (cors) router.use("/api", cors);
   router.use(healthRoutes(backend, () => draining));
+  router.use(metricsRoutes(metrics));
   router.use(
     authRoutes({
       auth,
       login: options.login ?? apiKeyLogin(secrets.apiKey),
       origins,
       maxBodyBytes: DEFAULTS.maxBodyBytes,
+      metrics,
       onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
       startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
     }),
@@ -139,6 +162,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     get draining() {
       return draining;
     },
+    drain,
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
       realtime = createRealtime(server, {
@@ -151,17 +175,18 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         origins,
         auth,
         backend,
+        history,
+        metrics,
         roomsOf: options.roomsOf ?? (() => []),
+        isDraining: () => draining,
         logger,
       });
       return realtime.io;
     },
     async close() {
-      draining = true;
-      jobs.stopAll();
+      if (!draining) await drain(0);
       if (realtime) {
         realtime.liveness.stop();
-        realtime.io.local.disconnectSockets(true);
         await realtime.io.close();
       }
       await backend.close();

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode } from "@tether/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, post, refusal, type TestSession, wsToken } from "./helpers/http.js";
+import { login, post, refusal, type TestSession, wsToken } from "./helpers/http.js";
 import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
 import { openRaw } from "./helpers/raw.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";

@@ -22,6 +22,10 @@ export const DEFAULTS = {
   socketEventsPerSecond: 50,
   /** Sockets one login session may hold on one instance (tabs × reconnect overlap). */
   maxSocketsPerSession: 32,
+  /** On shutdown, clients are moved to other instances over this long (in jittered batches). */
+  drainWindowMs: 5_000,
+  /** On shutdown, the process exits by this deadline. */
+  shutdownTimeoutMs: 30_000,
 } as const;
 
 export const CLIENT_DEFAULTS = {

@@ -40,6 +40,10 @@ export interface TetherConfig {
   limits: LimitSpecs;
   socketLimits: SocketLimits;
   instanceId: string;
+  /** On SIGTERM, clients are moved to other instances over this long. */
+  drainWindowMs: number;
+  /** On SIGTERM, the process exits by this deadline whatever is left. */
+  shutdownTimeoutMs: number;
   logLevel: Env["LOG_LEVEL"];
 }
 
@@ -79,6 +83,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   if (e.TETHER_SESSION_MAX_AGE < e.TETHER_SESSION_IDLE_TTL) {
     problems.push("TETHER_SESSION_MAX_AGE: must be at least TETHER_SESSION_IDLE_TTL");
+  }
+  if (e.TETHER_DRAIN_WINDOW >= e.TETHER_SHUTDOWN_TIMEOUT) {
+    problems.push("TETHER_DRAIN_WINDOW: must be shorter than TETHER_SHUTDOWN_TIMEOUT");
   }
   if (e.TETHER_PUBLISH_KEY !== undefined && e.TETHER_PUBLISH_KEY === e.TETHER_API_KEY) {
     problems.push("TETHER_PUBLISH_KEY: must differ from TETHER_API_KEY");
@@ -124,6 +131,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       socketsPerSession: e.TETHER_MAX_SOCKETS_PER_SESSION,
     },
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
+    drainWindowMs: e.TETHER_DRAIN_WINDOW,
+    shutdownTimeoutMs: e.TETHER_SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -87,6 +87,8 @@ export const EnvSchema = z.object({
   TETHER_RATE_LIMIT_HANDSHAKE_SESSION: limit("60/3s"),
   TETHER_RATE_LIMIT_HANDSHAKE_IP: limit("600/10s"),
   TETHER_INSTANCE_ID: optionalText,
+  TETHER_DRAIN_WINDOW: duration(DEFAULTS.drainWindowMs),
+  TETHER_SHUTDOWN_TIMEOUT: duration(DEFAULTS.shutdownTimeoutMs),
   TETHER_SOCKET_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(DEFAULTS.socketEventsPerSecond),
   TETHER_MAX_SOCKETS_PER_SESSION: z.coerce.number().int().min(1).max(10_000).default(DEFAULTS.maxSocketsPerSession),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

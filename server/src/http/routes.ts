@@ -12,6 +12,7 @@ import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService, LoginCheck } from "../auth/service.js";
 import { SESSION_COOKIE } from "../auth/sessions.js";
 import { TetherError } from "../errors.js";
+import type { Metrics } from "../ops/metrics.js";
 
 /** What the routes need from the rest of Tether. */
 export interface RouteDeps {
@@ -19,6 +20,7 @@ export interface RouteDeps {
   login: LoginCheck;
   origins: OriginPolicy;
   maxBodyBytes: number;
+  metrics: Metrics;
   /** Tells every instance that a session ended (its sockets get `session:ended`). */
   onSessionEnded(sid: string): void;
   /** Starts the demo job for a user; returns its id. */
@@ -70,6 +72,7 @@ export function authRoutes(deps: RouteDeps): Router {
   // The hot path of every (re)connect: no body, no session load, one store round trip.
   router.post(Route.WsToken, origin, async (req, res) => {
     const minted = await deps.auth.issueToken(req);
+    deps.metrics.tokens.inc({ result: "issued" });
     res.setHeader("Cache-Control", "no-store");
     res.json(minted satisfies WsTokenResponse);
   });

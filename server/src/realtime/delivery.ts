@@ -1,5 +1,6 @@
 import { ServerEvent, type WelcomePayload } from "@tether/shared";
 import type { Logger } from "pino";
+import type { Metrics } from "../ops/metrics.js";
 import { compareIds } from "../store/stream-id.js";
 import type { AppendedEvent, HistoryStore, StreamEntry } from "../store/types.js";
 import { planRecovery, readFrom, type StreamStart, startFrom } from "./recovery.js";
@@ -32,6 +33,7 @@ export class Delivery {
     private readonly io: TetherServer,
     private readonly history: HistoryStore,
     private readonly instanceId: string,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}
 
@@ -87,7 +89,9 @@ export class Delivery {
           }
         }
         gate.thresholds.set(stream, threshold);
+        this.metrics.replayed.inc(replayed);
         if (plan.report) {
+          this.metrics.recoveries.inc({ recovered: String(plan.report.recovered) });
           const room = roomOf(stream);
           socket.emit(ServerEvent.Recovery, {
             recovered: plan.report.recovered,

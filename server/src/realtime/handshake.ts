@@ -1,7 +1,9 @@
+import { ErrorCode } from "@tether/shared";
 import type { Logger } from "pino";
 import { sessionRoom } from "../auth/keys.js";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
-import { toTetherError } from "../errors.js";
+import { TetherError, toTetherError } from "../errors.js";
+import type { Metrics } from "../ops/metrics.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
 import { roomStream, userStream } from "./streams.js";
@@ -34,11 +36,15 @@ export function handshakeMiddleware(deps: {
   delivery: Delivery;
   roomsOf: RoomsOf;
   perSession: SessionSocketCounter;
+  metrics: Metrics;
+  isDraining: () => boolean;
   logger: Logger;
 }) {
-  const { auth, delivery, roomsOf, perSession, logger } = deps;
+  const { auth, delivery, roomsOf, perSession, metrics, logger } = deps;
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     try {
+      // Before the token is spent: a draining instance sends the client elsewhere, token intact.
+      if (deps.isDraining()) throw new TetherError(ErrorCode.Unavailable, "This instance is shutting down.");
       const identity = await auth.consumeToken(socket.handshake.auth, socket.request);
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
@@ -47,9 +53,14 @@ export function handshakeMiddleware(deps: {
       socket.join([sessionRoom(identity.sid), ...requested.keys()]);
       // Last: from here on the socket connects, so its "disconnect" will release the slot.
       perSession.admit(socket);
+      metrics.handshakes.inc({ result: "ok" });
+      metrics.tokens.inc({ result: "consumed" });
+      if (requested.get(userStream(identity.userId)) !== undefined) metrics.reconnects.inc();
       next();
     } catch (err) {
       const error = toTetherError(err);
+      metrics.handshakes.inc({ result: error.code });
+      if (error.code === ErrorCode.TokenInvalid) metrics.tokens.inc({ result: "refused" });
       if (error.code === "INTERNAL") logger.error({ err }, "handshake failed");
       else logger.debug({ code: error.code }, "handshake refused");
       next(error.toHandshakeError());

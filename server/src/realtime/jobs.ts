@@ -5,10 +5,13 @@ import type { Publisher } from "./publisher.js";
 
 /**
  * The demo workload: a job that publishes `job:progress` every `intervalMs`
- * for `steps` steps, then `job:done`, to every tab of the user.
+ * for `steps` steps, then `job:done`, to every tab of the user. Jobs publish
+ * through the store, not to sockets, so they run on while clients move to
+ * other instances during a drain.
  */
 export class JobRunner {
-  private readonly running = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly idleWaiters = new Set<() => void>();
 
   constructor(
     private readonly publisher: Publisher,
@@ -28,21 +31,42 @@ export class JobRunner {
         this.logger.warn({ err, jobId, step }, "job event not published");
       }
       if (step < steps) schedule();
+      else this.settle();
     };
     const schedule = () => {
       const timer = setTimeout(() => {
-        this.running.delete(timer);
+        this.timers.delete(timer);
         void tick();
       }, intervalMs);
-      this.running.add(timer);
+      this.timers.add(timer);
     };
     schedule();
     return jobId;
   }
 
-  /** Stops every job of this instance (shutdown). */
+  /** Resolves when no job is running, or after `timeoutMs`, whichever comes first. */
+  whenIdle(timeoutMs: number): Promise<void> {
+    if (this.timers.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.idleWaiters.add(done);
+    });
+  }
+
+  /** Stops every job of this instance. */
   stopAll(): void {
-    for (const timer of this.running) clearTimeout(timer);
-    this.running.clear();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.settle();
+  }
+
+  private settle(): void {
+    if (this.timers.size > 0) return;
+    for (const waiter of this.idleWaiters) waiter();
+    this.idleWaiters.clear();
   }
 }

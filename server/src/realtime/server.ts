@@ -6,8 +6,9 @@ import { Server } from "socket.io";
 import { sessionRoom } from "../auth/keys.js";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
+import type { Metrics } from "../ops/metrics.js";
 import type { RedisBackend } from "../store/redis.js";
-import type { Backend } from "../store/types.js";
+import type { Backend, HistoryStore } from "../store/types.js";
 import { Delivery } from "./delivery.js";
 import { eventLimiter, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
@@ -25,7 +26,12 @@ export interface RealtimeOptions {
   origins: OriginPolicy;
   auth: AuthService;
   backend: Backend;
+  /** The backend's history, instrumented. */
+  history: HistoryStore;
+  metrics: Metrics;
   roomsOf: RoomsOf;
+  /** True once the instance is shutting down: handshakes are refused. */
+  isDraining: () => boolean;
   logger: Logger;
 }
 
@@ -59,10 +65,11 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
   });
 
-  const delivery = new Delivery(io, backend.history, options.instanceId, logger);
+  const delivery = new Delivery(io, options.history, options.instanceId, options.metrics, logger);
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
   const endSession = (sid: string, reason: SessionEndReason) => {
     const room = sessionRoom(sid);
+    options.metrics.sessionEnds.inc({ reason });
     io.to(room).emit(ServerEvent.SessionEnded, { reason });
     io.in(room).disconnectSockets(true);
   };
@@ -71,7 +78,17 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
 
   const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
   const events = eventLimiter(options.socketLimits);
-  io.use(handshakeMiddleware({ auth: options.auth, delivery, roomsOf: options.roomsOf, perSession, logger }));
+  io.use(
+    handshakeMiddleware({
+      auth: options.auth,
+      delivery,
+      roomsOf: options.roomsOf,
+      perSession,
+      metrics: options.metrics,
+      isDraining: options.isDraining,
+      logger,
+    }),
+  );
   io.on("connection", (socket) => {
     guardEvents(socket, events, logger);
     liveness.track(socket);

@@ -15,6 +15,8 @@ export const FAST_ENV: Record<string, string> = {
   TETHER_PING_INTERVAL: "500ms",
   TETHER_PING_TIMEOUT: "500ms",
   TETHER_RATE_LIMITS: "off",
+  TETHER_DRAIN_WINDOW: "300ms",
+  TETHER_SHUTDOWN_TIMEOUT: "5s",
   LOG_LEVEL: "info",
 };
 

@@ -1,0 +1,86 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * Tether's Prometheus metrics, on a registry of their own (a host app's
+ * default registry is left alone). Served at GET /metrics.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly handshakes = new Counter({
+    name: "tether_handshakes_total",
+    help: "Socket.IO handshakes by result: ok, or the refusal's error code.",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly reconnects = new Counter({
+    name: "tether_reconnects_total",
+    help: "Accepted handshakes that resumed from an offset (a reconnect rather than a first connect).",
+    registers: [this.registry],
+  });
+  readonly tokens = new Counter({
+    name: "tether_ws_tokens_total",
+    help: "WS tokens: issued, consumed (a handshake used one), refused (unknown, used or expired).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly sessionEnds = new Counter({
+    name: "tether_session_ends_total",
+    help: "Sessions ended while they had sockets, by reason (logout, expired, revoked).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly replayed = new Counter({
+    name: "tether_replayed_events_total",
+    help: "Events replayed to reconnecting sockets.",
+    registers: [this.registry],
+  });
+  readonly recoveries = new Counter({
+    name: "tether_recoveries_total",
+    help: "Recoveries after a reconnect, by outcome (recovered true/false).",
+    labelNames: ["recovered"] as const,
+    registers: [this.registry],
+  });
+  readonly storeDuration = new Histogram({
+    name: "tether_redis_command_duration_seconds",
+    help: "Duration of Tether's store operations (one Redis round trip each).",
+    labelNames: ["op"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly storeErrors = new Counter({
+    name: "tether_redis_errors_total",
+    help: "Store operations that failed (Redis unreachable, timeout).",
+    labelNames: ["op"] as const,
+    registers: [this.registry],
+  });
+  readonly draining = new Gauge({
+    name: "tether_drain_remaining_sockets",
+    help: "While draining: sockets still to be moved to other instances (0 otherwise).",
+    registers: [this.registry],
+  });
+
+  constructor(connectedSockets: () => number) {
+    new Gauge({
+      name: "tether_connected_sockets",
+      help: "Sockets connected to this instance.",
+      registers: [this.registry],
+      collect() {
+        this.set(connectedSockets());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Times one store operation and counts its failure. */
+  async timeStore<T>(op: string, run: () => Promise<T>): Promise<T> {
+    const end = this.storeDuration.startTimer({ op });
+    try {
+      return await run();
+    } catch (err) {
+      this.storeErrors.inc({ op });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+}
