@@ -88,8 +88,8 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
   const limits = historyLimits(config);
-  const backend = config.redisUrl
-    ? await createRedisBackend(config.redisUrl, config.redisCommandTimeoutMs, limits, logger)
+  const backend = config.redis
+    ? await createRedisBackend(config.redis, config.redisCommandTimeoutMs, limits, logger)
     : createMemoryBackend(limits);
   let realtime: Realtime | undefined;
   const metrics = new Metrics(() => realtime?.io.engine.clientsCount ?? 0);

@@ -3,7 +3,7 @@ import type { TetherConfig } from "./config/config.js";
 import type { Publisher } from "./realtime/publisher.js";
 import { StreamPublisher } from "./realtime/publisher.js";
 import { RedisHistoryStore } from "./store/history-redis.js";
-import { connectRedis } from "./store/redis.js";
+import { connectRedis } from "./store/redis-connection.js";
 import { historyLimits } from "./tether.js";
 
 /** A publisher for processes that run no Socket.IO server (workers, cron jobs). */
@@ -21,9 +21,9 @@ export interface WorkerPublisher extends Publisher {
  * await publisher.close();
  */
 export async function createPublisher(config: TetherConfig): Promise<WorkerPublisher> {
-  if (!config.redisUrl) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
+  if (!config.redis) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
   const logger = pino({ level: config.logLevel });
-  const client = await connectRedis(config.redisUrl, "publisher", config.redisCommandTimeoutMs, logger);
+  const client = await connectRedis(config.redis, "publisher", config.redisCommandTimeoutMs, logger);
   const publisher = new StreamPublisher(new RedisHistoryStore(client, client, historyLimits(config)));
   return {
     publish: (target, event, data) => publisher.publish(target, event, data),

@@ -77,6 +77,15 @@ describe("HTTP and session security", () => {
         headers: { origin: "http://evil.example" },
       });
       expect(polling.status).toBe(403);
+      // A no-cors GET from another site carries no Origin, but the browser says where it comes from.
+      const noCors = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling`, {
+        headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors" },
+      });
+      expect(noCors.status).toBe(403);
+      const ownPage = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling`, {
+        headers: { "sec-fetch-site": "same-origin" },
+      });
+      expect(ownPage.status).toBe(200);
       const same = await openRaw(a.url, "EIO=4&transport=websocket", { origin: a.url });
       same.close();
     });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryBackend } from "../src/store/memory.js";
-import { RedisAuthStore } from "../src/store/redis.js";
+import { RedisAuthStore } from "../src/store/redis-auth.js";
 import type { AuthStore } from "../src/store/types.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { waitFor } from "./helpers/wait.js";

@@ -1,7 +1,7 @@
 import { ErrorCode } from "@tether/shared";
-import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
+import type { RedisClient } from "../store/redis-connection.js";
 
 /** `points` actions per `durationMs`, per key. */
 export interface LimitSpec {
@@ -33,7 +33,7 @@ export type LimitName = keyof LimitSpecs;
 export class RateLimits {
   private readonly limiters: Map<LimitName, RateLimiterMemory | RateLimiterRedis>;
 
-  constructor(specs: LimitSpecs, redis: Redis | undefined, enabled: boolean) {
+  constructor(specs: LimitSpecs, redis: RedisClient | undefined, enabled: boolean) {
     this.limiters = new Map();
     if (!enabled) return;
     for (const [name, spec] of Object.entries(specs) as [LimitName, LimitSpec][]) {

@@ -1,9 +1,12 @@
 import type { IncomingMessage } from "node:http";
 
+/** Sec-Fetch-Site values of a request from another origin, when the browser sent no Origin. */
+const CROSS_ORIGIN_FETCH: ReadonlySet<string> = new Set(["cross-site", "same-site"]);
+
 /**
  * Decides whether a browser origin may use Tether, for HTTP routes and the
- * WebSocket handshake alike. Requests without an `Origin` header come from
- * non-browser clients, which cross-site attacks cannot forge, and pass.
+ * WebSocket handshake alike. Requests without an `Origin` header pass unless
+ * the browser marks them cross-site: non-browser clients send neither.
  */
 export class OriginPolicy {
   private readonly allowed: ReadonlySet<string>;
@@ -23,7 +26,9 @@ export class OriginPolicy {
 
   allows(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
-    if (origin === undefined) return true;
+    // Browsers omit Origin on some cross-site requests (no-cors GETs), but then say where
+    // they come from in Sec-Fetch-Site: anything but our own origin is refused.
+    if (origin === undefined) return !CROSS_ORIGIN_FETCH.has(String(req.headers["sec-fetch-site"]));
     if (this.allowed.size > 0) return this.allowed.has(origin);
     return this.isSameOrigin(origin, req);
   }

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import type { z } from "zod";
 import type { LimitSpecs } from "../auth/limits.js";
 import type { SocketLimits } from "../realtime/guards.js";
+import type { RedisTarget } from "../store/redis-connection.js";
 import { parseDuration } from "./duration.js";
 import { type Env, EnvSchema } from "./schema.js";
 
@@ -14,6 +15,8 @@ export interface TetherConfig {
   port: number;
   host: string;
   /** Unset: embedded mode, in-process stores, one instance only. */
+  redis: RedisTarget | undefined;
+  /** The (first) Redis URL, for display. */
   redisUrl: string | undefined;
   /** Unset: generated once and shared through the store. */
   apiKey: string | undefined;
@@ -84,6 +87,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.TETHER_SESSION_MAX_AGE < e.TETHER_SESSION_IDLE_TTL) {
     problems.push("TETHER_SESSION_MAX_AGE: must be at least TETHER_SESSION_IDLE_TTL");
   }
+  if (e.REDIS_URL.length > 1 && e.TETHER_REDIS_CLUSTER !== "on") {
+    problems.push("REDIS_URL: several URLs are only for a Redis Cluster (set TETHER_REDIS_CLUSTER=on)");
+  }
   if (e.TETHER_DRAIN_WINDOW >= e.TETHER_SHUTDOWN_TIMEOUT) {
     problems.push("TETHER_DRAIN_WINDOW: must be shorter than TETHER_SHUTDOWN_TIMEOUT");
   }
@@ -103,7 +109,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: e.PORT,
     host: e.HOST,
-    redisUrl: e.REDIS_URL,
+    redis:
+      e.REDIS_URL.length === 0
+        ? undefined
+        : e.TETHER_REDIS_CLUSTER === "on"
+          ? { mode: "cluster", urls: e.REDIS_URL }
+          : { mode: "standalone", url: e.REDIS_URL[0] ?? "" },
+    redisUrl: e.REDIS_URL[0],
     apiKey: e.TETHER_API_KEY,
     sessionSecrets: e.TETHER_SESSION_SECRET,
     sessionIdleTtlMs: e.TETHER_SESSION_IDLE_TTL,

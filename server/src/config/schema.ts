@@ -59,12 +59,9 @@ const origin = z.string().refine((text) => {
 export const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(DEFAULTS.port),
   HOST: z.string().min(1).default(DEFAULTS.host),
-  REDIS_URL: optionalText.pipe(
-    z
-      .string()
-      .regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")
-      .optional(),
-  ),
+  /** One URL; with TETHER_REDIS_CLUSTER=on, a comma list of cluster seed nodes. */
+  REDIS_URL: list.pipe(z.array(z.string().regex(/^rediss?:\/\/[^,\s]+$/, "expected a redis:// or rediss:// URL"))),
+  TETHER_REDIS_CLUSTER: z.enum(["on", "off"]).default("off"),
   TETHER_API_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
   TETHER_SESSION_SECRET: list.pipe(z.array(z.string().min(32, "each secret needs at least 32 characters"))),
   TETHER_SESSION_IDLE_TTL: duration(DEFAULTS.sessionIdleTtlMs),

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "../ops/metrics.js";
 import { compareIds } from "../store/stream-id.js";
 import type { AppendedEvent, HistoryStore, StreamEntry } from "../store/types.js";
-import { planRecovery, readFrom, type StreamStart, startFrom } from "./recovery.js";
+import { planFromHead, planRecovery, type StreamStart, startFrom } from "./recovery.js";
 import { roomOf } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
@@ -43,14 +43,13 @@ export class Delivery {
   }
 
   /**
-   * In the handshake, before the socket joins its rooms: where each of its
-   * streams starts. `requested` maps stream → the offset the client sent.
+   * In the handshake, before the socket joins its rooms: holds its live events
+   * from now on, and notes where each stream starts. `requested` maps stream →
+   * the offset the client sent. No store read: the reads come after the join,
+   * so nothing published in between can slip past both the read and the room.
    */
-  async prepare(socket: TetherSocket, requested: Map<string, unknown>): Promise<void> {
-    const starts = new Map<string, StreamStart>();
-    for (const [stream, offset] of requested) {
-      starts.set(stream, await startFrom(offset, () => this.history.lastId(stream)));
-    }
+  prepare(socket: TetherSocket, requested: Map<string, unknown>): void {
+    const starts = new Map<string, StreamStart>([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
     this.gates.set(socket.id, { starts, thresholds: new Map(), queue: [] });
     socket.once("disconnect", () => this.gates.delete(socket.id));
   }
@@ -62,7 +61,10 @@ export class Delivery {
     try {
       const plans = await Promise.all(
         [...gate.starts].map(async ([stream, start]) => {
-          const read = await this.history.readAfter(stream, readFrom(start), REPLAY_PAGE);
+          // A first connect needs only the stream's newest id; a resume reads what it missed.
+          if (start.kind !== "resume")
+            return { stream, read: undefined, plan: planFromHead(start, await this.history.lastId(stream)) };
+          const read = await this.history.readAfter(stream, start.offset, REPLAY_PAGE);
           return { stream, read, plan: planRecovery(start, read) };
         }),
       );
@@ -78,7 +80,7 @@ export class Delivery {
       for (const { stream, read, plan } of plans) {
         let threshold = plan.threshold;
         let replayed = 0;
-        if (plan.replayAfter !== undefined) {
+        if (plan.replayAfter !== undefined && read) {
           let page = read.entries;
           for (;;) {
             for (const entry of page) this.emit(socket, stream, entry);

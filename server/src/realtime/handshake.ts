@@ -48,8 +48,8 @@ export function handshakeMiddleware(deps: {
       const identity = await auth.consumeToken(socket.handshake.auth, socket.request);
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
-      // Before joining: a stream's start is read while no live event can reach the socket.
-      await delivery.prepare(socket, requested);
+      // Before joining: from here on the socket's live events are held until it has caught up.
+      delivery.prepare(socket, requested);
       socket.join([sessionRoom(identity.sid), ...requested.keys()]);
       // Last: from here on the socket connects, so its "disconnect" will release the slot.
       perSession.admit(socket);

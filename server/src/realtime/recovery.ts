@@ -5,18 +5,16 @@ import type { StreamRead } from "../store/types.js";
 export type StreamStart =
   /** The client sent the last offset it saw. */
   | { kind: "resume"; offset: string }
-  /** First connect: the stream's newest id, read before the socket joined its room. */
-  | { kind: "fresh"; head: string }
-  /** The client sent something that is not an offset. */
-  | { kind: "unusable"; head: string };
+  /** First connect: deliver what is published from now on. */
+  | { kind: "fresh" }
+  /** The client sent something that is not an offset: start from now, and say recovery failed. */
+  | { kind: "unusable" };
 
-/** The first id to read after, whatever the start. */
-export const readFrom = (start: StreamStart) => (start.kind === "resume" ? start.offset : start.head);
-
-export function startFrom(requested: unknown, head: () => Promise<string>): Promise<StreamStart> | StreamStart {
-  if (requested === undefined) return head().then((id) => ({ kind: "fresh", head: id }));
+/** Classifies the offset a client sent for a stream (unknown input). */
+export function startFrom(requested: unknown): StreamStart {
+  if (requested === undefined) return { kind: "fresh" };
   if (typeof requested === "string" && isStreamId(requested)) return { kind: "resume", offset: requested };
-  return head().then((id) => ({ kind: "unusable", head: id }));
+  return { kind: "unusable" };
 }
 
 /** The decision after the first read of a stream. */
@@ -32,16 +30,22 @@ export interface RecoveryPlan {
 }
 
 /**
+ * Without a usable offset: start at the stream's newest id, read after the
+ * socket joined its room (so whatever comes later reaches it live).
+ */
+export function planFromHead(start: { kind: "fresh" | "unusable" }, head: string): RecoveryPlan {
+  const report = start.kind === "unusable" ? { recovered: false, missed: 0 } : undefined;
+  return { replayAfter: undefined, report, threshold: head, welcomeOffset: head };
+}
+
+/**
  * Decides whether a stream can be recovered from the client's offset: not when
  * the offset is in the future (not from this stream), and not when anything
  * after it was already trimmed (older than the window, or past the length cap).
  */
-export function planRecovery(start: StreamStart, read: StreamRead): RecoveryPlan {
-  if (start.kind === "fresh") {
-    return { replayAfter: start.head, report: undefined, threshold: start.head, welcomeOffset: start.head };
-  }
+export function planRecovery(start: { kind: "resume"; offset: string }, read: StreamRead): RecoveryPlan {
   const lost = { replayAfter: undefined, threshold: read.last, welcomeOffset: read.last };
-  if (start.kind === "unusable" || compareIds(start.offset, read.last) > 0) {
+  if (compareIds(start.offset, read.last) > 0) {
     return { ...lost, report: { recovered: false, missed: 0 } };
   }
   if (compareIds(read.maxDeleted, start.offset) > 0) {

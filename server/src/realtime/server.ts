@@ -15,6 +15,12 @@ import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import type { TetherServer } from "./types.js";
 
+/** The control message that ends a session's sockets everywhere (the room is a tag, not the session id). */
+interface SessionEndedMessage {
+  room: string;
+  reason: SessionEndReason;
+}
+
 export interface RealtimeOptions {
   instanceId: string;
   pingIntervalMs: number;
@@ -67,11 +73,20 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
 
   const delivery = new Delivery(io, options.history, options.instanceId, options.metrics, logger);
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
+  // One control message per ended session: each instance tells its own sockets, then disconnects them.
+  // (An adapter broadcast plus a separate disconnectSockets request can arrive in the wrong order.)
+  backend.control
+    .subscribe((message) => {
+      const { room, reason } = message as SessionEndedMessage;
+      if (typeof room !== "string" || typeof reason !== "string") return;
+      io.local.to(room).emit(ServerEvent.SessionEnded, { reason });
+      io.local.in(room).disconnectSockets(true);
+    })
+    .catch((err: unknown) => logger.error({ err }, "could not subscribe to control messages"));
   const endSession = (sid: string, reason: SessionEndReason) => {
-    const room = sessionRoom(sid);
     options.metrics.sessionEnds.inc({ reason });
-    io.to(room).emit(ServerEvent.SessionEnded, { reason });
-    io.in(room).disconnectSockets(true);
+    const message: SessionEndedMessage = { room: sessionRoom(sid), reason };
+    backend.control.publish(message).catch((err: unknown) => logger.warn({ err }, "session end not broadcast"));
   };
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.js";
 import type { AppendedEvent, HistoryLimits, HistoryStore, StreamEntry, StreamRead } from "./types.js";
 
 /** Pub/sub channel of appended events. */
@@ -61,7 +61,7 @@ return {last, deleted, redis.call('XLEN', KEYS[1]), redis.call('XRANGE', KEYS[1]
 
 type RawEntry = [string, string[]];
 
-interface HistoryRedis extends Redis {
+interface HistoryScripts {
   tetherAppend(stream: string, metaKey: string, ...args: (string | number)[]): Promise<string>;
   tetherReadAfter(
     stream: string,
@@ -73,8 +73,9 @@ interface HistoryRedis extends Redis {
   ): Promise<[string, string, number, RawEntry[]]>;
 }
 
-const streamKey = (stream: string) => `tether:stream:${stream}`;
-const metaKey = (stream: string) => `tether:stream-meta:${stream}`;
+// One hash tag for both keys of a stream: a script touching both stays in one Redis Cluster slot.
+const streamKey = (stream: string) => `tether:stream:{${stream}}`;
+const metaKey = (stream: string) => `tether:stream-meta:{${stream}}`;
 
 function toEntry([offset, fields]: RawEntry): StreamEntry {
   return { offset, event: fields[1] ?? "", data: fields[3] ?? "{}" };
@@ -82,17 +83,17 @@ function toEntry([offset, fields]: RawEntry): StreamEntry {
 
 /** Event history in Redis Streams, one capped stream per target. */
 export class RedisHistoryStore implements HistoryStore {
-  private readonly client: HistoryRedis;
+  private readonly client: RedisClient & HistoryScripts;
 
   /** @param sub a subscriber connection (the adapter's may be shared: other channels are ignored). */
   constructor(
-    client: Redis,
-    private readonly sub: Redis,
+    client: RedisClient,
+    private readonly sub: RedisClient,
     private readonly limits: HistoryLimits,
   ) {
     client.defineCommand("tetherAppend", { numberOfKeys: 2, lua: APPEND });
     client.defineCommand("tetherReadAfter", { numberOfKeys: 2, lua: READ_AFTER });
-    this.client = client as HistoryRedis;
+    this.client = client as RedisClient & HistoryScripts;
   }
 
   append(stream: string, event: string, data: string): Promise<string> {

@@ -1,5 +1,6 @@
+import { EventEmitter } from "node:events";
 import { MemoryHistoryStore } from "./history-memory.js";
-import type { AuthStore, Backend, ConsumedToken, HistoryLimits } from "./types.js";
+import type { AuthStore, Backend, ConsumedToken, ControlBus, HistoryLimits } from "./types.js";
 
 interface Entry {
   value: string;
@@ -160,6 +161,19 @@ export class MemoryAuthStore implements AuthStore {
   }
 }
 
+/** The in-process twin of the control channel: there is only this instance to tell. */
+class LocalControlBus implements ControlBus {
+  private readonly bus = new EventEmitter();
+
+  async publish(message: object): Promise<void> {
+    this.bus.emit("message", structuredClone(message));
+  }
+
+  async subscribe(handler: (message: unknown) => void): Promise<void> {
+    this.bus.on("message", handler);
+  }
+}
+
 /** Embedded mode: every store in this process. One instance only. */
 export function createMemoryBackend(limits: HistoryLimits): Backend {
   const kv = new MemoryKeyValue();
@@ -167,6 +181,7 @@ export function createMemoryBackend(limits: HistoryLimits): Backend {
     kind: "embedded",
     auth: new MemoryAuthStore(kv),
     history: new MemoryHistoryStore(limits),
+    control: new LocalControlBus(),
     sessionClient: kv,
     ping: async () => {},
     close: async () => kv.close(),

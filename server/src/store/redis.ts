@@ -1,135 +1,69 @@
-import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { RedisHistoryStore } from "./history-redis.js";
-import { CONSUME_TOKEN, MINT_TOKEN, RENEW_SESSIONS } from "./scripts.js";
-import type { AuthStore, Backend, ConsumedToken, HistoryLimits } from "./types.js";
+import { RedisAuthStore } from "./redis-auth.js";
+import { connectRedis, type RedisClient, type RedisTarget } from "./redis-connection.js";
+import type { Backend, ControlBus, HistoryLimits } from "./types.js";
 
-/** Reconnect forever, backing off to at most this long between attempts. */
-const MAX_RECONNECT_DELAY_MS = 2_000;
-
-interface ScriptedRedis extends Redis {
-  tetherMintToken(
-    sessionKey: string,
-    tokenKey: string,
-    sid: string,
-    tokenTtlMs: number,
-    idleTtlMs: number,
-  ): Promise<number>;
-  tetherRenewSessions(keyCount: number, ...keysThenIdleTtl: (string | number)[]): Promise<number[]>;
-  tetherConsumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<[string, string?] | null>;
-}
+const CONTROL_CHANNEL = "tether:control";
 
 /**
- * Options for every connection: bounded waits and no crash on an outage.
- * With the offline queue off, a command issued while Redis is unreachable fails
- * at once instead of waiting (and piling up) until Redis returns.
+ * The control channel over Redis pub/sub. One message carries a whole
+ * instruction, so it cannot be reordered against a second one (two messages on
+ * two channels can be, on a Redis Cluster, whose nodes relay PUBLISH each their own way).
  */
-export function redisOptions(commandTimeoutMs: number): RedisOptions {
-  return {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: Math.max(commandTimeoutMs, 1_000),
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
-  };
-}
+class RedisControlBus implements ControlBus {
+  constructor(
+    private readonly pub: RedisClient,
+    private readonly sub: RedisClient,
+    private readonly logger: Logger,
+  ) {}
 
-/**
- * Connects a client, retrying until Redis answers (an instance started before
- * its Redis waits for it). Errors are logged once per outage, not per retry.
- */
-export async function connectRedis(
-  url: string,
-  name: string,
-  commandTimeoutMs: number,
-  logger: Logger,
-): Promise<Redis> {
-  const client = new Redis(url, { ...redisOptions(commandTimeoutMs), connectionName: `tether:${name}` });
-  let down = false;
-  client.on("error", (err: Error) => {
-    if (down) return;
-    down = true;
-    logger.warn({ client: name, err: err.message }, "redis connection lost; reconnecting");
-  });
-  client.on("ready", () => {
-    if (down) logger.info({ client: name }, "redis connection restored");
-    down = false;
-  });
-  const ready = new Promise<void>((resolve) => client.once("ready", () => resolve()));
-  client.connect().catch(() => {
-    // The retry strategy keeps trying; "ready" resolves when it succeeds.
-  });
-  await ready;
-  return client;
-}
-
-/** The Redis auth store: Lua scripts, one round trip per operation. */
-export class RedisAuthStore implements AuthStore {
-  private readonly client: ScriptedRedis;
-
-  constructor(client: Redis) {
-    client.defineCommand("tetherMintToken", { numberOfKeys: 2, lua: MINT_TOKEN });
-    client.defineCommand("tetherConsumeToken", { numberOfKeys: 1, lua: CONSUME_TOKEN });
-    client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
-    this.client = client as ScriptedRedis;
+  async publish(message: object): Promise<void> {
+    await this.pub.publish(CONTROL_CHANNEL, JSON.stringify(message));
   }
 
-  async getOrCreate(key: string, candidate: string): Promise<string> {
-    const previous = await this.client.set(key, candidate, "NX", "GET");
-    return previous ?? candidate;
-  }
-
-  async mintToken(
-    sessionKey: string,
-    tokenKey: string,
-    sid: string,
-    tokenTtlMs: number,
-    idleTtlMs: number,
-  ): Promise<boolean> {
-    return (await this.client.tetherMintToken(sessionKey, tokenKey, sid, tokenTtlMs, idleTtlMs)) === 1;
-  }
-
-  async renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]> {
-    if (sessionKeys.length === 0) return [];
-    const gone = await this.client.tetherRenewSessions(sessionKeys.length, ...sessionKeys, idleTtlMs);
-    return gone.map((index) => index - 1);
-  }
-
-  async consumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<ConsumedToken> {
-    const reply = await this.client.tetherConsumeToken(tokenKey, sessionKeyPrefix);
-    if (reply === null) return { status: "unknown" };
-    const [sid, session] = reply;
-    return session === undefined ? { status: "session-gone", sid } : { status: "ok", sid, session };
+  async subscribe(handler: (message: unknown) => void): Promise<void> {
+    this.sub.on("message", (channel: string, text: string) => {
+      if (channel !== CONTROL_CHANNEL) return;
+      try {
+        handler(JSON.parse(text));
+      } catch (err) {
+        this.logger.warn({ err }, "bad control message");
+      }
+    });
+    await this.sub.subscribe(CONTROL_CHANNEL);
   }
 }
 
-/** Connections for one instance: commands, and a pub/sub pair for the Socket.IO adapter. */
+/** Connections for one instance: commands, and a pub/sub pair for the Socket.IO adapter and events. */
 export interface RedisBackend extends Backend {
   readonly kind: "redis";
-  readonly commands: Redis;
-  readonly pub: Redis;
-  readonly sub: Redis;
+  readonly commands: RedisClient;
+  readonly pub: RedisClient;
+  readonly sub: RedisClient;
 }
 
-export async function createRedisBackend(
-  url: string,
-  commandTimeoutMs: number,
-  limits: HistoryLimits,
-  logger: Logger,
-): Promise<RedisBackend> {
-  const [commands, pub, sub] = await Promise.all(
-    ["commands", "pub", "sub"].map((name) => connectRedis(url, name, commandTimeoutMs, logger)),
-  );
-  if (!commands || !pub || !sub) throw new Error("unreachable: three clients requested");
-  // The adapter publishes without catching: a failed publish during an outage
-  // would be an unhandled rejection and end the process. Log it instead.
+/** The adapter publishes without catching: a failed publish during an outage would end the process. */
+function publishWithoutThrowing(pub: RedisClient, logger: Logger): void {
   const publish = pub.publish.bind(pub);
   pub.publish = ((channel: string, message: string | Buffer) =>
     publish(channel, message).catch((err: Error) => {
       logger.debug({ err: err.message }, "redis publish failed");
       return 0;
     })) as typeof pub.publish;
+}
+
+export async function createRedisBackend(
+  target: RedisTarget,
+  commandTimeoutMs: number,
+  limits: HistoryLimits,
+  logger: Logger,
+): Promise<RedisBackend> {
+  const [commands, pub, sub] = await Promise.all(
+    ["commands", "pub", "sub"].map((name) => connectRedis(target, name, commandTimeoutMs, logger, name === "sub")),
+  );
+  if (!commands || !pub || !sub) throw new Error("unreachable: three clients requested");
+  publishWithoutThrowing(pub, logger);
   return {
     kind: "redis",
     commands,
@@ -137,6 +71,7 @@ export async function createRedisBackend(
     sub,
     auth: new RedisAuthStore(commands),
     history: new RedisHistoryStore(commands, sub, limits),
+    control: new RedisControlBus(pub, sub, logger),
     sessionClient: commands,
     ping: async () => {
       await Promise.all([commands.ping(), pub.ping()]);

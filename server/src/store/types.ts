@@ -29,11 +29,19 @@ export interface Backend {
   readonly kind: "redis" | "embedded";
   readonly auth: AuthStore;
   readonly history: HistoryStore;
+  /** Messages between instances that must stay whole and in order (one message, one channel). */
+  readonly control: ControlBus;
   /** A client connect-redis accepts (ioredis or its in-process twin). */
   readonly sessionClient: object;
   /** Resolves when the backend answers, rejects (within the command timeout) otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Tells every instance (this one included) something; delivery is best effort, in publish order. */
+export interface ControlBus {
+  publish(message: object): Promise<void>;
+  subscribe(handler: (message: unknown) => void): Promise<void>;
 }
 
 /** One event kept in a stream. */
