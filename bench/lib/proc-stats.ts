@@ -1,0 +1,61 @@
+/**
+ * CPU time of any process, read from /proc (Linux), so the same measurement
+ * applies to Node servers and to redis-server alike; and a Node server's
+ * memory after a full GC, through bench/probe.ts.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { waitFor } from "../../server/test/helpers/wait.js";
+
+function clockTicksPerSecond(): number {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+/** Milliseconds per tick of /proc's CPU counters (usually 10). */
+export const TICK_MS = 1000 / clockTicksPerSecond();
+
+/** User + system CPU time of a process (every thread), in ms. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** Starts measuring a process: the returned function gives the CPU ms it used since. */
+export function cpuMeter(pid: number): () => number {
+  const before = cpuMs(pid);
+  return () => cpuMs(pid) - before;
+}
+
+/**
+ * Waits until these processes are quiet (at most one tick of CPU in `windowMs`),
+ * so one measurement's tail (closing sockets, GC) does not land in the next.
+ * Gives up quietly after `maxMs`: a busy machine must not stall the bench.
+ */
+export async function settle(pids: number[], { windowMs = 200, maxMs = 5_000 } = {}): Promise<void> {
+  const total = () => pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+  const deadline = Date.now() + maxMs;
+  let last = total();
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const now = total();
+    if (now - last <= TICK_MS) return;
+    last = now;
+  }
+}
+
+/**
+ * Memory of a Node server preloaded with bench/probe.ts, right after a full GC:
+ * SIGUSR2 asks for it, the answer lands in `file`.
+ */
+export async function memoryAfterGc(pid: number, file: string): Promise<NodeJS.MemoryUsage> {
+  rmSync(file, { force: true });
+  process.kill(pid, "SIGUSR2");
+  await waitFor(`memory probe of pid ${pid}`, () => existsSync(file), { timeoutMs: 10_000, intervalMs: 20 });
+  return JSON.parse(readFileSync(file, "utf8")) as NodeJS.MemoryUsage;
+}
