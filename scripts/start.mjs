@@ -12,9 +12,13 @@ const outputs = ["shared/dist/index.js", "server/dist/main.js", "client/dist/ind
 
 if (outputs.some((file) => !existsSync(join(root, file)))) {
   process.stderr.write("tether: building (first start)…\n");
-  execFileSync(process.execPath, [join(root, "node_modules/turbo/bin/turbo"), "run", "build", "--output-logs=errors-only"], {
-    cwd: root,
-    stdio: "inherit",
-  });
+  execFileSync(
+    process.execPath,
+    [join(root, "node_modules/turbo/bin/turbo"), "run", "build", "--output-logs=errors-only"],
+    {
+      cwd: root,
+      stdio: "inherit",
+    },
+  );
 }
 await import(pathToFileURL(join(root, "server/dist/main.js")).href);
