@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode } from "@tether/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -325,7 +325,8 @@ describe("HTTP and session security", () => {
 
   describe("logs", () => {
     it("no log line of any instance holds a token, the API key, a cookie or a session id", () => {
-      const logs = readdirSync(LOG_DIR).map((file) => readFileSync(join(LOG_DIR, file), "utf8"));
+      const files = readdirSync(LOG_DIR, { recursive: true, encoding: "utf8" }).map((file) => join(LOG_DIR, file));
+      const logs = files.filter((file) => statSync(file).isFile()).map((file) => readFileSync(file, "utf8"));
       expect(logs.length).toBeGreaterThan(0);
       for (const secret of secrets) {
         if (secret.length < 16) continue;
