@@ -2,12 +2,12 @@
 // N Tether instances and HAProxy with deploy/haproxy.cfg. `npm run cluster`
 // runs it in the foreground; tests import startCluster() to drive restarts
 // and failures through the real load balancer.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildIfMissing } from "../build-if-missing.mjs";
 import { MAX_INSTANCES, startHaproxy } from "./haproxy.mjs";
 import { Fatal, freePort, ManagedProcess, waitUntil } from "./process.mjs";
 import { startRedis } from "./redis.mjs";
@@ -19,8 +19,6 @@ export const HAPROXY_CONFIG = join(ROOT, "deploy/haproxy.cfg");
 export const BUILT_COMMAND = [process.execPath, "server/dist/main.js"];
 /** Runs the server from its TypeScript sources (no build; what tests use). */
 export const SOURCE_COMMAND = [process.execPath, "--conditions=source", "--import", "tsx", "server/src/main.ts"];
-
-const BUILD_OUTPUTS = ["shared/dist/index.js", "server/dist/main.js", "client/dist/index.js", "client/demo/tether.js"];
 
 /**
  * @typedef {object} ClusterOptions
@@ -83,7 +81,7 @@ export async function startCluster(options = {}) {
     throw new Error(`instances: expected 1 to ${MAX_INSTANCES}, got ${count}`);
   }
   const command = options.command ?? BUILT_COMMAND;
-  if (!options.command) ensureBuilt();
+  if (!options.command) buildIfMissing("cluster");
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const workDir = mkdtempSync(join(tmpdir(), "tether-cluster-"));
   const logDir = options.logDir ?? join(workDir, "logs");
@@ -219,18 +217,4 @@ function instance({ name, port, command, env, cwd, logDir, readyTimeoutMs, pids,
       await proc?.kill();
     },
   };
-}
-
-/** Builds the workspaces when an output is missing, as `npm start` does. */
-export function ensureBuilt() {
-  if (BUILD_OUTPUTS.every((file) => existsSync(join(ROOT, file)))) return;
-  process.stderr.write("cluster: building (first start)…\n");
-  execFileSync(
-    process.execPath,
-    [join(ROOT, "node_modules/turbo/bin/turbo"), "run", "build", "--output-logs=errors-only"],
-    {
-      cwd: ROOT,
-      stdio: "inherit",
-    },
-  );
 }

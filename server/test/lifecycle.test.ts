@@ -1,7 +1,7 @@
 import type { JobProgressPayload } from "@tether/shared";
 import type { CookieJar } from "tough-cookie";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClient, type TestClient } from "./helpers/client.js";
+import { connectedClient, startClient, type TestClient } from "./helpers/client.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { startProxy, type TestProxy } from "./helpers/proxy.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
@@ -22,14 +22,7 @@ describe("the connection outlives everything but the end of the login session", 
   let proxy: TestProxy;
   const clients: TestClient[] = [];
 
-  async function loggedIn(url: string, jar?: CookieJar): Promise<TestClient> {
-    const t = startClient(url, jar ? { jar } : {});
-    clients.push(t);
-    if (!jar) await t.client.login(API_KEY);
-    t.client.connect();
-    await t.welcomed(1);
-    return t;
-  }
+  const loggedIn = (url: string, jar?: CookieJar) => connectedClient(url, API_KEY, clients, jar ? { jar } : {});
 
   beforeAll(async () => {
     redis = await startRedis();

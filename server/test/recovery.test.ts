@@ -1,7 +1,7 @@
 import type { JobProgressPayload, RecoveryPayload } from "@tether/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
-import { startClient, type TestClient } from "./helpers/client.js";
+import { connectedClient, startClient, type TestClient } from "./helpers/client.js";
 import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { startProxy, type TestProxy } from "./helpers/proxy.js";
@@ -19,14 +19,8 @@ describe("no lost events across reconnects, cuts and crashes", () => {
   let publisher: WorkerPublisher;
   const clients: TestClient[] = [];
 
-  async function connected(url: string, options: Parameters<typeof startClient>[1] = {}): Promise<TestClient> {
-    const t = startClient(url, options);
-    clients.push(t);
-    if (!options.jar) await t.client.login(API_KEY);
-    t.client.connect();
-    await t.welcomed(1);
-    return t;
-  }
+  const connected = (url: string, options: Parameters<typeof startClient>[1] = {}) =>
+    connectedClient(url, API_KEY, clients, options);
 
   beforeAll(async () => {
     redis = await startRedis();

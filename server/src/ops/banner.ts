@@ -7,9 +7,11 @@ export function printBanner(server: RunningServer, config: TetherConfig): void {
   const lines = [
     "",
     `  Tether listening on ${server.url}  (instance ${config.instanceId})`,
-    tether.apiKeyGenerated
-      ? `  API key (generated, shared by every instance): ${tether.apiKey}`
-      : "  API key: from TETHER_API_KEY",
+    !tether.apiKeyGenerated
+      ? "  API key: from TETHER_API_KEY"
+      : tether.backend.kind === "embedded"
+        ? `  API key (generated for this process): ${tether.apiKey}`
+        : `  API key (generated once, shared by every instance through Redis): ${tether.apiKey}`,
   ];
   if (tether.backend.kind === "embedded") {
     lines.push(

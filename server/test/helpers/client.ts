@@ -73,3 +73,22 @@ export function startClient(url: string, options: TetherClientOptions & { jar?: 
     },
   };
 }
+
+/**
+ * A client that is logged in (with `apiKey`, or through the session already in
+ * `jar`: another tab), connected and welcomed. Pushed to `opened` so the test
+ * file can close them all.
+ */
+export async function connectedClient(
+  url: string,
+  apiKey: string,
+  opened: TestClient[],
+  options: TetherClientOptions & { jar?: CookieJar } = {},
+): Promise<TestClient> {
+  const t = startClient(url, options);
+  opened.push(t);
+  if (!options.jar) await t.client.login(apiKey);
+  t.client.connect();
+  await t.welcomed(1);
+  return t;
+}
