@@ -63,8 +63,8 @@ export class AuthService {
       req.session.cookie.maxAge = this.options.sessionMaxAgeMs;
       await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
     } catch (err) {
-      // A half-made session would be saved again as the error response ends, fail again, and
-      // make express-session destroy the connection: drop it so the client gets a clean 503.
+      // A half-made session would be saved again as the error response ends, and fail again
+      // after the response went out: drop it so the client gets one clean 503.
       (req as { session?: unknown }).session = undefined;
       throw err;
     }

@@ -67,7 +67,6 @@ export function createSessionMiddleware(options: SessionOptions): RequestHandler
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: "destroy",
     // Secure only when the request really is HTTPS (trust proxy decides).
     cookie: { httpOnly: true, sameSite: "lax", secure: "auto", maxAge: options.maxAgeMs, path: "/" },
   });

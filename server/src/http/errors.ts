@@ -28,7 +28,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (error.code === ErrorCode.Internal) logger.error({ err, route: req.path }, "request failed");
     else if (error.code === ErrorCode.Unavailable)
       logger.warn({ err: (err as Error).message, route: req.path }, "store unavailable");
-    if (res.headersSent) return void res.end();
+    // A late error (a store callback after the response went out) has nothing left to say.
+    if (res.headersSent) return;
     if (error.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(error.retryAfterSeconds));
     res.status(error.status).json(error.toBody());
   };
