@@ -19,5 +19,3 @@ export function tagOf(secret: string): string {
 
 /** Socket.IO room of every socket of one login session (on every instance). */
 export const sessionRoom = (sid: string) => `session:${tagOf(sid)}`;
-/** Socket.IO room of every socket of one user. */
-export const userRoom = (userId: string) => `user:${userId}`;
