@@ -5,6 +5,7 @@ import type { TetherConfig } from "./config/config.js";
 import { demoRoutes } from "./http/demo.js";
 import { notFound } from "./http/errors.js";
 import { securityHeaders } from "./http/security.js";
+import { isTokenRequest } from "./http/token.js";
 import { createTether, type Tether, type TetherOptions } from "./tether.js";
 
 /** A standalone Tether: its own express app and HTTP server. */
@@ -34,7 +35,8 @@ export async function startServer(
   app.use(demoRoutes());
   app.use(notFound);
 
-  const http = createServer(app);
+  // The token request runs on every reconnect: answered before express's routing.
+  const http = createServer((req, res) => (isTokenRequest(req) ? tether.tokenRoute(req, res) : app(req, res)));
   tether.attach(http);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);

@@ -13,6 +13,7 @@ import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes } from "./http/routes.js";
 import { corsForAllowlist } from "./http/security.js";
+import { type NodeHandler, tokenHandler } from "./http/token.js";
 import { drainSockets } from "./ops/drain.js";
 import { healthRoutes, metricsRoutes } from "./ops/health.js";
 import { instrumentStore } from "./ops/instrument.js";
@@ -52,6 +53,11 @@ export interface Tether {
   readonly publisher: Publisher;
   /** Starts Socket.IO on the host's HTTP server. Call once. */
   attach(server: HttpServer): TetherServer;
+  /**
+   * `POST /api/auth/ws-token` as a plain Node handler: a server may answer it
+   * before its express app (see `isTokenRequest`), as `startServer` does.
+   */
+  readonly tokenRoute: NodeHandler;
   /** The Socket.IO server, once attached. */
   readonly io: TetherServer | undefined;
   readonly draining: boolean;
@@ -130,6 +136,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     jobs.stopAll();
   }
 
+  const tokenRoute = tokenHandler({ auth, origins, metrics, logger });
   const router = Router();
   const cors = corsForAllowlist(origins);
   if (cors) router.use("/api", cors);
@@ -141,7 +148,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       login: options.login ?? apiKeyLogin(secrets.apiKey),
       origins,
       maxBodyBytes: DEFAULTS.maxBodyBytes,
-      metrics,
+      tokenRoute,
       onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
       startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
     }),
@@ -151,6 +158,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
 
   return {
     router,
+    tokenRoute,
     apiKey: secrets.apiKey,
     apiKeyGenerated: secrets.apiKeyGenerated,
     backend,

@@ -24,6 +24,16 @@ export class OriginPolicy {
     return this.allowed.size > 0 ? [...this.allowed] : undefined;
   }
 
+  /**
+   * CORS response headers for an allowlisted cross-origin request (none
+   * otherwise), for routes answered without express's `cors` middleware.
+   */
+  corsHeaders(req: IncomingMessage): Record<string, string> {
+    const origin = req.headers.origin;
+    if (origin === undefined || !this.allowed.has(origin)) return {};
+    return { "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", Vary: "Origin" };
+  }
+
   allows(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     // Browsers omit Origin on some cross-site requests (no-cors GETs), but then say where

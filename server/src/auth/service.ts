@@ -89,7 +89,7 @@ export class AuthService {
    * Mints a single-use WS token for the request's session (and renews the
    * session): one store round trip, no session load.
    */
-  async issueToken(req: Request): Promise<{ token: string; expiresAt: number }> {
+  async issueToken(req: IncomingMessage): Promise<{ token: string; expiresAt: number }> {
     const sid = sessionIdFromRequest(req, this.options.sessionSecrets);
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
     await this.options.limits.consume("token", tagOf(sid));

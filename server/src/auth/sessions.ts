@@ -1,7 +1,8 @@
+import type { IncomingMessage } from "node:http";
 import { RedisStore } from "connect-redis";
 import { parse as parseCookies } from "cookie";
 import { unsign } from "cookie-signature";
-import type { Request, RequestHandler } from "express";
+import type { RequestHandler } from "express";
 import session from "express-session";
 import { Keys } from "./keys.js";
 
@@ -76,7 +77,7 @@ export function createSessionMiddleware(options: SessionOptions): RequestHandler
  * The session id in a request's signed cookie, without loading the session:
  * the token route's fast path. Undefined when absent or not signed by a current secret.
  */
-export function sessionIdFromRequest(req: Request, secrets: string[]): string | undefined {
+export function sessionIdFromRequest(req: IncomingMessage, secrets: string[]): string | undefined {
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
   const raw = parseCookies(header)[SESSION_COOKIE];

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import { ErrorCode } from "@tether/shared";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
@@ -21,18 +22,42 @@ function bodyError(err: unknown): TetherError | undefined {
   return typeof type === "string" ? BODY_ERRORS[type] : undefined;
 }
 
-/** Sends every error as `{"error":{"code","message"}}`; never a stack trace. */
+/** Writes a JSON response with plain Node calls (express's helpers are not needed on the hot path). */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": String(Buffer.byteLength(text)),
+    "X-Content-Type-Options": "nosniff",
+  });
+  res.end(text);
+}
+
+/**
+ * Logs and sends any error as `{"error":{"code","message"}}`; never a stack
+ * trace. The one way errors leave Tether's routes, express or not.
+ */
+export function sendError(res: ServerResponse, err: unknown, route: string, logger: Logger): void {
+  const error = bodyError(err) ?? toTetherError(err);
+  if (error.code === ErrorCode.Internal) logger.error({ err, route }, "request failed");
+  else if (error.code === ErrorCode.Unavailable)
+    logger.warn({ err: (err as Error).message, route }, "store unavailable");
+  // A late error (a store callback after the response went out) has nothing left to say.
+  if (res.headersSent) return;
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
+  sendJson(res, error.status, error.toBody(), headers);
+}
+
+/** The express error handler of Tether's routes. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const error = bodyError(err) ?? toTetherError(err);
-    if (error.code === ErrorCode.Internal) logger.error({ err, route: req.path }, "request failed");
-    else if (error.code === ErrorCode.Unavailable)
-      logger.warn({ err: (err as Error).message, route: req.path }, "store unavailable");
-    // A late error (a store callback after the response went out) has nothing left to say.
-    if (res.headersSent) return;
-    if (error.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(error.retryAfterSeconds));
-    res.status(error.status).json(error.toBody());
-  };
+  return (err, req, res, _next) => sendError(res, err, req.path, logger);
 }
 
 /** Unknown routes: 404 with a JSON body. */

@@ -1,18 +1,10 @@
-import {
-  ErrorCode,
-  JobBody,
-  type JobResponse,
-  type LoginResponse,
-  Route,
-  type SessionResponse,
-  type WsTokenResponse,
-} from "@tether/shared";
+import { ErrorCode, JobBody, type JobResponse, type LoginResponse, Route, type SessionResponse } from "@tether/shared";
 import express, { type RequestHandler, Router } from "express";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService, LoginCheck } from "../auth/service.js";
 import { SESSION_COOKIE } from "../auth/sessions.js";
 import { TetherError } from "../errors.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { NodeHandler } from "./token.js";
 
 /** What the routes need from the rest of Tether. */
 export interface RouteDeps {
@@ -20,7 +12,8 @@ export interface RouteDeps {
   login: LoginCheck;
   origins: OriginPolicy;
   maxBodyBytes: number;
-  metrics: Metrics;
+  /** `POST /api/auth/ws-token` (see http/token.ts). */
+  tokenRoute: NodeHandler;
   /** Tells every instance that a session ended (its sockets get `session:ended`). */
   onSessionEnded(sid: string): void;
   /** Starts the demo job for a user; returns its id. */
@@ -69,13 +62,8 @@ export function authRoutes(deps: RouteDeps): Router {
     res.json({ authenticated: true, expiresAt } satisfies SessionResponse);
   });
 
-  // The hot path of every (re)connect: no body, no session load, one store round trip.
-  router.post(Route.WsToken, origin, async (req, res) => {
-    const minted = await deps.auth.issueToken(req);
-    deps.metrics.tokens.inc({ result: "issued" });
-    res.setHeader("Cache-Control", "no-store");
-    res.json(minted satisfies WsTokenResponse);
-  });
+  // The hot path of every (re)connect: the same handler a standalone server runs before express.
+  router.post(Route.WsToken, (req, res) => deps.tokenRoute(req, res));
 
   router.post(Route.Jobs, origin, json, session, (req, res) => {
     const { userId } = deps.auth.currentSession(req);

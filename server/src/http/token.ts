@@ -1,0 +1,42 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ErrorCode, Route, type WsTokenResponse } from "@tether/shared";
+import type { Logger } from "pino";
+import type { OriginPolicy } from "../auth/origins.js";
+import type { AuthService } from "../auth/service.js";
+import { TetherError } from "../errors.js";
+import type { Metrics } from "../ops/metrics.js";
+import { sendError, sendJson } from "./errors.js";
+
+/** A plain Node request handler. */
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Is this the token request (the one route that runs on every reconnect)? */
+export function isTokenRequest(req: IncomingMessage): boolean {
+  return req.method === "POST" && (req.url === Route.WsToken || req.url?.startsWith(`${Route.WsToken}?`) === true);
+}
+
+/**
+ * `POST /api/auth/ws-token`, written against plain Node so a standalone server
+ * can answer it before express (it runs on every reconnect, and express's
+ * routing would cost as much again); the express route calls the same handler.
+ * No body, no session load: one store round trip.
+ */
+export function tokenHandler(deps: {
+  auth: AuthService;
+  origins: OriginPolicy;
+  metrics: Metrics;
+  logger: Logger;
+}): NodeHandler {
+  return (req, res) => {
+    const cors = deps.origins.corsHeaders(req);
+    if (!deps.origins.allows(req))
+      return sendError(res, new TetherError(ErrorCode.OriginForbidden), Route.WsToken, deps.logger);
+    deps.auth.issueToken(req).then(
+      (minted) => {
+        deps.metrics.tokens.inc({ result: "issued" });
+        sendJson(res, 200, minted satisfies WsTokenResponse, { ...cors, "Cache-Control": "no-store" });
+      },
+      (err: unknown) => sendError(res, err, Route.WsToken, deps.logger),
+    );
+  };
+}
