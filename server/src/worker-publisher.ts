@@ -1,5 +1,5 @@
-import { pino } from "pino";
 import type { TetherConfig } from "./config/config.js";
+import { createLogger } from "./ops/logger.js";
 import type { Publisher } from "./realtime/publisher.js";
 import { StreamPublisher } from "./realtime/publisher.js";
 import { RedisHistoryStore } from "./store/history-redis.js";
@@ -22,7 +22,7 @@ export interface WorkerPublisher extends Publisher {
  */
 export async function createPublisher(config: TetherConfig): Promise<WorkerPublisher> {
   if (!config.redis) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel, { publisher: config.instanceId });
   const client = await connectRedis(config.redis, "publisher", config.redisCommandTimeoutMs, logger);
   const publisher = new StreamPublisher(new RedisHistoryStore(client, client, historyLimits(config)));
   return {

@@ -57,12 +57,16 @@ export class RateLimits {
     }
   }
 
-  /** Counts one action for `key`; throws RATE_LIMITED (with Retry-After) past the limit. */
-  async consume(name: LimitName, key: string): Promise<void> {
+  /**
+   * Counts one action for the key; throws RATE_LIMITED (with Retry-After) past
+   * the limit. The key is computed only when the limit is on (hashing a session
+   * id or resolving a client IP is work the hot path skips otherwise).
+   */
+  async consume(name: LimitName, key: () => string): Promise<void> {
     const limiter = this.limiters.get(name);
     if (!limiter) return;
     try {
-      await limiter.consume(key);
+      await limiter.consume(key());
     } catch (res) {
       if (!(res instanceof RateLimiterRes)) throw res;
       const error = new TetherError(ErrorCode.RateLimited);

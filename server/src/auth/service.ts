@@ -50,8 +50,8 @@ export class AuthService {
 
   /** Counts a login attempt against the per-IP and global limits; RATE_LIMITED past them. */
   async checkLoginAllowed(req: Request): Promise<void> {
-    await this.options.limits.consume("loginGlobal", "all");
-    await this.options.limits.consume("login", this.options.clientIp(req));
+    await this.options.limits.consume("loginGlobal", () => "all");
+    await this.options.limits.consume("login", () => this.options.clientIp(req));
   }
 
   /** Starts a session for `userId` under a new id (no fixation); the old one is destroyed. */
@@ -92,7 +92,7 @@ export class AuthService {
   async issueToken(req: IncomingMessage): Promise<{ token: string; expiresAt: number }> {
     const sid = sessionIdFromRequest(req, this.options.sessionSecrets);
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
-    await this.options.limits.consume("token", tagOf(sid));
+    await this.options.limits.consume("token", () => tagOf(sid));
     const token = randomSecret();
     const { wsTokenTtlMs, sessionIdleTtlMs } = this.options;
     const minted = await this.options.store.mintToken(
@@ -111,7 +111,7 @@ export class AuthService {
    * TOKEN_INVALID (retryable) or SESSION_EXPIRED (log in again) otherwise.
    */
   async consumeToken(auth: unknown, req: IncomingMessage): Promise<SocketIdentity> {
-    await this.options.limits.consume("handshakeIp", this.options.clientIp(req));
+    await this.options.limits.consume("handshakeIp", () => this.options.clientIp(req));
     const parsed = HandshakeAuthSchema.shape.token.safeParse(
       typeof auth === "object" && auth !== null ? (auth as { token?: unknown }).token : undefined,
     );
@@ -120,7 +120,7 @@ export class AuthService {
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
-    await this.options.limits.consume("handshakeSession", tagOf(found.sid));
+    await this.options.limits.consume("handshakeSession", () => tagOf(found.sid));
     return { sid: found.sid, userId: session.userId, capAt: session.capAt };
   }
 
