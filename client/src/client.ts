@@ -363,7 +363,7 @@ export class TetherClientImpl implements TetherClient {
     // The missed events are gone for good: resume from now, or the next reconnect fails the same way.
     const stream = payload.room ?? USER_STREAM;
     this.recoveryFailed.add(stream);
-    const now = this.welcomeOffsets.get(stream);
+    const now = payload.offset ?? this.welcomeOffsets.get(stream);
     if (now !== undefined) this.offsets.set(stream, now);
   }
 

@@ -1,21 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { newerOffset, offsetOf } from "../src/offset.js";
+import { isAfter, offsetOf } from "../src/offset.js";
 
-describe("newerOffset", () => {
-  it("takes the candidate when there is none yet", () => {
-    expect(newerOffset(undefined, "5-0")).toBe("5-0");
+describe("isAfter", () => {
+  it("is true without a current offset", () => {
+    expect(isAfter("5-0:a1", undefined)).toBe(true);
   });
 
-  it("compares stream ids numerically, not as strings", () => {
-    expect(newerOffset("9-0", "10-0")).toBe("10-0");
-    expect(newerOffset("10-0", "9-0")).toBe("10-0");
-    expect(newerOffset("10-2", "10-10")).toBe("10-10");
-    expect(newerOffset("10-10", "10-2")).toBe("10-10");
+  it("compares ids of one epoch numerically, not as text", () => {
+    expect(isAfter("10-0:a1", "9-0:a1")).toBe(true);
+    expect(isAfter("9-0:a1", "10-0:a1")).toBe(false);
+    expect(isAfter("10-10:a1", "10-2:a1")).toBe(true);
+    expect(isAfter("10-2:a1", "10-10:a1")).toBe(false);
+    expect(isAfter("10-2:a1", "10-2:a1")).toBe(false);
   });
 
-  it("treats unparseable offsets as latest-seen-wins", () => {
-    expect(newerOffset("abc", "0-1")).toBe("0-1");
-    expect(newerOffset("5-0", "xyz")).toBe("xyz");
+  it("takes an offset of a new epoch as newer, and anything after the zero offset", () => {
+    expect(isAfter("3-0:b2", "10-0:a1")).toBe(true);
+    expect(isAfter("3-0:b2", "0-0")).toBe(true);
+  });
+
+  it("treats what is not an offset as newer unless it is the same text", () => {
+    expect(isAfter("0-1", "abc")).toBe(true);
+    expect(isAfter("xyz", "5-0")).toBe(true);
+    expect(isAfter("xyz", "xyz")).toBe(false);
   });
 });
 

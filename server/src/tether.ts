@@ -178,6 +178,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         pingIntervalMs: config.pingIntervalMs,
         pingTimeoutMs: config.pingTimeoutMs,
         sessionCheckIntervalMs: config.sessionCheckIntervalMs,
+        streamCheckIntervalMs: config.streamCheckIntervalMs,
         maxMessageBytes: DEFAULTS.maxSocketMessageBytes,
         socketLimits: config.socketLimits,
         origins,
@@ -195,6 +196,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       if (!draining) await drain(0);
       if (realtime) {
         realtime.liveness.stop();
+        realtime.delivery.stop();
         await realtime.io.close();
       }
       await backend.close();

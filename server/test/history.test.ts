@@ -1,8 +1,8 @@
+import { compareIds } from "@tether/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryHistoryStore } from "../src/store/history-memory.js";
 import { RedisHistoryStore } from "../src/store/history-redis.js";
-import { compareIds } from "../src/store/stream-id.js";
-import type { AppendedEvent, HistoryLimits, HistoryStore } from "../src/store/types.js";
+import type { AppendedEvent, Clock, HistoryLimits, HistoryStore } from "../src/store/types.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -13,72 +13,138 @@ beforeAll(async () => {
 afterAll(async () => redis?.close());
 
 const LIMITS: HistoryLimits = { windowMs: 60_000, maxLength: 5, lastIdTtlMs: 60_000 };
-const SHORT_WINDOW: HistoryLimits = { windowMs: 300, maxLength: 100, lastIdTtlMs: 60_000 };
+const SHORT_WINDOW: HistoryLimits = { windowMs: 1_000, maxLength: 100, lastIdTtlMs: 60_000 };
 
-const implementations: [string, (limits: HistoryLimits) => HistoryStore][] = [
-  ["redis", (limits) => new RedisHistoryStore(redis.client(), redis.client(), limits)],
-  ["embedded", (limits) => new MemoryHistoryStore(limits)],
+const implementations: [string, (limits: HistoryLimits, clock?: Clock) => HistoryStore][] = [
+  ["redis", (limits, clock) => new RedisHistoryStore(redis.client(), redis.client(), limits, clock)],
+  ["embedded", (limits, clock) => new MemoryHistoryStore(limits, clock)],
 ];
+
+/** A clock the test steps by hand: "past the window" without waiting for it. */
+function steppedClock(): Clock & { advance(ms: number): void } {
+  let now = Date.now();
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  return Object.assign(() => now, { advance });
+}
+
+const ids = (events: { id: string }[]) => events.map((event) => event.id);
 
 /** One suite, both implementations (the Redis Streams store and its in-process twin). */
 describe.each(implementations)("HistoryStore on %s", (_name, make) => {
   const stream = () => `user:test-${Math.random().toString(36).slice(2)}`;
 
-  it("appends with increasing offsets and fans each event out in order", async () => {
+  it("appends with increasing ids and fans each event out in order, each naming the one before", async () => {
     const store = make(LIMITS);
     const seen: AppendedEvent[] = [];
-    await store.subscribe((event) => seen.push(event));
+    await store.subscribe({ onEvent: (event) => seen.push(event), onResync: () => {} });
     const s = stream();
-    const offsets: string[] = [];
-    for (let i = 0; i < 4; i++) offsets.push(await store.append(s, "tick", JSON.stringify({ i })));
-    for (let i = 1; i < offsets.length; i++) expect(compareIds(offsets[i]!, offsets[i - 1]!)).toBeGreaterThan(0);
+    const appended: { id: string; epoch: string }[] = [];
+    for (let i = 0; i < 4; i++) appended.push(await store.append(s, "tick", JSON.stringify({ i })));
+    for (let i = 1; i < appended.length; i++)
+      expect(compareIds(appended[i]!.id, appended[i - 1]!.id)).toBeGreaterThan(0);
+    expect(new Set(appended.map((a) => a.epoch)).size).toBe(1);
     await waitFor("four fanned-out events", () => seen.filter((e) => e.stream === s).length === 4);
-    expect(seen.filter((e) => e.stream === s).map((e) => e.offset)).toEqual(offsets);
-    expect(await store.lastId(s)).toBe(offsets.at(-1));
+    const mine = seen.filter((e) => e.stream === s);
+    expect(ids(mine)).toEqual(ids(appended));
+    expect(mine.map((e) => e.prev)).toEqual(["0-0", ...ids(appended).slice(0, -1)]);
+    expect(await store.head(s)).toEqual({ last: appended.at(-1)!.id, epoch: appended[0]!.epoch });
   });
 
-  it("reads after an offset, paged, oldest first", async () => {
+  it("reads after an id, paged, oldest first", async () => {
     const store = make(LIMITS);
     const s = stream();
-    const offsets: string[] = [];
-    for (let i = 0; i < 5; i++) offsets.push(await store.append(s, "tick", JSON.stringify({ i })));
-    const read = await store.readAfter(s, offsets[1]!, 2);
-    expect(read.entries.map((e) => e.offset)).toEqual(offsets.slice(2, 4));
-    expect(read.entries[0]).toEqual({ offset: offsets[2], event: "tick", data: '{"i":2}' });
-    expect(read.last).toBe(offsets[4]);
+    const appended: string[] = [];
+    for (let i = 0; i < 5; i++) appended.push((await store.append(s, "tick", JSON.stringify({ i }))).id);
+    const read = await store.readAfter(s, appended[1]!, 2);
+    expect(ids(read.entries)).toEqual(appended.slice(2, 4));
+    expect(read.entries[0]).toEqual({ id: appended[2], event: "tick", data: '{"i":2}' });
+    expect(read.last).toBe(appended[4]);
     expect(read.maxDeleted).toBe("0-0");
   });
 
   it("caps a stream's length and reports the newest deleted id", async () => {
     const store = make(LIMITS);
     const s = stream();
-    const offsets: string[] = [];
-    for (let i = 0; i < 8; i++) offsets.push(await store.append(s, "tick", "{}"));
+    const appended: string[] = [];
+    for (let i = 0; i < 8; i++) appended.push((await store.append(s, "tick", "{}")).id);
     const read = await store.readAfter(s, "0-0", 100);
     expect(read.length).toBe(5);
-    expect(read.entries.map((e) => e.offset)).toEqual(offsets.slice(3));
-    expect(read.maxDeleted).toBe(offsets[2]);
+    expect(ids(read.entries)).toEqual(appended.slice(3));
+    expect(read.maxDeleted).toBe(appended[2]);
   });
 
   it("drops entries older than the window, and remembers the last id when the stream is gone", async () => {
-    const store = make(SHORT_WINDOW);
+    const clock = steppedClock();
+    const store = make(SHORT_WINDOW, clock);
     const s = stream();
-    const last = await store.append(s, "tick", "{}");
-    await waitFor("the window to pass", async () => (await store.readAfter(s, "0-0", 10)).length === 0, {
-      timeoutMs: 5_000,
-    });
+    const { id: last } = await store.append(s, "tick", "{}");
+    clock.advance(SHORT_WINDOW.windowMs + 1);
     const read = await store.readAfter(s, "0-0", 10);
+    expect(read.length).toBe(0);
     expect(read.last).toBe(last);
-    expect(compareIds(read.maxDeleted, "0-0")).toBeGreaterThan(0);
+    expect(read.maxDeleted).toBe(last);
   });
 
-  it("an empty, never-used stream reads as offset 0-0", async () => {
+  it("an event appended after the stream expired does not hide the ones lost with it (recovered:true while events were missing)", async () => {
+    const clock = steppedClock();
+    const store = make(SHORT_WINDOW, clock);
+    const s = stream();
+    const { id: seen } = await store.append(s, "e0", "{}");
+    await store.append(s, "e1", "{}");
+    const { id: lost } = await store.append(s, "e2", "{}");
+    clock.advance(SHORT_WINDOW.windowMs + 1);
+    await store.append(s, "e3", "{}");
+    const read = await store.readAfter(s, seen, 10);
+    expect(compareIds(read.maxDeleted, seen)).toBeGreaterThan(0);
+    expect(compareIds(read.maxDeleted, lost)).toBeGreaterThanOrEqual(0);
+  });
+
+  it("ids stay after the stream's last id even when the clock goes back", async () => {
+    const clock = steppedClock();
+    const store = make(LIMITS, clock);
+    const s = stream();
+    const first = await store.append(s, "tick", "{}");
+    clock.advance(-5_000);
+    const second = await store.append(s, "tick", "{}");
+    expect(compareIds(second.id, first.id)).toBeGreaterThan(0);
+  });
+
+  it("starts a new epoch when an instance delivered an id the stream no longer has", async () => {
+    const store = make(LIMITS);
+    const s = stream();
+    const { id, epoch } = await store.append(s, "tick", "{}");
+    expect(await store.newEpochIfBehind(s, epoch, id)).toEqual({ last: id, epoch });
+    const ahead = `${Number(id.split("-")[0]) + 1}-0`;
+    const after = await store.newEpochIfBehind(s, epoch, ahead);
+    expect(after.last).toBe(id);
+    expect(after.epoch).not.toBe(epoch);
+    // Once: a second instance with the same evidence keeps the new epoch.
+    expect(await store.newEpochIfBehind(s, epoch, ahead)).toEqual(after);
+  });
+
+  it("an empty, never-used stream reads as id 0-0 with no epoch", async () => {
     const store = make(LIMITS);
     expect(await store.readAfter(stream(), "0-0", 10)).toEqual({
       last: "0-0",
+      epoch: "",
       maxDeleted: "0-0",
       length: 0,
       entries: [],
     });
+  });
+});
+
+describe("HistoryStore on redis, data loss", () => {
+  it("a stream whose data Redis lost comes back in a new epoch", async () => {
+    const store = new RedisHistoryStore(redis.client(), redis.client(), LIMITS);
+    const s = `user:lost-${Math.random().toString(36).slice(2)}`;
+    const before = await store.append(s, "tick", "{}");
+    const keys = await redis.client().keys(`tether:stream*{${s}}`);
+    expect(keys).toHaveLength(2);
+    await redis.client().del(...keys);
+    const after = await store.append(s, "tick", "{}");
+    expect(after.epoch).not.toBe(before.epoch);
   });
 });

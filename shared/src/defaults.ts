@@ -13,6 +13,8 @@ export const DEFAULTS = {
   recoveryWindowMs: 10 * 60 * 1000,
   /** Most events kept per user or room stream for replay. */
   recoveryMaxEvents: 1_000,
+  /** How often each live stream is compared with the store's head (a lost last event is caught within two). */
+  streamCheckIntervalMs: 30 * 1000,
   /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */
   redisCommandTimeoutMs: 2_000,
   /** Largest accepted JSON body and Socket.IO message. */

@@ -39,6 +39,11 @@ export interface RecoveryPayload {
   missed: number;
   /** Set when this is the recovery of a room's stream rather than the user's. */
   room?: string;
+  /**
+   * Not recovered: where the stream stands now, to resume from on the next
+   * reconnect (the missed events are gone; refetch what they carried).
+   */
+  offset?: Offset;
 }
 
 export interface JobProgressPayload {

@@ -2,4 +2,5 @@ export * from "./codes.js";
 export * from "./defaults.js";
 export * from "./events.js";
 export * from "./http.js";
+export * from "./offset.js";
 export * from "./schemas.js";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { WS_TOKEN_PATTERN } from "./defaults.js";
+import { OFFSET_PATTERN } from "./offset.js";
 
 /**
  * Schemas for everything that arrives from outside. Inbound data is `unknown`
@@ -12,8 +13,8 @@ export const JobBody = z.object({
   intervalMs: z.number().int().min(0).max(60_000),
 });
 
-/** Stream offsets are Redis Stream ids (`<ms>-<seq>`). */
-export const OffsetSchema = z.string().regex(/^\d{1,15}-\d{1,15}$/);
+/** Stream offsets: a Redis Stream id and the stream's epoch (see offset.ts). */
+export const OffsetSchema = z.string().regex(OFFSET_PATTERN);
 
 export const HandshakeAuthSchema = z.object({
   token: z.string().regex(WS_TOKEN_PATTERN),

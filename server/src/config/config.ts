@@ -30,6 +30,8 @@ export interface TetherConfig {
   recoveryWindowMs: number;
   /** Most events kept per user or room stream. */
   recoveryMaxEvents: number;
+  /** How often live streams are compared with the store's head. */
+  streamCheckIntervalMs: number;
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   redisCommandTimeoutMs: number;
@@ -125,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pingTimeoutMs: e.TETHER_PING_TIMEOUT,
     recoveryWindowMs: e.TETHER_RECOVERY_WINDOW,
     recoveryMaxEvents: e.TETHER_RECOVERY_MAX_EVENTS,
+    streamCheckIntervalMs: e.TETHER_STREAM_CHECK_INTERVAL,
     sessionCheckIntervalMs: checkInterval,
     redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,

@@ -72,6 +72,7 @@ export const EnvSchema = z.object({
   TETHER_RECOVERY_WINDOW: duration(DEFAULTS.recoveryWindowMs),
   /** Unset: derived from the idle TTL (a third of it, at most 30 s). */
   TETHER_SESSION_CHECK_INTERVAL: optionalText.pipe(z.string().optional()),
+  TETHER_STREAM_CHECK_INTERVAL: duration(DEFAULTS.streamCheckIntervalMs),
   TETHER_RECOVERY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULTS.recoveryMaxEvents),
   TETHER_REDIS_COMMAND_TIMEOUT: duration(DEFAULTS.redisCommandTimeoutMs),
   TETHER_ALLOWED_ORIGINS: list.pipe(z.array(origin)),

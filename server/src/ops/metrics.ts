@@ -40,6 +40,12 @@ export class Metrics {
     labelNames: ["recovered"] as const,
     registers: [this.registry],
   });
+  readonly streamRepairs = new Counter({
+    name: "tether_stream_repairs_total",
+    help: "Live streams re-read for a socket, by cause: gap (a fan-out message was lost), epoch (the store lost or rolled back the stream), resync (the subscriber reconnected), check (the periodic head check).",
+    labelNames: ["cause"] as const,
+    registers: [this.registry],
+  });
   readonly storeDuration = new Histogram({
     name: "tether_redis_command_duration_seconds",
     help: "Duration of Tether's store operations (one Redis round trip each).",

@@ -49,7 +49,7 @@ export function handshakeMiddleware(deps: {
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
       // Before joining: from here on the socket's live events are held until it has caught up.
-      delivery.prepare(socket, requested);
+      delivery.prepare(socket, requested, (cleanup) => socket.once("disconnect", cleanup));
       socket.join([sessionRoom(identity.sid), ...requested.keys()]);
       // Last: from here on the socket connects, so its "disconnect" will release the slot.
       perSession.admit(socket);

@@ -1,4 +1,4 @@
-import type { Offset } from "@tether/shared";
+import { formatOffset, type Offset } from "@tether/shared";
 import type { HistoryStore } from "../store/types.js";
 import { roomStream, userStream } from "./streams.js";
 
@@ -21,8 +21,9 @@ export interface Publisher {
 export class StreamPublisher implements Publisher {
   constructor(private readonly history: HistoryStore) {}
 
-  publish(target: Target, event: string, data: object): Promise<Offset> {
+  async publish(target: Target, event: string, data: object): Promise<Offset> {
     const stream = "user" in target ? userStream(target.user) : roomStream(target.room);
-    return this.history.append(stream, event, JSON.stringify(data));
+    const { id, epoch } = await this.history.append(stream, event, JSON.stringify(data));
+    return formatOffset(id, epoch);
   }
 }

@@ -1,10 +1,10 @@
-import { compareIds, isStreamId } from "../store/stream-id.js";
-import type { StreamRead } from "../store/types.js";
+import { compareIds, formatOffset, parseOffset, type StreamPosition, ZERO_ID } from "@tether/shared";
+import type { StreamHead, StreamRead } from "../store/types.js";
 
 /** Where a socket's delivery of one stream starts. */
 export type StreamStart =
   /** The client sent the last offset it saw. */
-  | { kind: "resume"; offset: string }
+  | { kind: "resume"; from: StreamPosition }
   /** First connect: deliver what is published from now on. */
   | { kind: "fresh" }
   /** The client sent something that is not an offset: start from now, and say recovery failed. */
@@ -13,43 +13,29 @@ export type StreamStart =
 /** Classifies the offset a client sent for a stream (unknown input). */
 export function startFrom(requested: unknown): StreamStart {
   if (requested === undefined) return { kind: "fresh" };
-  if (typeof requested === "string" && isStreamId(requested)) return { kind: "resume", offset: requested };
-  return { kind: "unusable" };
+  const from = typeof requested === "string" ? parseOffset(requested) : undefined;
+  return from ? { kind: "resume", from } : { kind: "unusable" };
 }
 
-/** The decision after the first read of a stream. */
-export interface RecoveryPlan {
-  /** Replay entries after this id (none when not recovered). */
-  replayAfter: string | undefined;
-  /** The `recovery` event to send (none on a first connect). */
-  report: { recovered: boolean; missed?: number } | undefined;
-  /** Deliver only live events after this id (and after what was replayed). */
-  threshold: string;
-  /** The offset `welcome` announces: where a client without a usable offset now stands. */
-  welcomeOffset: string;
-}
+/** Why a stream cannot be recovered from a position (undefined when it can). */
+export type Unrecoverable = { missed: number };
 
 /**
- * Without a usable offset: start at the stream's newest id, read after the
- * socket joined its room (so whatever comes later reaches it live).
+ * Whether everything after `from` can still be read: not when the position is
+ * from another epoch (the store lost or rolled the stream back since), not when
+ * it is in the future (not from this stream), and not when anything after it
+ * was already removed (older than the window, past the length cap, expired).
  */
-export function planFromHead(start: { kind: "fresh" | "unusable" }, head: string): RecoveryPlan {
-  const report = start.kind === "unusable" ? { recovered: false, missed: 0 } : undefined;
-  return { replayAfter: undefined, report, threshold: head, welcomeOffset: head };
+export function unrecoverable(from: StreamPosition, read: StreamRead): Unrecoverable | undefined {
+  // Past the stream's newest id: not a position in this stream, nothing known to be missed.
+  if (compareIds(from.id, read.last) > 0) return { missed: 0 };
+  const sameEpoch = from.epoch === read.epoch || from.id === ZERO_ID;
+  if (!sameEpoch || compareIds(read.maxDeleted, from.id) > 0) return { missed: Math.max(1, read.length) };
+  return undefined;
 }
 
-/**
- * Decides whether a stream can be recovered from the client's offset: not when
- * the offset is in the future (not from this stream), and not when anything
- * after it was already trimmed (older than the window, or past the length cap).
- */
-export function planRecovery(start: { kind: "resume"; offset: string }, read: StreamRead): RecoveryPlan {
-  const lost = { replayAfter: undefined, threshold: read.last, welcomeOffset: read.last };
-  if (compareIds(start.offset, read.last) > 0) {
-    return { ...lost, report: { recovered: false, missed: 0 } };
-  }
-  if (compareIds(read.maxDeleted, start.offset) > 0) {
-    return { ...lost, report: { recovered: false, missed: Math.max(1, read.length) } };
-  }
-  return { replayAfter: start.offset, report: { recovered: true }, threshold: start.offset, welcomeOffset: read.last };
-}
+/** The head as a position. */
+export const positionOf = (head: StreamHead): StreamPosition => ({ id: head.last, epoch: head.epoch });
+
+/** The offset a client is handed for a position. */
+export const offsetOf = (position: StreamPosition): string => formatOffset(position.id, position.epoch);

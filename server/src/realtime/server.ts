@@ -27,6 +27,8 @@ export interface RealtimeOptions {
   pingTimeoutMs: number;
   /** How often connected sessions are renewed and checked for their end. */
   sessionCheckIntervalMs: number;
+  /** How often live streams are compared with the store's head. */
+  streamCheckIntervalMs: number;
   maxMessageBytes: number;
   socketLimits: SocketLimits;
   origins: OriginPolicy;
@@ -71,7 +73,12 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
   });
 
-  const delivery = new Delivery(io, options.history, options.instanceId, options.metrics, logger);
+  const delivery = new Delivery(io, options.history, {
+    instanceId: options.instanceId,
+    checkIntervalMs: options.streamCheckIntervalMs,
+    metrics: options.metrics,
+    logger,
+  });
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
   // One control message per ended session: each instance tells its own sockets, then disconnects them.
   // (An adapter broadcast plus a separate disconnectSockets request can arrive in the wrong order.)

@@ -1,76 +1,114 @@
 import { EventEmitter } from "node:events";
-import { compareIds, ZERO_ID } from "./stream-id.js";
-import type { AppendedEvent, HistoryLimits, HistoryStore, StreamEntry, StreamRead } from "./types.js";
+import { compareIds, ZERO_ID } from "@tether/shared";
+import type {
+  AppendedEvent,
+  Clock,
+  HistoryLimits,
+  HistoryStore,
+  HistorySubscriber,
+  StreamEntry,
+  StreamHead,
+  StreamRead,
+} from "./types.js";
 
 interface MemoryStream {
   entries: StreamEntry[];
   last: string;
   maxDeleted: string;
-  /** Epoch ms of the last append: the stream expires a window after it. */
+  epoch: string;
+  /** Clock ms of the last append: the stream expires a window after it. */
   touchedAt: number;
 }
 
-/** The in-process twin of the Redis Streams history: same trimming, same order. */
+let epochs = 0;
+/** A new epoch: unique within this process (an embedded store lives and dies with it). */
+const newEpoch = () => `${Date.now().toString(36)}${(++epochs).toString(36)}`.slice(-16);
+
+/** The in-process twin of the Redis Streams history: the same rules (history-scripts.ts), the same order. */
 export class MemoryHistoryStore implements HistoryStore {
   private readonly streams = new Map<string, MemoryStream>();
   private readonly bus = new EventEmitter();
 
-  constructor(private readonly limits: HistoryLimits) {}
+  /** @param clock tests only: a clock to step. */
+  constructor(
+    private readonly limits: HistoryLimits,
+    private readonly clock: Clock = Date.now,
+  ) {}
 
-  /** Stream ids as Redis makes them: ms time, then a sequence within the ms. */
-  private nextId(stream: MemoryStream): string {
-    const now = Date.now();
-    const [lastMs = 0, lastSeq = 0] = stream.last.split("-").map(Number);
+  /** Stream ids as the Redis script makes them: ms time, then a sequence within the ms. */
+  private nextId(last: string, now: number): string {
+    const [lastMs = 0, lastSeq = 0] = last.split("-").map(Number);
     return now > lastMs ? `${now}-0` : `${lastMs}-${lastSeq + 1}`;
   }
 
-  private trim(stream: MemoryStream): void {
-    const minId = `${Date.now() - this.limits.windowMs}-0`;
+  private trim(stream: MemoryStream, now: number): void {
+    const minId = `${now - this.limits.windowMs}-0`;
+    const firstKept = stream.entries.findIndex((entry) => compareIds(entry.id, minId) >= 0);
     const keepFrom = Math.max(
       stream.entries.length - this.limits.maxLength,
-      stream.entries.findIndex((entry) => compareIds(entry.offset, minId) >= 0),
+      firstKept < 0 ? stream.entries.length : firstKept,
     );
-    const removed = keepFrom < 0 ? stream.entries.length : keepFrom;
-    if (removed === 0) return;
-    stream.maxDeleted = stream.entries[removed - 1]?.offset ?? stream.maxDeleted;
-    stream.entries.splice(0, removed);
+    if (keepFrom <= 0) return;
+    stream.maxDeleted = stream.entries[keepFrom - 1]?.id ?? stream.maxDeleted;
+    stream.entries.splice(0, keepFrom);
   }
 
-  /** The stream, unless it expired (then only its last id is remembered, like the Redis key). */
-  private live(name: string): MemoryStream | undefined {
+  /** The stream, its entries dropped when it was idle past the window (only its last id is remembered). */
+  private live(name: string, now: number): MemoryStream | undefined {
     const stream = this.streams.get(name);
-    if (stream && Date.now() - stream.touchedAt > this.limits.windowMs) {
-      this.trim(stream);
-      stream.maxDeleted = stream.last;
-    }
+    if (stream && stream.entries.length > 0 && now - stream.touchedAt > this.limits.windowMs) stream.entries = [];
     return stream;
   }
 
-  async append(name: string, event: string, data: string): Promise<string> {
-    const stream = this.live(name) ?? { entries: [], last: ZERO_ID, maxDeleted: ZERO_ID, touchedAt: 0 };
+  async append(name: string, event: string, data: string): Promise<{ id: string; epoch: string }> {
+    const now = Math.floor(this.clock());
+    const stream = this.live(name, now) ?? {
+      entries: [],
+      last: ZERO_ID,
+      maxDeleted: ZERO_ID,
+      epoch: newEpoch(),
+      touchedAt: 0,
+    };
     this.streams.set(name, stream);
-    const offset = this.nextId(stream);
-    stream.entries.push({ offset, event, data });
-    stream.last = offset;
-    stream.touchedAt = Date.now();
-    this.trim(stream);
-    this.bus.emit("appended", { stream: name, offset, event, data } satisfies AppendedEvent);
-    return offset;
+    // The stream expired: everything up to its last id is gone, and replays must say so.
+    if (stream.entries.length === 0 && stream.last !== ZERO_ID) stream.maxDeleted = stream.last;
+    const prev = stream.last;
+    const id = this.nextId(prev, now);
+    stream.entries.push({ id, event, data });
+    stream.last = id;
+    stream.touchedAt = now;
+    this.trim(stream, now);
+    this.bus.emit("appended", { stream: name, id, prev, epoch: stream.epoch, event, data } satisfies AppendedEvent);
+    return { id, epoch: stream.epoch };
   }
 
-  async lastId(name: string): Promise<string> {
-    return this.streams.get(name)?.last ?? ZERO_ID;
+  async head(name: string): Promise<StreamHead> {
+    const stream = this.streams.get(name);
+    return { last: stream?.last ?? ZERO_ID, epoch: stream?.epoch ?? "" };
   }
 
   async readAfter(name: string, after: string, count: number): Promise<StreamRead> {
-    const stream = this.live(name);
-    if (!stream) return { last: ZERO_ID, maxDeleted: ZERO_ID, length: 0, entries: [] };
-    this.trim(stream);
-    const entries = stream.entries.filter((entry) => compareIds(entry.offset, after) > 0).slice(0, count);
-    return { last: stream.last, maxDeleted: stream.maxDeleted, length: stream.entries.length, entries };
+    const now = Math.floor(this.clock());
+    const stream = this.live(name, now);
+    if (!stream) return { last: ZERO_ID, epoch: "", maxDeleted: ZERO_ID, length: 0, entries: [] };
+    const { last, epoch } = stream;
+    if (stream.entries.length === 0) return { last, epoch, maxDeleted: last, length: 0, entries: [] };
+    this.trim(stream, now);
+    const entries = stream.entries.filter((entry) => compareIds(entry.id, after) > 0).slice(0, count);
+    return { last, epoch, maxDeleted: stream.maxDeleted, length: stream.entries.length, entries };
   }
 
-  async subscribe(handler: (event: AppendedEvent) => void): Promise<void> {
-    this.bus.on("appended", handler);
+  async newEpochIfBehind(name: string, epoch: string, seen: string): Promise<StreamHead> {
+    const stream = this.streams.get(name);
+    if (stream && stream.epoch === epoch && compareIds(stream.last, seen) < 0) {
+      stream.epoch = newEpoch();
+      stream.maxDeleted = stream.last;
+    }
+    return this.head(name);
+  }
+
+  async subscribe(subscriber: HistorySubscriber): Promise<void> {
+    // In process nothing is ever dropped: no resync.
+    this.bus.on("appended", (event: AppendedEvent) => subscriber.onEvent(event));
   }
 }

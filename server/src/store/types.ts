@@ -46,27 +46,54 @@ export interface ControlBus {
 
 /** One event kept in a stream. */
 export interface StreamEntry {
-  offset: string;
+  /** The Redis Stream id (`<ms>-<seq>`), unique and increasing within the stream. */
+  id: string;
   event: string;
   /** The payload as JSON (without its offset). */
   data: string;
 }
 
-/** An event as fanned out to every instance, in stream order. */
-export interface AppendedEvent extends StreamEntry {
-  stream: string;
+/** Where a stream stands: its newest id and its epoch. */
+export interface StreamHead {
+  /** The newest id ever appended, remembered after the stream expired ("0-0" when none). */
+  last: string;
+  /**
+   * Changes when the store lost the stream (its meta data too) or rolled it back:
+   * positions from another epoch cannot be resumed. "" before the first append.
+   */
+  epoch: string;
 }
 
-/** What a recovery read found after a client's offset. */
-export interface StreamRead {
-  /** The stream's newest id ("0-0" when nothing was ever appended). */
-  last: string;
-  /** The newest id removed by trimming or expiry ("0-0" when none). */
+/**
+ * An appended event as fanned out to every instance, in stream order. `prev`
+ * (the stream's newest id before this one) lets a receiver notice a message it
+ * never got: the next one's `prev` is not the last id it saw.
+ */
+export interface AppendedEvent extends StreamEntry {
+  stream: string;
+  prev: string;
+  epoch: string;
+}
+
+/** What a recovery read found after an id. */
+export interface StreamRead extends StreamHead {
+  /** The newest id removed by trimming or expiry ("0-0" when none in this epoch). */
   maxDeleted: string;
   /** How many entries the stream holds now. */
   length: number;
-  /** Entries after the offset, oldest first, at most the requested count. */
+  /** Entries after the id, oldest first, at most the requested count. */
   entries: StreamEntry[];
+}
+
+/** Receives the fan-out of appended events. */
+export interface HistorySubscriber {
+  /** Every appended event, in stream order per stream; messages may be lost (pub/sub is at most once). */
+  onEvent(event: AppendedEvent): void;
+  /**
+   * The subscription was re-established after a drop: messages may have been
+   * lost meanwhile, so every stream must be re-read.
+   */
+  onResync(): void;
 }
 
 /**
@@ -75,13 +102,22 @@ export interface StreamRead {
  * receives events of one stream in stream order.
  */
 export interface HistoryStore {
-  append(stream: string, event: string, data: string): Promise<string>;
-  /** The stream's newest id, remembered for a while after the stream expired ("0-0" when none). */
-  lastId(stream: string): Promise<string>;
-  /** Entries after `after` (exclusive); entries older than the window are dropped first. */
+  /** Appends an event; resolves to its id and the stream's epoch. */
+  append(stream: string, event: string, data: string): Promise<{ id: string; epoch: string }>;
+  head(stream: string): Promise<StreamHead>;
+  /**
+   * Entries after id `after` (exclusive); entries older than the window (and a
+   * stream idle past the window) are dropped first.
+   */
   readAfter(stream: string, after: string, count: number): Promise<StreamRead>;
+  /**
+   * Evidence of a rollback: an instance delivered `seen` in `epoch`, and the
+   * stream's newest id is now older. Starts a new epoch (once), so positions
+   * from before cannot be resumed as if nothing was lost. Resolves to the head.
+   */
+  newEpochIfBehind(stream: string, epoch: string, seen: string): Promise<StreamHead>;
   /** Registers the receiver of every appended event (this instance's delivery). */
-  subscribe(handler: (event: AppendedEvent) => void): Promise<void>;
+  subscribe(subscriber: HistorySubscriber): Promise<void>;
 }
 
 /** How long and how much history is kept. */
@@ -91,3 +127,6 @@ export interface HistoryLimits {
   /** How long a stream's last id is remembered after the stream itself expired. */
   lastIdTtlMs: number;
 }
+
+/** The stores' clock (epoch ms). Production uses Redis `TIME`; tests inject one to step time without sleeping. */
+export type Clock = () => number;

@@ -1,0 +1,29 @@
+import { compareIds, type StreamPosition } from "@tether/shared";
+import type { AppendedEvent } from "../store/types.js";
+
+/**
+ * One socket's place in one stream: the last event it was given (or where it
+ * started). While `held` is set the stream is being read for it, and live
+ * events wait there, in order.
+ */
+export interface Cursor {
+  pos: StreamPosition;
+  held: AppendedEvent[] | undefined;
+  /** `pos` as the previous periodic check saw it: unchanged since means no live event arrived. */
+  checked?: StreamPosition;
+}
+
+/** What a live event is to a cursor: the next one, one it has, or proof it missed something. */
+export type Continuity = "next" | "seen" | "gap";
+
+/**
+ * An event follows a cursor when it is in the cursor's epoch (or the cursor
+ * has none yet: the stream did not exist) and its `prev` is the cursor's id.
+ * Anything else newer means a fan-out message was lost or the epoch changed.
+ */
+export function continuity(pos: StreamPosition, event: AppendedEvent): Continuity {
+  const sameEpoch = pos.epoch === event.epoch || pos.epoch === "";
+  if (sameEpoch && event.prev === pos.id) return "next";
+  if (pos.epoch === event.epoch && compareIds(event.id, pos.id) <= 0) return "seen";
+  return "gap";
+}
