@@ -227,6 +227,24 @@ describe("recovery limits", () => {
     t.client.close();
   });
 
+  it("events lost when the stream expired are not hidden by one published after (recovered:true while events were missing)", async () => {
+    const { recovery, t } = await awayWhile(async () => {
+      await publisher.publish({ user: "admin" }, "job:done", { jobId: "lost-1" });
+      await publisher.publish({ user: "admin" }, "job:done", { jobId: "lost-2" });
+      // The stream key expires a window after its last event; only its meta hash stays.
+      await waitFor(
+        "the stream to expire",
+        async () => (await redis.client().exists("tether:stream:{user:admin}")) === 0,
+        {
+          timeoutMs: 5_000,
+        },
+      );
+      await publisher.publish({ user: "admin" }, "job:done", { jobId: "after" });
+    });
+    expect(recovery.recovered).toBe(false);
+    t.client.close();
+  });
+
   it("more events than the stream keeps: recovered:false with what is known to be missed, never a partial replay", async () => {
     let got = 0;
     const { recovery, t } = await awayWhile(async () => {

@@ -1,4 +1,4 @@
-import { compareIds, ServerEvent, type StreamPosition, type WelcomePayload } from "@tether/shared";
+import { compareIds, ServerEvent, type StreamPosition, type WelcomePayload, ZERO_ID } from "@tether/shared";
 import type { Logger } from "pino";
 import type { Metrics } from "../ops/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamEntry, StreamRead } from "../store/types.js";
@@ -252,17 +252,25 @@ export class Delivery {
     let read = first;
     let pos = from;
     let replayed = 0;
+    let reported = false;
     for (;;) {
       const lost = unrecoverable(pos, read);
       if (lost) {
-        let head = positionOf(read);
-        // This instance delivered an id the store no longer has, in the same epoch: the store rolled back.
-        if (mode.trusted && pos.epoch === read.epoch && compareIds(pos.id, read.last) > 0) {
-          head = positionOf(await this.history.newEpochIfBehind(stream, pos.epoch, pos.id));
+        let target = positionOf(read);
+        if (pos.epoch !== read.epoch && read.maxDeleted === ZERO_ID && read.epoch !== "") {
+          // A new epoch that has lost nothing yet: what was lost is gone, but all of the new one can follow.
+          target = { id: ZERO_ID, epoch: read.epoch };
+        } else if (mode.trusted && pos.epoch === read.epoch && compareIds(pos.id, read.last) > 0) {
+          // This instance delivered an id the store no longer has, in the same epoch: the store rolled back.
+          target = positionOf(await this.history.newEpochIfBehind(stream, pos.epoch, pos.id));
         }
-        cursor.pos = head;
-        this.reportLost(gate, stream, lost.missed);
-        return;
+        cursor.pos = target;
+        if (!reported) this.reportLost(gate, stream, lost.missed);
+        reported = true;
+        if (target.id !== ZERO_ID) return;
+        pos = target;
+        read = await this.read(stream, ZERO_ID);
+        continue;
       }
       for (const entry of read.entries) {
         this.emit(gate.socket, stream, entry, read.epoch);
@@ -274,7 +282,7 @@ export class Delivery {
       read = await this.read(stream, pos.id);
     }
     this.options.metrics.replayed.inc(replayed);
-    if (mode.report === "always") {
+    if (mode.report === "always" && !reported) {
       this.options.metrics.recoveries.inc({ recovered: "true" });
       gate.socket.emit(ServerEvent.Recovery, { recovered: true, missed: replayed, ...roomField(stream) });
     }
