@@ -93,6 +93,7 @@ export function historyLimits(config: TetherConfig): HistoryLimits {
 export async function createTether(options: TetherOptions): Promise<Tether> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
+  for (const warning of config.warnings) logger.warn(warning);
   const limits = historyLimits(config);
   const backend = config.redis
     ? await createRedisBackend(config.redis, config.redisCommandTimeoutMs, limits, logger)
