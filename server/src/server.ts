@@ -1,10 +1,11 @@
-import { createServer, type Server as HttpServer } from "node:http";
+import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import type { TetherConfig } from "./config/config.js";
 import { demoRoutes } from "./http/demo.js";
 import { notFound } from "./http/errors.js";
 import { securityHeaders } from "./http/security.js";
+import { createHttpServer } from "./http/server-limits.js";
 import { isTokenRequest } from "./http/token.js";
 import { createTether, type Tether, type TetherOptions } from "./tether.js";
 
@@ -36,7 +37,10 @@ export async function startServer(
   app.use(notFound);
 
   // The token request runs on every reconnect: answered before express's routing.
-  const http = createServer((req, res) => (isTokenRequest(req) ? tether.tokenRoute(req, res) : app(req, res)));
+  // Timeouts and a connection cap set deliberately (slowloris; see deploy/haproxy.cfg for the proxy's side).
+  const http = createHttpServer(config.http, (req, res) =>
+    isTokenRequest(req) ? tether.tokenRoute(req, res) : app(req, res),
+  );
   tether.attach(http);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
