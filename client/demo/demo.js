@@ -4,7 +4,9 @@ import { createTetherClient, ErrorCode } from "./tether.js";
 const $ = (id) => document.getElementById(id);
 const LOG_LIMIT = 200;
 
-const client = createTetherClient();
+// The page is served at <TETHER_BASE_PATH>/: its directory is the server's base path.
+const basePath = location.pathname.replace(/\/[^/]*$/, "");
+const client = createTetherClient({ basePath });
 // For debugging and browser tests.
 globalThis.tetherClient = client;
 
@@ -70,7 +72,7 @@ $("logout").addEventListener("click", async () => {
 $("run-job").addEventListener("click", async () => {
   $("progress-bar").value = 0;
   $("progress").textContent = "starting…";
-  const response = await fetch("/api/jobs", {
+  const response = await fetch(`${basePath}/api/jobs`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ steps: 20, intervalMs: 200 }),

@@ -32,6 +32,8 @@ import { type StaleWatch, startStaleWatch } from "./watchdog.js";
 /** Everything the state machine needs, with defaults already applied. */
 export interface ClientConfig {
   origin: string;
+  /** The Socket.IO path, e.g. `/socket.io/` (`socketOptions.path` overrides it). */
+  socketPath: string;
   http: TetherHttp;
   transports: NonNullable<ManagerOptions["transports"]>;
   reconnectBaseDelayMs: number;
@@ -92,7 +94,7 @@ export class TetherClientImpl implements TetherClient {
       random: config.random,
     });
     const options: Partial<ManagerOptions & SocketOptions> = {
-      path: "/socket.io/",
+      path: config.socketPath,
       transports: config.transports,
       withCredentials: true,
       // A Manager of its own: clients never share an engine connection or each other's auth.

@@ -6,6 +6,8 @@ import { ClientErrorCode, TetherClientError } from "./errors.js";
 export interface HttpOptions {
   /** Origin of the server, e.g. `http://127.0.0.1:3000`. */
   origin: string;
+  /** Prefix of the routes: "" or e.g. `/tether`. */
+  basePath: string;
   fetch: () => Promise<FetchLike>;
   /** Bounds each request, body included. */
   timeoutMs: number;
@@ -56,7 +58,7 @@ export class TetherHttp {
       controller.abort();
     }, timeoutMs);
     try {
-      const response = await fetchFn(new URL(route, this.options.origin).href, {
+      const response = await fetchFn(new URL(`${this.options.basePath}${route}`, this.options.origin).href, {
         method,
         credentials: "include",
         headers:

@@ -57,9 +57,11 @@ const STALE_AFTER_MS = 45_000;
 export function createTetherClient(options: TetherClientOptions = {}): TetherClient {
   const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
   const origin = resolveOrigin(options.url);
+  const basePath = normaliseBasePath(options.basePath);
   return new TetherClientImpl({
     origin,
-    http: new TetherHttp({ origin, fetch: fetchResolver(options.fetch), timeoutMs }),
+    socketPath: `${basePath}/socket.io/`,
+    http: new TetherHttp({ origin, basePath, fetch: fetchResolver(options.fetch), timeoutMs }),
     transports: options.transports ?? ["websocket", "polling"],
     reconnectBaseDelayMs: options.reconnectBaseDelayMs ?? CLIENT_DEFAULTS.reconnectBaseDelayMs,
     reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? CLIENT_DEFAULTS.reconnectMaxDelayMs,
@@ -68,6 +70,13 @@ export function createTetherClient(options: TetherClientOptions = {}): TetherCli
     socketOptions: options.socketOptions ?? {},
     random: options.random ?? Math.random,
   });
+}
+
+/** `""`, or a path such as `/tether`: a leading slash, no trailing one. */
+function normaliseBasePath(basePath: string | undefined): string {
+  const trimmed = (basePath ?? "").trim().replace(/\/+$/, "");
+  if (trimmed === "") return "";
+  return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
 }
 
 function resolveOrigin(url: string | undefined): string {

@@ -52,10 +52,16 @@ export type PassThroughSocketOptions = Omit<
 export interface TetherClientOptions {
   /**
    * The server's origin, e.g. `http://127.0.0.1:3000`. In a browser defaults to
-   * `location.origin`; required elsewhere. A path, if any, is ignored: routes are
-   * `/api/…` and the socket path is `/socket.io/`.
+   * `location.origin`; required elsewhere. A path, if any, is ignored: give it as `basePath`.
    */
   url?: string;
+  /**
+   * The server's base path (its `TETHER_BASE_PATH`), e.g. `/tether`: the routes are
+   * `<basePath>/api/auth/…` and the socket path `<basePath>/socket.io/` (override the
+   * latter with `socketOptions.path`, as for a server with its own `TETHER_SOCKET_PATH`).
+   * Default `""`: the root.
+   */
+  basePath?: string;
   /**
    * A custom fetch for the HTTP routes. Default: the global fetch; outside a browser
    * it is wrapped with a cookie jar of this client's own (fetch-cookie + tough-cookie).

@@ -16,7 +16,10 @@ function httpWith(respond: (call: Call) => Response | Promise<Response>, timeout
     calls.push(call);
     return respond(call);
   };
-  return { http: new TetherHttp({ origin: "http://tether.test", fetch: async () => fetch, timeoutMs }), calls };
+  return {
+    http: new TetherHttp({ origin: "http://tether.test", basePath: "", fetch: async () => fetch, timeoutMs }),
+    calls,
+  };
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>

@@ -4,8 +4,11 @@
  */
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { LoginCheck, SocketIdentity } from "./auth/service.js";
-export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
+export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
 export { TetherError } from "./errors.js";
+export { securityHeaders } from "./http/security.js";
+export { createHttpServer, httpServerOptions } from "./http/server-limits.js";
+export type { JobLimits } from "./realtime/jobs.js";
 export type { Publisher, Target } from "./realtime/publisher.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";

@@ -11,6 +11,7 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`tether: ${err.message}\n`);
+      for (const warning of err.warnings) process.stderr.write(`tether: warning: ${warning}\n`);
       process.exit(1);
     }
     throw err;

@@ -1,10 +1,12 @@
-import { createServer, type Server as HttpServer } from "node:http";
+import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Route } from "@tether/shared";
 import express from "express";
 import type { TetherConfig } from "./config/config.js";
 import { demoRoutes } from "./http/demo.js";
 import { notFound } from "./http/errors.js";
 import { securityHeaders } from "./http/security.js";
+import { createHttpServer } from "./http/server-limits.js";
 import { isTokenRequest } from "./http/token.js";
 import { createTether, type Tether, type TetherOptions } from "./tether.js";
 
@@ -21,22 +23,33 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** `isTokenRequest` for routes under a base path. */
+function tokenRequestUnder(basePath: string): (req: IncomingMessage) => boolean {
+  const path = `${basePath}${Route.WsToken}`;
+  return (req) => req.method === "POST" && (req.url === path || req.url?.startsWith(`${path}?`) === true);
+}
+
 /** Starts Tether as a service, as `npm start` does: demo page, contract routes, JSON 404s. */
 export async function startServer(
   config: TetherConfig,
   options: Omit<TetherOptions, "config"> = {},
 ): Promise<RunningServer> {
-  const tether = await createTether({ ...options, config });
+  // The standalone server serves the demo (the page and POST /api/jobs), as the contract lists.
+  const tether = await createTether({ demo: true, ...options, config });
   const app = express();
   app.disable("x-powered-by");
   app.use(securityHeaders());
   if (config.trustProxy !== undefined) app.set("trust proxy", config.trustProxy);
   app.use(tether.router);
-  app.use(demoRoutes());
+  app.use(tether.basePath || "/", demoRoutes());
   app.use(notFound);
 
   // The token request runs on every reconnect: answered before express's routing.
-  const http = createServer((req, res) => (isTokenRequest(req) ? tether.tokenRoute(req, res) : app(req, res)));
+  const isToken = tether.basePath === "" ? isTokenRequest : tokenRequestUnder(tether.basePath);
+  // Timeouts and a connection cap set deliberately (slowloris; see deploy/haproxy.cfg for the proxy's side).
+  const http = createHttpServer(config.http, (req, res) =>
+    isToken(req) ? tether.tokenRoute(req, res) : app(req, res),
+  );
   tether.attach(http);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from "node:http";
-import { DEFAULTS, SessionEndReason } from "@tether/shared";
+import { DEFAULTS, Route, SessionEndReason } from "@tether/shared";
 import { Router } from "express";
 import type { Logger } from "pino";
 import { clientIpResolver } from "./auth/client-ip.js";
@@ -11,7 +11,7 @@ import { AuthService, type LoginCheck } from "./auth/service.js";
 import type { TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
-import { authRoutes } from "./http/routes.js";
+import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
 import { corsForAllowlist } from "./http/security.js";
 import { type NodeHandler, tokenHandler } from "./http/token.js";
 import { drainSockets } from "./ops/drain.js";
@@ -20,7 +20,7 @@ import { instrumentStore } from "./ops/instrument.js";
 import { createLogger } from "./ops/logger.js";
 import { Metrics } from "./ops/metrics.js";
 import type { RoomsOf } from "./realtime/handshake.js";
-import { JobRunner } from "./realtime/jobs.js";
+import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
@@ -38,12 +38,40 @@ export interface TetherOptions {
   /** The rooms with history a user's sockets join at connect. Default: none. */
   roomsOf?: RoomsOf;
   logger?: Logger;
+  /**
+   * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
+   * to them). Off by default in a host app; `startServer` turns it on. `true` or
+   * per-user limits (defaults `DEFAULTS.jobsPerUser` and `DEFAULTS.jobStepsPerUser`).
+   */
+  demo?: boolean | Partial<JobLimits>;
+  /** Prefix of the auth, jobs and publish routes, e.g. `/tether`. Default: `config.basePath`. */
+  basePath?: string;
+  /** The Socket.IO path. Default: `config.socketPath`, or `<basePath>/socket.io/` when `basePath` is given here. */
+  socketPath?: string;
 }
 
 /** A Tether instance, mounted on a host app's express app and HTTP server. */
 export interface Tether {
-  /** The contract's routes (auth, jobs, publish, health): `app.use(tether.router)`. */
+  /**
+   * Everything below in one router, for hosts that mount Tether whole:
+   * `app.use(tether.router)` = auth + ops + publish + the demo when enabled.
+   */
   readonly router: Router;
+  /** `POST <base>/api/auth/login`, `…/logout`, `GET …/session`, `POST …/ws-token`. */
+  readonly authRouter: Router;
+  /**
+   * `GET /healthz`, `/readyz`, `/metrics` (at the root, whatever the base path, for probes).
+   * Mount it on an internal port instead of the public app if you like; `/metrics` needs
+   * `Authorization: Bearer <TETHER_METRICS_KEY>` when that is set.
+   */
+  readonly opsRouter: Router;
+  /** `POST <base>/api/publish` (answers nothing unless TETHER_PUBLISH_KEY is set). */
+  readonly publishRouter: Router;
+  /** `POST <base>/api/jobs`, with per-user limits; undefined unless the `demo` option is on. */
+  readonly demoRouter: Router | undefined;
+  /** The base path of the routes ("" or e.g. `/tether`), and the Socket.IO path: give both to clients. */
+  readonly basePath: string;
+  readonly socketPath: string;
   /** The login key (configured, or generated and shared through the store). */
   readonly apiKey: string;
   readonly apiKeyGenerated: boolean;
@@ -86,13 +114,16 @@ export function historyLimits(config: TetherConfig): HistoryLimits {
  *
  * @example
  * const tether = await createTether({ config: loadConfig(), login: (req) => myUsers.check(req) });
- * app.use(tether.router);
+ * app.use(securityHeaders());   // optional: helmet with Tether's CSP
+ * app.use(tether.authRouter);   // or tether.router: auth + ops + publish (+ demo)
+ * internalApp.use(tether.opsRouter);
  * const server = app.listen(3000);
  * tether.attach(server);
  */
 export async function createTether(options: TetherOptions): Promise<Tether> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
+  for (const warning of config.warnings) logger.warn(warning);
   const limits = historyLimits(config);
   const backend = config.redis
     ? await createRedisBackend(config.redis, config.redisCommandTimeoutMs, limits, logger)
@@ -115,13 +146,18 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       config.rateLimits,
     ),
     clientIp: clientIpResolver(config.trustProxy),
+    trustProxy: config.trustProxy,
   });
   const origins = new OriginPolicy(
     config.allowedOrigins,
     config.trustProxy !== undefined && config.trustProxy !== false,
   );
   const publisher = new StreamPublisher(history);
-  const jobs = new JobRunner(publisher, logger);
+  const jobLimits = typeof options.demo === "object" ? options.demo : {};
+  const jobs = new JobRunner(publisher, logger, { ...DEFAULT_JOB_LIMITS, ...jobLimits });
+  const basePath = options.basePath?.replace(/\/+$/, "") ?? config.basePath;
+  const socketPath =
+    options.socketPath ?? (options.basePath !== undefined ? `${basePath}/socket.io/` : config.socketPath);
   let draining = false;
   const attached = () => {
     if (!realtime) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
@@ -137,12 +173,10 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
   }
 
   const tokenRoute = tokenHandler({ auth, origins, metrics, logger });
-  const router = Router();
   const cors = corsForAllowlist(origins);
-  if (cors) router.use("/api", cors);
-  router.use(healthRoutes(backend, () => draining));
-  router.use(metricsRoutes(metrics));
-  router.use(
+  const errors = errorHandler(logger);
+  const authRouter = underBasePath(
+    basePath,
     authRoutes({
       auth,
       login: options.login ?? apiKeyLogin(secrets.apiKey),
@@ -150,14 +184,44 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       maxBodyBytes: DEFAULTS.maxBodyBytes,
       tokenRoute,
       onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
-      startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
+      cors,
+      errors,
     }),
   );
-  router.use(publishRoutes(config.publishKey, () => publisher, DEFAULTS.maxBodyBytes));
-  router.use(errorHandler(logger));
+  const opsRouter = Router();
+  opsRouter.use(healthRoutes(backend, () => draining));
+  opsRouter.use(metricsRoutes(metrics, config.metricsKey));
+  opsRouter.use([Route.Health, Route.Ready, Route.Metrics], errors);
+  const publishRouter = Router();
+  if (cors) publishRouter.use(Route.Publish, cors);
+  publishRouter.use(publishRoutes(config.publishKey, () => publisher, DEFAULTS.maxBodyBytes));
+  publishRouter.use(Route.Publish, errors);
+  const demoRouter =
+    options.demo === undefined || options.demo === false
+      ? undefined
+      : underBasePath(
+          basePath,
+          jobRoutes({
+            auth,
+            origins,
+            maxBodyBytes: DEFAULTS.maxBodyBytes,
+            cors,
+            errors,
+            startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
+          }),
+        );
+  const router = Router();
+  router.use(opsRouter, authRouter, underBasePath(basePath, publishRouter));
+  if (demoRouter) router.use(demoRouter);
 
   return {
     router,
+    authRouter,
+    opsRouter,
+    publishRouter: underBasePath(basePath, publishRouter),
+    demoRouter,
+    basePath,
+    socketPath,
     tokenRoute,
     apiKey: secrets.apiKey,
     apiKeyGenerated: secrets.apiKeyGenerated,
@@ -175,6 +239,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       if (realtime) throw new Error("Tether is already attached");
       realtime = createRealtime(server, {
         instanceId: config.instanceId,
+        path: socketPath,
         pingIntervalMs: config.pingIntervalMs,
         pingTimeoutMs: config.pingTimeoutMs,
         sessionCheckIntervalMs: config.sessionCheckIntervalMs,

@@ -81,6 +81,67 @@ describe("config", () => {
     }
   });
 
+  it("shows a bad value once, and each problem once", () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+      return expect.unreachable("loadConfig accepted bad input");
+    };
+    const [line] = problems({ TETHER_WS_TOKEN_TTL: "soon" });
+    expect(line?.split("soon")).toHaveLength(2);
+    expect(problems({ TETHER_RATE_LIMIT_LOGIN: "lots" })[0]?.split("lots")).toHaveLength(2);
+    // Two bad origins in one variable: one line for the variable.
+    expect(problems({ TETHER_ALLOWED_ORIGINS: "https://a.example/x, https://b.example/y" })).toHaveLength(1);
+  });
+
+  it("warns about a mistyped TETHER_* variable, naming the setting it was probably meant to be", () => {
+    const config = loadConfig({ TETHER_PING_INTERVL: "1s", TETHER_API_KEY: "k".repeat(16), HOME: "/root" });
+    expect(config.warnings).toEqual([
+      "TETHER_PING_INTERVL is not a Tether setting and is ignored; did you mean TETHER_PING_INTERVAL?",
+    ]);
+    expect(config.pingIntervalMs).toBe(DEFAULTS.pingIntervalMs);
+    expect(loadConfig({ TETHER_API_KEY_FILE: "/run/secrets/key", TETHER_TEST_LOG_DIR: "/tmp" }).warnings).toEqual([]);
+  });
+
+  it("names the mistyped variables alongside the problems when the configuration is refused", () => {
+    try {
+      loadConfig({ TETHER_WS_TOKEN_TTL: "soon", TETHER_SESION_SECRET: "x" });
+      expect.unreachable("loadConfig accepted bad input");
+    } catch (err) {
+      expect((err as ConfigError).warnings).toEqual([
+        "TETHER_SESION_SECRET is not a Tether setting and is ignored; did you mean TETHER_SESSION_SECRET?",
+      ]);
+    }
+  });
+
+  it("takes a base path, and moves the Socket.IO path under it unless that is set too", () => {
+    expect(loadConfig({})).toMatchObject({ basePath: "", socketPath: "/socket.io/" });
+    expect(loadConfig({ TETHER_BASE_PATH: "/tether/" })).toMatchObject({
+      basePath: "/tether",
+      socketPath: "/tether/socket.io/",
+    });
+    expect(loadConfig({ TETHER_BASE_PATH: "/tether", TETHER_SOCKET_PATH: "/ws" })).toMatchObject({
+      basePath: "/tether",
+      socketPath: "/ws/",
+    });
+    expect(() => loadConfig({ TETHER_BASE_PATH: "tether" })).toThrow(/TETHER_BASE_PATH: expected a path/);
+  });
+
+  it("sets the HTTP server's timeouts and connection cap deliberately", () => {
+    expect(loadConfig({}).http).toEqual({
+      headersTimeoutMs: DEFAULTS.httpHeadersTimeoutMs,
+      requestTimeoutMs: DEFAULTS.httpRequestTimeoutMs,
+      keepAliveTimeoutMs: DEFAULTS.httpKeepAliveTimeoutMs,
+      maxConnections: DEFAULTS.httpMaxConnections,
+    });
+    expect(() => loadConfig({ TETHER_HTTP_HEADERS_TIMEOUT: "1m", TETHER_HTTP_REQUEST_TIMEOUT: "30s" })).toThrow(
+      /TETHER_HTTP_HEADERS_TIMEOUT: must not exceed/,
+    );
+  });
+
   it("never echoes a secret's value in the error", () => {
     try {
       loadConfig({ TETHER_API_KEY: "tiny" });

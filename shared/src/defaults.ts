@@ -28,6 +28,21 @@ export const DEFAULTS = {
   drainWindowMs: 5_000,
   /** On shutdown, the process exits by this deadline. */
   shutdownTimeoutMs: 30_000,
+  /**
+   * HTTP server limits (see deploy/haproxy.cfg for the proxy's side). A client gets this long to
+   * send its request headers, and the whole request; an idle keep-alive connection is closed after
+   * `httpKeepAliveTimeoutMs`. Upgraded WebSockets are not HTTP requests any more: none applies.
+   */
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 30_000,
+  httpKeepAliveTimeoutMs: 15_000,
+  /** How often the HTTP server looks for connections past those timeouts (Node's default is 30 s). */
+  httpTimeoutCheckIntervalMs: 1_000,
+  /** Open connections (WebSockets included) one instance accepts; more are closed at once. */
+  httpMaxConnections: 10_000,
+  /** The demo's `POST /api/jobs`: jobs one user may run at once on one instance, and their steps together. */
+  jobsPerUser: 3,
+  jobStepsPerUser: 10_000,
 } as const;
 
 export const CLIENT_DEFAULTS = {

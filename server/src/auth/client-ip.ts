@@ -10,13 +10,26 @@ export type TrustProxy = boolean | number | string | undefined;
  * so a spoofed header from outside is ignored.
  */
 export function clientIpResolver(trust: TrustProxy): (req: IncomingMessage) => string {
-  const trusted =
-    trust === undefined || trust === false
-      ? () => false
-      : trust === true
-        ? () => true
-        : typeof trust === "number"
-          ? (_addr: string, hop: number) => hop < trust
-          : proxyAddr.compile(trust.split(",").map((part) => part.trim()));
+  const trusted = trustFunction(trust);
   return (req) => proxyAddr(req, trusted) ?? "unknown";
+}
+
+/** Tether's `trust proxy` as proxy-addr's trust function (address, hop) → trusted. */
+function trustFunction(trust: TrustProxy): (addr: string, hop: number) => boolean {
+  if (trust === undefined || trust === false) return () => false;
+  if (trust === true) return () => true;
+  if (typeof trust === "number") return (_addr, hop) => hop < trust;
+  return proxyAddr.compile(trust.split(",").map((part) => part.trim()));
+}
+
+/**
+ * Whether the request came through a proxy Tether trusts (its peer is one), by
+ * Tether's own setting, whatever the host app's express `trust proxy` says.
+ */
+export function fromTrustedProxy(trust: TrustProxy): (req: IncomingMessage) => boolean {
+  const trusted = trustFunction(trust);
+  return (req) => {
+    const peer = req.socket.remoteAddress;
+    return peer !== undefined && trusted(peer, 0);
+  };
 }

@@ -3,6 +3,7 @@ import { ErrorCode, HandshakeAuthSchema } from "@tether/shared";
 import type { Request, RequestHandler } from "express";
 import { TetherError } from "../errors.js";
 import type { AuthStore } from "../store/types.js";
+import type { TrustProxy } from "./client-ip.js";
 import { Keys, tagOf } from "./keys.js";
 import type { RateLimits } from "./limits.js";
 import { randomSecret } from "./secrets.js";
@@ -21,6 +22,8 @@ export interface AuthServiceOptions {
   limits: RateLimits;
   /** The client's IP, honouring `trust proxy`. */
   clientIp: (req: IncomingMessage) => string;
+  /** Tether's `trust proxy`, for the session cookie's Secure flag. */
+  trustProxy?: TrustProxy;
 }
 
 /** The identity a consumed token proves. */
@@ -45,6 +48,7 @@ export class AuthService {
       secrets: options.sessionSecrets,
       idleTtlMs: options.sessionIdleTtlMs,
       maxAgeMs: options.sessionMaxAgeMs,
+      trustProxy: options.trustProxy,
     });
   }
 

@@ -4,6 +4,7 @@ import { parse as parseCookies } from "cookie";
 import { unsign } from "cookie-signature";
 import type { RequestHandler } from "express";
 import session from "express-session";
+import { fromTrustedProxy, type TrustProxy } from "./client-ip.js";
 import { Keys } from "./keys.js";
 
 declare module "express-session" {
@@ -25,6 +26,8 @@ export interface SessionOptions {
   secrets: string[];
   idleTtlMs: number;
   maxAgeMs: number;
+  /** Tether's `trust proxy`: decides whether X-Forwarded-Proto says the request is HTTPS. */
+  trustProxy?: TrustProxy;
 }
 
 /** What a stored session holds. */
@@ -56,21 +59,31 @@ function ttlSeconds(data: Partial<StoredSession>, idleTtlMs: number): number {
  * only holds a socket open keeps a valid cookie with no Set-Cookie traffic.
  */
 export function createSessionMiddleware(options: SessionOptions): RequestHandler {
-  const store = new RedisStore({
-    client: options.client,
-    prefix: Keys.sessionPrefix,
-    ttl: (data) => ttlSeconds(data as Partial<StoredSession>, options.idleTtlMs),
-  });
-  return session({
-    name: SESSION_COOKIE,
-    store,
-    secret: options.secrets,
-    resave: false,
-    saveUninitialized: false,
-    rolling: false,
-    // Secure only when the request really is HTTPS (trust proxy decides).
-    cookie: { httpOnly: true, sameSite: "lax", secure: "auto", maxAge: options.maxAgeMs, path: "/" },
-  });
+  const withProxy = (proxy: boolean) =>
+    session({
+      name: SESSION_COOKIE,
+      // A store each: express-session binds its cookie settings (proxy included) to the store.
+      store: new RedisStore({
+        client: options.client,
+        prefix: Keys.sessionPrefix,
+        ttl: (data) => ttlSeconds(data as Partial<StoredSession>, options.idleTtlMs),
+      }),
+      secret: options.secrets,
+      resave: false,
+      saveUninitialized: false,
+      rolling: false,
+      // true: X-Forwarded-Proto says whether the request is HTTPS; false: only a TLS socket is.
+      proxy,
+      // Secure only when the request really is HTTPS.
+      cookie: { httpOnly: true, sameSite: "lax", secure: "auto", maxAge: options.maxAgeMs, path: "/" },
+    });
+  // Tether's own trust decides, not the host app's express `trust proxy`: a host behind a
+  // TLS-terminating proxy gets Secure cookies from TETHER_TRUST_PROXY alone, and a
+  // forged X-Forwarded-Proto from an untrusted peer is ignored.
+  const viaProxy = withProxy(true);
+  const direct = withProxy(false);
+  const trusted = fromTrustedProxy(options.trustProxy);
+  return (req, res, next) => (trusted(req) ? viaProxy : direct)(req, res, next);
 }
 
 /**

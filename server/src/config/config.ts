@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { closest } from "fastest-levenshtein";
 import type { z } from "zod";
 import type { LimitSpecs } from "../auth/limits.js";
 import type { SocketLimits } from "../realtime/guards.js";
@@ -40,6 +41,14 @@ export interface TetherConfig {
   /** express `trust proxy` value, already parsed. */
   trustProxy: boolean | number | string | undefined;
   publishKey: string | undefined;
+  /** Bearer key for `GET /metrics`; unset: open. */
+  metricsKey: string | undefined;
+  /** Prefix of every Tether HTTP route: "" (the root) or e.g. `/tether`. */
+  basePath: string;
+  /** The Socket.IO path, e.g. `/socket.io/` or `/tether/socket.io/`. */
+  socketPath: string;
+  /** Limits of a standalone server's HTTP server (see `httpServerOptions`). */
+  http: HttpLimits;
   /** False: every limit is off (`TETHER_RATE_LIMITS=off`). */
   rateLimits: boolean;
   limits: LimitSpecs;
@@ -50,23 +59,55 @@ export interface TetherConfig {
   /** On SIGTERM, the process exits by this deadline whatever is left. */
   shutdownTimeoutMs: number;
   logLevel: Env["LOG_LEVEL"];
+  /** Things worth telling the operator at start, such as a mistyped TETHER_* variable. */
+  warnings: string[];
+}
+
+/** The HTTP server's timeouts and connection cap. */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
 }
 
 /** A configuration error: one readable line per bad variable. */
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  constructor(
+    readonly problems: string[],
+    /** Mistyped variable names and the like: often the cause of a problem. */
+    readonly warnings: string[] = [],
+  ) {
     super(`Invalid configuration:\n${problems.map((problem) => `  ${problem}`).join("\n")}`);
     this.name = "ConfigError";
   }
 }
 
+/** One line per problem, each once, with the value shown once (never a secret's). */
 function describe(issues: z.core.$ZodIssue[], env: Record<string, string | undefined>): string[] {
-  return issues.map((issue) => {
+  const lines = issues.map((issue) => {
     const name = String(issue.path[0] ?? "environment");
     const given = env[name];
     const shown = given === undefined || /KEY|SECRET/.test(name) ? "" : ` (got "${given}")`;
     return `${name}: ${issue.message}${shown}`;
   });
+  return [...new Set(lines)];
+}
+
+/** Variables under the TETHER_ prefix that are not settings: the test suite's own. */
+const NOT_SETTINGS = /^TETHER_TEST_/;
+
+/**
+ * A warning for each TETHER_* variable that is no setting (a typo would otherwise
+ * be ignored in silence), naming the nearest setting. Secrets may also come as `<name>_FILE`.
+ */
+function unknownVariables(env: Record<string, string | undefined>): string[] {
+  const settings = Object.keys(EnvSchema.shape);
+  const known = new Set([...settings, ...settings.filter((name) => /KEY|SECRET/.test(name)).map((n) => `${n}_FILE`)]);
+  return Object.keys(env)
+    .filter((name) => name.startsWith("TETHER_") && !known.has(name) && !NOT_SETTINGS.test(name))
+    .sort()
+    .map((name) => `${name} is not a Tether setting and is ignored; did you mean ${closest(name, [...known])}?`);
 }
 
 function parseTrustProxy(text: string | undefined): TetherConfig["trustProxy"] {
@@ -83,7 +124,7 @@ function parseTrustProxy(text: string | undefined): TetherConfig["trustProxy"] {
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): TetherConfig {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues, env));
+  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues, env), unknownVariables(env));
   const e = parsed.data;
   const problems: string[] = [];
   if (e.TETHER_SESSION_MAX_AGE < e.TETHER_SESSION_IDLE_TTL) {
@@ -102,12 +143,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     e.TETHER_SESSION_CHECK_INTERVAL === undefined
       ? Math.min(MAX_SESSION_CHECK_INTERVAL_MS, Math.floor(e.TETHER_SESSION_IDLE_TTL / 3))
       : parseDuration(e.TETHER_SESSION_CHECK_INTERVAL);
+  if (e.TETHER_HTTP_HEADERS_TIMEOUT > e.TETHER_HTTP_REQUEST_TIMEOUT) {
+    problems.push("TETHER_HTTP_HEADERS_TIMEOUT: must not exceed TETHER_HTTP_REQUEST_TIMEOUT");
+  }
   if (checkInterval === undefined) {
     problems.push(`TETHER_SESSION_CHECK_INTERVAL: expected a duration such as 500ms, 30s, 5m or 7d`);
   } else if (checkInterval >= e.TETHER_SESSION_IDLE_TTL) {
     problems.push("TETHER_SESSION_CHECK_INTERVAL: must be shorter than TETHER_SESSION_IDLE_TTL");
   }
-  if (problems.length > 0 || checkInterval === undefined) throw new ConfigError(problems);
+  if (problems.length > 0 || checkInterval === undefined) throw new ConfigError(problems, unknownVariables(env));
   return {
     port: e.PORT,
     host: e.HOST,
@@ -133,6 +177,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,
     trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),
     publishKey: e.TETHER_PUBLISH_KEY,
+    metricsKey: e.TETHER_METRICS_KEY,
+    basePath: e.TETHER_BASE_PATH,
+    socketPath: `${e.TETHER_SOCKET_PATH || `${e.TETHER_BASE_PATH}/socket.io`}/`,
+    http: {
+      headersTimeoutMs: e.TETHER_HTTP_HEADERS_TIMEOUT,
+      requestTimeoutMs: e.TETHER_HTTP_REQUEST_TIMEOUT,
+      keepAliveTimeoutMs: e.TETHER_HTTP_KEEP_ALIVE_TIMEOUT,
+      maxConnections: e.TETHER_HTTP_MAX_CONNECTIONS,
+    },
     rateLimits: e.TETHER_RATE_LIMITS === "on",
     limits: {
       login: e.TETHER_RATE_LIMIT_LOGIN,
@@ -149,5 +202,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainWindowMs: e.TETHER_DRAIN_WINDOW,
     shutdownTimeoutMs: e.TETHER_SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
+    warnings: unknownVariables(env),
   };
 }

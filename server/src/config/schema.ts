@@ -10,7 +10,7 @@ const duration = (fallbackMs: number) =>
       if (text === undefined || text.trim() === "") return fallbackMs;
       const value = parseDuration(text);
       if (value === undefined) {
-        ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 30s, 5m or 7d, got "${text}"` });
+        ctx.addIssue({ code: "custom", message: "expected a duration such as 500ms, 30s, 5m or 7d" });
         return z.NEVER;
       }
       return value;
@@ -26,7 +26,7 @@ const limit = (fallback: string) =>
       const match = /^(\d+)\s*\/\s*(.+)$/.exec(value);
       const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
       if (!match || durationMs === undefined || Number(match[1]) < 1) {
-        ctx.addIssue({ code: "custom", message: `expected a limit such as 20/1m (count/duration), got "${value}"` });
+        ctx.addIssue({ code: "custom", message: "expected a limit such as 20/1m (count/duration)" });
         return z.NEVER;
       }
       return { points: Number(match[1]), durationMs };
@@ -46,6 +46,19 @@ const optionalText = z
   .string()
   .optional()
   .transform((text) => (text === undefined || text.trim() === "" ? undefined : text.trim()));
+
+/** A URL path such as `/tether`: no trailing slash (dropped), no query; `/` or empty is the root (""). */
+const urlPath = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    const value = (text ?? "").trim().replace(/\/+$/, "");
+    if (value !== "" && !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/.test(value)) {
+      ctx.addIssue({ code: "custom", message: "expected a path such as /tether (starting with /, no query)" });
+      return z.NEVER;
+    }
+    return value;
+  });
 
 const origin = z.string().refine((text) => {
   try {
@@ -78,6 +91,16 @@ export const EnvSchema = z.object({
   TETHER_ALLOWED_ORIGINS: list.pipe(z.array(origin)),
   TETHER_TRUST_PROXY: optionalText,
   TETHER_PUBLISH_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
+  /** Bearer key for `GET /metrics`. Unset: /metrics is open (scrape it from a private network). */
+  TETHER_METRICS_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
+  /** Prefix of every Tether HTTP route (and, by default, of the Socket.IO path). */
+  TETHER_BASE_PATH: urlPath,
+  /** The Socket.IO path. Unset: `<TETHER_BASE_PATH>/socket.io/`. */
+  TETHER_SOCKET_PATH: urlPath,
+  TETHER_HTTP_HEADERS_TIMEOUT: duration(DEFAULTS.httpHeadersTimeoutMs),
+  TETHER_HTTP_REQUEST_TIMEOUT: duration(DEFAULTS.httpRequestTimeoutMs),
+  TETHER_HTTP_KEEP_ALIVE_TIMEOUT: duration(DEFAULTS.httpKeepAliveTimeoutMs),
+  TETHER_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULTS.httpMaxConnections),
   TETHER_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
   TETHER_RATE_LIMIT_LOGIN: limit("20/1m"),
   TETHER_RATE_LIMIT_LOGIN_GLOBAL: limit("1000/1m"),

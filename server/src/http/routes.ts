@@ -1,5 +1,5 @@
 import { ErrorCode, JobBody, type JobResponse, type LoginResponse, Route, type SessionResponse } from "@tether/shared";
-import express, { type RequestHandler, Router } from "express";
+import express, { type ErrorRequestHandler, type RequestHandler, Router } from "express";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService, LoginCheck } from "../auth/service.js";
 import { SESSION_COOKIE } from "../auth/sessions.js";
@@ -16,8 +16,24 @@ export interface RouteDeps {
   tokenRoute: NodeHandler;
   /** Tells every instance that a session ended (its sockets get `session:ended`). */
   onSessionEnded(sid: string): void;
-  /** Starts the demo job for a user; returns its id. */
-  startJob(userId: string, steps: number, intervalMs: number): string;
+  /** CORS for the allowlisted origins, when there is an allowlist. */
+  cors: RequestHandler | undefined;
+  /** Tether's error handler, applied to Tether's own paths only. */
+  errors: ErrorRequestHandler;
+}
+
+/** The auth routes' paths: the only paths the auth router answers, or handles errors of. */
+export const AUTH_PATHS = [Route.Login, Route.Logout, Route.Session, Route.WsToken];
+
+/**
+ * Mounts `router` under a base path (`""`: the root). Tether's routers answer their
+ * own paths only, so a host's routes, errors and preflights never reach them.
+ */
+export function underBasePath(basePath: string, router: Router): Router {
+  if (basePath === "") return router;
+  const outer = Router();
+  outer.use(basePath, router);
+  return outer;
 }
 
 /** Routes that change state refuse browsers on other origins (CSRF). */
@@ -25,12 +41,13 @@ function sameSiteOnly(origins: OriginPolicy): RequestHandler {
   return (req, _res, next) => next(origins.allows(req) ? undefined : new TetherError(ErrorCode.OriginForbidden));
 }
 
-/** The auth and job routes of the public contract. */
+/** The auth routes of the public contract: login, logout, session and ws-token. */
 export function authRoutes(deps: RouteDeps): Router {
   const router = Router();
   const json = express.json({ limit: deps.maxBodyBytes, strict: true });
   const origin = sameSiteOnly(deps.origins);
   const session = deps.auth.sessionMiddleware;
+  if (deps.cors) router.use(AUTH_PATHS, deps.cors);
 
   router.post(
     Route.Login,
@@ -65,7 +82,27 @@ export function authRoutes(deps: RouteDeps): Router {
   // The hot path of every (re)connect: the same handler a standalone server runs before express.
   router.post(Route.WsToken, (req, res) => deps.tokenRoute(req, res));
 
-  router.post(Route.Jobs, origin, json, session, (req, res) => {
+  router.use(AUTH_PATHS, deps.errors);
+  return router;
+}
+
+/** What the demo's job route needs. */
+export interface JobRouteDeps {
+  auth: AuthService;
+  origins: OriginPolicy;
+  maxBodyBytes: number;
+  cors: RequestHandler | undefined;
+  errors: ErrorRequestHandler;
+  /** Starts the demo job for a user and returns its id; RATE_LIMITED past the per-user limits. */
+  startJob(userId: string, steps: number, intervalMs: number): string;
+}
+
+/** `POST /api/jobs`: the demo workload, for a signed-in user. */
+export function jobRoutes(deps: JobRouteDeps): Router {
+  const router = Router();
+  if (deps.cors) router.use(Route.Jobs, deps.cors);
+  const json = express.json({ limit: deps.maxBodyBytes, strict: true });
+  router.post(Route.Jobs, sameSiteOnly(deps.origins), json, deps.auth.sessionMiddleware, (req, res) => {
     const { userId } = deps.auth.currentSession(req);
     const body = JobBody.safeParse(req.body);
     if (!body.success)
@@ -73,6 +110,6 @@ export function authRoutes(deps: RouteDeps): Router {
     const jobId = deps.startJob(userId, body.data.steps, body.data.intervalMs);
     res.status(202).json({ jobId } satisfies JobResponse);
   });
-
+  router.use(Route.Jobs, deps.errors);
   return router;
 }

@@ -4,9 +4,17 @@ import helmet from "helmet";
 import type { OriginPolicy } from "../auth/origins.js";
 
 /**
- * helmet's defaults with a CSP for the demo page: its own scripts, styles and
- * connections only. No `upgrade-insecure-requests`: TLS usually ends at the
- * load balancer, and the LB (not this app) decides whether to redirect.
+ * Tether's security headers as one middleware: helmet's defaults (HSTS, nosniff,
+ * X-Frame-Options, no Referer across origins, …) with a strict CSP: the page's own
+ * scripts, styles and connections only. No `upgrade-insecure-requests`: TLS usually
+ * ends at the load balancer, and the LB (not this app) decides whether to redirect.
+ * The standalone server applies it to everything; a host app mounts it where it fits
+ * (its own pages may need a wider CSP).
+ *
+ * @example
+ * import { securityHeaders } from "@tether/server";
+ * app.use(securityHeaders());
+ * app.use(tether.router);
  */
 export function securityHeaders(): RequestHandler {
   return helmet({

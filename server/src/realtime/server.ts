@@ -23,6 +23,8 @@ interface SessionEndedMessage {
 
 export interface RealtimeOptions {
   instanceId: string;
+  /** The Socket.IO path, e.g. `/socket.io/`. */
+  path: string;
   pingIntervalMs: number;
   pingTimeoutMs: number;
   /** How often connected sessions are renewed and checked for their end. */
@@ -60,6 +62,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const { origins, logger, backend } = options;
   const io: TetherServer = new Server(httpServer, {
     serveClient: false,
+    path: options.path,
     pingInterval: options.pingIntervalMs,
     pingTimeout: options.pingTimeoutMs,
     maxHttpBufferSize: options.maxMessageBytes,
