@@ -11,8 +11,8 @@ const rooms = JSON.parse(process.env.CHAOS_ROOMS ?? "{}") as Record<string, stri
 
 const server = await startServer(config, {
   login: (req) => {
-    const body = req.body as { apiKey?: unknown; user?: unknown } | undefined;
-    if (body?.apiKey !== config.apiKey || typeof body.user !== "string" || !(body.user in rooms)) return null;
+    const body = (req.body ?? {}) as { apiKey?: unknown; user?: unknown };
+    if (body.apiKey !== config.apiKey || typeof body.user !== "string" || !(body.user in rooms)) return null;
     return body.user;
   },
   roomsOf: (identity) => rooms[identity.userId] ?? [],

@@ -38,11 +38,7 @@ export interface ChaosInstance {
   stop(): Promise<void>;
 }
 
-async function startChaosInstance(
-  name: string,
-  link: TestProxy,
-  env: Record<string, string>,
-): Promise<ChaosInstance> {
+async function startChaosInstance(name: string, link: TestProxy, env: Record<string, string>): Promise<ChaosInstance> {
   const port = await freePort();
   mkdirSync(LOG_DIR, { recursive: true });
   let child: ChildProcess | undefined;
@@ -91,7 +87,7 @@ async function startChaosInstance(
     paused = false;
   };
   await start();
-  return {
+  const instance: ChaosInstance = {
     name,
     port,
     url: `http://127.0.0.1:${port}`,
@@ -112,10 +108,11 @@ async function startChaosInstance(
       paused = false;
     },
     async stop() {
-      if (paused) this.resume();
+      if (paused) instance.resume();
       await kill();
     },
   };
+  return instance;
 }
 
 /** A Redis node, with the process id needed to freeze it. */
