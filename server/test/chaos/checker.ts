@@ -101,7 +101,7 @@ export function check(history: History): Verdict {
     const entitled = new Set(client.streams);
     /** Per stream: the time this client first started on it (its first welcome naming it). */
     const startedAt = new Map<string, number>();
-    const received = new Map<string, Map<number, number>>(); // stream → seq → time of first receipt
+    const received = new Map<string, Map<number, { t: number; offset: string }>>(); // stream → seq → first receipt
     const lastSeq = new Map<string, number>();
     const notRecovered = new Map<string, number[]>(); // stream → times of recovered:false
     let stoppedAt: number | undefined;
@@ -124,7 +124,7 @@ export function check(history: History): Verdict {
             });
             break;
           }
-          const seen = received.get(e.stream) ?? new Map<number, number>();
+          const seen = received.get(e.stream) ?? new Map<number, { t: number; offset: string }>();
           received.set(e.stream, seen);
           if (seen.has(e.seq)) {
             violations.push({
@@ -133,11 +133,11 @@ export function check(history: History): Verdict {
               stream: e.stream,
               seq: e.seq,
               t: e.t,
-              detail: `#${e.seq} again (offset ${e.offset}); first at ${seen.get(e.seq)}`,
+              detail: `#${e.seq} again (offset ${e.offset}); first at ${Math.round(seen.get(e.seq)?.t ?? 0)} (offset ${seen.get(e.seq)?.offset})`,
             });
             break;
           }
-          seen.set(e.seq, e.t);
+          seen.set(e.seq, { t: e.t, offset: e.offset });
           const last = lastSeq.get(e.stream);
           if (last !== undefined && e.seq < last) {
             violations.push({
@@ -214,7 +214,7 @@ export function check(history: History): Verdict {
           stream,
           seq: p.seq,
           t: p.startedAt,
-          detail: `acked #${p.seq} (offset ${p.offset}, acked at ${p.endedAt}) never arrived and no later recovered:false covers it`,
+          detail: `acked #${p.seq} (offset ${p.offset}, acked at ${Math.round(p.endedAt)}) never arrived and no later recovered:false covers it`,
         });
       }
     }
