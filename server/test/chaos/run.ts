@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
 import { waitFor } from "../helpers/wait.js";
 import {
   loginAs,
@@ -56,6 +57,31 @@ export interface ChaosResult {
 const PAD_BYTES = 256;
 const BURST_PAD_BYTES = 12_000;
 
+/** The channel every instance hears appended events on (server/src/store/history-redis.ts). */
+const EVENTS_CHANNEL = "tether:events";
+const BALLAST_BYTES = 64 * 1024;
+const BALLAST_MAX_BYTES = 24 * 1024 * 1024;
+
+/**
+ * Other users' traffic on the shared events channel, for a stream no client
+ * is in: the load under which Redis drops a subscriber that stopped reading
+ * (kernel socket buffers alone hold megabytes, more than one burst of real
+ * events fills in a few seconds on this machine).
+ */
+async function ballast(admin: Redis, ms: number): Promise<void> {
+  const message = JSON.stringify([
+    "user:chaos-ballast",
+    "0-1",
+    "ballast",
+    JSON.stringify({ pad: "x".repeat(BALLAST_BYTES) }),
+  ]);
+  const until = now() + ms / 2;
+  for (let sent = 0; now() < until && sent < BALLAST_MAX_BYTES; sent += message.length * 8) {
+    await Promise.all(Array.from({ length: 8 }, () => admin.publish(EVENTS_CHANNEL, message).catch(() => 0)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /**
  * One chaos run: starts the topology, logs each user in once, connects the
  * clients, publishes to every stream while the seeded faults are injected one
@@ -102,7 +128,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const running = steady.map((p) => p.run(options.publishIntervalMs ?? 100, PAD_BYTES));
     const burst = async (ms: number) => {
       const until = now() + ms;
-      while (firehose && now() < until) await firehose.publishOne(BURST_PAD_BYTES);
+      await Promise.all([
+        (async () => {
+          while (firehose && now() < until) await firehose.publishOne(BURST_PAD_BYTES);
+        })(),
+        ballast(topology.primary.admin, ms),
+      ]);
     };
 
     for (const spec of plan) {
