@@ -194,7 +194,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     async close() {
       if (!draining) await drain(0);
       if (realtime) {
-        realtime.liveness.stop();
+        realtime.stop();
         await realtime.io.close();
       }
       await backend.close();
