@@ -15,6 +15,8 @@ export const DEFAULTS = {
   recoveryMaxEvents: 1_000,
   /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */
   redisCommandTimeoutMs: 2_000,
+  /** How often an instance checks that Redis still holds the generated API key and session secret. */
+  secretsCheckIntervalMs: 30_000,
   /** Largest accepted JSON body and Socket.IO message. */
   maxBodyBytes: 16 * 1024,
   maxSocketMessageBytes: 64 * 1024,
