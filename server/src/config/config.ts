@@ -36,6 +36,8 @@ export interface TetherConfig {
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   redisCommandTimeoutMs: number;
+  /** How often each instance checks that Redis still holds the generated secrets (and puts them back). */
+  secretsCheckIntervalMs: number;
   /** Empty: same origin only. */
   allowedOrigins: string[];
   /** express `trust proxy` value, already parsed. */
@@ -174,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     streamCheckIntervalMs: e.TETHER_STREAM_CHECK_INTERVAL,
     sessionCheckIntervalMs: checkInterval,
     redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
+    secretsCheckIntervalMs: e.TETHER_SECRETS_CHECK_INTERVAL,
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,
     trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),
     publishKey: e.TETHER_PUBLISH_KEY,

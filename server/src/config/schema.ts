@@ -88,6 +88,7 @@ export const EnvSchema = z.object({
   TETHER_STREAM_CHECK_INTERVAL: duration(DEFAULTS.streamCheckIntervalMs),
   TETHER_RECOVERY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULTS.recoveryMaxEvents),
   TETHER_REDIS_COMMAND_TIMEOUT: duration(DEFAULTS.redisCommandTimeoutMs),
+  TETHER_SECRETS_CHECK_INTERVAL: duration(DEFAULTS.secretsCheckIntervalMs),
   TETHER_ALLOWED_ORIGINS: list.pipe(z.array(origin)),
   TETHER_TRUST_PROXY: optionalText,
   TETHER_PUBLISH_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
