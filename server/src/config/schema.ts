@@ -79,6 +79,7 @@ export const EnvSchema = z.object({
   TETHER_PUBLISH_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
   TETHER_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
   TETHER_RATE_LIMIT_LOGIN: limit("20/1m"),
+  TETHER_RATE_LIMIT_LOGIN_ACCOUNT: limit("10/1m"),
   TETHER_RATE_LIMIT_LOGIN_GLOBAL: limit("1000/1m"),
   TETHER_RATE_LIMIT_WS_TOKEN: limit("60/3s"),
   TETHER_RATE_LIMIT_HANDSHAKE_SESSION: limit("60/3s"),
