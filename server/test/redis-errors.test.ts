@@ -1,13 +1,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode } from "@tether/shared";
-import type { Redis } from "ioredis";
+import { Redis as IORedis, type Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nextClientAddress } from "./helpers/address.js";
 import { login, post, refusal, type TestSession, wsToken } from "./helpers/http.js";
 import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
 import { freePort } from "./helpers/ports.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "redis-errors-api-key-0123456789abcd";
@@ -207,5 +208,89 @@ describe("Redis availability errors: 503 UNAVAILABLE (retryable) on every route 
     expect(all).not.toMatch(/"args":/);
     for (const secret of secrets)
       expect(all.includes(secret), `a log line holds a secret (${secret.slice(0, 4)}…)`).toBe(false);
+  });
+});
+
+describe("CLUSTERDOWN on a Redis Cluster: 503 UNAVAILABLE, and the failed token is retired", () => {
+  let cluster: TestRedisCluster;
+  let nodes: Redis[];
+  let instance: TestInstance;
+  const secrets = new Set<string>([API_KEY]);
+  const CLUSTER_INSTANCE_ID = `${INSTANCE_ID}-cluster`;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    nodes = cluster.urls.split(",").map((url) => {
+      const node = new IORedis(url);
+      node.on("error", () => {});
+      return node;
+    });
+    instance = await startInstance({
+      REDIS_URL: cluster.urls,
+      TETHER_REDIS_CLUSTER: "on",
+      TETHER_API_KEY: API_KEY,
+      TETHER_REDIS_COMMAND_TIMEOUT: "500ms",
+      TETHER_WS_TOKEN_TTL: "30s",
+      LOG_LEVEL: "debug",
+      TETHER_INSTANCE_ID: CLUSTER_INSTANCE_ID,
+    });
+  }, 90_000);
+  afterAll(async () => {
+    await instance?.kill();
+    for (const node of nodes ?? []) node.disconnect();
+    await cluster?.close();
+  });
+
+  const clusterState = (node: Redis) =>
+    node.call("CLUSTER", "INFO").then((info) => /cluster_state:(\w+)/.exec(String(info))?.[1]);
+
+  it("every node forgets one slot: the cluster is down for every key until it is assigned again", async () => {
+    const session = await login(instance.url, API_KEY);
+    const token = await wsToken(instance.url, session);
+    const value = session.cookie.split("=")[1] ?? "";
+    secrets
+      .add(value)
+      .add(decodeURIComponent(value).slice(2).split(".")[0] ?? "")
+      .add(token);
+    const first = nodes[0] as Redis;
+    const slot = 0;
+    // Slot 0 lives on some node; with every node's view of it deleted, full coverage is lost
+    // (cluster-require-full-coverage yes, the default) and every node answers CLUSTERDOWN.
+    const slots = (await first.call("CLUSTER", "SLOTS")) as [number, number, [string, number]][];
+    const ownerPort = slots.find(([from, to]) => from <= slot && slot <= to)?.[2][1];
+    await Promise.all(nodes.map((node) => node.call("CLUSTER", "DELSLOTS", String(slot))));
+    await waitFor("CLUSTERDOWN", () =>
+      first.get("any").then(
+        () => false,
+        (err: Error) => /^CLUSTERDOWN/.test(err.message),
+      ),
+    );
+
+    const started = Date.now();
+    const [loginRes, tokenRes, sessionRes, handshake] = await Promise.all([
+      post(`${instance.url}/api/auth/login`, { apiKey: API_KEY }),
+      post(`${instance.url}/api/auth/ws-token`, undefined, { cookie: session.cookie }),
+      fetch(`${instance.url}/api/auth/session`, { headers: { cookie: session.cookie } }),
+      refusal(instance.url, { token }),
+    ]);
+    const elapsedMs = Date.now() - started;
+    const restorer = nodes.find((node) => node.options.port === ownerPort) as Redis;
+    await restorer.call("CLUSTER", "ADDSLOTS", String(slot));
+    await waitFor("the cluster to be up again", async () =>
+      (await Promise.all(nodes.map(clusterState))).every((state) => state === "ok"),
+    );
+
+    expect(loginRes).toMatchObject({ status: 503, body: { error: { code: ErrorCode.Unavailable } } });
+    expect(tokenRes).toMatchObject({ status: 503, body: { error: { code: ErrorCode.Unavailable } } });
+    expect(sessionRes.status).toBe(503);
+    expect(handshake.data).toEqual({ code: ErrorCode.Unavailable, retryable: true });
+    expect(elapsedMs).toBeLessThan(500 + 750);
+    const probe = cluster.client();
+    await waitFor("the failed token's deletion", async () => (await probe.exists(`tether:wstok:${token}`)) === 0);
+    expect((await refusal(instance.url, { token })).data?.code).toBe(ErrorCode.TokenInvalid);
+
+    const log = readFileSync(join(LOG_DIR, `${CLUSTER_INSTANCE_ID}.log`), "utf8");
+    expect(log).toMatch(/"msg":"store unavailable"/);
+    for (const secret of secrets) expect(log.includes(secret), `a log line holds ${secret.slice(0, 4)}…`).toBe(false);
   });
 });
