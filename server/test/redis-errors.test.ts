@@ -206,6 +206,8 @@ describe("Redis availability errors: 503 UNAVAILABLE (retryable) on every route 
     // The faults were logged (so this grep means something), by the allow-list serializer.
     expect(all).toMatch(/"msg":"store unavailable"/);
     expect(all).not.toMatch(/"args":/);
+    // express-session's late error: under READONLY its touch (EXPIRE) fails after the 200 went out.
+    expect(all).toMatch(/"command":"expire"[^\n]*"route":"\/api\/auth\/session"/);
     for (const secret of secrets)
       expect(all.includes(secret), `a log line holds a secret (${secret.slice(0, 4)}…)`).toBe(false);
   });
