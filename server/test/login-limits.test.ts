@@ -7,8 +7,10 @@ import { createTether, loadConfig, type Tether } from "../src/index.js";
 import { fetchFrom, nextClientAddress } from "./helpers/address.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { idleFor, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "login-limits-api-key-0123456789ab";
+const COMMAND_TIMEOUT_MS = 300;
 
 /** POSTs a login body from `address`; returns status, Retry-After and the error code. */
 async function attempt(url: string, body: object, address: string) {
@@ -60,7 +62,17 @@ describe("a host app's login check names the account: failures are throttled per
   let tether: Tether;
   let http: Server;
   let url: string;
-  const passwords: Record<string, string> = { alice: "wonderland", bob: "the-builder", carol: "christmas" };
+  const passwords: Record<string, string> = {
+    alice: "wonderland",
+    bob: "the-builder",
+    carol: "christmas",
+    slow: "remote-identity-provider",
+  };
+  let slowCheckEntered = false;
+  let openSlowCheck = () => {};
+  const slowCheckGate = new Promise<void>((resolve) => {
+    openSlowCheck = resolve;
+  });
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -72,9 +84,14 @@ describe("a host app's login check names the account: failures are throttled per
         LOG_LEVEL: "silent",
         TETHER_RATE_LIMIT_LOGIN: "3/1m",
         TETHER_RATE_LIMIT_LOGIN_ACCOUNT: "5/1m",
+        TETHER_REDIS_COMMAND_TIMEOUT: `${COMMAND_TIMEOUT_MS}ms`,
       }),
-      login: (req) => {
+      login: async (req) => {
         const { user, password } = req.body as { user?: unknown; password?: unknown };
+        if (user === "slow") {
+          slowCheckEntered = true;
+          await slowCheckGate;
+        }
         const account = typeof user === "string" ? user : undefined;
         return account !== undefined && passwords[account] === password
           ? { userId: `user-${account}`, account }
@@ -114,5 +131,14 @@ describe("a host app's login check names the account: failures are throttled per
     // Only the 3 admitted failures count against carol (budget 5): she still logs in.
     const carol = await attempt(url, { user: "carol", password: passwords.carol as string }, nextClientAddress());
     expect(carol.status).toBe(200);
+  });
+
+  it("a login check slower than the Redis command timeout still logs in: its time is not store time", async () => {
+    const pending = attempt(url, { user: "slow", password: passwords.slow as string }, nextClientAddress());
+    await waitFor("the check to run", () => slowCheckEntered);
+    // The scenario is time passing inside the host's check (a remote identity provider).
+    await idleFor(COMMAND_TIMEOUT_MS + 200);
+    openSlowCheck();
+    expect((await pending).status).toBe(200);
   });
 });

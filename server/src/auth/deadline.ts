@@ -82,6 +82,13 @@ export class RequestDeadlines {
     return deadline;
   }
 
+  /** Gives the request a new deadline, from now (after work that is not the store's). */
+  restart(req: object): Deadline {
+    const deadline = new Deadline(this.budgetMs);
+    this.deadlines.set(req, deadline);
+    return deadline;
+  }
+
   /** A fresh deadline for one operation that is not tied to a request. */
   fresh(): Deadline {
     return new Deadline(this.budgetMs);

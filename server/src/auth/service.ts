@@ -99,9 +99,11 @@ export class AuthService {
    * no other limit is charged). A failure counts against the account and the breaker.
    */
   async verifyLogin(req: Request, check: LoginCheck): Promise<string> {
-    const deadline = this.deadlines.of(req);
-    const { limits } = this.options;
     const result = normaliseLogin(await check(req));
+    // The host's check (password hashing, its own user store) is not Redis time: the store
+    // work after it gets a budget of its own.
+    const deadline = this.deadlines.restart(req);
+    const { limits } = this.options;
     const { account } = result;
     const accountKey = () => tagOf(account ?? "");
     if (account !== undefined) await limits.check("loginAccount", accountKey, deadline);
