@@ -146,6 +146,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     sessionIdleTtlMs: config.sessionIdleTtlMs,
     sessionMaxAgeMs: config.sessionMaxAgeMs,
     wsTokenTtlMs: config.wsTokenTtlMs,
+    storeDeadlineMs: config.redisCommandTimeoutMs,
     limits: new RateLimits(
       config.limits,
       backend.kind === "redis" ? (backend as RedisBackend).commands : undefined,

@@ -104,6 +104,7 @@ export const EnvSchema = z.object({
   TETHER_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULTS.httpMaxConnections),
   TETHER_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
   TETHER_RATE_LIMIT_LOGIN: limit("20/1m"),
+  TETHER_RATE_LIMIT_LOGIN_ACCOUNT: limit("10/1m"),
   TETHER_RATE_LIMIT_LOGIN_GLOBAL: limit("1000/1m"),
   TETHER_RATE_LIMIT_WS_TOKEN: limit("60/3s"),
   TETHER_RATE_LIMIT_HANDSHAKE_SESSION: limit("60/3s"),

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { sessionRoom } from "../auth/keys.js";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
+import { serializeError } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
@@ -63,7 +64,7 @@ export function handshakeMiddleware(deps: {
       const error = toTetherError(err);
       metrics.handshakes.inc({ result: error.code });
       if (error.code === ErrorCode.TokenInvalid) metrics.tokens.inc({ result: "refused" });
-      if (error.code === "INTERNAL") logger.error({ err }, "handshake failed");
+      if (error.code === ErrorCode.Internal) logger.error({ err: serializeError(err) }, "handshake failed");
       else logger.debug({ code: error.code }, "handshake refused");
       next(error.toHandshakeError());
     }
