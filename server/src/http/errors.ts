@@ -58,7 +58,7 @@ export function sendError(res: ServerResponse, err: unknown, route: string, logg
 
 /** The express error handler of Tether's routes. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => sendError(res, err, req.path, logger);
+  return (err, req, res, _next) => sendError(res, err, req.originalUrl.split("?")[0] ?? req.path, logger);
 }
 
 /** Unknown routes: 404 with a JSON body. */
