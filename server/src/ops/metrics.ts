@@ -40,9 +40,14 @@ export class Metrics {
     labelNames: ["recovered"] as const,
     registers: [this.registry],
   });
+  readonly fanoutMessages = new Counter({
+    name: "tether_fanout_messages_total",
+    help: "Fan-out messages this instance received: only the streams of its own sockets.",
+    registers: [this.registry],
+  });
   readonly streamRepairs = new Counter({
     name: "tether_stream_repairs_total",
-    help: "Live streams re-read for a socket, by cause: gap (a fan-out message was lost), epoch (the store lost or rolled back the stream), resync (the subscriber reconnected), check (the periodic head check).",
+    help: "Live streams re-read for a socket, by cause: gap (a fan-out message was lost), epoch (the store lost or rolled back the stream), resync (the subscriber reconnected), check (the periodic head check), subscribe (a stream's first socket here, once its subscription was confirmed).",
     labelNames: ["cause"] as const,
     registers: [this.registry],
   });

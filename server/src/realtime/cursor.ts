@@ -11,6 +11,8 @@ export interface Cursor {
   held: AppendedEvent[] | undefined;
   /** `pos` as the previous periodic check saw it: unchanged since means no live event arrived. */
   checked?: StreamPosition;
+  /** Compare with the head once released (its stream's subscription was confirmed while it was being read). */
+  recheck?: boolean;
 }
 
 /** What a live event is to a cursor: the next one, one it has, or proof it missed something. */

@@ -8,7 +8,7 @@ import {
 } from "@tether/shared";
 import type { Logger } from "pino";
 import type { Metrics } from "../ops/metrics.js";
-import type { AppendedEvent, HistoryStore, StreamEntry, StreamRead } from "../store/types.js";
+import type { AppendedEvent, HistoryStore, StreamEntry, StreamHead, StreamRead } from "../store/types.js";
 import { type Continuity, type Cursor, continuity } from "./cursor.js";
 import { offsetOf, positionOf, type StreamStart, startFrom, unrecoverable } from "./recovery.js";
 import { onLeave } from "./socket-lifetime.js";
@@ -22,13 +22,32 @@ const MAX_HELD = 10_000;
 /** Backoff between attempts to re-read a stream while the store is unreachable. */
 const REPAIR_RETRY_MS = { first: 100, max: 2_000 } as const;
 
-type RepairCause = "gap" | "epoch" | "resync" | "check";
+type RepairCause = "gap" | "epoch" | "resync" | "check" | "subscribe";
 
 interface Gate {
   socket: TetherSocket;
   cursors: Map<string, Cursor>;
   /** Until the first read: where each stream starts, from what the client sent. */
   starts: Map<string, StreamStart>;
+  /** Heads the handshake already read (the user stream's, with the token): no second read. */
+  heads: Map<string, StreamHead>;
+  /** More for `welcome` (the resume ticket). */
+  welcome: Partial<WelcomePayload>;
+}
+
+/** What the handshake hands over besides the offsets. */
+export interface PrepareOptions {
+  /** Stream heads read during the handshake (folded into the token's consume). */
+  heads?: Map<string, StreamHead>;
+  /** Fields added to this socket's `welcome`. */
+  welcome?: Partial<WelcomePayload>;
+}
+
+/** This instance's interest in one stream: the gates of its sockets, and whether Redis confirmed the subscription. */
+interface Watched {
+  gates: Set<Gate>;
+  /** Resolves once events appended from now on are sure to arrive here. */
+  ready: Promise<boolean>;
 }
 
 /** How a replay reports: on connect, always (`recovery`); on a live repair, only when recovery failed. */
@@ -59,6 +78,8 @@ export interface DeliveryOptions {
  */
 export class Delivery {
   private readonly gates = new Map<string, Gate>();
+  /** Per stream with a socket here: who listens. Only these streams' events reach this instance. */
+  private readonly watched = new Map<string, Watched>();
   /** Reads in flight, shared by every socket at the same position of a stream. */
   private readonly reads = new Map<string, Promise<StreamRead>>();
   private timer: NodeJS.Timeout | undefined;
@@ -87,13 +108,63 @@ export class Delivery {
    * so nothing published in between can slip past both the read and the room.
    * The gate goes with the socket, whichever way it leaves (mid-handshake too).
    */
-  prepare(socket: TetherSocket, requested: Map<string, unknown>): void {
+  prepare(socket: TetherSocket, requested: Map<string, unknown>, options: PrepareOptions = {}): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
     const cursors = new Map<string, Cursor>(
       [...requested.keys()].map((stream) => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
     );
-    this.gates.set(socket.id, { socket, cursors, starts });
-    onLeave(socket, () => this.gates.delete(socket.id));
+    const gate: Gate = { socket, cursors, starts, heads: options.heads ?? new Map(), welcome: options.welcome ?? {} };
+    this.gates.set(socket.id, gate);
+    for (const stream of cursors.keys()) this.join(stream, gate);
+    onLeave(socket, () => {
+      this.gates.delete(socket.id);
+      for (const stream of cursors.keys()) this.leave(stream, gate);
+    });
+  }
+
+  /** A stream's first socket here subscribes this instance to it. */
+  private join(stream: string, gate: Gate): void {
+    const watched = this.watched.get(stream);
+    if (watched) {
+      watched.gates.add(gate);
+      return;
+    }
+    const ready = this.history.watch(stream).then(
+      () => true,
+      () => false, // Redis is unreachable: its reconnect subscribes again and resyncs every stream.
+    );
+    this.watched.set(stream, { gates: new Set([gate]), ready });
+  }
+
+  private leave(stream: string, gate: Gate): void {
+    const watched = this.watched.get(stream);
+    if (!watched?.gates.delete(gate) || watched.gates.size > 0) return;
+    this.watched.delete(stream);
+    this.history.unwatch(stream);
+  }
+
+  /**
+   * Where a fresh socket starts: at a live socket's cursor of the same stream
+   * here (exact: anything after it arrives live), else at the head the
+   * handshake read or a read made now. A head read before this instance's
+   * subscription was confirmed may miss an event appended in between: the
+   * stream is checked again once the subscription is in place.
+   */
+  private async freshStart(gate: Gate, stream: string): Promise<StreamHead> {
+    for (const other of this.watched.get(stream)?.gates ?? []) {
+      const cursor = other.cursors.get(stream);
+      if (other !== gate && cursor && !cursor.held) return { last: cursor.pos.id, epoch: cursor.pos.epoch };
+    }
+    const watched = this.watched.get(stream);
+    const known = gate.heads.get(stream);
+    if (known) {
+      void watched?.ready.then((ok) => {
+        if (ok) void this.checkStream(stream, "subscribe");
+      });
+      return known;
+    }
+    await watched?.ready;
+    return this.history.head(stream);
   }
 
   /** After connect: `welcome`, then each stream's missed events and `recovery`, then live. */
@@ -102,17 +173,17 @@ export class Delivery {
     if (!gate) return;
     try {
       const firsts = await Promise.all(
-        [...gate.starts].map(async ([stream, start]) =>
-          start.kind === "resume"
-            ? { stream, start, read: await this.read(stream, start.from.id) }
-            : {
-                stream,
-                start,
-                read: { ...(await this.history.head(stream)), maxDeleted: "0-0", length: 0, entries: [] },
-              },
-        ),
+        [...gate.starts].map(async ([stream, start]) => {
+          if (start.kind !== "resume") {
+            const head = await this.freshStart(gate, stream);
+            return { stream, start, read: { ...head, maxDeleted: ZERO_ID, length: 0, entries: [] } };
+          }
+          // The replay reads once this instance listens: nothing appended after the read can slip by.
+          await this.watched.get(stream)?.ready;
+          return { stream, start, read: await this.read(stream, start.from.id) };
+        }),
       );
-      const welcome: WelcomePayload = { instance: this.options.instanceId, offset: "0-0" };
+      const welcome: WelcomePayload = { ...gate.welcome, instance: this.options.instanceId, offset: "0-0" };
       const rooms: Record<string, string> = {};
       for (const { stream, read } of firsts) {
         const room = roomOf(stream);
@@ -142,13 +213,11 @@ export class Delivery {
   /** One appended event, to every local socket of its stream that is at the event before it. */
   private onEvent(event: AppendedEvent): void {
     try {
-      const members = this.io.of("/").adapter.rooms.get(event.stream);
-      if (!members || members.size === 0) return;
+      this.options.metrics.fanoutMessages.inc();
+      const members = this.watched.get(event.stream)?.gates;
+      if (!members) return;
       const ready: string[] = [];
-      for (const id of members) {
-        const gate = this.gates.get(id);
-        if (gate && this.offer(gate, event) === "next") ready.push(id);
-      }
+      for (const gate of members) if (this.offer(gate, event) === "next") ready.push(gate.socket.id);
       // One encode for every socket that takes it.
       if (ready.length > 0) this.emit(this.io.local.to(ready), event.stream, event, event.epoch);
     } catch (err) {
@@ -180,6 +249,10 @@ export class Delivery {
     cursor.held = undefined;
     for (const event of held) {
       if (this.offer(gate, event) === "next") this.emit(gate.socket, stream, event, event.epoch);
+    }
+    if (cursor.recheck && !cursor.held) {
+      cursor.recheck = false;
+      this.repair(gate, stream, "subscribe");
     }
   }
 
@@ -222,6 +295,22 @@ export class Delivery {
    * last check: a cursor behind lost the stream's last message (nothing after it
    * would reveal the gap).
    */
+  /**
+   * Compares one stream's head with every cursor of it here (the subscription
+   * was just confirmed): a cursor behind re-reads; one still being read is
+   * re-read once it is released.
+   */
+  private async checkStream(stream: string, cause: RepairCause): Promise<void> {
+    const head = await this.history.head(stream).catch(() => undefined);
+    for (const gate of this.watched.get(stream)?.gates ?? []) {
+      const cursor = gate.cursors.get(stream);
+      if (!cursor) continue;
+      if (cursor.held) cursor.recheck = true;
+      else if (!head || head.epoch !== cursor.pos.epoch || compareIds(head.last, cursor.pos.id) !== 0)
+        this.repair(gate, stream, cause);
+    }
+  }
+
   private async check(): Promise<void> {
     const byStream = new Map<string, [Gate, Cursor][]>();
     for (const gate of this.gates.values()) {

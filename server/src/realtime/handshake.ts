@@ -1,12 +1,12 @@
 import { ErrorCode } from "@tether/shared";
 import type { Logger } from "pino";
-import { sessionRoom } from "../auth/keys.js";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
 import { serializeError } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
+import type { LocalSessions } from "./local-sessions.js";
 import { handshakeRefused } from "./socket-lifetime.js";
 import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
@@ -38,11 +38,12 @@ export function handshakeMiddleware(deps: {
   delivery: Delivery;
   roomsOf: RoomsOf;
   perSession: SessionSocketCounter;
+  sessions: LocalSessions;
   metrics: Metrics;
   isDraining: () => boolean;
   logger: Logger;
 }) {
-  const { auth, delivery, roomsOf, perSession, metrics, logger } = deps;
+  const { auth, delivery, roomsOf, perSession, sessions, metrics, logger } = deps;
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     try {
       // Before the token is spent: a draining instance sends the client elsewhere, token intact.
@@ -52,7 +53,7 @@ export function handshakeMiddleware(deps: {
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
       // Before joining: from here on the socket's live events are held until it has caught up.
       delivery.prepare(socket, requested);
-      socket.join([sessionRoom(identity.sid), ...requested.keys()]);
+      sessions.add(socket, identity.sid);
       perSession.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
       metrics.tokens.inc({ result: "consumed" });

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from "node:http";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createShardedAdapter } from "@socket.io/redis-adapter";
 import { ClientEvent, ServerEvent, type SessionEndReason } from "@tether/shared";
 import type { Logger } from "pino";
 import { Server } from "socket.io";
@@ -13,6 +13,7 @@ import { Delivery } from "./delivery.js";
 import { eventLimiter, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
+import { LocalSessions } from "./local-sessions.js";
 import { SessionEnds } from "./session-end.js";
 import type { TetherServer } from "./types.js";
 
@@ -91,9 +92,12 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
   // One control message per ended session: each instance tells its own sockets, then disconnects them.
   // (An adapter broadcast plus a separate disconnectSockets request can arrive in the wrong order.)
+  const sessions = new LocalSessions();
   const endLocal = (room: string, reason: SessionEndReason) => {
-    io.local.to(room).emit(ServerEvent.SessionEnded, { reason });
-    io.local.in(room).disconnectSockets(true);
+    for (const socket of sessions.of(room)) {
+      socket.emit(ServerEvent.SessionEnded, { reason });
+      socket.disconnect(true);
+    }
   };
   backend.control
     .subscribe((message) => {
@@ -123,6 +127,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       delivery,
       roomsOf: options.roomsOf,
       perSession,
+      sessions,
       metrics: options.metrics,
       isDraining: options.isDraining,
       logger,
@@ -144,6 +149,16 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   return { io, liveness, delivery, endSession, stop };
 }
 
+/**
+ * The sharded Redis adapter, in dynamic mode: a room without history that apps
+ * join gets a channel of its own, heard only by instances with a member, and
+ * socket queries (`fetchSockets`) and server-side emits reach every instance.
+ * Tether's own streams do not go through it (they have their own channels, with
+ * history), and sockets join no room by default: a connect costs the adapter nothing.
+ */
 function redisAdapter(backend: RedisBackend) {
-  return createAdapter(backend.pub, backend.sub, { key: "tether:io", requestsTimeout: 3_000 });
+  return createShardedAdapter(backend.pub, backend.sub, {
+    channelPrefix: "tether:io",
+    subscriptionMode: "dynamic",
+  });
 }

@@ -107,6 +107,11 @@ export class MemoryHistoryStore implements HistoryStore {
     return this.head(name);
   }
 
+  /** In process every append reaches the one subscriber: nothing to route. */
+  async watch(_stream: string): Promise<void> {}
+
+  unwatch(_stream: string): void {}
+
   async subscribe(subscriber: HistorySubscriber): Promise<void> {
     // In process nothing is ever dropped: no resync.
     this.bus.on("appended", (event: AppendedEvent) => subscriber.onEvent(event));

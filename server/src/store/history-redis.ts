@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER } from "./history-scripts.js";
 import type { RedisClient } from "./redis-connection.js";
 import type {
@@ -11,8 +12,14 @@ import type {
   StreamRead,
 } from "./types.js";
 
-/** Pub/sub channel of appended events. */
-export const EVENTS_CHANNEL = "tether:events";
+/**
+ * The sharded pub/sub channel of one stream's appended events. Its hash tag is
+ * the stream's keys' own, so on a Redis Cluster the append script publishes on
+ * the shard that holds the stream, and only instances with a socket of that
+ * stream listen.
+ */
+export const streamChannel = (stream: string) => `tether:ev:{${stream}}`;
+const CHANNEL_PREFIX = "tether:ev:";
 
 type RawEntry = [string, string[]];
 
@@ -80,7 +87,7 @@ export class RedisHistoryStore implements HistoryStore {
       maxLength,
       windowMs,
       lastIdTtlMs,
-      EVENTS_CHANNEL,
+      streamChannel(stream),
       stream,
       this.now(),
     );
@@ -111,21 +118,37 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async subscribe(subscriber: HistorySubscriber): Promise<void> {
-    this.sub.on("message", (channel: string, message: string) => {
-      if (channel !== EVENTS_CHANNEL) return;
+    this.sub.on("smessage", (channel: string, message: string) => {
+      if (!channel.startsWith(CHANNEL_PREFIX)) return;
       const event = parseMessage(message);
       if (event) subscriber.onEvent(event);
     });
-    await this.sub.subscribe(EVENTS_CHANNEL);
-    // Pub/sub drops what is published while the connection is down: after each
-    // reconnect, once subscribed again, the streams are re-read.
+    // Pub/sub drops what is published while the connection is down. ioredis
+    // subscribes again after a reconnect; a PING answered on the same connection
+    // says those subscriptions are in place, and then every stream is re-read.
+    let first = true;
     this.sub.on("ready", () => {
-      this.sub.subscribe(EVENTS_CHANNEL).then(
+      if (first) {
+        first = false;
+        return;
+      }
+      (this.sub as Redis).ping().then(
         () => subscriber.onResync(),
         () => {
-          // Down again before the subscribe landed: the next "ready" retries.
+          // Down again before the PING landed: the next "ready" retries.
         },
       );
+    });
+  }
+
+  /** Starts listening to a stream's channel; resolves once Redis confirmed the subscription. */
+  async watch(stream: string): Promise<void> {
+    await this.sub.ssubscribe(streamChannel(stream));
+  }
+
+  unwatch(stream: string): void {
+    this.sub.sunsubscribe(streamChannel(stream)).catch(() => {
+      // Gone with the connection anyway; a reconnect subscribes only to what is watched.
     });
   }
 }

@@ -57,8 +57,10 @@ end
 
 /**
  * KEYS: stream, meta. ARGV: event, data, max length, window ms, meta ttl ms, channel, stream name, now ('' = TIME).
- * XADD and PUBLISH in one script: every instance receives a stream's events in
- * stream order, each with the id before it (`prev`) and the epoch.
+ * XADD and SPUBLISH in one script: every instance that listens to the stream's
+ * own channel (sharded pub/sub: on a Redis Cluster, the shard that holds the
+ * stream) receives its events in stream order, each with the id before it
+ * (`prev`) and the epoch.
  * Returns {id, epoch}.
  */
 export const APPEND = `${COMMON}
@@ -88,7 +90,7 @@ trim(KEYS[1], KEYS[2], now, window, tonumber(ARGV[3]))
 redis.call('PEXPIREAT', KEYS[1], now + window)
 redis.call('HSET', KEYS[2], 'last', id, 'touched', string.format('%d', now))
 redis.call('PEXPIREAT', KEYS[2], now + tonumber(ARGV[5]))
-redis.call('PUBLISH', ARGV[6], cjson.encode({ARGV[7], id, last, epoch, ARGV[1], ARGV[2]}))
+redis.call('SPUBLISH', ARGV[6], cjson.encode({ARGV[7], id, last, epoch, ARGV[1], ARGV[2]}))
 return {id, epoch}
 `;
 

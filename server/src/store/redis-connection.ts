@@ -58,6 +58,8 @@ function createClient(target: RedisTarget, name: string, commandTimeoutMs: numbe
   const first = new URL(target.urls[0] ?? "redis://127.0.0.1:6379");
   return new Cluster(target.urls.map(clusterNode), {
     lazyConnect: true,
+    // Stream events and the adapter use sharded pub/sub: one subscriber connection per shard.
+    shardedSubscribers: subscriber,
     enableOfflineQueue: subscriber,
     enableAutoPipelining: !subscriber,
     clusterRetryStrategy: retryDelay,

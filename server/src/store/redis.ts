@@ -47,11 +47,15 @@ export interface RedisBackend extends Backend {
 /** The adapter publishes without catching: a failed publish during an outage would end the process. */
 function publishWithoutThrowing(pub: RedisClient, logger: Logger): void {
   const publish = pub.publish.bind(pub);
+  const spublish = pub.spublish.bind(pub);
+  const swallow = (err: Error) => {
+    logger.debug({ err: err.message }, "redis publish failed");
+    return 0;
+  };
   pub.publish = ((channel: string, message: string | Buffer) =>
-    publish(channel, message).catch((err: Error) => {
-      logger.debug({ err: err.message }, "redis publish failed");
-      return 0;
-    })) as typeof pub.publish;
+    publish(channel, message).catch(swallow)) as typeof pub.publish;
+  pub.spublish = ((channel: string, message: string | Buffer) =>
+    spublish(channel, message).catch(swallow)) as typeof pub.spublish;
 }
 
 export async function createRedisBackend(

@@ -118,8 +118,15 @@ export interface HistoryStore {
    * from before cannot be resumed as if nothing was lost. Resolves to the head.
    */
   newEpochIfBehind(stream: string, epoch: string, seen: string): Promise<StreamHead>;
-  /** Registers the receiver of every appended event (this instance's delivery). */
+  /** Registers the receiver of appended events of the watched streams (this instance's delivery). */
   subscribe(subscriber: HistorySubscriber): Promise<void>;
+  /**
+   * Starts receiving a stream's appended events (its first socket here):
+   * resolves once events appended from then on are sure to arrive.
+   */
+  watch(stream: string): Promise<void>;
+  /** Stops receiving a stream's events (its last socket here left). */
+  unwatch(stream: string): void;
 }
 
 /** How long and how much history is kept. */

@@ -57,27 +57,23 @@ export interface ChaosResult {
 const PAD_BYTES = 256;
 const BURST_PAD_BYTES = 12_000;
 
-/** The channel every instance hears appended events on (server/src/store/history-redis.ts). */
-const EVENTS_CHANNEL = "tether:events";
+/** A stream's fan-out channel (server/src/store/history-redis.ts): instances with a socket of it listen. */
+const channelOf = (stream: string) => `tether:ev:{${stream}}`;
 const BALLAST_BYTES = 64 * 1024;
 const BALLAST_MAX_BYTES = 24 * 1024 * 1024;
 
 /**
- * Other users' traffic on the shared events channel, for a stream no client
- * is in: the load under which Redis drops a subscriber that stopped reading
- * (kernel socket buffers alone hold megabytes, more than one burst of real
- * events fills in a few seconds on this machine).
+ * Other traffic on the channels of streams the clients are in (it is not an
+ * event: instances ignore it), as the load under which Redis drops a subscriber
+ * that stopped reading (kernel socket buffers alone hold megabytes, more than
+ * one burst of real events fills in a few seconds on this machine).
  */
 async function ballast(admin: Redis, ms: number): Promise<void> {
-  const message = JSON.stringify([
-    "user:chaos-ballast",
-    "0-1",
-    "ballast",
-    JSON.stringify({ pad: "x".repeat(BALLAST_BYTES) }),
-  ]);
+  const message = JSON.stringify({ ballast: "x".repeat(BALLAST_BYTES) });
+  const channels = [...Object.keys(USERS).map((user) => channelOf(userStreamOf(user))), channelOf("room:firehose")];
   const until = now() + ms / 2;
-  for (let sent = 0; now() < until && sent < BALLAST_MAX_BYTES; sent += message.length * 8) {
-    await Promise.all(Array.from({ length: 8 }, () => admin.publish(EVENTS_CHANNEL, message).catch(() => 0)));
+  for (let sent = 0; now() < until && sent < BALLAST_MAX_BYTES; sent += message.length * channels.length) {
+    await Promise.all(channels.map((channel) => admin.spublish(channel, message).catch(() => 0)));
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
