@@ -1,5 +1,6 @@
 import {
   type ClientToServerEvents,
+  ErrorCode,
   type HandshakeAuth,
   type LoginResponse,
   type Offset,
@@ -7,6 +8,7 @@ import {
   ServerEvent,
   type ServerToClientEvents,
   type SessionResponse,
+  type TicketPayload,
   type WelcomePayload,
 } from "@tether/shared";
 import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
@@ -42,6 +44,7 @@ export interface ClientConfig {
   staleAfterMs: number;
   socketOptions: PassThroughSocketOptions;
   random: () => number;
+  resumeTickets: boolean;
 }
 
 type AnyListener = (...args: never[]) => void;
@@ -86,6 +89,10 @@ export class TetherClientImpl implements TetherClient {
   private watch: StaleWatch | undefined;
   private unwatchBrowser: (() => void) | undefined;
   private readonly internal = new Map<string, AnyListener[]>();
+  /** The resume ticket the server pushed last (single use: dropped once presented). */
+  private ticket: { ticket: string; expiresAt: number } | undefined;
+  /** The attempt in flight presented a ticket: if it is refused, the next attempt fetches a token at once. */
+  private presentedTicket = false;
 
   constructor(private readonly config: ClientConfig) {
     this.backoff = new Backoff({
@@ -112,6 +119,9 @@ export class TetherClientImpl implements TetherClient {
     this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
     this.listenInternal(ServerEvent.SessionEnded, () => this.stop("unauthenticated"));
     this.listenInternal(ServerEvent.Recovery, ((payload: RecoveryPayload) => this.onRecovery(payload)) as AnyListener);
+    this.listenInternal(ServerEvent.Ticket, ((payload: TicketPayload) => {
+      this.ticket = payload;
+    }) as AnyListener);
     this.socket.onAny((event: string, payload: unknown) => this.track(event, payload));
   }
 
@@ -249,13 +259,23 @@ export class TetherClientImpl implements TetherClient {
     return this.socket as unknown as LooseEmitter;
   }
 
-  /** Socket.IO calls this before every connect: fetch a fresh token, never reuse one. */
+  /**
+   * Socket.IO calls this before every connect: present the resume ticket the
+   * server pushed (once), or fetch a fresh token; never reuse either.
+   */
   private authorize(cb: (data: object) => void): void {
     const id = this.attemptId;
+    const ticket = this.ticket;
+    this.ticket = undefined;
+    this.presentedTicket = ticket !== undefined && this.config.resumeTickets && ticket.expiresAt > Date.now();
+    if (this.presentedTicket && ticket) {
+      cb(this.handshakeAuth({ ticket: ticket.ticket }));
+      return;
+    }
     this.config.http.wsToken().then(
       ({ token }) => {
         if (id !== this.attemptId || !this.active) return;
-        cb(this.handshakeAuth(token));
+        cb(this.handshakeAuth({ token }));
       },
       (err: unknown) => {
         if (id !== this.attemptId || !this.active) return;
@@ -266,9 +286,9 @@ export class TetherClientImpl implements TetherClient {
     );
   }
 
-  /** `{ token, offset?, rooms? }`: where each stream should resume. */
-  private handshakeAuth(token: string): HandshakeAuth {
-    const auth: HandshakeAuth = { token };
+  /** `{ token | ticket, offset?, rooms? }`: where each stream should resume. */
+  private handshakeAuth(credential: { token: string } | { ticket: string }): HandshakeAuth {
+    const auth: HandshakeAuth = { ...credential };
     const offset = this.offsets.get(USER_STREAM);
     if (offset !== undefined) auth.offset = offset;
     const rooms = this.roomOffsets;
@@ -293,7 +313,14 @@ export class TetherClientImpl implements TetherClient {
 
   private onConnectError(err: Error): void {
     if (!this.active) return;
-    this.fail(errorFromConnectError(err));
+    const error = errorFromConnectError(err);
+    if (this.presentedTicket && error.code === ErrorCode.TokenInvalid) {
+      // A refused ticket (used, expired, from before a secret rotation): fetch a token now, no backoff.
+      this.presentedTicket = false;
+      this.open();
+      return;
+    }
+    this.fail(error);
   }
 
   private onDisconnect(reason: string): void {
@@ -322,6 +349,7 @@ export class TetherClientImpl implements TetherClient {
 
   private stop(final: "closed" | "unauthenticated"): void {
     this.active = false;
+    this.ticket = undefined;
     this.attemptId += 1;
     this.clearRetryTimer();
     this.watch?.stop();
@@ -391,6 +419,8 @@ export class TetherClientImpl implements TetherClient {
    * client has none (first connect): on a reconnect the replay is still to come.
    */
   private onWelcome(welcome: WelcomePayload): void {
+    if (typeof welcome.ticket === "string" && typeof welcome.ticketExpiresAt === "number")
+      this.ticket = { ticket: welcome.ticket, expiresAt: welcome.ticketExpiresAt };
     const streams: [string, Offset][] = [[USER_STREAM, welcome.offset], ...Object.entries(welcome.rooms ?? {})];
     for (const [stream, offset] of streams) {
       if (typeof offset !== "string") continue;

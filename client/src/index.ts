@@ -69,6 +69,7 @@ export function createTetherClient(options: TetherClientOptions = {}): TetherCli
     staleAfterMs: options.staleAfterMs ?? STALE_AFTER_MS,
     socketOptions: options.socketOptions ?? {},
     random: options.random ?? Math.random,
+    resumeTickets: options.resumeTickets ?? true,
   });
 }
 

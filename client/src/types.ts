@@ -75,6 +75,11 @@ export interface TetherClientOptions {
   reconnectMaxDelayMs?: number;
   /** Timeout of each HTTP request (token, login, logout, session). Default `CLIENT_DEFAULTS.tokenRequestTimeoutMs`. */
   tokenRequestTimeoutMs?: number;
+  /**
+   * Reconnect with the resume ticket the server pushes (no HTTP request), and
+   * fetch a WS token only when there is none or it was refused. Default true.
+   */
+  resumeTickets?: boolean;
   /** Timeout of `emitWithAck`/`echo`. Default 10 s. */
   ackTimeoutMs?: number;
   /**

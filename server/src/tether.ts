@@ -8,6 +8,7 @@ import { apiKeyLogin } from "./auth/login.js";
 import { OriginPolicy } from "./auth/origins.js";
 import { SharedSecrets } from "./auth/secrets.js";
 import { AuthService, type LoginCheck } from "./auth/service.js";
+import { ResumeTickets } from "./auth/tickets.js";
 import type { TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
@@ -146,6 +147,8 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     sessionIdleTtlMs: config.sessionIdleTtlMs,
     sessionMaxAgeMs: config.sessionMaxAgeMs,
     wsTokenTtlMs: config.wsTokenTtlMs,
+    tickets:
+      config.resumeTicketTtlMs > 0 ? new ResumeTickets(secrets.sessionSecrets, config.resumeTicketTtlMs) : undefined,
     storeDeadlineMs: config.redisCommandTimeoutMs,
     limits: new RateLimits(
       config.limits,
@@ -253,6 +256,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         pingTimeoutMs: config.pingTimeoutMs,
         sessionCheckIntervalMs: config.sessionCheckIntervalMs,
         streamCheckIntervalMs: config.streamCheckIntervalMs,
+        resumeTicketTtlMs: config.resumeTicketTtlMs,
         maxMessageBytes: DEFAULTS.maxSocketMessageBytes,
         socketLimits: config.socketLimits,
         origins,

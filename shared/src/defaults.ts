@@ -13,6 +13,8 @@ export const DEFAULTS = {
   recoveryWindowMs: 10 * 60 * 1000,
   /** Most events kept per user or room stream for replay. */
   recoveryMaxEvents: 1_000,
+  /** Life of a resume ticket (0 turns them off); a new one is pushed every half of it. */
+  resumeTicketTtlMs: 5 * 60 * 1000,
   /** How often each live stream is compared with the store's head (a lost last event is caught within two). */
   streamCheckIntervalMs: 30 * 1000,
   /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */

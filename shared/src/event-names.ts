@@ -19,6 +19,7 @@ export const RESERVED_EVENT_NAMES = [
   ServerEvent.Welcome,
   ServerEvent.Recovery,
   ServerEvent.SessionEnded,
+  ServerEvent.Ticket,
 ] as const;
 
 export type ReservedEventName = (typeof RESERVED_EVENT_NAMES)[number];

@@ -5,6 +5,8 @@ export const ServerEvent = {
   Welcome: "welcome",
   SessionEnded: "session:ended",
   Recovery: "recovery",
+  /** A fresh resume ticket (see `WelcomePayload.ticket`). */
+  Ticket: "ticket",
   JobProgress: "job:progress",
   JobDone: "job:done",
 } as const;
@@ -23,6 +25,19 @@ export interface WelcomePayload {
   offset: Offset;
   /** Current offsets of the rooms with history this socket was joined to. */
   rooms?: Record<string, Offset>;
+  /**
+   * A resume ticket: single use, bound to the session, valid until
+   * `ticketExpiresAt` (epoch ms). Present it as `auth.ticket` on the next
+   * reconnect instead of fetching a token; a refused one is retryable (fetch a token).
+   */
+  ticket?: string;
+  ticketExpiresAt?: number;
+}
+
+/** A fresh resume ticket, pushed before the previous one expires. */
+export interface TicketPayload {
+  ticket: string;
+  expiresAt: number;
 }
 
 export interface SessionEndedPayload {
@@ -63,6 +78,7 @@ export interface ServerToClientEvents {
   welcome: (payload: WelcomePayload) => void;
   "session:ended": (payload: SessionEndedPayload) => void;
   recovery: (payload: RecoveryPayload) => void;
+  ticket: (payload: TicketPayload) => void;
   "job:progress": (payload: JobProgressPayload) => void;
   "job:done": (payload: JobDonePayload) => void;
 }
@@ -77,7 +93,10 @@ export type InterServerEvents = Record<string, never>;
 
 /** The handshake's `auth` object. */
 export interface HandshakeAuth {
-  token: string;
+  /** A WS token from `POST /api/auth/ws-token`; or, instead, a `ticket`. */
+  token?: string;
+  /** The last resume ticket the server pushed: a reconnect without an HTTP request. Single use. */
+  ticket?: string;
   /** The last user-stream offset the client saw. */
   offset?: Offset;
   /** The last offset seen per room with history. */

@@ -17,8 +17,12 @@ export const JobBody = z.object({
 /** Stream offsets: a Redis Stream id and the stream's epoch (see offset.ts). */
 export const OffsetSchema = z.string().regex(OFFSET_PATTERN);
 
+/** A sealed resume ticket: base64url, bounded. */
+export const ResumeTicketSchema = z.string().regex(/^[A-Za-z0-9_-]{40,400}$/);
+
 export const HandshakeAuthSchema = z.object({
   token: z.string().regex(WS_TOKEN_PATTERN),
+  ticket: ResumeTicketSchema.optional(),
   offset: OffsetSchema.optional(),
   rooms: z.record(z.string().max(256), OffsetSchema).optional(),
 });

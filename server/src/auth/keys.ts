@@ -5,6 +5,8 @@ export const Keys = {
   sessionPrefix: "tether:sess:",
   session: (sid: string) => `tether:sess:${sid}`,
   wsToken: (token: string) => `tether:wstok:${token}`,
+  /** A consumed resume ticket's nonce (single use). */
+  ticketNonce: (nonce: string) => `tether:ticket:${nonce}`,
   apiKey: "tether:apikey",
   sessionSecret: "tether:session-secret",
 } as const;

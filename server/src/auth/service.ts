@@ -1,14 +1,15 @@
 import type { IncomingMessage } from "node:http";
-import { ErrorCode, HandshakeAuthSchema } from "@tether/shared";
+import { ErrorCode, HandshakeAuthSchema, ResumeTicketSchema } from "@tether/shared";
 import type { Request, RequestHandler } from "express";
 import { TetherError, toTetherError } from "../errors.js";
-import type { AuthStore } from "../store/types.js";
+import type { AuthStore, ConsumedToken, StreamHead } from "../store/types.js";
 import type { TrustProxy } from "./client-ip.js";
 import { Deadline, RequestDeadlines } from "./deadline.js";
 import { Keys, tagOf } from "./keys.js";
 import type { RateLimits } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
+import type { ResumeTickets } from "./tickets.js";
 
 /**
  * What a login check decided. `account` names the account the attempt was for
@@ -38,6 +39,8 @@ export interface AuthServiceOptions {
   sessionIdleTtlMs: number;
   sessionMaxAgeMs: number;
   wsTokenTtlMs: number;
+  /** Resume tickets; undefined when they are off. */
+  tickets?: ResumeTickets;
   /** The budget of each request's store work, limits included (the Redis command timeout). */
   storeDeadlineMs: number;
   limits: RateLimits;
@@ -57,6 +60,12 @@ export interface SocketIdentity {
   userId: string;
   /** Epoch ms when the session hits its absolute cap. */
   capAt: number;
+}
+
+/** A socket the handshake let in: who it is, and its user stream's head when the store read it on the way. */
+export interface AdmittedSocket {
+  identity: SocketIdentity;
+  userHead?: StreamHead;
 }
 
 /**
@@ -177,32 +186,66 @@ export class AuthService {
   }
 
   /**
-   * Consumes a handshake's token (unknown input) and returns who it proves:
-   * TOKEN_INVALID (retryable) or SESSION_EXPIRED (log in again) otherwise.
+   * Admits a socket: consumes the credential in its handshake `auth` — a WS
+   * token, or a resume ticket the server pushed earlier — and checks its
+   * session. One store round trip with the limits off; the address limit (and,
+   * for a ticket, the session limit: its session is known before the store is
+   * asked) is checked in the same round trip. A token's session was charged when
+   * the token was issued, so a token handshake is not charged to it again.
    */
-  async consumeToken(auth: unknown, req: IncomingMessage): Promise<SocketIdentity> {
+  async admitSocket(auth: unknown, req: IncomingMessage): Promise<AdmittedSocket> {
     // One handshake, one budget (a fresh one: a request object may outlive one handshake).
     const deadline = this.deadlines.fresh();
+    const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { token?: unknown; ticket?: unknown };
+    if (sent.ticket !== undefined && sent.token === undefined) return this.admitWithTicket(sent.ticket, req, deadline);
     const { limits, store, clientIp } = this.options;
-    const parsed = HandshakeAuthSchema.shape.token.safeParse(
-      typeof auth === "object" && auth !== null ? (auth as { token?: unknown }).token : undefined,
-    );
+    const parsed = HandshakeAuthSchema.shape.token.safeParse(sent.token);
     const tokenKey = parsed.success ? Keys.wsToken(parsed.data) : undefined;
-    let found: Awaited<ReturnType<AuthStore["consumeToken"]>>;
+    let found: ConsumedToken;
     try {
-      await limits.consume("handshakeIp", () => clientIp(req), deadline);
-      if (tokenKey === undefined) throw new TetherError(ErrorCode.TokenInvalid);
-      found = await deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix));
+      const consume =
+        tokenKey === undefined
+          ? Promise.reject(new TetherError(ErrorCode.TokenInvalid))
+          : deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix));
+      [, found] = await Promise.all([limits.consume("handshakeIp", () => clientIp(req), deadline), consume]);
     } catch (err) {
       // The token may have survived (a refused write, a reply lost in a timeout): make sure it dies.
       if (tokenKey !== undefined && toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
       throw err;
     }
+    return this.admitted(found);
+  }
+
+  private async admitWithTicket(ticket: unknown, req: IncomingMessage, deadline: Deadline): Promise<AdmittedSocket> {
+    const { limits, store, clientIp, tickets } = this.options;
+    const claims = tickets && ResumeTicketSchema.safeParse(ticket).success ? tickets.open(ticket as string) : undefined;
+    if (!claims) throw new TetherError(ErrorCode.TokenInvalid, "The resume ticket is not valid: fetch a WS token.");
+    const [, , found] = await Promise.all([
+      limits.consume("handshakeIp", () => clientIp(req), deadline),
+      limits.consume("handshakeSession", () => tagOf(claims.sid), deadline),
+      deadline.run(
+        store.consumeTicket(
+          Keys.ticketNonce(claims.nonce),
+          Math.max(1, claims.expiresAt - Date.now()),
+          claims.sid,
+          Keys.sessionPrefix,
+        ),
+      ),
+    ]);
+    return this.admitted(found);
+  }
+
+  private admitted(found: ConsumedToken): AdmittedSocket {
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
-    await limits.consume("handshakeSession", () => tagOf(found.sid), deadline);
-    return { sid: found.sid, userId: session.userId, capAt: session.capAt };
+    const identity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
+    return found.status === "ok" && found.userHead ? { identity, userHead: found.userHead } : { identity };
+  }
+
+  /** A resume ticket for a connected socket's session (none when tickets are off). */
+  issueTicket(sid: string): { ticket: string; expiresAt: number } | undefined {
+    return this.options.tickets?.issue(sid);
   }
 
   /**

@@ -33,6 +33,8 @@ export interface TetherConfig {
   recoveryMaxEvents: number;
   /** How often live streams are compared with the store's head. */
   streamCheckIntervalMs: number;
+  /** Life of a resume ticket; 0 = no tickets (every reconnect fetches a token). */
+  resumeTicketTtlMs: number;
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   redisCommandTimeoutMs: number;
@@ -182,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recoveryWindowMs: e.TETHER_RECOVERY_WINDOW,
     recoveryMaxEvents: e.TETHER_RECOVERY_MAX_EVENTS,
     streamCheckIntervalMs: e.TETHER_STREAM_CHECK_INTERVAL,
+    resumeTicketTtlMs: e.TETHER_RESUME_TICKET_TTL,
     sessionCheckIntervalMs: checkInterval,
     redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
     secretsCheckIntervalMs: e.TETHER_SECRETS_CHECK_INTERVAL,

@@ -16,6 +16,23 @@ const duration = (fallbackMs: number) =>
       return value;
     });
 
+/** A duration, or `off` (or 0): 0 ms, the feature is off. */
+const durationOrOff = (fallbackMs: number) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const trimmed = text?.trim() ?? "";
+      if (trimmed === "off" || trimmed === "0") return 0;
+      if (trimmed === "") return fallbackMs;
+      const value = parseDuration(trimmed);
+      if (value === undefined) {
+        ctx.addIssue({ code: "custom", message: "expected a duration such as 30s or 5m, or off" });
+        return z.NEVER;
+      }
+      return value;
+    });
+
 /** A rate limit: `N/duration`, e.g. `20/1m`. */
 const limit = (fallback: string) =>
   z
@@ -86,6 +103,7 @@ export const EnvSchema = z.object({
   /** Unset: derived from the idle TTL (a third of it, at most 30 s). */
   TETHER_SESSION_CHECK_INTERVAL: optionalText.pipe(z.string().optional()),
   TETHER_STREAM_CHECK_INTERVAL: duration(DEFAULTS.streamCheckIntervalMs),
+  TETHER_RESUME_TICKET_TTL: durationOrOff(DEFAULTS.resumeTicketTtlMs),
   TETHER_RECOVERY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULTS.recoveryMaxEvents),
   TETHER_REDIS_COMMAND_TIMEOUT: duration(DEFAULTS.redisCommandTimeoutMs),
   TETHER_SECRETS_CHECK_INTERVAL: duration(DEFAULTS.secretsCheckIntervalMs),

@@ -19,7 +19,7 @@ export class Metrics {
   });
   readonly tokens = new Counter({
     name: "tether_ws_tokens_total",
-    help: "WS tokens: issued, consumed (a handshake used one), refused (unknown, used or expired).",
+    help: "WS tokens: issued, consumed (a handshake used one), ticket (a handshake used a resume ticket instead: no HTTP request), refused (unknown, used or expired token or ticket).",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });

@@ -14,6 +14,9 @@ import type { TetherSocket } from "./types.js";
 /** The rooms with history a user's sockets join at connect (and recover on reconnect). */
 export type RoomsOf = (identity: SocketIdentity) => string[] | Promise<string[]>;
 
+/** Whether the handshake presented a resume ticket rather than a token. */
+const usedTicket = (socket: TetherSocket) => typeof (socket.handshake.auth as { ticket?: unknown }).ticket === "string";
+
 /** The offsets the client sent, by stream; unvalidated (delivery decides what is usable). */
 function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<string, unknown> {
   const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { offset?: unknown; rooms?: unknown };
@@ -48,16 +51,21 @@ export function handshakeMiddleware(deps: {
     try {
       // Before the token is spent: a draining instance sends the client elsewhere, token intact.
       if (deps.isDraining()) throw new TetherError(ErrorCode.Unavailable, "This instance is shutting down.");
-      const identity = await auth.consumeToken(socket.handshake.auth, socket.request);
+      const { identity, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
-      // Before joining: from here on the socket's live events are held until it has caught up.
-      delivery.prepare(socket, requested);
+      const userStreamName = userStream(identity.userId);
+      const ticket = auth.issueTicket(identity.sid);
+      // From here on the socket's live events are held until it has caught up.
+      delivery.prepare(socket, requested, {
+        heads: userHead ? new Map([[userStreamName, userHead]]) : undefined,
+        welcome: ticket ? { ticket: ticket.ticket, ticketExpiresAt: ticket.expiresAt } : undefined,
+      });
       sessions.add(socket, identity.sid);
       perSession.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
-      metrics.tokens.inc({ result: "consumed" });
-      if (requested.get(userStream(identity.userId)) !== undefined) metrics.reconnects.inc();
+      metrics.tokens.inc({ result: usedTicket(socket) ? "ticket" : "consumed" });
+      if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();
       next();
     } catch (err) {
       // Whatever the handshake took (a slot, a delivery gate) is given back: this socket never connects.

@@ -15,6 +15,7 @@ import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
 import { SessionEnds } from "./session-end.js";
+import { TicketRefresh } from "./ticket-refresh.js";
 import type { TetherServer } from "./types.js";
 
 /** The control message that ends a session's sockets everywhere (the room is a tag, not the session id). */
@@ -33,6 +34,8 @@ export interface RealtimeOptions {
   sessionCheckIntervalMs: number;
   /** How often live streams are compared with the store's head. */
   streamCheckIntervalMs: number;
+  /** Life of a resume ticket (0: none are issued). */
+  resumeTicketTtlMs: number;
   maxMessageBytes: number;
   socketLimits: SocketLimits;
   origins: OriginPolicy;
@@ -141,7 +144,10 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       if (typeof ack === "function") ack(payload);
     });
   });
+  const tickets = new TicketRefresh(io, options.auth, options.resumeTicketTtlMs);
+  tickets.start();
   const stop = () => {
+    tickets.stop();
     liveness.stop();
     delivery.stop();
     ends.stop();

@@ -35,7 +35,9 @@ interface HistoryScripts {
 
 // One hash tag for both keys of a stream: a script touching both stays in one Redis Cluster slot.
 const streamKey = (stream: string) => `tether:stream:{${stream}}`;
-const metaKey = (stream: string) => `tether:stream-meta:{${stream}}`;
+/** Meta keys are `<prefix><stream>}`: the consume scripts build a user stream's from its user id. */
+export const META_KEY_PREFIX = "tether:stream-meta:{";
+const metaKey = (stream: string) => `${META_KEY_PREFIX}${stream}}`;
 
 function toEntry([id, fields]: RawEntry): StreamEntry {
   return { id, event: fields[1] ?? "", data: fields[3] ?? "{}" };

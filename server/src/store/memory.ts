@@ -160,6 +160,13 @@ export class MemoryAuthStore implements AuthStore {
     return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
   }
 
+  async consumeTicket(nonceKey: string, ttlMs: number, sid: string, sessionKeyPrefix: string): Promise<ConsumedToken> {
+    if (await this.kv.get(nonceKey)) return { status: "unknown" };
+    await this.kv.set(nonceKey, "1", "PX", ttlMs);
+    const session = await this.kv.get(sessionKeyPrefix + sid);
+    return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
+  }
+
   async deleteToken(tokenKey: string): Promise<void> {
     await this.kv.del(tokenKey);
   }

@@ -1,6 +1,21 @@
+import { META_KEY_PREFIX } from "./history-redis.js";
 import type { RedisClient } from "./redis-connection.js";
-import { CONSUME_TOKEN, MINT_TOKEN, RENEW_SESSIONS } from "./scripts.js";
+import { CONSUME_TICKET, CONSUME_TOKEN, MINT_TOKEN, RENEW_SESSIONS } from "./scripts.js";
 import type { AuthStore, ConsumedToken } from "./types.js";
+
+/** The meta key prefix of user streams (`user:<id>`), for the scripts that read a user's head. */
+const USER_META_PREFIX = `${META_KEY_PREFIX}user:`;
+
+type ConsumeReply = [sid: string, session?: string, last?: string, epoch?: string] | null;
+
+function consumed(reply: ConsumeReply): ConsumedToken {
+  if (reply === null) return { status: "unknown" };
+  const [sid, session, last, epoch] = reply;
+  if (session === undefined) return { status: "session-gone", sid };
+  return last === undefined
+    ? { status: "ok", sid, session }
+    : { status: "ok", sid, session, userHead: { last, epoch: epoch ?? "" } };
+}
 
 interface Scripted {
   tetherMintToken(
@@ -12,7 +27,14 @@ interface Scripted {
   ): Promise<number>;
   tetherRenewSessions(keyCount: number, ...keysThenIdleTtl: (string | number)[]): Promise<number[]>;
   tetherRenewSession(sessionKey: string, idleTtlMs: number): Promise<number[]>;
-  tetherConsumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<[string, string?] | null>;
+  tetherConsumeToken(tokenKey: string, sessionKeyPrefix: string, metaPrefix: string): Promise<ConsumeReply>;
+  tetherConsumeTicket(
+    nonceKey: string,
+    ttlMs: number,
+    sid: string,
+    sessionKeyPrefix: string,
+    metaPrefix: string,
+  ): Promise<ConsumeReply>;
 }
 
 /**
@@ -28,6 +50,7 @@ export class RedisAuthStore implements AuthStore {
   constructor(client: RedisClient) {
     client.defineCommand("tetherMintToken", { numberOfKeys: 2, lua: MINT_TOKEN });
     client.defineCommand("tetherConsumeToken", { numberOfKeys: 1, lua: CONSUME_TOKEN });
+    client.defineCommand("tetherConsumeTicket", { numberOfKeys: 1, lua: CONSUME_TICKET });
     client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
     // The same script with one fixed key, so a Redis Cluster client can route it by that key.
     client.defineCommand("tetherRenewSession", { numberOfKeys: 1, lua: RENEW_SESSIONS });
@@ -71,10 +94,16 @@ export class RedisAuthStore implements AuthStore {
       const session = await this.client.get(sessionKeyPrefix + sid);
       return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
     }
-    const reply = await this.client.tetherConsumeToken(tokenKey, sessionKeyPrefix);
-    if (reply === null) return { status: "unknown" };
-    const [sid, session] = reply;
-    return session === undefined ? { status: "session-gone", sid } : { status: "ok", sid, session };
+    return consumed(await this.client.tetherConsumeToken(tokenKey, sessionKeyPrefix, USER_META_PREFIX));
+  }
+
+  async consumeTicket(nonceKey: string, ttlMs: number, sid: string, sessionKeyPrefix: string): Promise<ConsumedToken> {
+    if (this.clustered) {
+      if ((await this.client.set(nonceKey, "1", "PX", ttlMs, "NX")) === null) return { status: "unknown" };
+      const session = await this.client.get(sessionKeyPrefix + sid);
+      return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
+    }
+    return consumed(await this.client.tetherConsumeTicket(nonceKey, ttlMs, sid, sessionKeyPrefix, USER_META_PREFIX));
   }
 
   async deleteToken(tokenKey: string): Promise<void> {

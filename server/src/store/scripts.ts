@@ -46,11 +46,37 @@ end
 return gone
 `;
 
-/** KEYS: token. ARGV: session key prefix. Returns nil, {sid} or {sid, session}. */
-export const CONSUME_TOKEN = `
+/**
+ * With the session found, the head of its user's stream too (ARGV[2] is the
+ * meta key prefix of user streams): a fresh connect needs no second round trip.
+ */
+const SESSION_AND_HEAD = `
+local function session_and_head(sid, sessionKey, metaPrefix)
+  local session = redis.call('GET', sessionKey)
+  if not session then return {sid} end
+  local ok, data = pcall(cjson.decode, session)
+  if not ok or type(data) ~= 'table' or type(data.userId) ~= 'string' then return {sid, session} end
+  local head = redis.call('HMGET', metaPrefix .. data.userId .. '}', 'last', 'epoch')
+  return {sid, session, head[1] or '0-0', head[2] or ''}
+end
+`;
+
+/**
+ * KEYS: token. ARGV: session key prefix, user-stream meta key prefix.
+ * Returns nil, {sid}, {sid, session} or {sid, session, last, epoch}.
+ */
+export const CONSUME_TOKEN = `${SESSION_AND_HEAD}
 local sid = redis.call('GETDEL', KEYS[1])
 if not sid then return nil end
-local session = redis.call('GET', ARGV[1] .. sid)
-if not session then return {sid} end
-return {sid, session}
+return session_and_head(sid, ARGV[1] .. sid, ARGV[2])
+`;
+
+/**
+ * KEYS: ticket nonce. ARGV: ms until the ticket expires, sid, session key prefix,
+ * user-stream meta key prefix. Single use: the nonce is set NX until the
+ * ticket would expire anyway. Returns nil (used) or as CONSUME_TOKEN.
+ */
+export const CONSUME_TICKET = `${SESSION_AND_HEAD}
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return nil end
+return session_and_head(ARGV[2], ARGV[3] .. ARGV[2], ARGV[4])
 `;

@@ -1,8 +1,11 @@
-/** What consuming a WS token found. */
+/**
+ * What consuming a WS token (or a resume ticket) found. With the session, the
+ * head of its user's stream when the store could read it in the same round trip.
+ */
 export type ConsumedToken =
   | { status: "unknown" }
   | { status: "session-gone"; sid: string }
-  | { status: "ok"; sid: string; session: string };
+  | { status: "ok"; sid: string; session: string; userHead?: StreamHead };
 
 /**
  * The storage operations auth needs, each one atomic and (on Redis) one round
@@ -20,6 +23,11 @@ export interface AuthStore {
   renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]>;
   /** Deletes the token and reads the session it was bound to, atomically. */
   consumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<ConsumedToken>;
+  /**
+   * Marks a resume ticket's nonce used (until `ttlMs` from now) and reads the
+   * session, atomically; "unknown" when the nonce was used already.
+   */
+  consumeTicket(nonceKey: string, ttlMs: number, sid: string, sessionKeyPrefix: string): Promise<ConsumedToken>;
   /** Deletes a token (one whose consume failed on a store error, so it may have survived). */
   deleteToken(tokenKey: string): Promise<void>;
 }
