@@ -57,6 +57,9 @@ export function errorFromFetchFailure(cause: unknown, timedOut: boolean, timeout
   return new TetherClientError({ code: ClientErrorCode.Network, message: `Request failed: ${detail}`, cause });
 }
 
+/** A server's retry hint is honoured up to this long (a broken hint must not park a client). */
+const MAX_RETRY_AFTER_MS = 60_000;
+
 /**
  * A Socket.IO `connect_error`. A refusal by the server's middleware carries
  * `data: { code, retryable }`; anything without it (engine/transport errors,
@@ -65,12 +68,17 @@ export function errorFromFetchFailure(cause: unknown, timedOut: boolean, timeout
 export function errorFromConnectError(err: Error & { data?: unknown }): TetherClientError {
   const data = err.data;
   if (typeof data === "object" && data !== null) {
-    const { code, retryable } = data as { code?: unknown; retryable?: unknown };
+    const { code, retryable, retryAfterMs } = data as { code?: unknown; retryable?: unknown; retryAfterMs?: unknown };
     if (isErrorCode(code)) {
       return new TetherClientError({
         code,
         message: `Handshake refused: ${code}`,
         retryable: typeof retryable === "boolean" ? retryable : undefined,
+        // Admission control spreads its hints; the client's own backoff jitter comes on top.
+        retryAfterMs:
+          typeof retryAfterMs === "number" && Number.isFinite(retryAfterMs) && retryAfterMs > 0
+            ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
+            : undefined,
         cause: err,
       });
     }

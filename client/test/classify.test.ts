@@ -53,6 +53,15 @@ describe("classifyFailure: everything else → retry", () => {
   const retries = (error: TetherClientError, minDelayMs = 0) =>
     expect(classifyFailure(error)).toEqual({ kind: "retry", minDelayMs });
 
+  it("a handshake turned away by admission control waits its retryAfterMs hint (capped at a minute)", () => {
+    const hinted = (retryAfterMs: unknown) =>
+      errorFromConnectError(connectError({ code: ErrorCode.Unavailable, retryable: true, retryAfterMs }));
+    retries(hinted(1_234), 1_234);
+    retries(hinted(10 * 60_000), 60_000);
+    retries(hinted("soon"));
+    retries(hinted(-5));
+  });
+
   it("network errors and timeouts", () => {
     const network = errorFromFetchFailure(new TypeError("fetch failed"), false, 10_000);
     expect(network.code).toBe(ClientErrorCode.Network);

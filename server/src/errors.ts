@@ -36,6 +36,8 @@ export class TetherError extends Error {
   readonly status: number;
   /** Seconds, for RATE_LIMITED. */
   retryAfterSeconds: number | undefined;
+  /** Milliseconds, for a handshake refused by admission control (`connect_error.data.retryAfterMs`). */
+  retryAfterMs: number | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -57,7 +59,9 @@ export class TetherError extends Error {
 
   /** The error handed to a refused Socket.IO handshake: `message` is the code. */
   toHandshakeError(): Error & { data: HandshakeErrorData } {
-    return Object.assign(new Error(this.code), { data: { code: this.code, retryable: this.retryable } });
+    const data: HandshakeErrorData = { code: this.code, retryable: this.retryable };
+    if (this.retryAfterMs !== undefined) data.retryAfterMs = this.retryAfterMs;
+    return Object.assign(new Error(this.code), { data });
   }
 }
 

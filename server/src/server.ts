@@ -8,6 +8,7 @@ import { notFound } from "./http/errors.js";
 import { securityHeaders } from "./http/security.js";
 import { createHttpServer } from "./http/server-limits.js";
 import { isTokenRequest } from "./http/token.js";
+import { startAgent } from "./ops/agent.js";
 import { createTether, type Tether, type TetherOptions } from "./tether.js";
 
 /** A standalone Tether: its own express app and HTTP server. */
@@ -58,6 +59,10 @@ export async function startServer(
     http.once("error", reject);
     http.listen(config.port, config.host, () => resolve());
   });
+  const agent =
+    config.agentPort === undefined
+      ? undefined
+      : await startAgent(config.agentPort, config.host, () => tether.agentStatus());
   const { port } = http.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   return {
@@ -79,6 +84,7 @@ export async function startServer(
         await closed;
       } finally {
         clearInterval(closeIdle);
+        agent?.close();
       }
     },
   };

@@ -91,6 +91,11 @@ export interface Tether {
   readonly io: TetherServer | undefined;
   readonly draining: boolean;
   /**
+   * What a load balancer's agent check should hear (HAProxy `agent-check`):
+   * `drain` while draining, otherwise `up` and a weight that falls under load.
+   */
+  agentStatus(): string;
+  /**
    * Starts a graceful stop: /readyz reports 503 and new handshakes are refused
    * (UNAVAILABLE, retryable) at once; connected clients are then moved to other
    * instances in jittered batches over `windowMs`. Running jobs get up to
@@ -246,6 +251,10 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     get draining() {
       return draining;
     },
+    agentStatus() {
+      if (draining) return "drain";
+      return `up ${realtime?.admission.weight() ?? 100}%`;
+    },
     drain,
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
@@ -257,6 +266,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         sessionCheckIntervalMs: config.sessionCheckIntervalMs,
         streamCheckIntervalMs: config.streamCheckIntervalMs,
         resumeTicketTtlMs: config.resumeTicketTtlMs,
+        admission: config.admission,
         maxMessageBytes: DEFAULTS.maxSocketMessageBytes,
         socketLimits: config.socketLimits,
         origins,

@@ -52,6 +52,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export interface HandshakeErrorData {
   code: ErrorCode;
   retryable: boolean;
+  /** Admission control: wait at least this long before the next attempt (spread per client). */
+  retryAfterMs?: number;
 }
 
 /** Body of every HTTP error response. */

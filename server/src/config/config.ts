@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { closest } from "fastest-levenshtein";
 import type { z } from "zod";
 import type { LimitSpecs } from "../auth/limits.js";
+import type { AdmissionLimits } from "../realtime/admission.js";
 import type { SocketLimits } from "../realtime/guards.js";
 import type { RedisTarget } from "../store/redis-connection.js";
 import { parseDuration } from "./duration.js";
@@ -57,6 +58,10 @@ export interface TetherConfig {
   rateLimits: boolean;
   limits: LimitSpecs;
   socketLimits: SocketLimits;
+  /** Admission control under a reconnect storm. */
+  admission: AdmissionLimits;
+  /** Port of the HAProxy agent check (this instance's weight); undefined: none. */
+  agentPort: number | undefined;
   instanceId: string;
   /** On SIGTERM, clients are moved to other instances over this long. */
   drainWindowMs: number;
@@ -213,6 +218,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       eventsPerSecond: e.TETHER_SOCKET_EVENTS_PER_SECOND,
       socketsPerSession: e.TETHER_MAX_SOCKETS_PER_SESSION,
     },
+    admission: {
+      handshakesPerSecond: e.TETHER_ADMISSION_HANDSHAKES_PER_SECOND,
+      maxEventLoopDelayMs: e.TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY,
+    },
+    agentPort: e.TETHER_AGENT_PORT,
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
     drainWindowMs: e.TETHER_DRAIN_WINDOW,
     shutdownTimeoutMs: e.TETHER_SHUTDOWN_TIMEOUT,

@@ -33,6 +33,23 @@ const durationOrOff = (fallbackMs: number) =>
       return value;
     });
 
+/** A whole number, or `off` (0: the limit is off). */
+const countOrOff = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const trimmed = text?.trim() ?? "";
+      if (trimmed === "") return fallback;
+      if (trimmed === "off") return 0;
+      const value = Number(trimmed);
+      if (!Number.isInteger(value) || value < 0) {
+        ctx.addIssue({ code: "custom", message: "expected a whole number, or off" });
+        return z.NEVER;
+      }
+      return value;
+    });
+
 /** A rate limit: `N/duration`, e.g. `20/1m`. */
 const limit = (fallback: string) =>
   z
@@ -132,6 +149,22 @@ export const EnvSchema = z.object({
   TETHER_SHUTDOWN_TIMEOUT: duration(DEFAULTS.shutdownTimeoutMs),
   TETHER_SOCKET_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(DEFAULTS.socketEventsPerSecond),
   TETHER_MAX_SOCKETS_PER_SESSION: z.coerce.number().int().min(1).max(10_000).default(DEFAULTS.maxSocketsPerSession),
+  TETHER_ADMISSION_HANDSHAKES_PER_SECOND: countOrOff(DEFAULTS.admissionHandshakesPerSecond),
+  TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: durationOrOff(DEFAULTS.admissionMaxEventLoopDelayMs),
+  /** Unset: no agent. A TCP port on which HAProxy's agent check reads this instance's weight. */
+  TETHER_AGENT_PORT: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const trimmed = text?.trim() ?? "";
+      if (trimmed === "") return undefined;
+      const port = Number(trimmed);
+      if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+        ctx.addIssue({ code: "custom", message: "expected a TCP port (1-65535)" });
+        return z.NEVER;
+      }
+      return port;
+    }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

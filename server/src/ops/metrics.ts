@@ -40,6 +40,12 @@ export class Metrics {
     labelNames: ["recovered"] as const,
     registers: [this.registry],
   });
+  readonly admissionRefusals = new Counter({
+    name: "tether_admission_refusals_total",
+    help: "Handshakes turned away by admission control (UNAVAILABLE with a retry hint), by reason: rate, delay (event loop).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly fanoutMessages = new Counter({
     name: "tether_fanout_messages_total",
     help: "Fan-out messages this instance received: only the streams of its own sockets.",

@@ -4,6 +4,7 @@ import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
 import { serializeError } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
+import type { Admission } from "./admission.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
@@ -42,6 +43,7 @@ export function handshakeMiddleware(deps: {
   roomsOf: RoomsOf;
   perSession: SessionSocketCounter;
   sessions: LocalSessions;
+  admission: Admission;
   metrics: Metrics;
   isDraining: () => boolean;
   logger: Logger;
@@ -51,6 +53,8 @@ export function handshakeMiddleware(deps: {
     try {
       // Before the token is spent: a draining instance sends the client elsewhere, token intact.
       if (deps.isDraining()) throw new TetherError(ErrorCode.Unavailable, "This instance is shutting down.");
+      // Before any store work: an overloaded instance turns the client away with a spread retry hint.
+      deps.admission.admit();
       const { identity, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));

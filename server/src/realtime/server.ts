@@ -9,6 +9,7 @@ import type { AuthService } from "../auth/service.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
+import { Admission, type AdmissionLimits } from "./admission.js";
 import { Delivery } from "./delivery.js";
 import { eventLimiter, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
@@ -34,6 +35,7 @@ export interface RealtimeOptions {
   sessionCheckIntervalMs: number;
   /** How often live streams are compared with the store's head. */
   streamCheckIntervalMs: number;
+  admission: AdmissionLimits;
   /** Life of a resume ticket (0: none are issued). */
   resumeTicketTtlMs: number;
   maxMessageBytes: number;
@@ -55,6 +57,7 @@ export interface Realtime {
   readonly io: TetherServer;
   readonly liveness: SessionLiveness;
   readonly delivery: Delivery;
+  readonly admission: Admission;
   /**
    * Ends a session on every instance: `session:ended`, then disconnect. This
    * instance's sockets at once; the others' through Redis, retried until sent.
@@ -122,6 +125,8 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();
 
+  const admission = new Admission(options.admission, options.metrics);
+  admission.start();
   const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
   const events = eventLimiter(options.socketLimits);
   io.use(
@@ -131,6 +136,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       roomsOf: options.roomsOf,
       perSession,
       sessions,
+      admission,
       metrics: options.metrics,
       isDraining: options.isDraining,
       logger,
@@ -148,11 +154,12 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   tickets.start();
   const stop = () => {
     tickets.stop();
+    admission.stop();
     liveness.stop();
     delivery.stop();
     ends.stop();
   };
-  return { io, liveness, delivery, endSession, stop };
+  return { io, liveness, delivery, admission, endSession, stop };
 }
 
 /**

@@ -1,0 +1,74 @@
+import { connect } from "node:net";
+import { ErrorCode } from "@tether/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectRaw, HandshakeRefused, login, wsToken } from "./helpers/http.js";
+import { startInstance, type TestInstance } from "./helpers/instance.js";
+import { freePort } from "./helpers/ports.js";
+import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { waitFor } from "./helpers/wait.js";
+
+const API_KEY = "admission-test-api-key-0123456789";
+const RATE = 5;
+
+/** One line from the agent-check port, as HAProxy reads it. */
+function agentSays(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    socket.on("data", (chunk) => {
+      text += chunk.toString();
+    });
+    socket.on("end", () => resolve(text.trim()));
+    socket.on("error", reject);
+  });
+}
+
+/** Admission control: a storm is turned into a ramp, and the load balancer hears it as a weight. */
+describe("admission control", () => {
+  let redis: TestRedis;
+  let server: TestInstance;
+  let agentPort: number;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    agentPort = await freePort();
+    server = await startInstance({
+      REDIS_URL: redis.url,
+      TETHER_API_KEY: API_KEY,
+      TETHER_ADMISSION_HANDSHAKES_PER_SECOND: String(RATE),
+      TETHER_AGENT_PORT: String(agentPort),
+    });
+  });
+
+  afterAll(async () => {
+    await server?.kill();
+    await redis?.close();
+  });
+
+  it("past the handshake rate: UNAVAILABLE, retryable, with spread retryAfterMs hints; the agent lowers the weight", async () => {
+    expect(await agentSays(agentPort)).toBe("up 100%");
+    const session = await login(server.url, API_KEY);
+    const tokens = await Promise.all(Array.from({ length: 4 * RATE }, () => wsToken(server.url, session)));
+    const outcomes = await Promise.all(
+      tokens.map((token) =>
+        connectRaw(server.url, { token }).then(
+          (socket) => {
+            socket.close();
+            return "ok" as const;
+          },
+          (err: unknown) => (err instanceof HandshakeRefused ? err.data : undefined),
+        ),
+      ),
+    );
+    const refused = outcomes.filter((o) => o !== "ok");
+    expect(outcomes.filter((o) => o === "ok").length).toBeGreaterThanOrEqual(1);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const data of refused) expect(data).toMatchObject({ code: ErrorCode.Unavailable, retryable: true });
+    const hints = refused.map((data) => (data as { retryAfterMs?: number }).retryAfterMs);
+    for (const hint of hints) expect(hint).toBeGreaterThan(0);
+    expect(new Set(hints).size).toBeGreaterThan(1);
+    expect(await agentSays(agentPort)).toMatch(/^up (\d|[1-9]\d)%$/);
+    // The pressure passes: full weight again.
+    await waitFor("full weight", async () => (await agentSays(agentPort)) === "up 100%", { timeoutMs: 5_000 });
+  });
+});
