@@ -45,7 +45,11 @@ function run(file, args, cwd) {
   }
 }
 
-/** `run` without blocking, for checks that may overlap. @param {string} file @param {string[]} args @param {string} cwd */
+/**
+ * `run` without blocking, for checks that may overlap.
+ * @param {string} file @param {string[]} args @param {string} cwd
+ * @returns {Promise<{ ok: boolean; out: string }>}
+ */
 function runAsync(file, args, cwd) {
   return new Promise((resolve) => {
     execFile(file, args, { cwd, encoding: "utf8" }, (error, stdout, stderr) => {
@@ -90,12 +94,23 @@ try {
       unresolved.length === 0,
       unresolved.slice(0, 3).join(", "),
     );
-    const publint = run(join(BIN, "publint"), ["run", tarballs[name], "--strict"], work);
-    check(`${name}: publint --strict`, publint.ok && /All good/.test(publint.out), publint.ok ? "" : publint.out);
-    const profile = name === "server" ? ["--profile", "esm-only"] : [];
-    const attw = run(join(BIN, "attw"), [tarballs[name], "--format", "ascii", ...profile], work);
-    check(`${name}: attw ${profile.join(" ") || "(all resolutions)"}`, attw.ok, attw.ok ? "" : attw.out);
   }
+  // publint and attw on every tarball, side by side with the consumer's install below.
+  const lints = Promise.all(
+    PACKAGES.flatMap((name) => {
+      const profile = name === "server" ? ["--profile", "esm-only"] : [];
+      return [
+        runAsync(join(BIN, "publint"), ["run", tarballs[name] ?? "", "--strict"], work).then(({ ok, out }) => ({
+          what: `${name}: publint --strict`,
+          ok: ok && /All good/.test(out),
+          out,
+        })),
+        runAsync(join(BIN, "attw"), [tarballs[name] ?? "", "--format", "ascii", ...profile], work).then(
+          ({ ok, out }) => ({ what: `${name}: attw ${profile.join(" ") || "(all resolutions)"}`, ok, out }),
+        ),
+      ];
+    }),
+  );
 
   // ---- a consumer project
   const consumer = join(work, "consumer");
@@ -116,11 +131,12 @@ try {
       overrides: local,
     }),
   );
-  const install = run(
+  const install = await runAsync(
     "npm",
     ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
     consumer,
   );
+  for (const { what, ok, out } of await lints) check(what, ok, ok ? "" : out);
   check("consumer: npm install of the tarballs", install.ok, install.ok ? "" : install.out);
   if (!install.ok) throw new Error("cannot go on without the install");
 
