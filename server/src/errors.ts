@@ -61,19 +61,36 @@ export class TetherError extends Error {
   }
 }
 
-/** Is this a failure to reach Redis (timeout, connection closed, offline)? */
-function isStoreFailure(err: Error): boolean {
-  return (
-    /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|TRYAGAIN/i.test(
-      err.message,
-    ) || err.name === "MaxRetriesPerRequestError"
-  );
+/**
+ * Redis error replies that mean "not now" rather than "wrong": a replica that became
+ * read-only after a failover, memory full, a dataset still loading, a cluster that is
+ * down or resharding, a busy script, a master without replicas. Matched on the reply's
+ * code (its first word), which Redis 7 keeps when the error comes from inside a script.
+ */
+const UNAVAILABLE_REPLY = /^(READONLY|OOM|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|NOREPLICAS|NOTREADY)\b/;
+
+/** Failures to reach Redis at all: timeouts, closed or unwritable connections, no node answering. */
+const UNREACHABLE =
+  /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|Redis connection is not ready|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/i;
+
+/**
+ * Is this Redis (or the network to it) being unavailable, as opposed to a bug?
+ * A Lua error, a wrong type or a syntax error is a bug: INTERNAL.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === "MaxRetriesPerRequestError" || err.name === "ClusterAllFailedError") return true;
+  // A MULTI that Redis refused whole: judged by the errors that made it refuse.
+  const { previousErrors } = err as { previousErrors?: unknown };
+  if (/^EXECABORT\b/.test(err.message) && Array.isArray(previousErrors))
+    return previousErrors.length > 0 && previousErrors.every(isStoreUnavailable);
+  if (err.name === "ReplyError") return UNAVAILABLE_REPLY.test(err.message);
+  return UNAVAILABLE_REPLY.test(err.message) || UNREACHABLE.test(err.message);
 }
 
 /** Normalises any thrown value: store outages become UNAVAILABLE, the rest INTERNAL. */
 export function toTetherError(err: unknown): TetherError {
   if (err instanceof TetherError) return err;
-  if (err instanceof Error && isStoreFailure(err))
-    return new TetherError(ErrorCode.Unavailable, undefined, { cause: err });
+  if (isStoreUnavailable(err)) return new TetherError(ErrorCode.Unavailable, undefined, { cause: err });
   return new TetherError(ErrorCode.Internal, undefined, { cause: err });
 }

@@ -29,6 +29,9 @@ function tokenRequestUnder(basePath: string): (req: IncomingMessage) => boolean 
   return (req) => req.method === "POST" && (req.url === path || req.url?.startsWith(`${path}?`) === true);
 }
 
+/** While shutting down, how often keep-alive connections that went idle are closed. */
+const IDLE_SWEEP_MS = 50;
+
 /** Starts Tether as a service, as `npm start` does: demo page, contract routes, JSON 404s. */
 export async function startServer(
   config: TetherConfig,
@@ -65,11 +68,18 @@ export async function startServer(
       // Keep answering HTTP while draining: the load balancer must see /readyz turn 503.
       // Whatever time the deadline leaves after the drain (and a second to close) goes to running jobs.
       await tether.drain(config.drainWindowMs, Math.max(0, config.shutdownTimeoutMs - config.drainWindowMs - 1_000));
-      // Then stop taking connections; requests in flight finish, idle keep-alives are closed.
+      // Then stop taking connections; requests in flight finish, and every keep-alive
+      // connection is closed as soon as it is idle (not after its keep-alive timeout,
+      // which may be longer than the shutdown deadline).
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-      await tether.close();
+      const closeIdle = setInterval(() => http.closeIdleConnections(), IDLE_SWEEP_MS);
       http.closeIdleConnections();
-      await closed;
+      try {
+        await tether.close();
+        await closed;
+      } finally {
+        clearInterval(closeIdle);
+      }
     },
   };
 }

@@ -6,7 +6,7 @@ import { clientIpResolver } from "./auth/client-ip.js";
 import { RateLimits } from "./auth/limits.js";
 import { apiKeyLogin } from "./auth/login.js";
 import { OriginPolicy } from "./auth/origins.js";
-import { resolveSecrets } from "./auth/secrets.js";
+import { SharedSecrets } from "./auth/secrets.js";
 import { AuthService, type LoginCheck } from "./auth/service.js";
 import type { TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
@@ -132,7 +132,13 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
   const metrics = new Metrics(() => realtime?.io.engine.clientsCount ?? 0);
   const authStore = instrumentStore(backend.auth, "auth", metrics);
   const history = instrumentStore(backend.history, "history", metrics);
-  const secrets = await resolveSecrets(authStore, { apiKey: config.apiKey, sessionSecrets: config.sessionSecrets });
+  const secrets = await SharedSecrets.resolve(authStore, {
+    apiKey: config.apiKey,
+    sessionSecrets: config.sessionSecrets,
+  });
+  // Generated secrets converge if Redis loses them (in-process stores cannot).
+  if (backend.kind === "redis")
+    secrets.watch(config.secretsCheckIntervalMs, logger, (backend as RedisBackend).commands);
   const auth = new AuthService({
     store: authStore,
     sessionClient: backend.sessionClient,
@@ -140,6 +146,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     sessionIdleTtlMs: config.sessionIdleTtlMs,
     sessionMaxAgeMs: config.sessionMaxAgeMs,
     wsTokenTtlMs: config.wsTokenTtlMs,
+    storeDeadlineMs: config.redisCommandTimeoutMs,
     limits: new RateLimits(
       config.limits,
       backend.kind === "redis" ? (backend as RedisBackend).commands : undefined,
@@ -179,7 +186,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     basePath,
     authRoutes({
       auth,
-      login: options.login ?? apiKeyLogin(secrets.apiKey),
+      login: options.login ?? apiKeyLogin(() => secrets.apiKey),
       origins,
       maxBodyBytes: DEFAULTS.maxBodyBytes,
       tokenRoute,
@@ -223,7 +230,9 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     basePath,
     socketPath,
     tokenRoute,
-    apiKey: secrets.apiKey,
+    get apiKey() {
+      return secrets.apiKey;
+    },
     apiKeyGenerated: secrets.apiKeyGenerated,
     backend,
     logger,
@@ -259,9 +268,9 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     },
     async close() {
       if (!draining) await drain(0);
+      secrets.stop();
       if (realtime) {
-        realtime.liveness.stop();
-        realtime.delivery.stop();
+        realtime.stop();
         await realtime.io.close();
       }
       await backend.close();

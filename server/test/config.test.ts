@@ -19,6 +19,7 @@ describe("config", () => {
       rateLimits: true,
       logLevel: "info",
     });
+    expect(config.limits.loginAccount).toEqual({ points: 10, durationMs: 60_000 });
   });
 
   it("parses durations with units", () => {
@@ -67,6 +68,11 @@ describe("config", () => {
       "a max age below the idle TTL",
       { TETHER_SESSION_IDLE_TTL: "2d", TETHER_SESSION_MAX_AGE: "1d" },
       /^TETHER_SESSION_MAX_AGE: must be at least/,
+    ],
+    [
+      "a login breaker one address could trip",
+      { TETHER_RATE_LIMIT_LOGIN: "100/1m", TETHER_RATE_LIMIT_LOGIN_GLOBAL: "150/1m" },
+      /^TETHER_RATE_LIMIT_LOGIN_GLOBAL: must allow more than one address can spend/,
     ],
   ];
 

@@ -5,6 +5,7 @@ import {
   createPublisher,
   createTether,
   type LoginCheck,
+  type LoginResult,
   type Publisher,
   type Target,
   type Tether,
@@ -16,7 +17,13 @@ import {
 describe("@tether/server public types", () => {
   it("createTether takes a config and an optional login check, and mounts on a host's server", () => {
     expectTypeOf(createTether).parameter(0).toHaveProperty("config").toEqualTypeOf<TetherConfig>();
-    expectTypeOf<LoginCheck>().toEqualTypeOf<(req: Request) => Promise<string | null> | string | null>();
+    type Result = string | null | LoginResult;
+    expectTypeOf<LoginCheck>().toEqualTypeOf<(req: Request) => Promise<Result> | Result>();
+    // Additive: a check written against the first contract still type-checks.
+    expectTypeOf<(req: Request) => Promise<string | null>>().toExtend<LoginCheck>();
+    expectTypeOf<LoginResult>().toEqualTypeOf<
+      { userId: string; account?: string } | { refused: true; account?: string }
+    >();
     expectTypeOf(createTether).returns.resolves.toEqualTypeOf<Tether>();
     expectTypeOf<Tether["attach"]>().toEqualTypeOf<(server: HttpServer) => TetherServer>();
   });

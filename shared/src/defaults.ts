@@ -17,6 +17,8 @@ export const DEFAULTS = {
   streamCheckIntervalMs: 30 * 1000,
   /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */
   redisCommandTimeoutMs: 2_000,
+  /** How often an instance checks that Redis still holds the generated API key and session secret. */
+  secretsCheckIntervalMs: 30_000,
   /** Largest accepted JSON body and Socket.IO message. */
   maxBodyBytes: 16 * 1024,
   maxSocketMessageBytes: 64 * 1024,

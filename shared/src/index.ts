@@ -1,5 +1,6 @@
 export * from "./codes.js";
 export * from "./defaults.js";
+export * from "./event-names.js";
 export * from "./events.js";
 export * from "./http.js";
 export * from "./offset.js";

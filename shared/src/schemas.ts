@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { WS_TOKEN_PATTERN } from "./defaults.js";
+import { isReservedEventName, MAX_EVENT_NAME_LENGTH } from "./event-names.js";
 import { OFFSET_PATTERN } from "./offset.js";
 
 /**
@@ -30,7 +31,11 @@ export const PublishBody = z.object({
     z.object({ user: z.string().min(1).max(256) }).strict(),
     z.object({ room: RoomNameSchema }).strict(),
   ]),
-  event: z.string().min(1).max(128),
+  event: z
+    .string()
+    .min(1)
+    .max(MAX_EVENT_NAME_LENGTH)
+    .refine((name) => !isReservedEventName(name), "reserved event name"),
   data: z.record(z.string(), z.unknown()),
 });
 

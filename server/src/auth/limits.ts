@@ -2,6 +2,7 @@ import { ErrorCode } from "@tether/shared";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
 import type { RedisClient } from "../store/redis-connection.js";
+import type { Deadline } from "./deadline.js";
 
 /** `points` actions per `durationMs`, per key. */
 export interface LimitSpec {
@@ -11,9 +12,15 @@ export interface LimitSpec {
 
 /** Every rate limit Tether applies, and what it is keyed by. */
 export interface LimitSpecs {
-  /** Logins per client IP (brute force). */
+  /** Login attempts per client address (brute force from one place). */
   login: LimitSpec;
-  /** Logins from everywhere together (distributed brute force). */
+  /** Failed logins per account, when the login check names one (distributed guessing of one account). */
+  loginAccount: LimitSpec;
+  /**
+   * Failed logins fleet-wide: a breaker that protects the login check's backend from a
+   * distributed flood. Only attempts every other limit admitted count, so one address adds
+   * at most its own `login` budget (config makes sure that is well under this one).
+   */
   loginGlobal: LimitSpec;
   /** WS tokens minted per session. */
   token: LimitSpec;
@@ -25,15 +32,24 @@ export interface LimitSpecs {
 
 export type LimitName = keyof LimitSpecs;
 
+function rateLimited(res: RateLimiterRes): TetherError {
+  const error = new TetherError(ErrorCode.RateLimited);
+  error.retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+  return error;
+}
+
 /**
- * Rate limits shared by every instance through Redis (rate-limiter-flexible),
- * with an in-process limiter as insurance while Redis is unreachable, so a
- * limit check never hangs a request. Embedded mode uses the in-process one.
+ * Rate limits shared by every instance through Redis (rate-limiter-flexible);
+ * embedded mode keeps them in process. Every check runs under the request's
+ * deadline, and a check Redis cannot answer fails the request (UNAVAILABLE):
+ * the work behind it needs Redis anyway, so there is nothing to fall back to.
  */
 export class RateLimits {
   private readonly limiters: Map<LimitName, RateLimiterMemory | RateLimiterRedis>;
+  private readonly specs: LimitSpecs;
 
   constructor(specs: LimitSpecs, redis: RedisClient | undefined, enabled: boolean) {
+    this.specs = specs;
     this.limiters = new Map();
     if (!enabled) return;
     for (const [name, spec] of Object.entries(specs) as [LimitName, LimitSpec][]) {
@@ -42,17 +58,11 @@ export class RateLimits {
         points: spec.points,
         duration: Math.max(1, Math.ceil(spec.durationMs / 1000)),
       };
-      const memory = new RateLimiterMemory(options);
       this.limiters.set(
         name,
         redis
-          ? new RateLimiterRedis({
-              ...options,
-              storeClient: redis,
-              rejectIfRedisNotReady: true,
-              insuranceLimiter: memory,
-            })
-          : memory,
+          ? new RateLimiterRedis({ ...options, storeClient: redis, rejectIfRedisNotReady: true })
+          : new RateLimiterMemory(options),
       );
     }
   }
@@ -62,16 +72,34 @@ export class RateLimits {
    * the limit. The key is computed only when the limit is on (hashing a session
    * id or resolving a client IP is work the hot path skips otherwise).
    */
-  async consume(name: LimitName, key: () => string): Promise<void> {
+  async consume(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
     const limiter = this.limiters.get(name);
     if (!limiter) return;
     try {
-      await limiter.consume(key());
+      await deadline.run(limiter.consume(key()));
     } catch (res) {
-      if (!(res instanceof RateLimiterRes)) throw res;
-      const error = new TetherError(ErrorCode.RateLimited);
-      error.retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-      throw error;
+      if (res instanceof RateLimiterRes) throw rateLimited(res);
+      throw res;
     }
+  }
+
+  /** Throws RATE_LIMITED when the key has used up its budget; counts nothing. */
+  async check(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
+    const limiter = this.limiters.get(name);
+    if (!limiter) return;
+    const res = await deadline.run(limiter.get(key()));
+    if (res !== null && res.consumedPoints >= this.specs[name].points) throw rateLimited(res);
+  }
+
+  /** Counts one action (a failure) without refusing anything. */
+  async charge(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
+    const limiter = this.limiters.get(name);
+    if (limiter) await deadline.run(limiter.penalty(key()));
+  }
+
+  /** Forgets the key's count (a successful login clears its account's failures). */
+  async reset(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
+    const limiter = this.limiters.get(name);
+    if (limiter) await deadline.run(limiter.delete(key()));
   }
 }

@@ -1,16 +1,35 @@
 import type { IncomingMessage } from "node:http";
 import { ErrorCode, HandshakeAuthSchema } from "@tether/shared";
 import type { Request, RequestHandler } from "express";
-import { TetherError } from "../errors.js";
+import { TetherError, toTetherError } from "../errors.js";
 import type { AuthStore } from "../store/types.js";
 import type { TrustProxy } from "./client-ip.js";
+import { Deadline, RequestDeadlines } from "./deadline.js";
 import { Keys, tagOf } from "./keys.js";
 import type { RateLimits } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
 
-/** Decides who is logging in: a user id, or null to refuse. */
-export type LoginCheck = (req: Request) => Promise<string | null> | string | null;
+/**
+ * What a login check decided. `account` names the account the attempt was for
+ * (e.g. the normalised user name, the same on success and refusal): failed logins
+ * are then throttled per account as well as per client address. Without it (the
+ * built-in API-key login has a single account) the address is the only key.
+ */
+export type LoginResult = { userId: string; account?: string } | { refused: true; account?: string };
+
+/**
+ * Decides who is logging in: a user id (or `{ userId, account? }`), or null (or
+ * `{ refused: true, account? }`) to refuse.
+ */
+export type LoginCheck = (req: Request) => Promise<string | null | LoginResult> | string | null | LoginResult;
+
+function normaliseLogin(result: string | null | LoginResult): LoginResult {
+  if (typeof result === "string") return result === "" ? { refused: true } : { userId: result };
+  if (result === null) return { refused: true };
+  if ("userId" in result && (typeof result.userId !== "string" || result.userId === "")) return { refused: true };
+  return result;
+}
 
 export interface AuthServiceOptions {
   store: AuthStore;
@@ -19,12 +38,18 @@ export interface AuthServiceOptions {
   sessionIdleTtlMs: number;
   sessionMaxAgeMs: number;
   wsTokenTtlMs: number;
+  /** The budget of each request's store work, limits included (the Redis command timeout). */
+  storeDeadlineMs: number;
   limits: RateLimits;
   /** The client's IP, honouring `trust proxy`. */
   clientIp: (req: IncomingMessage) => string;
   /** Tether's `trust proxy`, for the session cookie's Secure flag. */
   trustProxy?: TrustProxy;
 }
+
+/** Backoff of the deletion of a token whose consume failed on a store error. */
+const TOKEN_RETIRE_FIRST_DELAY_MS = 50;
+const TOKEN_RETIRE_MAX_DELAY_MS = 1_000;
 
 /** The identity a consumed token proves. */
 export interface SocketIdentity {
@@ -41,31 +66,73 @@ export interface SocketIdentity {
 export class AuthService {
   /** express-session for the routes that read or write the session itself. */
   readonly sessionMiddleware: RequestHandler;
+  private readonly deadlines: RequestDeadlines;
+  /** Keys of tokens whose consume failed on a store error, still being deleted. */
+  private readonly retiring = new Set<string>();
 
   constructor(private readonly options: AuthServiceOptions) {
-    this.sessionMiddleware = createSessionMiddleware({
-      client: options.sessionClient,
-      secrets: options.sessionSecrets,
-      idleTtlMs: options.sessionIdleTtlMs,
-      maxAgeMs: options.sessionMaxAgeMs,
-      trustProxy: options.trustProxy,
-    });
+    this.deadlines = new RequestDeadlines(options.storeDeadlineMs);
+    this.sessionMiddleware = Deadline.bound(
+      createSessionMiddleware({
+        client: options.sessionClient,
+        secrets: options.sessionSecrets,
+        idleTtlMs: options.sessionIdleTtlMs,
+        maxAgeMs: options.sessionMaxAgeMs,
+        trustProxy: options.trustProxy,
+      }),
+      (req) => this.deadlines.of(req),
+    );
   }
 
-  /** Counts a login attempt against the per-IP and global limits; RATE_LIMITED past them. */
-  async checkLoginAllowed(req: Request): Promise<void> {
-    await this.options.limits.consume("loginGlobal", () => "all");
-    await this.options.limits.consume("login", () => this.options.clientIp(req));
+  /**
+   * Admits a login attempt before the login check runs: RATE_LIMITED when the
+   * fleet-wide breaker is open (counts nothing) or the client address has used its
+   * budget (counts the attempt there only). Attempts refused here charge no other limit.
+   */
+  async admitLogin(req: Request): Promise<void> {
+    const deadline = this.deadlines.of(req);
+    const { limits, clientIp } = this.options;
+    await limits.check("loginGlobal", () => "all", deadline);
+    await limits.consume("login", () => clientIp(req), deadline);
+  }
+
+  /**
+   * Runs the login check on an admitted attempt and returns the user id, or throws
+   * INVALID_CREDENTIALS, or RATE_LIMITED when the named account has too many recent
+   * failures (then even the right password is refused, so a guess learns nothing, and
+   * no other limit is charged). A failure counts against the account and the breaker.
+   */
+  async verifyLogin(req: Request, check: LoginCheck): Promise<string> {
+    const result = normaliseLogin(await check(req));
+    // The host's check (password hashing, its own user store) is not Redis time: the store
+    // work after it gets a budget of its own.
+    const deadline = this.deadlines.restart(req);
+    const { limits } = this.options;
+    const { account } = result;
+    const accountKey = () => tagOf(account ?? "");
+    if (account !== undefined) await limits.check("loginAccount", accountKey, deadline);
+    if ("userId" in result) {
+      if (account !== undefined) await limits.reset("loginAccount", accountKey, deadline);
+      return result.userId;
+    }
+    if (account !== undefined) await limits.charge("loginAccount", accountKey, deadline);
+    await limits.charge("loginGlobal", () => "all", deadline);
+    throw new TetherError(ErrorCode.InvalidCredentials);
   }
 
   /** Starts a session for `userId` under a new id (no fixation); the old one is destroyed. */
   async startSession(req: Request, userId: string): Promise<void> {
+    const deadline = this.deadlines.of(req);
     try {
-      await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+      await deadline.run(
+        new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve()))),
+      );
       req.session.userId = userId;
       req.session.capAt = Date.now() + this.options.sessionMaxAgeMs;
       req.session.cookie.maxAge = this.options.sessionMaxAgeMs;
-      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+      await deadline.run(
+        new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve()))),
+      );
     } catch (err) {
       // A half-made session would be saved again as the error response ends, and fail again
       // after the response went out: drop it so the client gets one clean 503.
@@ -78,7 +145,9 @@ export class AuthService {
   async endSession(req: Request): Promise<string | undefined> {
     if (req.session?.userId === undefined) return undefined;
     const sid = req.sessionID;
-    await new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
+    await this.deadlines
+      .of(req)
+      .run(new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve()))));
     return sid;
   }
 
@@ -96,15 +165,12 @@ export class AuthService {
   async issueToken(req: IncomingMessage): Promise<{ token: string; expiresAt: number }> {
     const sid = sessionIdFromRequest(req, this.options.sessionSecrets);
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
-    await this.options.limits.consume("token", () => tagOf(sid));
+    const deadline = this.deadlines.of(req);
+    await this.options.limits.consume("token", () => tagOf(sid), deadline);
     const token = randomSecret();
     const { wsTokenTtlMs, sessionIdleTtlMs } = this.options;
-    const minted = await this.options.store.mintToken(
-      Keys.session(sid),
-      Keys.wsToken(token),
-      sid,
-      wsTokenTtlMs,
-      sessionIdleTtlMs,
+    const minted = await deadline.run(
+      this.options.store.mintToken(Keys.session(sid), Keys.wsToken(token), sid, wsTokenTtlMs, sessionIdleTtlMs),
     );
     if (!minted) throw new TetherError(ErrorCode.SessionRequired);
     return { token, expiresAt: Date.now() + wsTokenTtlMs };
@@ -115,17 +181,49 @@ export class AuthService {
    * TOKEN_INVALID (retryable) or SESSION_EXPIRED (log in again) otherwise.
    */
   async consumeToken(auth: unknown, req: IncomingMessage): Promise<SocketIdentity> {
-    await this.options.limits.consume("handshakeIp", () => this.options.clientIp(req));
+    // One handshake, one budget (a fresh one: a request object may outlive one handshake).
+    const deadline = this.deadlines.fresh();
+    const { limits, store, clientIp } = this.options;
     const parsed = HandshakeAuthSchema.shape.token.safeParse(
       typeof auth === "object" && auth !== null ? (auth as { token?: unknown }).token : undefined,
     );
-    if (!parsed.success) throw new TetherError(ErrorCode.TokenInvalid);
-    const found = await this.options.store.consumeToken(Keys.wsToken(parsed.data), Keys.sessionPrefix);
+    const tokenKey = parsed.success ? Keys.wsToken(parsed.data) : undefined;
+    let found: Awaited<ReturnType<AuthStore["consumeToken"]>>;
+    try {
+      await limits.consume("handshakeIp", () => clientIp(req), deadline);
+      if (tokenKey === undefined) throw new TetherError(ErrorCode.TokenInvalid);
+      found = await deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix));
+    } catch (err) {
+      // The token may have survived (a refused write, a reply lost in a timeout): make sure it dies.
+      if (tokenKey !== undefined && toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
+      throw err;
+    }
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
-    await this.options.limits.consume("handshakeSession", () => tagOf(found.sid));
+    await limits.consume("handshakeSession", () => tagOf(found.sid), deadline);
     return { sid: found.sid, userId: session.userId, capAt: session.capAt };
+  }
+
+  /**
+   * Deletes a token whose consume failed on a store error, retrying with backoff
+   * until it is gone or its TTL has passed (then it is gone anyway): a token that
+   * was presented once is never usable again, even if Redis kept it.
+   */
+  private retireToken(tokenKey: string): void {
+    if (this.retiring.has(tokenKey)) return;
+    this.retiring.add(tokenKey);
+    const until = Date.now() + this.options.wsTokenTtlMs;
+    const attempt = (delayMs: number): void => {
+      this.options.store.deleteToken(tokenKey).then(
+        () => this.retiring.delete(tokenKey),
+        () => {
+          if (Date.now() >= until) return void this.retiring.delete(tokenKey);
+          setTimeout(() => attempt(Math.min(delayMs * 2, TOKEN_RETIRE_MAX_DELAY_MS)), delayMs).unref();
+        },
+      );
+    };
+    attempt(TOKEN_RETIRE_FIRST_DELAY_MS);
   }
 
   /** Renews the idle TTL of these sessions; returns the ids of those that are gone. */

@@ -36,6 +36,8 @@ export interface TetherConfig {
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   redisCommandTimeoutMs: number;
+  /** How often each instance checks that Redis still holds the generated secrets (and puts them back). */
+  secretsCheckIntervalMs: number;
   /** Empty: same origin only. */
   allowedOrigins: string[];
   /** express `trust proxy` value, already parsed. */
@@ -139,6 +141,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.TETHER_PUBLISH_KEY !== undefined && e.TETHER_PUBLISH_KEY === e.TETHER_API_KEY) {
     problems.push("TETHER_PUBLISH_KEY: must differ from TETHER_API_KEY");
   }
+  // One address adds at most its own budget to the breaker per window (two, across a window edge).
+  const { TETHER_RATE_LIMIT_LOGIN: perAddress, TETHER_RATE_LIMIT_LOGIN_GLOBAL: breaker } = e;
+  const oneAddressMax = perAddress.points * (Math.ceil(breaker.durationMs / perAddress.durationMs) + 1);
+  if (breaker.points <= oneAddressMax) {
+    problems.push(
+      `TETHER_RATE_LIMIT_LOGIN_GLOBAL: must allow more than one address can spend (${oneAddressMax} per window with TETHER_RATE_LIMIT_LOGIN)`,
+    );
+  }
   const checkInterval =
     e.TETHER_SESSION_CHECK_INTERVAL === undefined
       ? Math.min(MAX_SESSION_CHECK_INTERVAL_MS, Math.floor(e.TETHER_SESSION_IDLE_TTL / 3))
@@ -174,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     streamCheckIntervalMs: e.TETHER_STREAM_CHECK_INTERVAL,
     sessionCheckIntervalMs: checkInterval,
     redisCommandTimeoutMs: e.TETHER_REDIS_COMMAND_TIMEOUT,
+    secretsCheckIntervalMs: e.TETHER_SECRETS_CHECK_INTERVAL,
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,
     trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),
     publishKey: e.TETHER_PUBLISH_KEY,
@@ -189,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimits: e.TETHER_RATE_LIMITS === "on",
     limits: {
       login: e.TETHER_RATE_LIMIT_LOGIN,
+      loginAccount: e.TETHER_RATE_LIMIT_LOGIN_ACCOUNT,
       loginGlobal: e.TETHER_RATE_LIMIT_LOGIN_GLOBAL,
       token: e.TETHER_RATE_LIMIT_WS_TOKEN,
       handshakeSession: e.TETHER_RATE_LIMIT_HANDSHAKE_SESSION,

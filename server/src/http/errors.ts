@@ -3,6 +3,7 @@ import { ErrorCode } from "@tether/shared";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { TetherError, toTetherError } from "../errors.js";
+import { serializeError } from "../ops/logger.js";
 
 /** body-parser's error types, mapped to the contract's codes. */
 const BODY_ERRORS: Readonly<Record<string, TetherError>> = {
@@ -45,9 +46,9 @@ export function sendJson(
  */
 export function sendError(res: ServerResponse, err: unknown, route: string, logger: Logger): void {
   const error = bodyError(err) ?? toTetherError(err);
-  if (error.code === ErrorCode.Internal) logger.error({ err, route }, "request failed");
-  else if (error.code === ErrorCode.Unavailable)
-    logger.warn({ err: (err as Error).message, route }, "store unavailable");
+  // Serialized here too, not only by Tether's logger: a host app may pass its own.
+  if (error.code === ErrorCode.Internal) logger.error({ err: serializeError(err), route }, "request failed");
+  else if (error.code === ErrorCode.Unavailable) logger.warn({ err: serializeError(err), route }, "store unavailable");
   // A late error (a store callback after the response went out) has nothing left to say.
   if (res.headersSent) return;
   const headers: Record<string, string> = {};
@@ -57,7 +58,7 @@ export function sendError(res: ServerResponse, err: unknown, route: string, logg
 
 /** The express error handler of Tether's routes. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => sendError(res, err, req.path, logger);
+  return (err, req, res, _next) => sendError(res, err, req.originalUrl.split("?")[0] ?? req.path, logger);
 }
 
 /** Unknown routes: 404 with a JSON body. */

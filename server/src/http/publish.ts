@@ -1,20 +1,8 @@
-import { ErrorCode, PublishBody, Route, ServerEvent } from "@tether/shared";
+import { ErrorCode, PublishBody, Route } from "@tether/shared";
 import express, { type RequestHandler, Router } from "express";
 import { safeEqual } from "../auth/secrets.js";
 import { TetherError } from "../errors.js";
 import type { Publisher } from "../realtime/publisher.js";
-
-/** Event names an outside backend may not publish: they are the protocol's own. */
-const RESERVED = new Set<string>([
-  ServerEvent.Welcome,
-  ServerEvent.Recovery,
-  ServerEvent.SessionEnded,
-  "connect",
-  "connect_error",
-  "disconnect",
-  "disconnecting",
-  "error",
-]);
 
 function bearer(publishKey: string): RequestHandler {
   return (req, _res, next) => {
@@ -34,7 +22,7 @@ export function publishRoutes(
   if (publishKey === undefined) return router;
   router.post(Route.Publish, bearer(publishKey), express.json({ limit: maxBodyBytes }), async (req, res) => {
     const body = PublishBody.safeParse(req.body);
-    if (!body.success || RESERVED.has(body.data.event)) {
+    if (!body.success) {
       throw new TetherError(
         ErrorCode.InvalidInput,
         'Expected {"target": {"user"} or {"room"}, "event": a non-reserved name, "data": an object}.',

@@ -54,13 +54,12 @@ export function authRoutes(deps: RouteDeps): Router {
     origin,
     json,
     async (req, _res, next) => {
-      await deps.auth.checkLoginAllowed(req);
+      await deps.auth.admitLogin(req);
       next();
     },
     session,
     async (req, res) => {
-      const userId = await deps.login(req);
-      if (userId === null || userId === "") throw new TetherError(ErrorCode.InvalidCredentials);
+      const userId = await deps.auth.verifyLogin(req, deps.login);
       await deps.auth.startSession(req, userId);
       res.json({ authenticated: true } satisfies LoginResponse);
     },

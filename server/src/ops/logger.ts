@@ -3,9 +3,71 @@ import { type Logger, pino } from "pino";
 /** Human-readable lines for a developer's terminal; JSON everywhere else (pipes, containers, production). */
 const pretty = process.stdout.isTTY === true && process.env.NODE_ENV !== "production";
 
+/** How deep `cause` chains are followed in a log line. */
+const MAX_CAUSE_DEPTH = 3;
+
+/** An error as a log line may show it: only fields that cannot carry a secret. */
+export interface LoggedError {
+  type: string;
+  message: string;
+  code?: string | number;
+  /** The Redis command that failed (its name only: arguments hold keys, ids and tokens). */
+  command?: string;
+  stack?: string;
+  cause?: LoggedError | string;
+}
+
+/** Redis arguments long enough to be a secret (session ids, tokens, keys), to cut out of messages. */
+function commandArgs(err: object): string[] {
+  const args = (err as { command?: { args?: unknown } }).command?.args;
+  return Array.isArray(args) ? args.map(String).filter((arg) => arg.length >= 8) : [];
+}
+
+/** Removes every argument from a message (Redis echoes some, e.g. "unknown command …, with args beginning with: …"). */
+function scrub(text: string, args: string[]): string {
+  let out = text.replace(/with args beginning with:.*$/s, "with args beginning with: [redacted]");
+  for (const arg of args) out = out.split(arg).join("[redacted]");
+  return out;
+}
+
+/** An error this serializer already made (call sites serialize for loggers a host app passes in): its allowed fields only. */
+function alreadySerialized(value: unknown): LoggedError | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { type, message, code, command, stack, cause } = value as Record<string, unknown>;
+  if (typeof type !== "string" || typeof message !== "string") return undefined;
+  const out: LoggedError = { type, message };
+  if (typeof code === "string" || typeof code === "number") out.code = code;
+  if (typeof command === "string") out.command = command;
+  if (typeof stack === "string") out.stack = stack;
+  const inner = typeof cause === "string" ? cause : alreadySerialized(cause);
+  if (inner !== undefined) out.cause = inner;
+  return out;
+}
+
 /**
- * Structured JSON logs. Secrets never reach a log line: cookies and auth
- * headers are redacted, and ids of sessions and tokens are logged as tags.
+ * The one error serializer of every log line: an allow-list (name, message, code,
+ * command name, stack, cause), never the enumerable rest. ioredis errors carry
+ * `command.args` (the session id, the WS token) and `previousErrors`; express-session
+ * and Socket.IO pass those errors on as they are. Strings are logged as messages.
+ */
+export function serializeError(err: unknown, depth = 0): LoggedError | string {
+  if (typeof err === "string") return err;
+  if (!(err instanceof Error)) return alreadySerialized(err) ?? { type: typeof err, message: "(not an Error)" };
+  const args = commandArgs(err);
+  const out: LoggedError = { type: err.name, message: scrub(err.message, args) };
+  const { code } = err as { code?: unknown };
+  if (typeof code === "string" || typeof code === "number") out.code = code;
+  const command = (err as { command?: { name?: unknown } }).command?.name;
+  if (typeof command === "string") out.command = command;
+  if (err.stack !== undefined) out.stack = scrub(err.stack, args);
+  if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) out.cause = serializeError(err.cause, depth + 1);
+  return out;
+}
+
+/**
+ * Structured JSON logs. Secrets never reach a log line: errors go through the
+ * allow-list serializer above, cookies and auth headers are redacted, and ids of
+ * sessions and tokens are logged as tags.
  */
 export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
   return pino({
@@ -14,6 +76,7 @@ export function createLogger(level: string, base: Record<string, unknown> = {}):
     transport: pretty
       ? { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } }
       : undefined,
+    serializers: { err: (err: unknown) => serializeError(err), error: (err: unknown) => serializeError(err) },
     redact: {
       paths: [
         "req.headers.cookie",

@@ -1,9 +1,17 @@
-import { compareIds, ServerEvent, type StreamPosition, type WelcomePayload, ZERO_ID } from "@tether/shared";
+import {
+  compareIds,
+  isPublishableEventName,
+  ServerEvent,
+  type StreamPosition,
+  type WelcomePayload,
+  ZERO_ID,
+} from "@tether/shared";
 import type { Logger } from "pino";
 import type { Metrics } from "../ops/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamEntry, StreamRead } from "../store/types.js";
 import { type Continuity, type Cursor, continuity } from "./cursor.js";
 import { offsetOf, positionOf, type StreamStart, startFrom, unrecoverable } from "./recovery.js";
+import { onLeave } from "./socket-lifetime.js";
 import { roomOf } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
@@ -77,15 +85,15 @@ export class Delivery {
    * from now on, and notes where each stream starts. `requested` maps stream →
    * the offset the client sent. No store read: the reads come after the join,
    * so nothing published in between can slip past both the read and the room.
-   * `leave` registers the cleanup for every way the socket can go.
+   * The gate goes with the socket, whichever way it leaves (mid-handshake too).
    */
-  prepare(socket: TetherSocket, requested: Map<string, unknown>, leave: (cleanup: () => void) => void): void {
+  prepare(socket: TetherSocket, requested: Map<string, unknown>): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
     const cursors = new Map<string, Cursor>(
       [...requested.keys()].map((stream) => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
     );
     this.gates.set(socket.id, { socket, cursors, starts });
-    leave(() => this.gates.delete(socket.id));
+    onLeave(socket, () => this.gates.delete(socket.id));
   }
 
   /** After connect: `welcome`, then each stream's missed events and `recovery`, then live. */
@@ -310,7 +318,11 @@ export class Delivery {
     return read;
   }
 
-  /** Emits one stored event; an event Socket.IO refuses (a reserved name) is logged and skipped, never thrown. */
+  /**
+   * Emits one stored event. One that must not reach a client (a reserved name
+   * written before the rule, a payload that is not JSON) is logged and skipped,
+   * never thrown.
+   */
   private emit(
     target: { emit: (...args: never[]) => unknown },
     stream: string,
@@ -318,6 +330,7 @@ export class Delivery {
     epoch: string,
   ): void {
     try {
+      if (!isPublishableEventName(entry.event)) throw new Error("reserved event name");
       const payload = payloadOf(stream, entry, epoch);
       (target.emit as (event: string, payload: unknown) => unknown).call(target, entry.event, payload);
     } catch (err) {

@@ -2,6 +2,7 @@ import { ClientEventSchemas, ErrorCode } from "@tether/shared";
 import type { Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
+import { onLeave } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
 export interface SocketLimits {
@@ -51,13 +52,17 @@ export class SessionSocketCounter {
 
   constructor(private readonly max: number) {}
 
-  /** Call in the handshake; throws RATE_LIMITED when the session already holds `max` sockets here. */
+  /**
+   * Call in the handshake; throws RATE_LIMITED when the session already holds
+   * `max` sockets here. The slot is freed on every way out: disconnect, a
+   * refused handshake, or a client that left before it connected.
+   */
   admit(socket: TetherSocket): void {
     const { sid } = socket.data;
     const count = this.counts.get(sid) ?? 0;
     if (count >= this.max) throw new TetherError(ErrorCode.RateLimited, "Too many connections for this session.");
     this.counts.set(sid, count + 1);
-    socket.once("disconnect", () => {
+    onLeave(socket, () => {
       const left = (this.counts.get(sid) ?? 1) - 1;
       if (left <= 0) this.counts.delete(sid);
       else this.counts.set(sid, left);

@@ -3,9 +3,11 @@ import type { Logger } from "pino";
 import { sessionRoom } from "../auth/keys.js";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
+import { serializeError } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
+import { handshakeRefused } from "./socket-lifetime.js";
 import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
 
@@ -49,19 +51,20 @@ export function handshakeMiddleware(deps: {
       socket.data = identity;
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
       // Before joining: from here on the socket's live events are held until it has caught up.
-      delivery.prepare(socket, requested, (cleanup) => socket.once("disconnect", cleanup));
+      delivery.prepare(socket, requested);
       socket.join([sessionRoom(identity.sid), ...requested.keys()]);
-      // Last: from here on the socket connects, so its "disconnect" will release the slot.
       perSession.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
       metrics.tokens.inc({ result: "consumed" });
       if (requested.get(userStream(identity.userId)) !== undefined) metrics.reconnects.inc();
       next();
     } catch (err) {
+      // Whatever the handshake took (a slot, a delivery gate) is given back: this socket never connects.
+      handshakeRefused(socket);
       const error = toTetherError(err);
       metrics.handshakes.inc({ result: error.code });
       if (error.code === ErrorCode.TokenInvalid) metrics.tokens.inc({ result: "refused" });
-      if (error.code === "INTERNAL") logger.error({ err }, "handshake failed");
+      if (error.code === ErrorCode.Internal) logger.error({ err: serializeError(err) }, "handshake failed");
       else logger.debug({ code: error.code }, "handshake refused");
       next(error.toHandshakeError());
     }

@@ -89,8 +89,12 @@ export class SessionLiveness {
     }
   }
 
+  /**
+   * Ends the session (its sockets here go at once, and leave the tracking as
+   * they disconnect). It stays tracked until they have: one that escaped (it
+   * connected in the same instant) is ended again next round.
+   */
   private end(sid: string, reason: SessionEndReason): void {
-    this.sessions.delete(sid);
     this.endSession(sid, reason);
   }
 }

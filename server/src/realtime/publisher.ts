@@ -1,4 +1,5 @@
-import { formatOffset, type Offset } from "@tether/shared";
+import { ErrorCode, formatOffset, isPublishableEventName, MAX_EVENT_NAME_LENGTH, type Offset } from "@tether/shared";
+import { TetherError } from "../errors.js";
 import type { HistoryStore } from "../store/types.js";
 import { roomStream, userStream } from "./streams.js";
 
@@ -9,7 +10,9 @@ export type Target = { user: string } | { room: string };
 export interface Publisher {
   /**
    * Appends the event to the target's history and delivers it live. `data`
-   * arrives as the event's payload with `offset` (and `room`) added.
+   * arrives as the event's payload with `offset` (and `room`) added. Rejects
+   * with a TetherError INVALID_INPUT for a reserved event name (`welcome`,
+   * `newListener`, …: see `isPublishableEventName` in @tether/shared).
    *
    * @example
    * const offset = await tether.publisher.publish({ user: "alice" }, "build:log", { line: "ok" });
@@ -22,8 +25,19 @@ export class StreamPublisher implements Publisher {
   constructor(private readonly history: HistoryStore) {}
 
   async publish(target: Target, event: string, data: object): Promise<Offset> {
+    assertPublishable(event);
     const stream = "user" in target ? userStream(target.user) : roomStream(target.room);
     const { id, epoch } = await this.history.append(stream, event, JSON.stringify(data));
     return formatOffset(id, epoch);
+  }
+}
+
+/** The publish-side half of the event-name rule: nothing reserved ever reaches a stream. */
+export function assertPublishable(event: unknown): asserts event is string {
+  if (!isPublishableEventName(event)) {
+    throw new TetherError(
+      ErrorCode.InvalidInput,
+      `Event names are 1 to ${MAX_EVENT_NAME_LENGTH} characters and not reserved by Socket.IO or Tether.`,
+    );
   }
 }

@@ -13,6 +13,7 @@ import { Delivery } from "./delivery.js";
 import { eventLimiter, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
+import { SessionEnds } from "./session-end.js";
 import type { TetherServer } from "./types.js";
 
 /** The control message that ends a session's sockets everywhere (the room is a tag, not the session id). */
@@ -50,8 +51,13 @@ export interface Realtime {
   readonly io: TetherServer;
   readonly liveness: SessionLiveness;
   readonly delivery: Delivery;
-  /** Ends a session on every instance: `session:ended`, then disconnect. */
+  /**
+   * Ends a session on every instance: `session:ended`, then disconnect. This
+   * instance's sockets at once; the others' through Redis, retried until sent.
+   */
   endSession(sid: string, reason: SessionEndReason): void;
+  /** Stops the session checks and the pending session-end retries. */
+  stop(): void;
 }
 
 /**
@@ -85,18 +91,26 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
   // One control message per ended session: each instance tells its own sockets, then disconnects them.
   // (An adapter broadcast plus a separate disconnectSockets request can arrive in the wrong order.)
+  const endLocal = (room: string, reason: SessionEndReason) => {
+    io.local.to(room).emit(ServerEvent.SessionEnded, { reason });
+    io.local.in(room).disconnectSockets(true);
+  };
   backend.control
     .subscribe((message) => {
       const { room, reason } = message as SessionEndedMessage;
       if (typeof room !== "string" || typeof reason !== "string") return;
-      io.local.to(room).emit(ServerEvent.SessionEnded, { reason });
-      io.local.in(room).disconnectSockets(true);
+      endLocal(room, reason);
     })
     .catch((err: unknown) => logger.error({ err }, "could not subscribe to control messages"));
+  const ends = new SessionEnds({
+    endLocal: (sid, reason) => endLocal(sessionRoom(sid), reason),
+    broadcast: (sid, reason) =>
+      backend.control.publish({ room: sessionRoom(sid), reason } satisfies SessionEndedMessage),
+    maxRetryDelayMs: options.sessionCheckIntervalMs,
+    logger,
+  });
   const endSession = (sid: string, reason: SessionEndReason) => {
-    options.metrics.sessionEnds.inc({ reason });
-    const message: SessionEndedMessage = { room: sessionRoom(sid), reason };
-    backend.control.publish(message).catch((err: unknown) => logger.warn({ err }, "session end not broadcast"));
+    if (ends.end(sid, reason)) options.metrics.sessionEnds.inc({ reason });
   };
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();
@@ -122,7 +136,12 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       if (typeof ack === "function") ack(payload);
     });
   });
-  return { io, liveness, delivery, endSession };
+  const stop = () => {
+    liveness.stop();
+    delivery.stop();
+    ends.stop();
+  };
+  return { io, liveness, delivery, endSession, stop };
 }
 
 function redisAdapter(backend: RedisBackend) {

@@ -159,6 +159,10 @@ export class MemoryAuthStore implements AuthStore {
     const session = await this.kv.get(sessionKeyPrefix + sid);
     return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
   }
+
+  async deleteToken(tokenKey: string): Promise<void> {
+    await this.kv.del(tokenKey);
+  }
 }
 
 /** The in-process twin of the control channel: there is only this instance to tell. */

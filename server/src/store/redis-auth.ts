@@ -77,6 +77,10 @@ export class RedisAuthStore implements AuthStore {
     return session === undefined ? { status: "session-gone", sid } : { status: "ok", sid, session };
   }
 
+  async deleteToken(tokenKey: string): Promise<void> {
+    await this.client.del(tokenKey);
+  }
+
   private async renewOne(sessionKey: string, idleTtlMs: number): Promise<boolean> {
     return (await this.client.tetherRenewSession(sessionKey, idleTtlMs)).length === 0;
   }

@@ -20,7 +20,10 @@ export function redisOptions(commandTimeoutMs: number): RedisOptions {
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
+    // Never send a command twice: an append retried after a reconnect (or after its
+    // timeout, from the queue of unanswered commands) would publish one event twice.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
     commandTimeout: commandTimeoutMs,
     connectTimeout: Math.max(commandTimeoutMs, 1_000),
     retryStrategy: retryDelay,

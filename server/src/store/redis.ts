@@ -13,13 +13,14 @@ const CONTROL_CHANNEL = "tether:control";
  */
 class RedisControlBus implements ControlBus {
   constructor(
-    private readonly pub: RedisClient,
+    /** PUBLISH that rejects on failure: the caller retries a control message until it is sent. */
+    private readonly publishRaw: (channel: string, message: string) => Promise<number>,
     private readonly sub: RedisClient,
     private readonly logger: Logger,
   ) {}
 
   async publish(message: object): Promise<void> {
-    await this.pub.publish(CONTROL_CHANNEL, JSON.stringify(message));
+    await this.publishRaw(CONTROL_CHANNEL, JSON.stringify(message));
   }
 
   async subscribe(handler: (message: unknown) => void): Promise<void> {
@@ -63,6 +64,7 @@ export async function createRedisBackend(
     ["commands", "pub", "sub"].map((name) => connectRedis(target, name, commandTimeoutMs, logger, name === "sub")),
   );
   if (!commands || !pub || !sub) throw new Error("unreachable: three clients requested");
+  const control = new RedisControlBus(pub.publish.bind(pub), sub, logger);
   publishWithoutThrowing(pub, logger);
   return {
     kind: "redis",
@@ -71,7 +73,7 @@ export async function createRedisBackend(
     sub,
     auth: new RedisAuthStore(commands),
     history: new RedisHistoryStore(commands, sub, limits),
-    control: new RedisControlBus(pub, sub, logger),
+    control,
     sessionClient: commands,
     ping: async () => {
       await Promise.all([commands.ping(), pub.ping()]);

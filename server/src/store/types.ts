@@ -20,6 +20,8 @@ export interface AuthStore {
   renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]>;
   /** Deletes the token and reads the session it was bound to, atomically. */
   consumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<ConsumedToken>;
+  /** Deletes a token (one whose consume failed on a store error, so it may have survived). */
+  deleteToken(tokenKey: string): Promise<void>;
 }
 
 /**

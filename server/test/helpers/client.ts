@@ -8,6 +8,8 @@ import {
 import type { WelcomePayload } from "@tether/shared";
 import fetchCookie from "fetch-cookie";
 import { CookieJar } from "tough-cookie";
+import { fetchFrom, nextClientAddress } from "./address.js";
+import { localAddressOption } from "./http.js";
 import { waitFor } from "./wait.js";
 
 /** A real @tether/client in Node, with everything a test wants to look at recorded. */
@@ -18,8 +20,10 @@ export interface TestClient {
   /** Every WS token it fetched, in order. */
   readonly tokens: string[];
   readonly welcomes: WelcomePayload[];
-  /** The cookie jar: share it to make a second tab of the same browser. */
+  /** The cookie jar: share it (and `address`) to make a second tab of the same browser. */
   readonly jar: CookieJar;
+  /** The loopback address its HTTP requests and sockets leave from (its own unless given). */
+  readonly address: string;
   /** Resolves when the client is connected and welcomed `count` times in all. */
   welcomed(count: number, timeoutMs?: number): Promise<WelcomePayload>;
   waitForState(state: TetherState, timeoutMs?: number): Promise<void>;
@@ -35,10 +39,14 @@ export const FAST_CLIENT: TetherClientOptions = {
   transports: ["websocket"],
 };
 
-export function startClient(url: string, options: TetherClientOptions & { jar?: CookieJar } = {}): TestClient {
+export function startClient(
+  url: string,
+  options: TetherClientOptions & { jar?: CookieJar; address?: string } = {},
+): TestClient {
   const jar = options.jar ?? new CookieJar();
+  const address = options.address ?? nextClientAddress();
   const tokens: string[] = [];
-  const cookieFetch = fetchCookie(fetch, jar) as unknown as FetchLike;
+  const cookieFetch = fetchCookie(fetchFrom(address), jar) as unknown as FetchLike;
   const recordingFetch: FetchLike = async (input, init) => {
     const res = await cookieFetch(input, init);
     if (String(input).endsWith("/api/auth/ws-token") && res.ok) {
@@ -47,7 +55,13 @@ export function startClient(url: string, options: TetherClientOptions & { jar?: 
     }
     return res;
   };
-  const client = createTetherClient({ ...FAST_CLIENT, ...options, url, fetch: recordingFetch });
+  const client = createTetherClient({
+    ...FAST_CLIENT,
+    ...options,
+    url,
+    fetch: recordingFetch,
+    socketOptions: { ...localAddressOption(address), ...options.socketOptions },
+  });
   const states: TetherState[] = [];
   const welcomes: WelcomePayload[] = [];
   client.on("state", (state) => states.push(state));
@@ -58,6 +72,7 @@ export function startClient(url: string, options: TetherClientOptions & { jar?: 
     tokens,
     welcomes,
     jar,
+    address,
     welcomed: async (count, timeoutMs = 15_000) => {
       await waitFor(`welcome #${count}`, () => welcomes.length >= count && client.state === "connected", { timeoutMs });
       return welcomes[count - 1] as WelcomePayload;
@@ -83,7 +98,7 @@ export async function connectedClient(
   url: string,
   apiKey: string,
   opened: TestClient[],
-  options: TetherClientOptions & { jar?: CookieJar } = {},
+  options: TetherClientOptions & { jar?: CookieJar; address?: string } = {},
 ): Promise<TestClient> {
   const t = startClient(url, options);
   opened.push(t);

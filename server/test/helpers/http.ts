@@ -1,9 +1,11 @@
 import type { HandshakeErrorData, WelcomePayload } from "@tether/shared";
-import { io, type Socket } from "socket.io-client";
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { fetchFrom, nextClientAddress } from "./address.js";
 
-/** A logged-in browser, reduced to its cookie: enough to drive the HTTP contract by hand. */
+/** A logged-in browser, reduced to its cookie (and the address it logged in from): enough to drive the HTTP contract by hand. */
 export interface TestSession {
   cookie: string;
+  address?: string;
 }
 
 /** POSTs JSON (or a raw string body) and returns status, headers and the parsed body. */
@@ -21,25 +23,32 @@ export async function post(url: string, body?: unknown, headers: Record<string, 
   };
 }
 
+/** Logs in as a new browser, from a loopback address of its own (`from`, or a fresh one). */
 export async function login(
   baseUrl: string,
   apiKey: string,
   headers: Record<string, string> = {},
+  from: string = nextClientAddress(),
 ): Promise<TestSession> {
-  const res = await fetch(`${baseUrl}/api/auth/login`, {
+  const res = await fetchFrom(from)(`${baseUrl}/api/auth/login`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify({ apiKey }),
   });
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   const setCookie = res.headers.get("set-cookie") ?? "";
-  return { cookie: setCookie.split(";")[0] ?? "" };
+  return { cookie: setCookie.split(";")[0] ?? "", address: from };
 }
 
 export async function wsToken(baseUrl: string, session: TestSession): Promise<string> {
   const res = await post(`${baseUrl}/api/auth/ws-token`, undefined, { cookie: session.cookie });
   if (res.status !== 200) throw new Error(`ws-token failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body?.token as string;
+}
+
+/** socket.io-client's option for the client side's address (ws takes it; engine.io-client's types omit it). */
+export function localAddressOption(localAddress: string): Partial<ManagerOptions & SocketOptions> {
+  return { localAddress } as Partial<ManagerOptions & SocketOptions>;
 }
 
 /** What a refused handshake gave the client. */
@@ -67,7 +76,7 @@ export type WelcomedSocket = Socket & {
 export function connectRaw(
   baseUrl: string,
   auth: unknown,
-  options: { extraHeaders?: Record<string, string> } = {},
+  options: { extraHeaders?: Record<string, string>; localAddress?: string } = {},
 ): Promise<WelcomedSocket> {
   const socket = io(baseUrl, {
     transports: ["websocket"],
@@ -75,6 +84,8 @@ export function connectRaw(
     forceNew: true,
     auth: auth as Record<string, unknown>,
     extraHeaders: options.extraHeaders,
+    // Passed on to ws (engine.io-client picks it), so each raw client has an address of its own.
+    ...localAddressOption(options.localAddress ?? nextClientAddress()),
   });
   const received: [string, unknown][] = [];
   socket.onAny((event: string, payload: unknown) => received.push([event, payload]));
@@ -91,9 +102,13 @@ export function connectRaw(
 }
 
 /** The `connect_error` a handshake with this `auth` gets (fails the test if it connects). */
-export async function refusal(baseUrl: string, auth: unknown): Promise<HandshakeRefused> {
+export async function refusal(
+  baseUrl: string,
+  auth: unknown,
+  options: { localAddress?: string } = {},
+): Promise<HandshakeRefused> {
   try {
-    const socket = await connectRaw(baseUrl, auth);
+    const socket = await connectRaw(baseUrl, auth, options);
     socket.close();
   } catch (err) {
     if (err instanceof HandshakeRefused) return err;

@@ -9,12 +9,11 @@ const SERVER_MAIN = resolve(import.meta.dirname, "../../src/main.ts");
 /** Every instance's log lands here, so a test can grep all logs for secrets. */
 export const LOG_DIR = process.env.TETHER_TEST_LOG_DIR ?? join(tmpdir(), "tether-test-logs");
 
-/** Short TTLs and intervals so lifecycle tests take seconds. */
+/** Short TTLs and intervals so lifecycle tests take seconds. Rate limits keep their defaults (on). */
 export const FAST_ENV: Record<string, string> = {
   TETHER_WS_TOKEN_TTL: "2s",
   TETHER_PING_INTERVAL: "500ms",
   TETHER_PING_TIMEOUT: "500ms",
-  TETHER_RATE_LIMITS: "off",
   TETHER_DRAIN_WINDOW: "300ms",
   TETHER_SHUTDOWN_TIMEOUT: "5s",
   LOG_LEVEL: "info",

@@ -3,7 +3,8 @@ import { freePort } from "./ports.js";
 
 /**
  * A small TCP load balancer for fault injection: round-robin over backends,
- * skipping dead ones; it can cut every connection and refuse new ones.
+ * skipping dead ones; it can cut every connection and refuse new ones. It keeps
+ * each client's (loopback) source address on its upstream connection.
  */
 export interface TestProxy {
   readonly url: string;
@@ -26,7 +27,9 @@ export async function startProxy(backends: number[]): Promise<TestProxy> {
   const dial = (client: Socket, tried: number, state: TestProxy) => {
     if (tried >= state.backends.length) return void client.destroy();
     const target = state.backends[next++ % state.backends.length];
-    const upstream = createConnection({ host: "127.0.0.1", port: target ?? 0 });
+    // Transparent, like an LB that keeps the client's source address (HAProxy `usesrc clientip`):
+    // each client keeps its own address upstream, so per-address limits see clients, not the proxy.
+    const upstream = createConnection({ host: "127.0.0.1", port: target ?? 0, localAddress: client.remoteAddress });
     // Only fires before "connect" (the listener is removed then): try the next backend.
     upstream.once("error", () => {
       upstream.destroy();

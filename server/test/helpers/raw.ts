@@ -1,4 +1,5 @@
 import WebSocket from "ws";
+import { nextClientAddress } from "./address.js";
 import { waitFor } from "./wait.js";
 
 /**
@@ -19,8 +20,9 @@ export async function openRaw(
   baseUrl: string,
   query = "EIO=4&transport=websocket",
   headers: Record<string, string> = {},
+  localAddress: string = nextClientAddress(),
 ): Promise<RawSocket> {
-  const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/socket.io/?${query}`, { headers });
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/socket.io/?${query}`, { headers, localAddress });
   const frames: string[] = [];
   const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
   ws.on("error", () => {});

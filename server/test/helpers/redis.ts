@@ -20,7 +20,8 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-export async function startRedis(options: { persistence?: boolean } = {}): Promise<TestRedis> {
+/** `args`: extra redis-server arguments (e.g. `--enable-debug-command local` for fault injection). */
+export async function startRedis(options: { persistence?: boolean; args?: string[] } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "tether-redis-"));
   const clients: Redis[] = [];
@@ -40,6 +41,7 @@ export async function startRedis(options: { persistence?: boolean } = {}): Promi
     "always",
     "--loglevel",
     "warning",
+    ...(options.args ?? []),
   ];
 
   const start = async () => {

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import { type ClientEvent, type ClientRecord, check, type PublishRecord } from "./checker.js";
+
+const U = "user:alice";
+const R = "room:lobby";
+
+/** Acked publishes of `stream`, seq 1..n, one every 10 ms from t=100. */
+function acked(stream: string, n: number, from = 100): PublishRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    stream,
+    seq: i + 1,
+    startedAt: from + i * 10,
+    endedAt: from + i * 10 + 5,
+    acked: true,
+    offset: `opaque-${i + 1}`,
+  }));
+}
+
+function client(events: ClientEvent[], extra: Partial<ClientRecord> = {}): ClientRecord {
+  return { id: "c1", streams: [U, R], sessionValid: true, events, connectedAtEnd: true, ...extra };
+}
+
+const welcome = (t: number): ClientEvent => ({ t, kind: "welcome", instance: "a", streams: [U, R] });
+const ev = (t: number, seq: number, stream = U): ClientEvent => ({ t, kind: "event", stream, seq, offset: `o${seq}` });
+const kinds = (h: Parameters<typeof check>[0]) => check(h).violations.map((v) => [v.kind, v.seq]);
+
+describe("the chaos checker", () => {
+  it("passes a clean history", () => {
+    const verdict = check({
+      publishes: acked(U, 3),
+      clients: [client([welcome(50), ev(101, 1), ev(111, 2), ev(121, 3)])],
+    });
+    expect(verdict.violations).toEqual([]);
+    expect(verdict).toMatchObject({ deliveries: 3, obligations: 3, covered: 0 });
+  });
+
+  it("fails on a duplicate", () => {
+    expect(
+      kinds({ publishes: acked(U, 2), clients: [client([welcome(50), ev(101, 1), ev(111, 2), ev(112, 2)])] }),
+    ).toEqual([["duplicate", 2]]);
+  });
+
+  it("fails on a reorder", () => {
+    expect(
+      kinds({ publishes: acked(U, 3), clients: [client([welcome(50), ev(101, 1), ev(121, 3), ev(122, 2)])] }),
+    ).toEqual([["reorder", 2]]);
+  });
+
+  it("fails on a loss", () => {
+    expect(kinds({ publishes: acked(U, 3), clients: [client([welcome(50), ev(101, 1), ev(121, 3)])] })).toEqual([
+      ["loss", 2],
+    ]);
+  });
+
+  it("accepts a loss covered by a later recovered:false for that stream", () => {
+    const verdict = check({
+      publishes: acked(U, 3),
+      clients: [
+        client([welcome(50), ev(101, 1), { t: 130, kind: "recovery", stream: U, recovered: false, missed: 2 }]),
+      ],
+    });
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.covered).toBe(2);
+  });
+
+  it("does not let a recovered:false of another stream, or an earlier one, cover a loss", () => {
+    const otherStream: ClientEvent = { t: 130, kind: "recovery", stream: R, recovered: false, missed: 1 };
+    const earlier: ClientEvent = { t: 90, kind: "recovery", stream: U, recovered: false, missed: 1 };
+    expect(
+      kinds({ publishes: acked(U, 2), clients: [client([welcome(50), earlier, ev(101, 1), otherStream])] }),
+    ).toEqual([["loss", 2]]);
+  });
+
+  it("owes nothing published before the client started on the stream", () => {
+    expect(kinds({ publishes: acked(U, 3), clients: [client([welcome(115), ev(121, 3)])] })).toEqual([]);
+  });
+
+  it("owes nothing for a failed publish, but counts it for order and duplicates when it arrives", () => {
+    const publishes = acked(R, 3);
+    publishes[1] = { ...publishes[1]!, acked: false, offset: undefined, error: "timeout" };
+    expect(kinds({ publishes, clients: [client([welcome(50), ev(101, 1, R), ev(121, 3, R)])] })).toEqual([]);
+    expect(kinds({ publishes, clients: [client([welcome(50), ev(101, 1, R), ev(121, 3, R), ev(130, 2, R)])] })).toEqual(
+      [["reorder", 2]],
+    );
+    expect(
+      kinds({
+        publishes,
+        clients: [client([welcome(50), ev(101, 1, R), ev(111, 2, R), ev(112, 2, R), ev(121, 3, R)])],
+      }),
+    ).toEqual([["duplicate", 2]]);
+  });
+
+  it("fails on an event of a stream the client is not entitled to", () => {
+    expect(kinds({ publishes: [], clients: [client([welcome(50), ev(60, 1, "user:bob")])] })).toEqual([
+      ["foreign-event", 1],
+    ]);
+  });
+
+  it("fails when a valid session is sent to the login screen, and stops owing events after that", () => {
+    const refused: ClientEvent = { t: 105, kind: "connect_error", code: "SESSION_EXPIRED", retryable: false };
+    expect(kinds({ publishes: acked(U, 3), clients: [client([welcome(50), ev(101, 1), refused])] })).toEqual([
+      ["unauthenticated-with-valid-session", undefined],
+    ]);
+    const ended: ClientEvent = { t: 60, kind: "session_ended", reason: "revoked" };
+    expect(kinds({ publishes: [], clients: [client([welcome(50), ended])] })[0]?.[0]).toBe(
+      "unauthenticated-with-valid-session",
+    );
+    const tokenRefused: ClientEvent = { t: 60, kind: "token_refused", status: 401, code: "SESSION_REQUIRED" };
+    expect(kinds({ publishes: [], clients: [client([welcome(50), tokenRefused])] })[0]?.[0]).toBe(
+      "unauthenticated-with-valid-session",
+    );
+    // A retryable refusal is a reconnect, not a logout.
+    const retry: ClientEvent = { t: 60, kind: "connect_error", code: "UNAVAILABLE", retryable: true };
+    expect(kinds({ publishes: [], clients: [client([welcome(50), retry])] })).toEqual([]);
+  });
+
+  it("accepts the end of a session that really ended", () => {
+    const ended: ClientEvent = { t: 60, kind: "session_ended", reason: "logout" };
+    expect(kinds({ publishes: [], clients: [client([welcome(50), ended], { sessionValid: false })] })).toEqual([]);
+  });
+
+  it("fails a client that never settled", () => {
+    expect(kinds({ publishes: [], clients: [client([welcome(50)], { connectedAtEnd: false })] })).toEqual([
+      ["not-connected-at-end", undefined],
+    ]);
+  });
+});
