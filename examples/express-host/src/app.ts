@@ -31,11 +31,14 @@ export async function startHostApp(env: Record<string, string | undefined> = pro
   const config = loadConfig(env);
   const tether = await createTether({
     config,
-    // The app's own login check: Tether parsed the JSON body; return a user id, or null for 401.
+    // The app's own login check: Tether parsed the JSON body. Naming the account lets Tether
+    // throttle failed logins per account as well as per address.
     login: (req) => {
       const { username, password } = (req.body ?? {}) as { username?: unknown; password?: unknown };
-      const user = typeof username === "string" ? USERS.get(username) : undefined;
-      return user && user.password === password ? (username as string) : null;
+      if (typeof username !== "string") return null; // 401
+      const account = username.toLowerCase();
+      const user = USERS.get(account);
+      return user && user.password === password ? { userId: account, account } : { refused: true, account };
     },
     // Rooms with history: a user's sockets join their teams' rooms at connect.
     roomsOf: ({ userId }) => (USERS.get(userId)?.teams ?? []).map((team) => `team:${team}`),
