@@ -8,7 +8,7 @@ import { apiKeyLogin } from "./auth/login.js";
 import { OriginPolicy } from "./auth/origins.js";
 import { SharedSecrets } from "./auth/secrets.js";
 import { AuthService, type LoginCheck } from "./auth/service.js";
-import type { TetherConfig } from "./config/config.js";
+import { requireGivenSecrets, type TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
@@ -122,6 +122,7 @@ export function historyLimits(config: TetherConfig): HistoryLimits {
  */
 export async function createTether(options: TetherOptions): Promise<Tether> {
   const { config } = options;
+  requireGivenSecrets(config, { builtInLogin: options.login === undefined });
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
   for (const warning of config.warnings) logger.warn(warning);
   const limits = historyLimits(config);
