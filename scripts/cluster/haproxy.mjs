@@ -10,6 +10,7 @@ export const MAX_INSTANCES = 8;
  * @typedef {object} ServerState
  * @property {string} name     tether1, tether2, …
  * @property {string} status   as HAProxy reports it: "UP", "DOWN", "UP 1/2" (going down), "MAINT", …
+ * @property {string} addr     ip:port it sends to now ("" while a discovered slot is empty)
  */
 
 /**
@@ -187,5 +188,9 @@ function parseServers(csv) {
   return rows
     .map((row) => row.split(","))
     .filter((cells) => cells[at("pxname")] === "tether" && !["FRONTEND", "BACKEND"].includes(cells[at("svname")] ?? ""))
-    .map((cells) => ({ name: cells[at("svname")] ?? "", status: cells[at("status")] ?? "" }));
+    .map((cells) => ({
+      name: cells[at("svname")] ?? "",
+      status: cells[at("status")] ?? "",
+      addr: cells[at("addr")] ?? "",
+    }));
 }
