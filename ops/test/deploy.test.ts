@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, SECRET_SETTINGS } from "../../server/src/config/config.js";
 import { EnvSchema } from "../../server/src/config/schema.js";
 
@@ -42,10 +42,12 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
 }
 
-/** A self-signed PEM made by deploy/tls-cert.sh, for configs that name a certificate. */
+const tlsDir = mkdtempSync(join(tmpdir(), "tether-deploy-tls-"));
+afterAll(() => rmSync(tlsDir, { recursive: true, force: true }));
+
+/** A self-signed PEM made by deploy/tls-cert.sh (once), for configs that name a certificate. */
 function testCertificate(): string {
-  const dir = mkdtempSync(join(tmpdir(), "tether-deploy-tls-"));
-  const pem = join(dir, "tls.pem");
+  const pem = join(tlsDir, "tls.pem");
   const made = run(["sh", "deploy/tls-cert.sh", pem]);
   expect(made.status, made.output).toBe(0);
   return pem;
