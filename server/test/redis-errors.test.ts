@@ -193,9 +193,10 @@ describe("Redis availability errors: 503 UNAVAILABLE (retryable) on every route 
     }
     if (!fault.writesOnly)
       for (const route of ["logout", "session", "jobs"]) expect(answers[route], route).toMatchObject(unavailable);
-    // One deadline per request: the slowest answer came within about one command timeout.
-    // (Before: each rate-limit check waited out a timeout of its own, two or three in a row.)
-    expect(elapsedMs).toBeLessThan(1_000 + 900);
+    // One deadline per request: the slowest answer came within one command timeout (1 s) and
+    // slack for a loaded machine; before, each rate-limit check waited out a timeout of its
+    // own, three in a row for a login (3 s and more).
+    expect(elapsedMs).toBeLessThan(2_500);
 
     // The token presented during the fault is dead now, though its consume failed.
     await waitFor("the failed token's deletion", async () => (await admin.exists(`tether:wstok:${token}`)) === 0);
@@ -288,7 +289,7 @@ describe("CLUSTERDOWN on a Redis Cluster: 503 UNAVAILABLE, and the failed token 
     expect(sessionRes.status).toBe(503);
     expect(handshake.data).toEqual({ code: ErrorCode.Unavailable, retryable: true });
     // (Before: each rate-limit check waited out a timeout of its own, two or three in a row.)
-    expect(elapsedMs).toBeLessThan(1_000 + 900);
+    expect(elapsedMs).toBeLessThan(2_500);
     const probe = cluster.client();
     await waitFor("the failed token's deletion", async () => (await probe.exists(`tether:wstok:${token}`)) === 0);
     expect((await refusal(instance.url, { token })).data?.code).toBe(ErrorCode.TokenInvalid);
