@@ -20,6 +20,7 @@ COPY server/package.json server/
 COPY client/package.json client/
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.base.json turbo.json ./
+COPY scripts/build-cjs.mjs scripts/
 COPY shared/ shared/
 COPY server/ server/
 COPY client/ client/

@@ -1,18 +1,22 @@
-// Bundles the SDK for the demo page: demo/tether.js (ESM, browser, minified).
+// Browser bundles of the SDK's browser entry (src/index.browser.ts: no Node cookie jar):
+// - demo/tether.js: ESM, minified, for the demo page the server serves;
+// - dist/tether.min.js: the script-tag build, an IIFE that defines `window.Tether`
+//   (`Tether.createTetherClient(…)`), with a source map carrying its sources.
 import { build } from "esbuild";
 
-await build({
-  entryPoints: ["src/index.ts"],
-  outfile: "demo/tether.js",
+/** @type {import("esbuild").BuildOptions} */
+const common = {
+  entryPoints: ["src/index.browser.ts"],
   bundle: true,
-  format: "esm",
   platform: "browser",
   target: "es2022",
   minify: true,
-  sourcemap: false,
   // Resolve workspace packages to their TypeScript sources.
   conditions: ["source"],
-  // Node-only cookie jar: imported dynamically and never executed in a browser.
-  external: ["fetch-cookie", "tough-cookie"],
-  logLevel: "info",
-});
+  logLevel: "warning",
+};
+
+await Promise.all([
+  build({ ...common, outfile: "demo/tether.js", format: "esm", sourcemap: false }),
+  build({ ...common, outfile: "dist/tether.min.js", format: "iife", globalName: "Tether", sourcemap: true }),
+]);

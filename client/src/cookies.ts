@@ -1,6 +1,9 @@
 /** Any fetch with the standard signature; `globalThis.fetch` fits. */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/** Wraps a fetch so it keeps cookies: the Node entry's cookie jar. */
+export type CookieJarWrapper = (base: FetchLike) => Promise<FetchLike>;
+
 /** True in a browser (or a browser-like test DOM), where the browser keeps the cookies. */
 export function isBrowser(): boolean {
   return typeof window !== "undefined" && typeof document !== "undefined";
@@ -9,17 +12,22 @@ export function isBrowser(): boolean {
 /**
  * The fetch the client uses, resolved once and lazily: a custom one as given; in a
  * browser the global fetch (the browser keeps the session cookie); elsewhere the
- * global fetch wrapped with a cookie jar of this client's own, so the session cookie
- * set by login is sent back on every request.
+ * global fetch wrapped with `withCookieJar` when the entry point has one (the Node
+ * entry: a cookie jar of this client's own, so the session cookie set by login is
+ * sent back on every request), else the global fetch as it is.
  */
-export function fetchResolver(custom: FetchLike | undefined): () => Promise<FetchLike> {
+export function fetchResolver(
+  custom: FetchLike | undefined,
+  withCookieJar: CookieJarWrapper | undefined,
+): () => Promise<FetchLike> {
   let resolved: Promise<FetchLike> | undefined;
   return () => {
     if (custom) return Promise.resolve(custom);
     if (!resolved) {
-      const pending = isBrowser()
-        ? Promise.resolve().then(globalFetch)
-        : Promise.resolve().then(() => withCookieJar(globalFetch()));
+      const pending =
+        isBrowser() || !withCookieJar
+          ? Promise.resolve().then(globalFetch)
+          : Promise.resolve().then(() => withCookieJar(globalFetch()));
       // A failed resolution is retried on the next request rather than cached.
       pending.catch(() => {
         if (resolved === pending) resolved = undefined;
@@ -33,10 +41,4 @@ export function fetchResolver(custom: FetchLike | undefined): () => Promise<Fetc
 function globalFetch(): FetchLike {
   if (typeof globalThis.fetch !== "function") throw new Error("No global fetch: pass the `fetch` option");
   return globalThis.fetch.bind(globalThis);
-}
-
-/** Node and other non-browser runtimes only: the imports are dynamic so browser bundles never load them. */
-async function withCookieJar(base: FetchLike): Promise<FetchLike> {
-  const [{ default: fetchCookie }, { CookieJar }] = await Promise.all([import("fetch-cookie"), import("tough-cookie")]);
-  return fetchCookie(base, new CookieJar());
 }

@@ -1,36 +1,14 @@
-import { CLIENT_DEFAULTS } from "@tether/shared";
-import { TetherClientImpl } from "./client.js";
-import { fetchResolver, isBrowser } from "./cookies.js";
-import { TetherHttp } from "./http.js";
+/**
+ * The Tether client SDK, Node entry point (export condition `node`): the same API as
+ * the browser entry, plus a cookie jar of the client's own for the session cookie.
+ *
+ * @packageDocumentation
+ */
+import { withCookieJar } from "./cookie-jar.js";
+import { createClient } from "./create.js";
 import type { TetherClient, TetherClientOptions } from "./types.js";
 
-export type {
-  JobDonePayload,
-  JobProgressPayload,
-  Offset,
-  RecoveryPayload,
-  SessionEndedPayload,
-  WelcomePayload,
-} from "@tether/shared";
-export { ErrorCode, SessionEndReason } from "@tether/shared";
-export type { FetchLike } from "./cookies.js";
-export { ClientErrorCode, TetherClientError, type TetherErrorCode } from "./errors.js";
-export type {
-  AckResult,
-  ClientOwnEvents,
-  EmitArgs,
-  PassThroughSocketOptions,
-  TetherClient,
-  TetherClientEvents,
-  TetherClientOptions,
-  TetherSocket,
-  TetherState,
-} from "./types.js";
-
-/** Default of `ackTimeoutMs`. */
-const ACK_TIMEOUT_MS = 10_000;
-/** Default of `staleAfterMs`: the server's default pingInterval + pingTimeout. */
-const STALE_AFTER_MS = 45_000;
+export * from "./public.js";
 
 /**
  * Creates a Tether client. Nothing happens on the network until `login`, `session`
@@ -42,7 +20,11 @@ const STALE_AFTER_MS = 45_000;
  * server says the login session is gone (state `"unauthenticated"`) or the origin is
  * forbidden (state `"closed"`, with an `"error"` event); it never logs out on an error.
  *
+ * Outside a browser, and unless `fetch` is given, the client keeps the session cookie
+ * in a cookie jar of its own (fetch-cookie + tough-cookie, loaded on first use).
+ *
  * @example
+ * ```ts
  * import { createTetherClient } from "@tether/client";
  *
  * const client = createTetherClient({ url: "http://127.0.0.1:3000" });
@@ -53,38 +35,8 @@ const STALE_AFTER_MS = 45_000;
  * await client.login(process.env.TETHER_API_KEY ?? "");
  * client.connect();
  * // later: await client.echo({ hello: "world" }); await client.logout();
+ * ```
  */
 export function createTetherClient(options: TetherClientOptions = {}): TetherClient {
-  const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
-  const origin = resolveOrigin(options.url);
-  const basePath = normaliseBasePath(options.basePath);
-  return new TetherClientImpl({
-    origin,
-    socketPath: `${basePath}/socket.io/`,
-    http: new TetherHttp({ origin, basePath, fetch: fetchResolver(options.fetch), timeoutMs }),
-    transports: options.transports ?? ["websocket", "polling"],
-    reconnectBaseDelayMs: options.reconnectBaseDelayMs ?? CLIENT_DEFAULTS.reconnectBaseDelayMs,
-    reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? CLIENT_DEFAULTS.reconnectMaxDelayMs,
-    ackTimeoutMs: options.ackTimeoutMs ?? ACK_TIMEOUT_MS,
-    staleAfterMs: options.staleAfterMs ?? STALE_AFTER_MS,
-    socketOptions: options.socketOptions ?? {},
-    random: options.random ?? Math.random,
-    resumeTickets: options.resumeTickets ?? true,
-  });
-}
-
-/** `""`, or a path such as `/tether`: a leading slash, no trailing one. */
-function normaliseBasePath(basePath: string | undefined): string {
-  const trimmed = (basePath ?? "").trim().replace(/\/+$/, "");
-  if (trimmed === "") return "";
-  return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
-}
-
-function resolveOrigin(url: string | undefined): string {
-  if (url === undefined) {
-    if (isBrowser()) return location.origin;
-    throw new TypeError("createTetherClient: `url` is required outside a browser");
-  }
-  const base = isBrowser() ? location.href : undefined;
-  return new URL(url, base).origin;
+  return createClient(options, withCookieJar);
 }

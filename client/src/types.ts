@@ -64,7 +64,9 @@ export interface TetherClientOptions {
   basePath?: string;
   /**
    * A custom fetch for the HTTP routes. Default: the global fetch; outside a browser
-   * it is wrapped with a cookie jar of this client's own (fetch-cookie + tough-cookie).
+   * the Node entry point wraps it with a cookie jar of this client's own (fetch-cookie +
+   * tough-cookie). The browser entry (export conditions `browser` and `default`) has no
+   * jar: elsewhere than a browser, give it a fetch that keeps the session cookie.
    */
   fetch?: FetchLike;
   /** Socket.IO transports, in order of preference. Default `["websocket", "polling"]`. */

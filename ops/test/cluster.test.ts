@@ -1,21 +1,24 @@
 // The local cluster (`npm run cluster`): Redis, three instances and the real
-// HAProxy with deploy/haproxy.cfg. The real client logs in and connects
-// through the load balancer, over WebSocket and over long-polling (which only
-// works with sticky routing), and a full stop leaves no process behind.
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+// HAProxy with deploy/haproxy.cfg, terminating TLS with a self-signed
+// certificate. The real client logs in and connects through the load balancer
+// over HTTPS and WSS, and over long-polling (which only works with sticky
+// routing); HAProxy is reloaded and restarted under connected clients; a full
+// stop leaves no process behind.
+import { join } from "node:path";
+import type { JobProgressPayload } from "@tether/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, SOURCE_COMMAND, startCluster } from "../../scripts/cluster/start.mjs";
-import { startClient } from "../../server/test/helpers/client.js";
+import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/src/index.js";
+import { fetchFrom, nextClientAddress } from "../../server/test/helpers/address.js";
+import { startClient, type TestClient } from "../../server/test/helpers/client.js";
 import { FAST_ENV, LOG_DIR } from "../../server/test/helpers/instance.js";
-import { freePort } from "../../server/test/helpers/ports.js";
 import { waitFor } from "../../server/test/helpers/wait.js";
 
-const ROOT = resolve(import.meta.dirname, "../..");
 const INSTANCES = ["tether1", "tether2", "tether3"];
 /** Short intervals, and a short drain so restarts take a moment. */
 const CLUSTER_ENV = { ...FAST_ENV, TETHER_DRAIN_WINDOW: "300ms" };
+/** A reloaded HAProxy's old process cuts the WebSockets it still holds after this (30 s in production). */
+const HARD_STOP_AFTER = "1s";
 
 /** Is a process with this pid still there (zombies included)? */
 function alive(pid: number): boolean {
@@ -29,36 +32,81 @@ function alive(pid: number): boolean {
 
 describe("npm run cluster's topology, driven from a test", () => {
   let cluster: Cluster;
+  /** A client that trusts the cluster's certificate, and nothing more. */
+  const client = (options: Parameters<typeof startClient>[1] = {}) =>
+    startClient(cluster.url, { ca: cluster.ca, ...options });
+  const https = () => fetchFrom(nextClientAddress(), { ca: cluster.ca });
 
   beforeAll(async () => {
     // Logs beside every other test instance's (LOG_DIR), where they stay for reading.
     const logDir = join(LOG_DIR, `cluster-${process.pid}`);
-    cluster = await startCluster({ instances: 3, command: SOURCE_COMMAND, env: CLUSTER_ENV, logDir });
+    cluster = await startCluster({
+      instances: 3,
+      command: SOURCE_COMMAND,
+      env: CLUSTER_ENV,
+      lbEnv: { LB_HARD_STOP_AFTER: HARD_STOP_AFTER },
+      logDir,
+    });
   });
 
   afterAll(async () => {
     await cluster?.stop();
   });
 
-  it("HAProxy sees every instance UP and answers /readyz through one of them", async () => {
-    expect(await cluster.lb.servers()).toEqual(INSTANCES.map((name) => ({ name, status: "UP" })));
-    const res = await fetch(`${cluster.url}/readyz`);
+  it("HAProxy sees every instance UP and answers /readyz over HTTPS through one of them", async () => {
+    expect(cluster.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(await cluster.lb.servers()).toEqual(
+      cluster.instances.map(({ name, port }) => ({ name, status: "UP", addr: `127.0.0.1:${port}` })),
+    );
+    const res = await https()(`${cluster.url}/readyz`);
     expect(res.status).toBe(200);
-    expect(res.headers.get("set-cookie")).toMatch(/^SERVERID=tether[123]; path=\/; HttpOnly; SameSite=Lax$/);
+    // Dynamic: a hash of the instance's address, not a slot name.
+    expect(res.headers.get("set-cookie")).toMatch(/^SERVERID=[0-9a-f]{16}; path=\/; HttpOnly; SameSite=Lax$/);
   });
 
-  it("the real client logs in through HAProxy and is welcomed by an instance over WebSocket", async () => {
-    const t = startClient(cluster.url);
+  it("plain HTTP redirects to HTTPS (same path, method kept), and HTTPS answers with HSTS", async () => {
+    const plain = await fetchFrom(nextClientAddress())(`${cluster.httpUrl}/api/auth/login?from=test`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(plain.status).toBe(308);
+    expect(plain.headers.get("location")).toBe(`${cluster.url}/api/auth/login?from=test`);
+    expect(plain.headers.get("strict-transport-security")).toBeNull();
+    const secure = await https()(`${cluster.url}/healthz`);
+    expect(secure.headers.get("strict-transport-security")).toBe("max-age=31536000");
+  });
+
+  it("end to end over TLS: the session cookie is Secure, and the real client is welcomed over WSS", async () => {
+    const login = await https()(`${cluster.url}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ apiKey: cluster.apiKey }),
+    });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.getSetCookie().find((line) => line.startsWith("tether.sid="));
+    expect(cookie).toMatch(/; Secure(;|$)/);
+    // The same instance reached directly over plain HTTP sets no Secure flag: HAProxy's X-Forwarded-Proto made it.
+    const direct = await fetchFrom(nextClientAddress())(`${cluster.instances[0]?.url}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ apiKey: cluster.apiKey }),
+    });
+    expect(direct.headers.getSetCookie().find((line) => line.startsWith("tether.sid="))).not.toMatch(/Secure/);
+
+    const t = client();
     await t.client.login(cluster.apiKey);
+    expect(t.jar.getCookiesSync(cluster.url).find((each) => each.key === "tether.sid")?.secure).toBe(true);
     t.client.connect();
     const welcome = await t.welcomed(1);
     expect(INSTANCES).toContain(welcome.instance);
+    expect(t.client.socket.io.engine.transport.name).toBe("websocket");
     expect(await t.client.echo({ hello: "cluster" })).toEqual({ hello: "cluster" });
     t.client.close();
   });
 
   it("long-polling works through HAProxy: the SERVERID cookie keeps one Engine.IO session on one instance", async () => {
-    const t = startClient(cluster.url, { transports: ["polling"] });
+    const t = client({ transports: ["polling"] });
     await t.client.login(cluster.apiKey);
     t.client.connect();
     const welcome = await t.welcomed(1, 8_000);
@@ -71,8 +119,71 @@ describe("npm run cluster's topology, driven from a test", () => {
     t.client.close();
   });
 
+  it("HAProxy reloaded (-sf) and then restarted under connected clients: nobody logged out, no event lost or repeated", async () => {
+    const publisher: WorkerPublisher = await createPublisher(
+      loadConfig({ REDIS_URL: cluster.redis.url, LOG_LEVEL: "silent" }),
+    );
+    const clients: TestClient[] = [];
+    try {
+      for (let i = 0; i < 12; i++) clients.push(client(i % 4 === 3 ? { transports: ["polling"] } : {}));
+      const steps = clients.map(() => [] as number[]);
+      clients.forEach((t, i) => {
+        t.client.on("job:progress", (p: JobProgressPayload) => p.jobId === "lb" && steps[i]?.push(p.step));
+      });
+      for (const t of clients) await t.client.login(cluster.apiKey);
+      for (const t of clients) t.client.connect();
+      await Promise.all(clients.map((t) => t.welcomed(1)));
+
+      // A worker publishes to the user until told to stop, across both events.
+      let published = 0;
+      let stopping = false;
+      const job = (async () => {
+        while (!stopping) {
+          published += 1;
+          await publisher.publish({ user: "admin" }, "job:progress", { jobId: "lb", step: published, steps: 0 });
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      const websockets = clients.filter((_, i) => i % 4 !== 3);
+      /** Every WebSocket client welcomed again since `marks` (a new connection), and every client connected. */
+      const mark = () => clients.map((t) => t.welcomes.length);
+      const movedSince = (marks: number[]) => () =>
+        websockets.every((t) => t.welcomes.length > (marks[clients.indexOf(t)] ?? 0)) &&
+        clients.every((t) => t.client.state === "connected");
+
+      // A reload: the new process takes the listeners at once; the old one
+      // cuts the WebSockets it still holds after HARD_STOP_AFTER (long-polling
+      // clients simply send their next request to the new one).
+      const old = cluster.lb.pid ?? 0;
+      const beforeReload = mark();
+      await cluster.lb.reload();
+      expect(cluster.lb.pid).not.toBe(old);
+      await waitFor("the old HAProxy process to finish", () => !alive(old), { timeoutMs: 20_000 });
+      await waitFor("every WebSocket client moved to the new process", movedSince(beforeReload), { timeoutMs: 20_000 });
+
+      // A restart: every connection is cut at once.
+      const beforeRestart = mark();
+      await cluster.lb.restart();
+      await waitFor("every client back after the restart", movedSince(beforeRestart), { timeoutMs: 20_000 });
+      const atRestart = published;
+      await waitFor("a few events after the restart", () => published > atRestart + 5);
+      stopping = true;
+      await job;
+
+      const expected = Array.from({ length: published }, (_, i) => i + 1);
+      await waitFor("every client to have every event", () => steps.every((s) => s.length >= published), {
+        timeoutMs: 15_000,
+      });
+      expect(steps.filter((s) => JSON.stringify(s) !== JSON.stringify(expected))).toEqual([]);
+      for (const t of clients) expect(t.states).not.toContain("unauthenticated");
+    } finally {
+      for (const t of clients) t.client.close();
+      await publisher.close();
+    }
+  }, 60_000);
+
   it("a rolling restart through HAProxy: the client follows without logging in again", async () => {
-    const t = startClient(cluster.url);
+    const t = client();
     await t.client.login(cluster.apiKey);
     t.client.connect();
     await t.welcomed(1);
@@ -94,13 +205,13 @@ describe("npm run cluster's topology, driven from a test", () => {
     // A separate short cluster would cost another start: stop and restart here.
     await Promise.all(cluster.instances.map((each) => each.stop()));
     await Promise.all(cluster.instances.map((each) => cluster.lb.waitForServer(each.name, "DOWN")));
-    const res = await fetch(`${cluster.url}/api/auth/session`);
+    const res = await https()(`${cluster.url}/api/auth/session`);
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("1");
     expect(await res.json()).toEqual({ error: { code: "UNAVAILABLE", message: expect.any(String) } });
     await first?.start();
     await cluster.lb.waitForServer("tether1", "UP");
-    expect((await fetch(`${cluster.url}/readyz`)).status).toBe(200);
+    expect((await https()(`${cluster.url}/readyz`)).status).toBe(200);
   });
 
   it("a full stop ends every process it started (instances, HAProxy, Redis)", async () => {
@@ -109,46 +220,4 @@ describe("npm run cluster's topology, driven from a test", () => {
     await cluster.stop();
     expect(pids.filter(alive)).toEqual([]);
   });
-});
-
-describe("npm run cluster", () => {
-  it("prints the URL and the API key, serves through HAProxy, and exits 0 on SIGTERM leaving nothing behind", async () => {
-    const port = await freePort();
-    const child = spawn(process.execPath, [join(ROOT, "scripts/cluster.mjs")], {
-      cwd: ROOT,
-      env: { ...process.env, ...CLUSTER_ENV, CLUSTER_PORT: String(port), CLUSTER_INSTANCES: "1", CLUSTER_SOURCE: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
-    const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
-    try {
-      await waitFor("the cluster's banner", () => output.includes("Ctrl-C stops everything"), { timeoutMs: 30_000 });
-      expect(output).toContain(`Tether cluster on http://127.0.0.1:${port}`);
-      const apiKey = /API key: (\S+)/.exec(output)?.[1];
-      const login = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ apiKey }),
-      });
-      expect(login.status).toBe(200);
-      const pids = [...output.matchAll(/pid (\d+)/g)].map((match) => Number(match[1]));
-      expect(pids).toHaveLength(3);
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
-      expect(output).toContain("cluster: stopped");
-      expect(pids.filter(alive)).toEqual([]);
-      const logDir = /Logs: (\S+)/.exec(output)?.[1];
-      if (logDir) rmSync(resolve(logDir, ".."), { recursive: true, force: true });
-    } finally {
-      // SIGTERM, never SIGKILL: the script must get to stop its children.
-      if (child.exitCode === null) child.kill("SIGTERM");
-      await exited;
-    }
-  }, 60_000);
 });

@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../server/src/config/config.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, SECRET_SETTINGS } from "../../server/src/config/config.js";
 import { EnvSchema } from "../../server/src/config/schema.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -33,12 +33,24 @@ function run(argv: string[], env: Record<string, string> = {}) {
 
 interface ComposeService {
   image?: string;
+  deploy?: { replicas?: number };
   build?: unknown;
   command?: string[];
   environment?: Record<string, string | null>;
   volumes?: string[];
   ports?: { published: number | string; target: number }[];
   depends_on?: Record<string, { condition: string }>;
+}
+
+const tlsDir = mkdtempSync(join(tmpdir(), "tether-deploy-tls-"));
+afterAll(() => rmSync(tlsDir, { recursive: true, force: true }));
+
+/** A self-signed PEM made by deploy/tls-cert.sh (once), for configs that name a certificate. */
+function testCertificate(): string {
+  const pem = join(tlsDir, "tls.pem");
+  const made = run(["sh", "deploy/tls-cert.sh", pem]);
+  expect(made.status, made.output).toBe(0);
+  return pem;
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -61,9 +73,11 @@ function composeConfig(): ComposeFile {
   return JSON.parse(toJson.stdout) as ComposeFile;
 }
 
-const TETHERS = ["tether1", "tether2", "tether3"];
-/** What compose fixes per instance rather than passing through from .env. */
+/** What compose fixes for the instances rather than passing through from .env. */
 const FIXED = ["PORT", "HOST", "REDIS_URL", "TETHER_TRUST_PROXY", "TETHER_INSTANCE_ID"];
+/** Secrets the `init` service writes to the shared volume; the instances read their files. */
+const FROM_INIT = ["TETHER_API_KEY", "TETHER_SESSION_SECRET"];
+const SECRETS_DIR = "/run/secrets/tether";
 
 // .ci/run installs docker-compose (Debian's 1.29, which validates without an engine); skipped only where it is absent.
 describe.skipIf(!onPath("docker-compose"))("docker-compose.yml", () => {
@@ -72,58 +86,81 @@ describe.skipIf(!onPath("docker-compose"))("docker-compose.yml", () => {
     compose = composeConfig();
   });
 
-  it("runs Redis, three Tether instances and HAProxy", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(["haproxy", "redis", ...TETHERS].sort());
+  it("runs Redis, a one-shot init, one scalable Tether service (three replicas) and HAProxy", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["haproxy", "init", "redis", "tether"]);
+    expect(compose.services.tether?.deploy?.replicas).toBe(3);
   });
 
-  it("keeps Redis's data on a volume, append-only, so a Redis restart logs nobody out", () => {
+  it("keeps Redis's data on a volume, append-only, and refuses to evict", () => {
     const redis = compose.services.redis;
     expect(redis?.image).toMatch(/^redis:7/);
     expect(redis?.command?.join(" ")).toContain("--appendonly yes");
+    expect(redis?.command?.join(" ")).toContain("--maxmemory-policy noeviction");
     expect(redis?.volumes).toContain("redis-data:/data:rw");
-    expect(Object.keys(compose.volumes ?? {})).toContain("redis-data");
+    expect(Object.keys(compose.volumes ?? {})).toEqual(expect.arrayContaining(["redis-data", "secrets", "tls"]));
   });
 
-  it("gives every instance the shared Redis, one trusted proxy hop and its own id", () => {
-    for (const name of TETHERS) {
-      const service = compose.services[name];
-      expect(service?.environment).toMatchObject({
-        REDIS_URL: "redis://redis:6379",
-        TETHER_TRUST_PROXY: "1",
-        TETHER_INSTANCE_ID: name,
-      });
-      expect(service?.depends_on?.redis?.condition).toBe("service_healthy");
-      expect(service?.image).toBe("tether:local");
-    }
+  it("gives the instances the shared Redis, one trusted proxy hop, and the init's secrets read-only", () => {
+    const service = compose.services.tether;
+    expect(service?.environment).toMatchObject({
+      REDIS_URL: "redis://redis:6379",
+      TETHER_TRUST_PROXY: "1",
+      TETHER_API_KEY_FILE: `${SECRETS_DIR}/api_key`,
+      TETHER_SESSION_SECRET_FILE: `${SECRETS_DIR}/session_secret`,
+    });
+    // No fixed id: every replica names itself (<hostname>-<random>).
+    expect(service?.environment).not.toHaveProperty("TETHER_INSTANCE_ID");
+    expect(service?.volumes).toContain(`secrets:${SECRETS_DIR}:ro`);
+    expect(service?.depends_on?.redis?.condition).toBe("service_healthy");
+    expect(service?.depends_on?.init?.condition).toBe("service_completed_successfully");
+    expect(service?.image).toBe("tether:local");
   });
 
   it("passes every other setting of the contract through from .env, and none it does not know", () => {
-    const passThrough = SETTINGS.filter((name) => !FIXED.includes(name)).sort();
-    for (const name of TETHERS) {
-      const environment = compose.services[name]?.environment ?? {};
-      const unset = Object.keys(environment).filter((key) => environment[key] === null);
-      // Not set in .env: the variable stays unset in the container (the built-in default).
-      expect(unset.sort()).toEqual(passThrough);
-      expect(Object.keys(environment).every((key) => SETTINGS.includes(key))).toBe(true);
-    }
+    const passThrough = SETTINGS.filter((name) => !FIXED.includes(name) && !FROM_INIT.includes(name)).sort();
+    const known = [...SETTINGS, ...SECRET_SETTINGS.map((name) => `${name}_FILE`)];
+    const environment = compose.services.tether?.environment ?? {};
+    const unset = Object.keys(environment).filter((key) => environment[key] === null);
+    // Not set in .env: the variable stays unset in the container (the built-in default).
+    expect(unset.sort()).toEqual(passThrough);
+    expect(Object.keys(environment).filter((key) => !known.includes(key))).toEqual([]);
   });
 
-  it("puts HAProxy in front with deploy/haproxy.cfg and an address for each instance", () => {
+  it("has init write the secrets (from .env when set there) and the certificate, with deploy/init-secrets.sh", () => {
+    const init = compose.services.init;
+    expect(init?.command).toEqual(["sh", "/deploy/init-secrets.sh"]);
+    expect(init?.environment).toMatchObject({
+      SECRETS_DIR,
+      TLS_PEM: "/etc/haproxy/tls/tls.pem",
+      TETHER_API_KEY: null,
+      TETHER_SESSION_SECRET: null,
+    });
+    expect(init?.volumes).toEqual(expect.arrayContaining([`secrets:${SECRETS_DIR}:rw`, "tls:/etc/haproxy/tls:rw"]));
+  });
+
+  it("puts HAProxy in front with deploy/haproxy.cfg, TLS, and the replicas found through Docker's DNS", () => {
     const haproxy = compose.services.haproxy;
     expect(haproxy?.image).toMatch(/^haproxy:2\./);
     expect(haproxy?.volumes).toContain(`${HAPROXY_CFG}:/usr/local/etc/haproxy/haproxy.cfg:ro`);
-    expect(haproxy?.ports).toEqual([{ published: 8080, target: 8080 }]);
+    expect(haproxy?.volumes).toContain("tls:/etc/haproxy/tls:ro");
+    expect(haproxy?.ports).toEqual([
+      { published: 8080, target: 8080 },
+      { published: 8443, target: 8443 },
+    ]);
     expect(haproxy?.environment).toEqual({
       LB_BIND: ":8080",
-      TETHER1_ADDR: "tether1:3000",
-      TETHER2_ADDR: "tether2:3000",
-      TETHER3_ADDR: "tether3:3000",
+      LB_TLS_BIND: ":8443",
+      LB_TLS_CERT: "/etc/haproxy/tls/tls.pem",
+      LB_HTTPS_PORT: "8443",
+      LB_DISCOVER: "tether:3000",
     });
+    expect(haproxy?.depends_on?.init?.condition).toBe("service_completed_successfully");
   });
 
   it.skipIf(!onPath("haproxy"))("its HAProxy accepts the mounted config with the environment compose gives it", () => {
     const env = compose.services.haproxy?.environment as Record<string, string>;
-    const result = run(["haproxy", "-c", "-f", HAPROXY_CFG], env);
+    // The certificate init makes, here; Docker's DNS name stays unresolved (init-addr none).
+    const result = run(["haproxy", "-c", "-f", HAPROXY_CFG], { ...env, LB_TLS_CERT: testCertificate() });
     expect(result.output).toContain("Configuration file is valid");
     expect(result.status).toBe(0);
   });
@@ -134,6 +171,8 @@ describe.skipIf(!onPath("haproxy"))("deploy/haproxy.cfg", () => {
   it("is valid as npm run cluster runs it: addresses, bind and admin socket from the environment", () => {
     const result = run(["haproxy", "-c", "-f", HAPROXY_CFG], {
       LB_BIND: "127.0.0.1:8080",
+      LB_TLS_BIND: "127.0.0.1:8443",
+      LB_TLS_CERT: testCertificate(),
       LB_ADMIN_SOCKET: join(tmpdir(), "tether-haproxy-check.sock"),
       ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8].map((n) => [`TETHER${n}_ADDR`, `127.0.0.1:${3000 + n}`])),
     });
@@ -147,7 +186,12 @@ describe.skipIf(!onPath("haproxy"))("deploy/haproxy.cfg", () => {
     directive(/timeout tunnel 1h/);
     directive(/timeout client 60s/);
     directive(/timeout server 60s/);
-    directive(/cookie SERVERID insert indirect nocache/);
+    directive(/cookie SERVERID insert indirect nocache .*dynamic$/);
+    directive(/dynamic-cookie-key /);
+    directive(/server-template tether /);
+    directive(/bind "\$\{LB_TLS_BIND-:8443\}" ssl crt /);
+    directive(/http-request redirect location https:.* code 308 unless \{ ssl_fc \}/);
+    directive(/http-response set-header Strict-Transport-Security /);
     directive(/option httpchk/);
     directive(/http-check send meth GET uri \/readyz/);
     directive(/option forwardfor/);

@@ -2,8 +2,9 @@
 // N Tether instances and HAProxy with deploy/haproxy.cfg. `npm run cluster`
 // runs it in the foreground; tests import startCluster() to drive restarts
 // and failures through the real load balancer.
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,32 @@ import { startRedis } from "./redis.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const HAPROXY_CONFIG = join(ROOT, "deploy/haproxy.cfg");
+/** What `npm run cluster` keeps between runs (gitignored): the self-signed certificate. */
+export const STATE_DIR = join(ROOT, ".cluster");
+
+/**
+ * The PEM HAProxy serves: `TETHER_TLS_CERT` when set (certificate and key in
+ * one file), otherwise a self-signed one made at first start in STATE_DIR by
+ * deploy/tls-cert.sh (the script compose's `init` service runs).
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {string}
+ */
+export function clusterCertificate(env = process.env) {
+  if (env.TETHER_TLS_CERT) return resolve(env.TETHER_TLS_CERT);
+  const pem = join(STATE_DIR, "tls.pem");
+  execFileSync("sh", [join(ROOT, "deploy/tls-cert.sh"), pem], { stdio: ["ignore", "ignore", "inherit"] });
+  return pem;
+}
+
+/**
+ * The certificate part of a PEM file, for a client to trust (a self-signed certificate is its own CA).
+ * @param {string} pem
+ */
+export function certificateOf(pem) {
+  const blocks = readFileSync(pem, "utf8").match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!blocks) throw new Error(`${pem} holds no certificate`);
+  return `${blocks.join("\n")}\n`;
+}
 
 /** Runs the built server, as the Docker image does (the default). */
 export const BUILT_COMMAND = [process.execPath, "server/dist/main.js"];
@@ -23,7 +50,11 @@ export const SOURCE_COMMAND = [process.execPath, "--conditions=source", "--impor
 /**
  * @typedef {object} ClusterOptions
  * @property {number} [instances]  how many Tether instances (1 to 8; default 3)
- * @property {number} [port]       the load balancer's port on 127.0.0.1 (default: a free one)
+ * @property {number} [port]       the load balancer's plain HTTP port on 127.0.0.1 (default: a free one)
+ * @property {boolean} [tls]       HAProxy terminates TLS, and plain HTTP redirects to it (default true)
+ * @property {number} [tlsPort]    its HTTPS port on 127.0.0.1 (default: a free one)
+ * @property {string} [tlsCert]    PEM with certificate and key (default: `clusterCertificate()`)
+ * @property {Record<string, string>} [lbEnv]  more of deploy/haproxy.cfg's variables (e.g. LB_HARD_STOP_AFTER)
  * @property {Record<string, string | undefined>} [env]
  *   settings for every instance, over process.env (e.g. short TETHER_PING_INTERVAL in tests).
  *   PORT, HOST, REDIS_URL and TETHER_INSTANCE_ID are the cluster's; TETHER_TRUST_PROXY
@@ -50,7 +81,9 @@ export const SOURCE_COMMAND = [process.execPath, "--conditions=source", "--impor
 
 /**
  * @typedef {object} Cluster
- * @property {string} url          the load balancer, e.g. http://127.0.0.1:8080
+ * @property {string} url          the load balancer, e.g. https://127.0.0.1:8443 (http:// with tls off)
+ * @property {string} httpUrl      its plain HTTP listener (which redirects to `url` when TLS is on)
+ * @property {string | undefined} ca   the certificate HAProxy serves, for clients to trust (TLS on)
  * @property {string} apiKey
  * @property {string} logDir
  * @property {ClusterInstance[]} instances
@@ -88,6 +121,10 @@ export async function startCluster(options = {}) {
   mkdirSync(logDir, { recursive: true });
   const common = { cwd: ROOT, logDir, onLine: options.onLine };
   const env = { ...process.env, ...options.env };
+  // The cluster's own setting, not an instance's (which would warn about an unknown TETHER_ name).
+  delete env.TETHER_TLS_CERT;
+  const tls = options.tls ?? true;
+  const tlsCert = tls ? (options.tlsCert ?? clusterCertificate({ ...process.env, ...options.env })) : undefined;
   const apiKey = env.TETHER_API_KEY || randomBytes(24).toString("base64url");
 
   /** @type {Array<() => Promise<void>>} */
@@ -137,15 +174,20 @@ export async function startCluster(options = {}) {
       ...common,
       config: HAPROXY_CONFIG,
       port: options.port ?? (await freePort()),
+      tls: tlsCert ? { port: options.tlsPort ?? (await freePort()), cert: tlsCert } : undefined,
       backends: ports.map((port) => `127.0.0.1:${port}`),
+      env: options.lbEnv,
       adminSocket: join(workDir, "haproxy.sock"),
+      pids,
     });
-    if (lb.pid) pids.push(lb.pid);
     stops.push(lb.stop);
     await Promise.all(instances.map((each) => lb.waitForServer(each.name, "UP", readyTimeoutMs)));
 
+    const httpUrl = `http://127.0.0.1:${lb.port}`;
     return {
-      url: `http://127.0.0.1:${lb.port}`,
+      url: lb.tlsPort ? `https://127.0.0.1:${lb.tlsPort}` : httpUrl,
+      httpUrl,
+      ca: tlsCert ? certificateOf(tlsCert) : undefined,
       apiKey,
       logDir,
       instances,

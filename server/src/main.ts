@@ -4,19 +4,23 @@ import { ConfigError, loadConfig } from "./config/config.js";
 import { printBanner } from "./ops/banner.js";
 import { startServer } from "./server.js";
 
+/** A refused configuration: each problem on its own line, then the mistyped names that may explain it. */
+function refuse(err: ConfigError): never {
+  process.stderr.write(`tether: ${err.message}\n`);
+  for (const warning of err.warnings) process.stderr.write(`tether: warning: ${warning}\n`);
+  process.exit(1);
+}
+
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  let server: Awaited<ReturnType<typeof startServer>>;
   try {
     config = loadConfig();
+    server = await startServer(config);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tether: ${err.message}\n`);
-      for (const warning of err.warnings) process.stderr.write(`tether: warning: ${warning}\n`);
-      process.exit(1);
-    }
+    if (err instanceof ConfigError) refuse(err);
     throw err;
   }
-  const server = await startServer(config);
   printBanner(server, config);
 
   let stopping = false;

@@ -9,7 +9,7 @@ import { OriginPolicy } from "./auth/origins.js";
 import { SharedSecrets } from "./auth/secrets.js";
 import { AuthService, type LoginCheck } from "./auth/service.js";
 import { ResumeTickets } from "./auth/tickets.js";
-import type { TetherConfig } from "./config/config.js";
+import { requireGivenSecrets, type TetherConfig } from "./config/config.js";
 import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
@@ -20,6 +20,7 @@ import { healthRoutes, metricsRoutes } from "./ops/health.js";
 import { instrumentStore } from "./ops/instrument.js";
 import { createLogger } from "./ops/logger.js";
 import { Metrics } from "./ops/metrics.js";
+import { RedisSafety } from "./ops/redis-safety.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
@@ -128,6 +129,7 @@ export function historyLimits(config: TetherConfig): HistoryLimits {
  */
 export async function createTether(options: TetherOptions): Promise<Tether> {
   const { config } = options;
+  requireGivenSecrets(config, { builtInLogin: options.login === undefined });
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
   for (const warning of config.warnings) logger.warn(warning);
   const limits = historyLimits(config);
@@ -142,6 +144,11 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     apiKey: config.apiKey,
     sessionSecrets: config.sessionSecrets,
   });
+  // Persistence off or an evicting Redis loses what Tether stores: warn loudly, at start and after every reconnect.
+  const redisSafety =
+    backend.kind === "redis" ? new RedisSafety((backend as RedisBackend).commands, metrics, logger) : undefined;
+  await redisSafety?.check();
+  redisSafety?.watch();
   // Generated secrets converge if Redis loses them (in-process stores cannot).
   if (backend.kind === "redis")
     secrets.watch(config.secretsCheckIntervalMs, logger, (backend as RedisBackend).commands);
@@ -204,7 +211,13 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     }),
   );
   const opsRouter = Router();
-  opsRouter.use(healthRoutes(backend, () => draining));
+  opsRouter.use(
+    healthRoutes(
+      backend,
+      () => draining,
+      () => (redisSafety ? { redisConfig: redisSafety.current } : {}),
+    ),
+  );
   opsRouter.use(metricsRoutes(metrics, config.metricsKey));
   opsRouter.use([Route.Health, Route.Ready, Route.Metrics], errors);
   const publishRouter = Router();
@@ -283,6 +296,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     async close() {
       if (!draining) await drain(0);
       secrets.stop();
+      redisSafety?.stop();
       if (realtime) {
         realtime.stop();
         await realtime.io.close();

@@ -1,6 +1,30 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DEFAULTS } from "@tether/shared";
-import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config/config.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, requireGivenSecrets, SECRET_SETTINGS } from "../src/config/config.js";
+
+const secretsDir = mkdtempSync(join(tmpdir(), "tether-config-secrets-"));
+afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
+
+/** Writes a secret file, as Docker or Kubernetes mounts one, and returns its path. */
+function secretFile(name: string, content: string): string {
+  const path = join(secretsDir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** The problems of a refused configuration. */
+function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  return expect.unreachable("the configuration was accepted");
+}
 
 describe("config", () => {
   it("uses the documented defaults", () => {
@@ -109,7 +133,8 @@ describe("config", () => {
       "TETHER_PING_INTERVL is not a Tether setting and is ignored; did you mean TETHER_PING_INTERVAL?",
     ]);
     expect(config.pingIntervalMs).toBe(DEFAULTS.pingIntervalMs);
-    expect(loadConfig({ TETHER_API_KEY_FILE: "/run/secrets/key", TETHER_TEST_LOG_DIR: "/tmp" }).warnings).toEqual([]);
+    const keyFile = secretFile("warn-key", "k".repeat(16));
+    expect(loadConfig({ TETHER_API_KEY_FILE: keyFile, TETHER_TEST_LOG_DIR: "/tmp" }).warnings).toEqual([]);
   });
 
   it("names the mistyped variables alongside the problems when the configuration is refused", () => {
@@ -154,5 +179,87 @@ describe("config", () => {
     } catch (err) {
       expect((err as ConfigError).message).not.toContain("tiny");
     }
+  });
+
+  describe("secrets from files (<name>_FILE)", () => {
+    it("reads every secret from its file, dropping one trailing newline only", () => {
+      const config = loadConfig({
+        TETHER_API_KEY_FILE: secretFile("api-key", `${"a".repeat(20)}\n`),
+        TETHER_SESSION_SECRET_FILE: secretFile("session", `${"s".repeat(32)},${"t".repeat(32)}\r\n`),
+        TETHER_PUBLISH_KEY_FILE: secretFile("publish", "p".repeat(16)),
+        TETHER_METRICS_KEY_FILE: secretFile("metrics", `${"m".repeat(16)}\n\n`),
+      });
+      expect(config.apiKey).toBe("a".repeat(20));
+      expect(config.sessionSecrets).toEqual(["s".repeat(32), "t".repeat(32)]);
+      expect(config.publishKey).toBe("p".repeat(16));
+      // Only one newline is the file's ending; the rest is the value's (trimmed like any setting).
+      expect(config.metricsKey).toBe("m".repeat(16));
+      expect(config.warnings).toEqual([]);
+    });
+
+    it("validates a file's secret like the variable's, without showing it", () => {
+      const [line] = problemsOf(() => loadConfig({ TETHER_API_KEY_FILE: secretFile("short", "tiny\n") }));
+      expect(line).toBe("TETHER_API_KEY: expected at least 16 characters");
+    });
+
+    it.each(SECRET_SETTINGS)("refuses %s given both ways, a missing file and an empty one", (name) => {
+      const value = name === "TETHER_SESSION_SECRET" ? "v".repeat(32) : "v".repeat(16);
+      expect(
+        problemsOf(() => loadConfig({ [name]: value, [`${name}_FILE`]: secretFile(`both-${name}`, value) })),
+      ).toEqual([`${name}_FILE: set either ${name} or ${name}_FILE, not both`]);
+      const missing = join(secretsDir, "nowhere");
+      expect(problemsOf(() => loadConfig({ [`${name}_FILE`]: missing }))).toEqual([
+        `${name}_FILE: cannot read ${missing} (ENOENT)`,
+      ]);
+      const empty = secretFile(`empty-${name}`, "\n");
+      expect(problemsOf(() => loadConfig({ [`${name}_FILE`]: empty }))).toEqual([`${name}_FILE: ${empty} is empty`]);
+    });
+  });
+
+  describe("NODE_ENV=production", () => {
+    const secret = "s".repeat(32);
+    const key = "k".repeat(16);
+
+    it("requires the session secret and the API key of the built-in login", () => {
+      const config = loadConfig({ NODE_ENV: "production" });
+      expect(config.production).toBe(true);
+      const problems = problemsOf(() => requireGivenSecrets(config, { builtInLogin: true }));
+      expect(problems).toHaveLength(2);
+      expect(problems[0]).toMatch(
+        /^TETHER_SESSION_SECRET: required with NODE_ENV=production .*TETHER_SESSION_SECRET_FILE/,
+      );
+      expect(problems[1]).toMatch(/^TETHER_API_KEY: required with NODE_ENV=production .*TETHER_API_KEY_FILE/);
+    });
+
+    it("with a host app's own login, requires only the session secret", () => {
+      const config = loadConfig({ NODE_ENV: "production" });
+      expect(problemsOf(() => requireGivenSecrets(config, { builtInLogin: false }))).toEqual([
+        expect.stringMatching(/^TETHER_SESSION_SECRET: required/),
+      ]);
+      const withSecret = loadConfig({ NODE_ENV: "production", TETHER_SESSION_SECRET: secret });
+      expect(() => requireGivenSecrets(withSecret, { builtInLogin: false })).not.toThrow();
+    });
+
+    it("accepts secrets given as files, and generates freely outside production", () => {
+      const config = loadConfig({
+        NODE_ENV: "production",
+        TETHER_SESSION_SECRET_FILE: secretFile("prod-session", secret),
+        TETHER_API_KEY_FILE: secretFile("prod-key", key),
+      });
+      expect(() => requireGivenSecrets(config, { builtInLogin: true })).not.toThrow();
+      for (const NODE_ENV of [undefined, "development", "test"]) {
+        expect(() => requireGivenSecrets(loadConfig({ NODE_ENV }), { builtInLogin: true })).not.toThrow();
+      }
+    });
+
+    it("names a mistyped secret variable alongside the refusal", () => {
+      const config = loadConfig({ NODE_ENV: "production", TETHER_SESION_SECRET: secret, TETHER_API_KEY: key });
+      try {
+        requireGivenSecrets(config, { builtInLogin: true });
+        expect.unreachable("accepted");
+      } catch (err) {
+        expect((err as ConfigError).warnings).toEqual([expect.stringContaining("did you mean TETHER_SESSION_SECRET?")]);
+      }
+    });
   });
 });

@@ -21,6 +21,9 @@ describe("hostile sockets: refused clearly, nothing crashes, others unaffected",
       TETHER_API_KEY: API_KEY,
       TETHER_SOCKET_EVENTS_PER_SECOND: "20",
       TETHER_MAX_SOCKETS_PER_SESSION: "3",
+      // Liveness is not under test here: the bystander must not be dropped for a ping late under fuzzing load.
+      TETHER_PING_INTERVAL: "5s",
+      TETHER_PING_TIMEOUT: "5s",
     });
     session = await login(server.url, API_KEY);
     bystander = await connectRaw(server.url, { token: await wsToken(server.url, await login(server.url, API_KEY)) });

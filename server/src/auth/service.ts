@@ -151,6 +151,11 @@ export class AuthService {
   }
 
   /** Destroys the request's session; returns its id when there was one. */
+  /** The id of the request's signed-in session (undefined when it has none). */
+  sessionIdOf(req: Request): string | undefined {
+    return req.session?.userId === undefined ? undefined : req.sessionID;
+  }
+
   async endSession(req: Request): Promise<string | undefined> {
     if (req.session?.userId === undefined) return undefined;
     const sid = req.sessionID;

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { closest } from "fastest-levenshtein";
 import type { z } from "zod";
@@ -68,6 +69,8 @@ export interface TetherConfig {
   /** On SIGTERM, the process exits by this deadline whatever is left. */
   shutdownTimeoutMs: number;
   logLevel: Env["LOG_LEVEL"];
+  /** NODE_ENV=production: secrets must be given, never generated (see `requireGivenSecrets`). */
+  production: boolean;
   /** Things worth telling the operator at start, such as a mistyped TETHER_* variable. */
   warnings: string[];
 }
@@ -103,6 +106,46 @@ function describe(issues: z.core.$ZodIssue[], env: Record<string, string | undef
   return [...new Set(lines)];
 }
 
+/**
+ * The secrets. Each may also be given as a file, `<name>_FILE` holding its path
+ * (Docker and Kubernetes secrets): the file's content, one trailing newline dropped.
+ */
+export const SECRET_SETTINGS = [
+  "TETHER_API_KEY",
+  "TETHER_SESSION_SECRET",
+  "TETHER_PUBLISH_KEY",
+  "TETHER_METRICS_KEY",
+] as const;
+
+/** The environment with every `<secret>_FILE` read into `<secret>`, and a line per file that could not be used. */
+function readSecretFiles(env: Record<string, string | undefined>): {
+  env: Record<string, string | undefined>;
+  problems: string[];
+} {
+  const resolved = { ...env };
+  const problems: string[] = [];
+  for (const name of SECRET_SETTINGS) {
+    const path = env[`${name}_FILE`]?.trim();
+    if (!path) continue;
+    if (env[name]?.trim()) {
+      problems.push(`${name}_FILE: set either ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    let content: string;
+    try {
+      content = readFileSync(path, "utf8");
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      problems.push(`${name}_FILE: cannot read ${path} (${reason})`);
+      continue;
+    }
+    const value = content.replace(/\r?\n$/, "");
+    if (value.trim() === "") problems.push(`${name}_FILE: ${path} is empty`);
+    else resolved[name] = value;
+  }
+  return { env: resolved, problems };
+}
+
 /** Variables under the TETHER_ prefix that are not settings: the test suite's own. */
 const NOT_SETTINGS = /^TETHER_TEST_/;
 
@@ -112,7 +155,7 @@ const NOT_SETTINGS = /^TETHER_TEST_/;
  */
 function unknownVariables(env: Record<string, string | undefined>): string[] {
   const settings = Object.keys(EnvSchema.shape);
-  const known = new Set([...settings, ...settings.filter((name) => /KEY|SECRET/.test(name)).map((n) => `${n}_FILE`)]);
+  const known = new Set([...settings, ...SECRET_SETTINGS.map((name) => `${name}_FILE`)]);
   return Object.keys(env)
     .filter((name) => name.startsWith("TETHER_") && !known.has(name) && !NOT_SETTINGS.test(name))
     .sort()
@@ -132,8 +175,12 @@ function parseTrustProxy(text: string | undefined): TetherConfig["trustProxy"] {
  * default), or throws a ConfigError naming each bad variable.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): TetherConfig {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues, env), unknownVariables(env));
+  const files = readSecretFiles(env);
+  const parsed = EnvSchema.safeParse(files.env);
+  if (!parsed.success || files.problems.length > 0) {
+    const invalid = parsed.success ? [] : describe(parsed.error.issues, files.env);
+    throw new ConfigError([...files.problems, ...invalid], unknownVariables(env));
+  }
   const e = parsed.data;
   const problems: string[] = [];
   if (e.TETHER_SESSION_MAX_AGE < e.TETHER_SESSION_IDLE_TTL) {
@@ -227,6 +274,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainWindowMs: e.TETHER_DRAIN_WINDOW,
     shutdownTimeoutMs: e.TETHER_SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
+    production: env.NODE_ENV === "production",
     warnings: unknownVariables(env),
   };
+}
+
+/**
+ * With NODE_ENV=production nothing is generated where a fleet could split: the
+ * session secret must be given, and the API key too when the built-in login is
+ * used (a host app's own `login` needs none). Throws a ConfigError otherwise.
+ * Generated secrets stay a development convenience.
+ */
+export function requireGivenSecrets(config: TetherConfig, { builtInLogin }: { builtInLogin: boolean }): void {
+  if (!config.production) return;
+  const missing: string[] = [];
+  if (config.sessionSecrets.length === 0) missing.push("TETHER_SESSION_SECRET");
+  if (builtInLogin && config.apiKey === undefined) missing.push("TETHER_API_KEY");
+  if (missing.length === 0) return;
+  throw new ConfigError(
+    missing.map(
+      (name) =>
+        `${name}: required with NODE_ENV=production (set it, or ${name}_FILE to a file holding it; e.g. openssl rand -base64 48)`,
+    ),
+    config.warnings,
+  );
 }

@@ -14,8 +14,11 @@ export interface RouteDeps {
   maxBodyBytes: number;
   /** `POST /api/auth/ws-token` (see http/token.ts). */
   tokenRoute: NodeHandler;
-  /** Tells every instance that a session ended (its sockets get `session:ended`). */
-  onSessionEnded(sid: string): void;
+  /**
+   * Tells every instance that a session ended (its sockets get `session:ended`);
+   * settles after the first broadcast try.
+   */
+  onSessionEnded(sid: string): Promise<void>;
   /** CORS for the allowlisted origins, when there is an allowlist. */
   cors: RequestHandler | undefined;
   /** Tether's error handler, applied to Tether's own paths only. */
@@ -66,8 +69,11 @@ export function authRoutes(deps: RouteDeps): Router {
   );
 
   router.post(Route.Logout, origin, session, async (req, res) => {
-    const sid = await deps.auth.endSession(req);
-    if (sid !== undefined) deps.onSessionEnded(sid);
+    // Tell every instance first, then delete the session: an instance whose liveness
+    // check ran in between would otherwise end the session's sockets as "revoked".
+    const sid = deps.auth.sessionIdOf(req);
+    if (sid !== undefined) await deps.onSessionEnded(sid);
+    await deps.auth.endSession(req);
     res.clearCookie(SESSION_COOKIE, { path: "/" });
     res.status(204).end();
   });

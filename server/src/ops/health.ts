@@ -5,8 +5,15 @@ import { TetherError } from "../errors.js";
 import type { Backend } from "../store/types.js";
 import type { Metrics } from "./metrics.js";
 
-/** Liveness (`/healthz`) and readiness (`/readyz`: the store answers and we are not draining). */
-export function healthRoutes(backend: Backend, isDraining: () => boolean): Router {
+/**
+ * Liveness (`/healthz`) and readiness (`/readyz`: the store answers and we are not draining).
+ * `details` adds to a ready answer's body (e.g. Redis configuration warnings) without changing its status.
+ */
+export function healthRoutes(
+  backend: Backend,
+  isDraining: () => boolean,
+  details: () => Record<string, unknown> = () => ({}),
+): Router {
   const router = Router();
   router.get(Route.Health, (_req, res) => {
     res.json({ status: "ok" });
@@ -19,7 +26,7 @@ export function healthRoutes(backend: Backend, isDraining: () => boolean): Route
     } catch (err) {
       throw new TetherError(ErrorCode.Unavailable, "Redis is unreachable.", { cause: err });
     }
-    res.json({ status: "ready", store: backend.kind });
+    res.json({ status: "ready", store: backend.kind, ...details() });
   });
   return router;
 }

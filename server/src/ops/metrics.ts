@@ -70,6 +70,12 @@ export class Metrics {
     labelNames: ["op"] as const,
     registers: [this.registry],
   });
+  readonly redisUnsafeConfig = new Gauge({
+    name: "tether_redis_unsafe_config",
+    help: "1 when Redis is configured so that it can lose Tether's state (check: persistence = off, eviction = maxmemory-policy other than noeviction), 0 when safe; absent when Redis refused CONFIG GET.",
+    labelNames: ["check"] as const,
+    registers: [this.registry],
+  });
   readonly draining = new Gauge({
     name: "tether_drain_remaining_sockets",
     help: "While draining: sockets still to be moved to other instances (0 otherwise).",

@@ -62,7 +62,7 @@ export interface Realtime {
    * Ends a session on every instance: `session:ended`, then disconnect. This
    * instance's sockets at once; the others' through Redis, retried until sent.
    */
-  endSession(sid: string, reason: SessionEndReason): void;
+  endSession(sid: string, reason: SessionEndReason): Promise<void>;
   /** Stops the session checks and the pending session-end retries. */
   stop(): void;
 }
@@ -120,7 +120,9 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     logger,
   });
   const endSession = (sid: string, reason: SessionEndReason) => {
-    if (ends.end(sid, reason)) options.metrics.sessionEnds.inc({ reason });
+    const { news, sent } = ends.end(sid, reason);
+    if (news) options.metrics.sessionEnds.inc({ reason });
+    return sent;
   };
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();

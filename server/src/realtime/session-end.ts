@@ -26,13 +26,15 @@ export class SessionEnds {
 
   constructor(private readonly options: SessionEndsOptions) {}
 
-  /** Ends the session; true when this is news (no broadcast for it was pending). */
-  end(sid: string, reason: SessionEndReason): boolean {
+  /**
+   * Ends the session. `news` is false when a broadcast for it was pending
+   * already; `sent` settles after the first try (retries go on after a failure).
+   */
+  end(sid: string, reason: SessionEndReason): { news: boolean; sent: Promise<void> } {
     this.options.endLocal(sid, reason);
-    if (this.stopped || this.pending.has(sid)) return false;
+    if (this.stopped || this.pending.has(sid)) return { news: false, sent: Promise.resolve() };
     this.pending.set(sid, undefined);
-    void this.attempt(sid, reason, SESSION_END_FIRST_RETRY_MS, 1);
-    return true;
+    return { news: true, sent: this.attempt(sid, reason, SESSION_END_FIRST_RETRY_MS, 1) };
   }
 
   /** Broadcasts not sent yet. */

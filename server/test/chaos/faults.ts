@@ -1,4 +1,4 @@
-import { PUBSUB_BUFFER_LIMIT, type Topology } from "./topology.js";
+import { PUBSUB_BUFFER_LIMIT, replicaCaughtUp, type Topology } from "./topology.js";
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same schedule. */
 export function prng(seed: number): () => number {
@@ -155,8 +155,13 @@ export async function inject(spec: FaultSpec, context: FaultContext): Promise<st
       // What a Sentinel failover looks like to clients that still reach the old primary: it is
       // demoted (writes fail with READONLY) until the address they use moves to the new one.
       const { primary, replica } = topology;
+      // Writes pause while the replica catches up, as in a Sentinel or Cluster manual failover:
+      // what the primary acknowledged is on the replica before it is promoted.
+      await primary.admin.client("PAUSE", "5000", "WRITE");
+      await replicaCaughtUp(primary.admin, replica.admin, 5_000);
       await replica.admin.replicaof("NO", "ONE");
       await primary.admin.replicaof("127.0.0.1", String(replica.server.port));
+      await primary.admin.client("UNPAUSE");
       await sleep(spec.ms);
       topology.primary = replica;
       topology.replica = primary;

@@ -149,6 +149,27 @@ export interface Topology {
   close(): Promise<void>;
 }
 
+/**
+ * Resolves once the replica is linked and has applied everything the primary
+ * wrote (offsets equal). A failover promotes only such a replica: Sentinel and
+ * Cluster manual failovers wait for it, so the data the test relies on (the
+ * sessions) is never lost to a replica that was still loading.
+ */
+export async function replicaCaughtUp(primary: Redis, replica: Redis, timeoutMs = 10_000): Promise<void> {
+  const field = (info: string, name: string) => new RegExp(`^${name}:(\\S+)`, "m").exec(info)?.[1];
+  await waitFor(
+    "the replica to catch up",
+    async () => {
+      const [ours, theirs] = await Promise.all([primary.info("replication"), replica.info("replication")]);
+      return (
+        field(theirs, "master_link_status") === "up" &&
+        field(ours, "master_repl_offset") === field(theirs, "slave_repl_offset")
+      );
+    },
+    { timeoutMs, intervalMs: 10 },
+  );
+}
+
 export async function startTopology(options: {
   instances: number;
   env: Record<string, string>;
@@ -157,6 +178,7 @@ export async function startTopology(options: {
   const primary = await chaosRedis();
   const replica = await chaosRedis();
   await replica.admin.replicaof("127.0.0.1", String(primary.server.port));
+  await replicaCaughtUp(primary.admin, replica.admin);
   const instances: ChaosInstance[] = [];
   for (let i = 0; i < options.instances; i++) {
     const link = await startProxy([primary.server.port]);

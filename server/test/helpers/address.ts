@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { request as tlsRequest } from "node:https";
 
 let last = 1;
 
@@ -23,8 +24,9 @@ function toHeaders(raw: string[]): Headers {
 /**
  * A `fetch` whose connections leave from `localAddress` (node's own fetch cannot
  * bind one). Enough for the JSON routes: string bodies, abort signals, no redirects.
+ * `https:` URLs trust `ca` (PEM) besides the usual roots, e.g. a test's self-signed certificate.
  */
-export function fetchFrom(localAddress: string): typeof fetch {
+export function fetchFrom(localAddress: string, { ca }: { ca?: string } = {}): typeof fetch {
   const from = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
@@ -34,8 +36,10 @@ export function fetchFrom(localAddress: string): typeof fetch {
       });
       const body = typeof init.body === "string" ? init.body : undefined;
       if (body !== undefined) headers["content-length"] = String(Buffer.byteLength(body));
-      const req = request(
+      const send = url.protocol === "https:" ? tlsRequest : request;
+      const req = send(
         {
+          ...(ca === undefined ? {} : { ca }),
           host: url.hostname,
           port: url.port,
           path: `${url.pathname}${url.search}`,

@@ -7,6 +7,7 @@ import {
 } from "@tether/client";
 import type { WelcomePayload } from "@tether/shared";
 import fetchCookie from "fetch-cookie";
+import type { ManagerOptions } from "socket.io-client";
 import { CookieJar } from "tough-cookie";
 import { fetchFrom, nextClientAddress } from "./address.js";
 import { localAddressOption } from "./http.js";
@@ -39,14 +40,16 @@ export const FAST_CLIENT: TetherClientOptions = {
   transports: ["websocket"],
 };
 
+/** `ca`: a PEM certificate to trust over HTTPS and WSS (a test's self-signed one). */
 export function startClient(
   url: string,
-  options: TetherClientOptions & { jar?: CookieJar; address?: string } = {},
+  options: TetherClientOptions & { jar?: CookieJar; address?: string; ca?: string } = {},
 ): TestClient {
+  const { ca, ...clientOptions } = options;
   const jar = options.jar ?? new CookieJar();
   const address = options.address ?? nextClientAddress();
   const tokens: string[] = [];
-  const cookieFetch = fetchCookie(fetchFrom(address), jar) as unknown as FetchLike;
+  const cookieFetch = fetchCookie(fetchFrom(address, { ca }), jar) as unknown as FetchLike;
   const recordingFetch: FetchLike = async (input, init) => {
     const res = await cookieFetch(input, init);
     if (String(input).endsWith("/api/auth/ws-token") && res.ok) {
@@ -57,10 +60,14 @@ export function startClient(
   };
   const client = createTetherClient({
     ...FAST_CLIENT,
-    ...options,
+    ...clientOptions,
     url,
     fetch: recordingFetch,
-    socketOptions: { ...localAddressOption(address), ...options.socketOptions },
+    socketOptions: {
+      ...localAddressOption(address),
+      ...(ca === undefined ? {} : ({ ca } as Partial<ManagerOptions>)),
+      ...options.socketOptions,
+    },
   });
   const states: TetherState[] = [];
   const welcomes: WelcomePayload[] = [];

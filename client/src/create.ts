@@ -1,0 +1,49 @@
+import { CLIENT_DEFAULTS } from "@tether/shared";
+import { TetherClientImpl } from "./client.js";
+import { type CookieJarWrapper, fetchResolver, isBrowser } from "./cookies.js";
+import { TetherHttp } from "./http.js";
+import type { TetherClient, TetherClientOptions } from "./types.js";
+
+/** Default of `ackTimeoutMs`. */
+const ACK_TIMEOUT_MS = 10_000;
+/** Default of `staleAfterMs`: the server's default pingInterval + pingTimeout. */
+const STALE_AFTER_MS = 45_000;
+
+/**
+ * `createTetherClient` of both entry points; they differ only in `withCookieJar`
+ * (the Node entry's cookie jar, absent from the browser entry).
+ */
+export function createClient(options: TetherClientOptions, withCookieJar: CookieJarWrapper | undefined): TetherClient {
+  const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
+  const origin = resolveOrigin(options.url);
+  const basePath = normaliseBasePath(options.basePath);
+  return new TetherClientImpl({
+    origin,
+    socketPath: `${basePath}/socket.io/`,
+    http: new TetherHttp({ origin, basePath, fetch: fetchResolver(options.fetch, withCookieJar), timeoutMs }),
+    transports: options.transports ?? ["websocket", "polling"],
+    reconnectBaseDelayMs: options.reconnectBaseDelayMs ?? CLIENT_DEFAULTS.reconnectBaseDelayMs,
+    reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? CLIENT_DEFAULTS.reconnectMaxDelayMs,
+    ackTimeoutMs: options.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+    staleAfterMs: options.staleAfterMs ?? STALE_AFTER_MS,
+    socketOptions: options.socketOptions ?? {},
+    random: options.random ?? Math.random,
+    resumeTickets: options.resumeTickets ?? true,
+  });
+}
+
+/** `""`, or a path such as `/tether`: a leading slash, no trailing one. */
+function normaliseBasePath(basePath: string | undefined): string {
+  const trimmed = (basePath ?? "").trim().replace(/\/+$/, "");
+  if (trimmed === "") return "";
+  return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
+}
+
+function resolveOrigin(url: string | undefined): string {
+  if (url === undefined) {
+    if (isBrowser()) return location.origin;
+    throw new TypeError("createTetherClient: `url` is required outside a browser");
+  }
+  const base = isBrowser() ? location.href : undefined;
+  return new URL(url, base).origin;
+}
