@@ -178,9 +178,9 @@ async function main(): Promise<void> {
     print(
       `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
     );
-    const name = scenario === "all" ? "latest" : `latest-${scenario}`;
+    const name = `${scenario === "all" ? "latest" : `latest-${scenario}`}${quick ? "-quick" : ""}`;
     writeJson(join(RESULTS, `${name}.json`), [], { ...json, loadavgAtEnd: loadAtEnd, notes: bench.notes });
-    writeFileSync(join(RESULTS, `${name}${quick ? "-quick" : ""}.md`), `${out.join("\n\n")}\n`);
+    writeFileSync(join(RESULTS, `${name}.md`), `${out.join("\n\n")}\n`);
   } finally {
     await Promise.all(workers.map((worker) => stop(worker.child)));
     await Promise.all([stop(plainRedis.child), stop(tetherRedis.child)]);

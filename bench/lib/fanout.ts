@@ -60,7 +60,6 @@ async function publisherFor(system: SystemName, redis: BenchRedis): Promise<Publ
       io.to(`user:${user}`).emit(BENCH_EVENT, { ...benchPayload(seq), offset: `${base}-${seq}` });
     },
     close: async () => {
-      await io.close();
       pub.disconnect();
       sub.disconnect();
     },

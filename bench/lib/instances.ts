@@ -181,7 +181,7 @@ export async function startHaproxy(instances: Instance[]): Promise<Balancer> {
       "",
     ].join("\n"),
   );
-  const child = spawnTracked("haproxy", ["-db", "-f", config], { stdio: ["ignore", "ignore", "inherit"] });
+  const child = spawnTracked("haproxy", ["-db", "-q", "-f", config], { stdio: ["ignore", "ignore", "inherit"] });
   const url = `http://127.0.0.1:${port}`;
   const up = async () => {
     try {
