@@ -1,103 +1,313 @@
 /**
- * A client process: opens and holds socket.io-client sockets (WebSocket only)
- * on the bench's command, so client CPU never lands in a server's numbers.
+ * A client process: opens and holds socket.io-client sockets (WebSocket only),
+ * each bound to its user's own source address (127.0.0.2–250), on the bench's
+ * command, so client CPU never lands in a server's numbers.
+ *
+ * A Tether client does what the contract asks of any raw client: a fresh
+ * single-use token per connect (`POST /api/auth/ws-token` with the session
+ * cookie), or the server's resume ticket once, when it has one; `offset` of the
+ * last event seen; `retryAfterMs` honoured. A plain client sends its session
+ * cookie on the WebSocket upgrade (Socket.IO's express-session recipe).
  */
-import type { WsTokenResponse } from "@tether/shared";
+import { Agent, request } from "node:http";
 import { io, type Socket } from "socket.io-client";
 import { serve } from "./lib/ipc.js";
-import type { WorkerProtocol } from "./lib/protocol.js";
+import {
+  BENCH_EVENT,
+  type ClientCounters,
+  type ClientMode,
+  type ClientSpec,
+  type Target,
+  type WorkerProtocol,
+} from "./lib/protocol.js";
 
-const CONNECT_TIMEOUT_MS = 15_000;
-const sockets: Socket[] = [];
-let counting: { event: string; want: number; got: number; lastSeq: number; done: () => void } | undefined;
-let arrived: Promise<void> = Promise.resolve();
+const CONNECT_TIMEOUT_MS = 20_000;
+/** socket.io-client's reconnection defaults: 1 s doubling to 5 s, ±50 % jitter. */
+const BACKOFF = { minMs: 1_000, maxMs: 5_000, jitter: 0.5 };
+/** Non-retryable handshake refusals: the client stops (a browser would show the login page). */
+const FATAL = new Set(["SESSION_EXPIRED", "ORIGIN_FORBIDDEN", "SESSION_REQUIRED"]);
 
-/** Tether's hot path: a fresh single-use token from the session, per connect. */
-async function fetchToken(url: string, cookie: string): Promise<string> {
-  const res = await fetch(`${url}/api/auth/ws-token`, { method: "POST", headers: { cookie } });
-  if (!res.ok) throw new Error(`ws-token: HTTP ${res.status} ${await res.text()}`);
-  return ((await res.json()) as WsTokenResponse).token;
+interface Client {
+  spec: ClientSpec;
+  target: Target;
+  mode: ClientMode;
+  socket: Socket | undefined;
+  instance: string | undefined;
+  ticket: string | undefined;
+  offset: string | undefined;
+  closed: boolean;
+  /** Storm bookkeeping: this client was on the killed instance; when it was welcomed again. */
+  victim: boolean;
+  welcomedAt: number;
+  gaveUp: boolean;
 }
 
-/** One connect: (Tether: token, then) handshake, then the server's `welcome`. */
-async function connectOne(url: string, cookie: string | undefined): Promise<Socket> {
-  const auth = cookie === undefined ? {} : { token: await fetchToken(url, cookie) };
-  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true, auth });
+const clients: Client[] = [];
+const agents = new Map<string, Agent>();
+let counters: ClientCounters = freshCounters();
+
+function freshCounters(): ClientCounters {
+  return { tokenRequests: 0, ticketHandshakes: 0, ticketsRefused: 0, ticketsOffered: 0, errors: {}, received: 0 };
+}
+
+/** A keep-alive agent per source address: each user's browser reuses its connections. */
+function agentFor(address: string): Agent {
+  let agent = agents.get(address);
+  if (!agent) {
+    agent = new Agent({ keepAlive: true, localAddress: address, maxSockets: 4 });
+    agents.set(address, agent);
+  }
+  return agent;
+}
+
+/** A POST from `address`: status, headers and body text. */
+function post(url: string, address: string, body: string | undefined, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>(
+    (resolve, reject) => {
+      const target = new URL(url);
+      const all = { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+      const req = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: "POST",
+          agent: agentFor(address),
+          headers: { ...all, "content-length": String(body === undefined ? 0 : Buffer.byteLength(body)) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", reject);
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+          );
+        },
+      );
+      req.setTimeout(CONNECT_TIMEOUT_MS, () => req.destroy(new Error("HTTP request timed out")));
+      req.on("error", reject);
+      req.end(body);
+    },
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class Refused extends Error {
+  constructor(
+    readonly code: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(code);
+  }
+}
+
+async function fetchToken(client: Client): Promise<string> {
+  counters.tokenRequests++;
+  const res = await post(`${client.target.url}/api/auth/ws-token`, client.spec.address, undefined, {
+    cookie: client.spec.cookie,
+  });
+  if (res.status === 200) return (JSON.parse(res.text) as { token: string }).token;
+  const code = /"code":"([A-Z_]+)"/.exec(res.text)?.[1] ?? `HTTP_${res.status}`;
+  const retryAfter = Number(res.headers["retry-after"]);
+  throw new Refused(code, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
+}
+
+/** The handshake's `auth`: the ticket once if there is one, else a fresh token; plus the last offset. */
+async function authFor(client: Client): Promise<Record<string, string>> {
+  const offset: Record<string, string> = client.offset === undefined ? {} : { offset: client.offset };
+  if (client.mode.tickets && client.ticket !== undefined) {
+    const ticket = client.ticket;
+    client.ticket = undefined;
+    counters.ticketHandshakes++;
+    return { ticket, ...offset };
+  }
+  return { token: await fetchToken(client), ...offset };
+}
+
+/** One connect: credentials, handshake, `welcome`. Rejects with Refused on a connect_error. */
+async function connectOnce(client: Client): Promise<void> {
+  const plain = client.target.kind === "plain";
+  const auth = plain ? {} : await authFor(client);
+  const usedTicket = "ticket" in auth;
+  const socket = io(client.target.url, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth,
+    // ws takes these two; engine.io-client's types omit localAddress.
+    ...{ localAddress: client.spec.address },
+    ...(plain ? { extraHeaders: { cookie: client.spec.cookie } } : {}),
+  });
+  socket.on(BENCH_EVENT, (payload: { offset?: string }) => {
+    counters.received++;
+    if (payload.offset !== undefined) client.offset = payload.offset;
+  });
+  socket.on("ticket", (payload: { ticket?: string }) => {
+    if (client.mode.tickets && typeof payload.ticket === "string") client.ticket = payload.ticket;
+  });
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no welcome in time")), CONNECT_TIMEOUT_MS);
-      socket.once("welcome", () => {
+      const timer = setTimeout(() => reject(new Refused("TIMEOUT", undefined)), CONNECT_TIMEOUT_MS);
+      socket.once("welcome", (welcome: { instance: string; offset?: string; ticket?: string }) => {
         clearTimeout(timer);
+        client.instance = welcome.instance;
+        if (client.offset === undefined && welcome.offset !== undefined) client.offset = welcome.offset;
+        if (typeof welcome.ticket === "string") {
+          counters.ticketsOffered++;
+          if (client.mode.tickets) client.ticket = welcome.ticket;
+        }
         resolve();
       });
-      socket.once("connect_error", (err: Error) => {
+      socket.once("connect_error", (err: Error & { data?: { code?: string; retryAfterMs?: number } }) => {
         clearTimeout(timer);
-        reject(err);
+        const code = err.data?.code ?? (err.message.startsWith("websocket error") ? "NETWORK" : err.message);
+        if (usedTicket && code === "TOKEN_INVALID") counters.ticketsRefused++;
+        reject(new Refused(code, err.data?.retryAfterMs));
       });
     });
   } catch (err) {
     socket.close();
     throw err;
   }
-  return socket;
+  client.socket = socket;
+  client.welcomedAt = Date.now();
+  socket.once("disconnect", (reason) => {
+    client.socket = undefined;
+    if (!client.closed && client.mode.reconnect && reason !== "io client disconnect") void reconnect(client);
+  });
+}
+
+function backoffMs(attempt: number): number {
+  const base = Math.min(BACKOFF.maxMs, BACKOFF.minMs * 2 ** attempt);
+  return base + (Math.random() * 2 - 1) * BACKOFF.jitter * base;
+}
+
+/** socket.io-client's reconnection, by hand: backoff with jitter, `retryAfterMs` honoured, fatal codes stop. */
+async function reconnect(client: Client): Promise<void> {
+  for (let attempt = 0; !client.closed; attempt++) {
+    await sleep(backoffMs(Math.min(attempt, 8)));
+    if (client.closed) return;
+    try {
+      await connectOnce(client);
+      return;
+    } catch (err) {
+      const refused = err instanceof Refused ? err : new Refused("NETWORK", undefined);
+      counters.errors[refused.code] = (counters.errors[refused.code] ?? 0) + 1;
+      if (FATAL.has(refused.code)) {
+        client.gaveUp = true;
+        return;
+      }
+      // A refused ticket: straight on with a token. Admission control: wait what the server asked, plus jitter.
+      if (refused.code === "TOKEN_INVALID") attempt = -1;
+      if (refused.retryAfterMs !== undefined) await sleep(refused.retryAfterMs * (1 + Math.random() * 0.5));
+    }
+  }
 }
 
 /** An error's message, with the transport's underlying error when socket.io-client wraps one. */
 function describe(err: unknown): string {
+  if (err instanceof Refused) return err.code;
   if (!(err instanceof Error)) return String(err);
-  const cause = (err as { description?: { message?: unknown; error?: { message?: unknown } } }).description;
-  const detail = cause?.error?.message ?? cause?.message;
-  return detail === undefined ? err.message : `${err.message} (${String(detail)})`;
+  return err.message;
 }
 
 serve<WorkerProtocol>({
-  connect: async ({ url, cookies, count, concurrency }) => {
+  login: async ({ url, path, users, concurrency }) => {
+    const cookies: string[] = new Array(users.length).fill("");
+    let next = 0;
+    let rateLimited = 0;
+    const lane = async () => {
+      while (next < users.length) {
+        const i = next++;
+        const { user, address } = users[i]!;
+        for (;;) {
+          const res = await post(`${url}${path}`, address, JSON.stringify({ user }));
+          if (res.status === 429) {
+            rateLimited++;
+            await sleep((Number(res.headers["retry-after"]) || 1) * 1000 + Math.random() * 500);
+            continue;
+          }
+          const setCookie = res.headers["set-cookie"]?.[0];
+          if (res.status !== 200 || setCookie === undefined) throw new Error(`login: HTTP ${res.status} ${res.text}`);
+          cookies[i] = setCookie.split(";")[0] ?? "";
+          break;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, users.length) }, lane));
+    return { cookies, rateLimited };
+  },
+  open: async ({ target, clients: specs, concurrency, mode }) => {
     let next = 0;
     let failed = 0;
     let firstError: string | undefined;
+    const latenciesMs: number[] = [];
     const lane = async () => {
-      while (next < count) {
-        const cookie = cookies.length === 0 ? undefined : cookies[next % cookies.length];
-        next++;
+      while (next < specs.length) {
+        const spec = specs[next++]!;
+        const client: Client = {
+          spec,
+          target,
+          mode,
+          socket: undefined,
+          instance: undefined,
+          ticket: undefined,
+          offset: undefined,
+          closed: false,
+          victim: false,
+          welcomedAt: 0,
+          gaveUp: false,
+        };
+        const started = performance.now();
         try {
-          sockets.push(await connectOne(url, cookie));
+          await connectOnce(client);
+          latenciesMs.push(performance.now() - started);
+          clients.push(client);
         } catch (err) {
           failed++;
           firstError ??= describe(err);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-    return { opened: count - failed, failed, firstError };
+    await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
+    return { opened: specs.length - failed, failed, firstError, latenciesMs };
   },
-  close: () => {
-    const closed = sockets.length;
-    for (const socket of sockets.splice(0)) socket.close();
-    return { closed };
-  },
-  arm: ({ event, count }) => {
-    arrived = new Promise<void>((done) => {
-      counting = { event, want: count, got: 0, lastSeq: -1, done };
-    });
-    for (const socket of sockets) {
-      socket.off(event);
-      socket.on(event, (payload: { seq: number }) => {
-        if (!counting || counting.event !== event) return;
-        counting.lastSeq = payload.seq;
-        if (++counting.got === counting.want) counting.done();
-      });
+  close: ({ count }) => {
+    const closing = clients.splice(0, count ?? clients.length);
+    for (const client of closing) {
+      client.closed = true;
+      client.socket?.close();
     }
-    return { sockets: sockets.length };
+    return { closed: closing.length, held: clients.length };
   },
-  received: async ({ timeoutMs }) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`only ${counting?.got} of ${counting?.want} events arrived`)),
-        timeoutMs,
-      );
-    });
-    await Promise.race([arrived, timeout]).finally(() => clearTimeout(timer));
-    return { received: counting?.got ?? 0, lastSeq: counting?.lastSeq ?? -1 };
+  instances: () => {
+    const byInstance: Record<string, number> = {};
+    for (const client of clients) {
+      if (client.socket && client.instance) byInstance[client.instance] = (byInstance[client.instance] ?? 0) + 1;
+    }
+    return { byInstance };
+  },
+  counters: () => {
+    const now = counters;
+    counters = freshCounters();
+    return now;
+  },
+  markVictims: ({ victim }) => {
+    let victims = 0;
+    for (const client of clients) {
+      client.victim = client.socket !== undefined && client.instance === victim;
+      if (client.victim) victims++;
+    }
+    return { victims };
+  },
+  awaitVictims: async ({ killedAt, timeoutMs }) => {
+    const victims = clients.filter((client) => client.victim);
+    const back = (client: Client) => client.socket !== undefined && client.welcomedAt > killedAt;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !victims.every((client) => back(client) || client.gaveUp)) await sleep(100);
+    const reconnectedMs = victims.filter(back).map((client) => client.welcomedAt - killedAt);
+    const gaveUp = victims.filter((client) => client.gaveUp).length;
+    return { reconnectedMs, failed: victims.length - reconnectedMs.length, gaveUp };
   },
 });

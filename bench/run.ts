@@ -1,90 +1,189 @@
 /**
- * `npm run bench`: Tether against plain Socket.IO 4.8, in the same run, on
- * 127.0.0.1, reported as ratios. Connect cost (token + handshake + welcome),
- * fan-out to one client, and server memory per idle socket.
+ * `npm run bench`: Tether against plain Socket.IO 4.8 + @socket.io/redis-adapter
+ * (the straightforward design: express-session on connect-redis, the session
+ * cookie checked on the upgrade), in the same run, alternating, as ratios.
  *
- * Options (environment): BENCH_CONNECTS, BENCH_CONCURRENCY, BENCH_ROUNDS,
- * BENCH_EVENTS, BENCH_IDLE, BENCH_CLIENTS (client processes); `--quick` for a
- * smoke run; `--cpu-prof` writes both servers' CPU profiles to bench/results/profiles.
+ *   npm run bench                          connect ramp, round trips, reconnect storm, fan-out scaling
+ *   npm run bench -- ramp|storm|fanout     one of them
+ *   npm run bench -- idle                  10k idle sessions for a minute
+ *   npm run bench -- soak --minutes 30     churn soak, heap and RSS plotted
+ *
+ * `--quick` for a smoke run at small sizes; `--cpu-prof` writes the servers'
+ * CPU profiles to bench/results/profiles. Every server runs with Tether's
+ * default limits and caps (the one exception is named in lib/instances.ts).
  */
-import { mkdirSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { Peer } from "./lib/ipc.js";
-import { spawnNode, stop } from "./lib/procs.js";
-import type { WorkerProtocol } from "./lib/protocol.js";
+import { type Bench, startWorkers } from "./lib/context.js";
+import { runFanOut } from "./lib/fanout.js";
+import { runIdle } from "./lib/idle.js";
+import { startPlain, startTether } from "./lib/instances.js";
+import { stop } from "./lib/procs.js";
+import { runRamp } from "./lib/ramp.js";
 import { startRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
-import type { Worker } from "./lib/scenarios.js";
-import { mostSockets, NOTES, rowsOf, runSuite, type SuiteOptions } from "./lib/suite.js";
-import { startPlain, startTether } from "./lib/systems.js";
+import { fanOutTable, idleTable, rampRows, roundTripTable, soakChart, stormChart, stormRows } from "./lib/results.js";
+import { measureRoundTrips, type RoundTrips } from "./lib/round-trips.js";
+import { runSoak } from "./lib/soak.js";
+import { runStorm } from "./lib/storm.js";
 
 const BENCH_DIR = import.meta.dirname;
+const ROOT = resolve(BENCH_DIR, "..");
 const RESULTS = resolve(BENCH_DIR, "results");
-const quick = process.argv.includes("--quick");
-const cpuProf = process.argv.includes("--cpu-prof");
-/** Sockets per Tether session at most: a browser with a few tabs (Tether caps sockets per session). */
-const SOCKETS_PER_SESSION = 8;
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const cpuProf = args.includes("--cpu-prof");
+const scenario = args.find((arg) => !arg.startsWith("--") && !/^\d+$/.test(arg)) ?? "all";
 const started = performance.now();
 const progress = (text: string) => {
   const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
   process.stderr.write(`bench [${seconds}s]: ${text}\n`);
 };
 
-/** A positive integer from the environment, or the default (the smoke default with `--quick`). */
+/** A positive number from `--name N` or the environment (BENCH_NAME), else the default (the smoke one with --quick). */
 function setting(name: string, normal: number, smoke: number): number {
-  const value = Number(process.env[name] ?? (quick ? smoke : normal));
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  const flag = args.indexOf(`--${name}`);
+  const text = flag >= 0 ? args[flag + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, "_")}`];
+  const value = Number(text ?? (quick ? smoke : normal));
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
   return value;
 }
 
-function readOptions(): SuiteOptions & { clients: number } {
-  return {
-    connects: setting("BENCH_CONNECTS", 500, 100),
-    concurrency: setting("BENCH_CONCURRENCY", 20, 10),
-    rounds: setting("BENCH_ROUNDS", 5, 1),
-    events: setting("BENCH_EVENTS", 10_000, 2_000),
-    idleSockets: setting("BENCH_IDLE", 2_000, 400),
-    clients: setting("BENCH_CLIENTS", 2, 2),
-    warmup: 100,
-  };
-}
-
-/** Client processes, so the clients' CPU never counts as a server's. */
-function startWorkers(count: number): Promise<Worker[]> {
-  const script = join(BENCH_DIR, "client-worker.ts");
-  const start = () => spawnNode(script, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  return Promise.all(Array.from({ length: count }, async () => (await Peer.connect<WorkerProtocol>(start())).peer));
-}
+const SCENARIOS = ["all", "ramp", "storm", "fanout", "idle", "soak"];
 
 async function main(): Promise<void> {
-  const options = readOptions();
-  const nodeFlags = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(RESULTS, "profiles")}`] : [];
-  mkdirSync(RESULTS, { recursive: true });
-  const load = loadavg();
-  progress(`load average ${load.map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores; starting`);
-  const sessions = Math.ceil(mostSockets(options) / SOCKETS_PER_SESSION);
-  const redis = await startRedis();
-  const [plain, tether, workers] = await Promise.all([
-    startPlain(nodeFlags),
-    startTether(redis, { sessions, nodeFlags, logFile: join(RESULTS, "tether.log") }),
-    startWorkers(options.clients),
+  if (!SCENARIOS.includes(scenario)) throw new Error(`unknown scenario ${scenario}; one of ${SCENARIOS.join(", ")}`);
+  const machine = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadavgAtStart: loadavg(),
+  };
+  progress(`load average ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(" ")} on ${machine.cores} cores`);
+  const [plainRedis, tetherRedis, workers] = await Promise.all([
+    startRedis(),
+    startRedis(),
+    startWorkers(setting("clients", 3, 2)),
   ]);
-  const pids = `plain ${plain.pids.server}, tether ${tether.pids.server}, redis ${tether.pids.redis}`;
-  progress(`servers up (pids: ${pids}); warming up`);
+  const bench: Bench = {
+    workers,
+    redis: { plain: plainRedis, tether: tetherRedis },
+    cookies: { plain: [], tether: [] },
+    quick,
+    nodeFlags: cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(RESULTS, "profiles")}`] : [],
+    progress,
+    notes: [],
+  };
+  const out: string[] = [];
+  const json: Record<string, unknown> = { machine };
+  const print = (text: string) => {
+    out.push(text);
+    process.stdout.write(`\n${text}\n`);
+  };
   try {
-    const measured = await runSuite([plain, tether], workers, options, progress);
-    const rows = rowsOf(measured, options);
-    const rounds = options.rounds === 1 ? "one round" : `medians of ${options.rounds} rounds`;
-    const notes = [`ratio = Tether ÷ plain Socket.IO; connects and fan-out: ${rounds}.`, ...NOTES];
-    process.stdout.write(`\n${formatTable(rows)}\n\n${notes.join("\n")}\n`);
-    const file = join(RESULTS, "latest.json");
-    const context = { date: new Date().toISOString(), node: process.version, cores: cpus().length, loadavg: load };
-    writeJson(file, rows, { ...context, options, raw: measured });
-    progress(`wrote ${file}${cpuProf ? `; CPU profiles in ${join(RESULTS, "profiles")}` : ""}`);
+    if (scenario === "all" || scenario === "ramp") {
+      const options = {
+        sockets: setting("sockets", 10_000, 400),
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+        rounds: setting("rounds", 3, 1),
+      };
+      const ramp = await runRamp(bench, options);
+      print(`## Connect ramp 0 → ${options.sockets} (measured ${options.sockets / 2} → ${options.sockets})\n`);
+      print(formatTable(rampRows(ramp)));
+      const trips: RoundTrips[] = [];
+      for (const [label, system, env] of [
+        ["plain", "plain", {}],
+        ["tether, default limits", "tether", {}],
+        ["tether, TETHER_RATE_LIMITS=off", "tether", { TETHER_RATE_LIMITS: "off" }],
+      ] as const) {
+        const redis = bench.redis[system];
+        const instance =
+          system === "plain"
+            ? await startPlain(redis, { name: "plain-rt" })
+            : await startTether(redis, { name: "tether-rt", env });
+        try {
+          trips.push(await measureRoundTrips(bench, instance, label, quick ? 5 : 25));
+        } finally {
+          await instance.stop();
+        }
+      }
+      print(roundTripTable(trips));
+      json.ramp = { options, results: ramp, roundTrips: trips };
+    }
+    if (scenario === "all" || scenario === "storm") {
+      const options = {
+        clients: setting("storm-clients", 4_000, 200),
+        tabs: 4,
+        concurrency: setting("concurrency", 32, 16),
+        rounds: setting("storm-rounds", 2, 1),
+        timeoutMs: 60_000,
+      };
+      const storm = await runStorm(bench, options);
+      print(`## Reconnect storm: ${options.clients} clients over 2 instances behind HAProxy, kill -9 of one\n`);
+      print(formatTable(stormRows(storm)));
+      const svg = stormChart(storm);
+      writeFileSync(join(quick ? RESULTS : ROOT, "BENCHMARKS-storm.svg"), svg);
+      json.storm = {
+        options,
+        results: storm.map((r) => ({
+          ...r,
+          reconnectedMs: undefined,
+          curve: r.reconnectedMs.filter((_, i) => i % 10 === 0),
+        })),
+      };
+    }
+    if (scenario === "all" || scenario === "fanout") {
+      const options = {
+        sizes: quick ? [1, 2] : [1, 2, 4],
+        users: setting("fanout-users", 400, 40),
+        rate: setting("rate", 2, 1),
+        seconds: setting("seconds", 10, 3),
+      };
+      const fanOut = await runFanOut(bench, options);
+      print(`## Fan-out scaling: ${options.users} users, ${options.rate} events/s each, ${options.seconds}s\n`);
+      print(fanOutTable(fanOut));
+      json.fanOut = { options, results: fanOut };
+    }
+    if (scenario === "idle") {
+      const sessions = setting("sessions", 10_000, 200);
+      const seconds = setting("seconds", 60, 10);
+      const idle = await runIdle(bench, sessions, seconds);
+      print(`## Idle: ${sessions} sessions, one socket each, for ${seconds}s\n`);
+      print(idleTable(idle));
+      json.idle = idle;
+    }
+    if (scenario === "soak") {
+      const options = {
+        minutes: setting("minutes", 30, 1),
+        pool: setting("pool", 2_000, 200),
+        churn: setting("churn", 20, 10),
+        rate: setting("rate", 50, 10),
+        users: setting("soak-users", 500, 50),
+        sampleSeconds: setting("sample-seconds", 30, 10),
+      };
+      const samples = await runSoak(bench, options);
+      writeFileSync(join(quick ? RESULTS : ROOT, "BENCHMARKS-soak.svg"), soakChart(samples, options));
+      print(`## Soak: ${JSON.stringify(options)}\n`);
+      print(
+        samples.map((s) => `${s.seconds}s heap ${s.heapMiB.toFixed(1)} MiB rss ${s.rssMiB.toFixed(1)} MiB`).join("\n"),
+      );
+      json.soak = { options, samples };
+    }
+    if (bench.notes.length > 0) print(bench.notes.map((note) => `note: ${note}`).join("\n"));
+    const loadAtEnd = loadavg();
+    print(
+      `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    const name = `${scenario === "all" ? "latest" : `latest-${scenario}`}${quick ? "-quick" : ""}`;
+    writeJson(join(RESULTS, `${name}.json`), [], { ...json, loadavgAtEnd: loadAtEnd, notes: bench.notes });
+    writeFileSync(join(RESULTS, `${name}.md`), `${out.join("\n\n")}\n`);
   } finally {
-    await Promise.all([plain.stop(), tether.stop(), ...workers.map((worker) => stop(worker.child))]);
-    await stop(redis.child);
+    await Promise.all(workers.map((worker) => stop(worker.child)));
+    await Promise.all([stop(plainRedis.child), stop(tetherRedis.child)]);
   }
 }
 

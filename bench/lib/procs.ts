@@ -47,12 +47,22 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
 export interface NodeLaunch {
   nodeFlags?: string[];
   preload?: string[];
+  /** Arguments after the script. */
+  args?: string[];
 }
 
 /** Spawns TypeScript from source under Node, as the tests run the server. */
 export function spawnNode(script: string, options: SpawnOptions, launch: NodeLaunch = {}): ChildProcess {
   const preload = (launch.preload ?? []).flatMap((module) => ["--import", module]);
-  const args = [...(launch.nodeFlags ?? []), "--conditions=source", "--import", "tsx", ...preload, script];
+  const args = [
+    ...(launch.nodeFlags ?? []),
+    "--conditions=source",
+    "--import",
+    "tsx",
+    ...preload,
+    script,
+    ...(launch.args ?? []),
+  ];
   return spawnTracked(process.execPath, args, options);
 }
 

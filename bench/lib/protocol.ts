@@ -1,33 +1,79 @@
 /**
  * What the bench and its child processes say to each other over IPC, and the
- * event payload both servers send, so both sides put the same bytes on the wire.
+ * event payload every server sends, so both systems put the same bytes on the wire.
  */
 
 /** A protocol: for each command kind, what is sent and what comes back. */
 export type Protocol = Record<string, { command: object; result: object }>;
 
-/** A client worker: holds socket.io-client sockets to one server at a time. */
-export type WorkerProtocol = {
-  /**
-   * Opens `count` sockets, `concurrency` at a time; each waits for `welcome`.
-   * With `cookies` (Tether), each first fetches a token, from the sessions in turn.
-   */
-  connect: {
-    command: { url: string; cookies: string[]; count: number; concurrency: number };
-    result: { opened: number; failed: number; firstError: string | undefined };
-  };
-  /** Closes every socket the worker holds. */
-  close: { command: Record<string, never>; result: { closed: number } };
-  /** Starts counting `event` on every held socket, until `count` arrive. */
-  arm: { command: { event: string; count: number }; result: { sockets: number } };
-  /** Resolves when the armed count has arrived (or fails after `timeoutMs`). */
-  received: { command: { timeoutMs: number }; result: { received: number; lastSeq: number } };
-};
+/** Which system a client talks to, and where: Tether (token or ticket handshake) or plain (cookie handshake). */
+export interface Target {
+  kind: "plain" | "tether";
+  /** Base URL: one instance, or the load balancer. */
+  url: string;
+}
 
-/** The baseline server: plain Socket.IO, no auth. */
-export type PlainProtocol = {
-  /** `socket.emit` of `count` events to its one connected socket. */
-  emit: { command: { event: string; count: number }; result: { emitted: number } };
+/** One simulated browser tab: its user's session cookie and the user's own source address. */
+export interface ClientSpec {
+  user: string;
+  cookie: string;
+  address: string;
+}
+
+/** How the held clients behave when their connection drops. */
+export interface ClientMode {
+  /** Reconnect by themselves (socket.io-client's backoff and jitter, `retryAfterMs` honoured). */
+  reconnect: boolean;
+  /** Keep the server's resume ticket and present it once on the next reconnect, instead of a token. */
+  tickets: boolean;
+}
+
+/** Counters of a worker since the last reset. */
+export interface ClientCounters {
+  /** `POST /api/auth/ws-token` requests sent. */
+  tokenRequests: number;
+  /** Handshakes sent with a ticket instead of a token. */
+  ticketHandshakes: number;
+  /** Tickets the server refused (the client then fell back to a token). */
+  ticketsRefused: number;
+  /** Welcomes that carried a ticket. */
+  ticketsOffered: number;
+  /** `connect_error` codes seen. */
+  errors: Record<string, number>;
+  /** `bench` events received. */
+  received: number;
+}
+
+/** A client worker: holds socket.io-client sockets, bound to their users' source addresses. */
+export type WorkerProtocol = {
+  /** Logs `users` in (each from its address), waiting out 429s; returns one cookie per user, in order. */
+  login: {
+    command: { url: string; path: string; users: { user: string; address: string }[]; concurrency: number };
+    result: { cookies: string[]; rateLimited: number };
+  };
+  /**
+   * Opens one socket per spec, `concurrency` at a time; each counts as opened once `welcome` arrives.
+   * Latency: from the start of the connect (token request included) to `welcome`.
+   */
+  open: {
+    command: { target: Target; clients: ClientSpec[]; concurrency: number; mode: ClientMode };
+    result: { opened: number; failed: number; firstError: string | undefined; latenciesMs: number[] };
+  };
+  /** Closes the `count` oldest sockets (all with no count). */
+  close: { command: { count?: number }; result: { closed: number; held: number } };
+  /** Connected sockets by the instance that welcomed them. */
+  instances: { command: Record<string, never>; result: { byInstance: Record<string, number> } };
+  /** The counters, then zeroes them. */
+  counters: { command: Record<string, never>; result: ClientCounters };
+  /**
+   * Marks the sockets now on `victim` as the storm's victims; then (after the kill at
+   * `killedAt`, epoch ms) waits until each is welcomed again or `timeoutMs` passes.
+   */
+  markVictims: { command: { victim: string }; result: { victims: number } };
+  awaitVictims: {
+    command: { killedAt: number; timeoutMs: number };
+    result: { reconnectedMs: number[]; failed: number; gaveUp: number };
+  };
 };
 
 /** What a child sends once it is ready to take commands. */
@@ -36,7 +82,10 @@ export interface Ready {
   port?: number;
 }
 
-/** The event payload of the fan-out test (Tether adds `offset`; the baseline adds one of the same shape). */
+/** The event every scenario publishes (Tether adds `offset`; plain adds one of the same shape). */
+export const BENCH_EVENT = "bench";
+
+/** The event payload (both systems send the same bytes plus an `offset`). */
 export function benchPayload(seq: number): { seq: number; text: string } {
   return { seq, text: "the quick brown fox jumps over the lazy dog; the quick brown fox jumps" };
 }

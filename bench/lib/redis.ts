@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { freePort } from "../../server/test/helpers/ports.js";
 import { waitFor } from "../../server/test/helpers/wait.js";
 import { onExit, spawnTracked, whileAlive } from "./procs.js";
@@ -26,12 +27,25 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** A throwaway redis-server on a free port, no persistence. */
+/** A throwaway redis-server on a free port, no persistence, client limit raised for 10k-socket runs. */
 export async function startRedis(): Promise<BenchRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "tether-bench-redis-"));
   onExit(() => rmSync(dir, { recursive: true, force: true }));
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"];
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--maxclients",
+    "10000",
+  ];
   const child = spawnTracked("redis-server", [...args, "--loglevel", "warning"], {
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -41,4 +55,50 @@ export async function startRedis(): Promise<BenchRedis> {
     waitFor(`redis-server on port ${port}`, () => ping(port)),
   );
   return { url: `redis://127.0.0.1:${port}`, child };
+}
+
+/** What the bench reads from a Redis between two moments: command counts and client read events. */
+export interface RedisCounters {
+  /** Commands executed (INFO commandstats, summed). */
+  commands: number;
+  /** Per command. */
+  byCommand: Record<string, number>;
+  /** Read events on client connections (INFO stats total_reads_processed): a round trip is at least one. */
+  reads: number;
+}
+
+/** A plain RESP connection for reading INFO (one round trip per call). */
+export class RedisProbe {
+  private readonly redis: Redis;
+
+  constructor(url: string) {
+    this.redis = new Redis(url, { lazyConnect: false, enableAutoPipelining: false });
+  }
+
+  async counters(): Promise<RedisCounters> {
+    const text = await this.redis.info("all");
+    const byCommand: Record<string, number> = {};
+    let commands = 0;
+    for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      const calls = Number(match[2]);
+      byCommand[match[1] ?? ""] = calls;
+      commands += calls;
+    }
+    const reads = Number(/^total_reads_processed:(\d+)/m.exec(text)?.[1] ?? Number.NaN);
+    return { commands, byCommand, reads };
+  }
+
+  close(): void {
+    this.redis.disconnect();
+  }
+}
+
+/** `after - before`, per field. The INFO call that read `after` counts as one command and one read. */
+export function delta(before: RedisCounters, after: RedisCounters): RedisCounters {
+  const byCommand: Record<string, number> = {};
+  for (const [name, calls] of Object.entries(after.byCommand)) {
+    const diff = calls - (before.byCommand[name] ?? 0);
+    if (diff > 0 && name !== "info") byCommand[name] = diff;
+  }
+  return { commands: after.commands - before.commands - 1, byCommand, reads: after.reads - before.reads - 1 };
 }

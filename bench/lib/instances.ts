@@ -1,0 +1,195 @@
+/**
+ * Server instances under test, started fresh by the bench on 127.0.0.1: plain
+ * Socket.IO (bench/plain-server.ts) or Tether (bench/tether-server.ts), each on
+ * its system's own redis-server, and HAProxy in front of several of them.
+ */
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "../../server/test/helpers/ports.js";
+import { waitFor } from "../../server/test/helpers/wait.js";
+import { Peer } from "./ipc.js";
+import { memoryAfterGc } from "./proc-stats.js";
+import { exited, onExit, spawnNode, spawnTracked, stop, whileAlive } from "./procs.js";
+import type { Protocol } from "./protocol.js";
+import type { BenchRedis } from "./redis.js";
+
+export type SystemName = "plain" | "tether";
+
+const BENCH_DIR = resolve(import.meta.dirname, "..");
+const SCRATCH = mkdtempSync(join(tmpdir(), "tether-bench-"));
+onExit(() => rmSync(SCRATCH, { recursive: true, force: true }));
+/** One secret per run: every instance of a system reads every session of that system. */
+const SECRET = randomBytes(32).toString("base64url");
+const API_KEY = randomBytes(24).toString("base64url");
+
+/**
+ * The one setting the bench changes from Tether's defaults: the HTTP connection cap
+ * (default 10,000 per instance) counts WebSockets too, so 10k sockets plus the token
+ * requests' keep-alive connections would hit it. Every rate limit and the socket cap stay on.
+ */
+export const TETHER_BENCH_ENV = { TETHER_HTTP_MAX_CONNECTIONS: "30000" };
+
+/** What the probe preloaded into each server reports (bench/probe.ts). */
+export type Probe = NodeJS.MemoryUsage & { pubsubMessages: number };
+
+/** One running server process. */
+export interface Instance {
+  readonly system: SystemName;
+  /** The instance id its `welcome` carries. */
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Memory after a full GC, and the pub/sub messages its Redis connections received. */
+  probe(): Promise<Probe>;
+  /** `tether_fanout_messages_total` from /metrics (undefined when the instance has no such counter). */
+  fanoutCounter(): Promise<number | undefined>;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface InstanceOptions {
+  name: string;
+  nodeFlags?: string[];
+  /** Tether only: extra environment (e.g. `TETHER_RATE_LIMITS: "off"` for the round-trip probe). */
+  env?: Record<string, string>;
+}
+
+function launchOf(name: string, nodeFlags: string[] = []) {
+  const probeFile = join(SCRATCH, `${name}-${randomBytes(3).toString("hex")}.json`);
+  const launch = { nodeFlags: ["--expose-gc", ...nodeFlags], preload: [join(BENCH_DIR, "probe.ts")] };
+  return { launch, probeFile };
+}
+
+function instanceOf(system: SystemName, name: string, port: number, child: ChildProcess, probeFile: string): Instance {
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    system,
+    name,
+    url,
+    port,
+    pid: child.pid ?? 0,
+    probe: async () => (await memoryAfterGc(child.pid ?? 0, probeFile)) as Probe,
+    fanoutCounter: async () => {
+      if (system !== "tether") return undefined;
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const lines = text.split("\n").filter((line) => line.startsWith("tether_fanout_messages_total"));
+      if (lines.length === 0) return undefined;
+      return lines.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+    },
+    kill9: async () => {
+      const done = exited(child);
+      child.kill("SIGKILL");
+      await done;
+    },
+    stop: () => stop(child),
+  };
+}
+
+/** A Tether instance on `redis` with the default limits (see TETHER_BENCH_ENV). */
+export async function startTether(redis: BenchRedis, options: InstanceOptions): Promise<Instance> {
+  const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
+  const port = await freePort();
+  const logFile = join(SCRATCH, `${options.name}.log`);
+  const log = openSync(logFile, "w");
+  const env = {
+    ...process.env,
+    BENCH_PROBE_FILE: probeFile,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    REDIS_URL: redis.url,
+    TETHER_API_KEY: API_KEY,
+    TETHER_SESSION_SECRET: SECRET,
+    TETHER_INSTANCE_ID: options.name,
+    // Clients come from 127.0.0.2–250 directly, or through HAProxy with X-Forwarded-For.
+    TETHER_TRUST_PROXY: "loopback",
+    LOG_LEVEL: "warn",
+    ...TETHER_BENCH_ENV,
+    ...options.env,
+  };
+  const child = spawnNode(join(BENCH_DIR, "tether-server.ts"), { env, stdio: ["ignore", log, log] }, launch);
+  const url = `http://127.0.0.1:${port}`;
+  const ready = async () => (await fetch(`${url}/readyz`)).ok;
+  await whileAlive(child, `tether ${options.name} (log: ${logFile})`, waitFor("readyz", ready, { timeoutMs: 60_000 }));
+  return instanceOf("tether", options.name, port, child, probeFile);
+}
+
+/** A plain Socket.IO instance on `redis`. */
+export async function startPlain(redis: BenchRedis, options: InstanceOptions): Promise<Instance> {
+  const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
+  const port = await freePort();
+  const config = JSON.stringify({ port, redisUrl: redis.url, instance: options.name, secret: SECRET });
+  const env = { ...process.env, BENCH_PROBE_FILE: probeFile };
+  const child = spawnNode(
+    join(BENCH_DIR, "plain-server.ts"),
+    { env, stdio: ["ignore", "inherit", "inherit", "ipc"] },
+    { ...launch, args: [config] },
+  );
+  await Peer.connect<Protocol>(child, 60_000);
+  return instanceOf("plain", options.name, port, child, probeFile);
+}
+
+export function startInstance(system: SystemName, redis: BenchRedis, options: InstanceOptions): Promise<Instance> {
+  return system === "plain" ? startPlain(redis, options) : startTether(redis, options);
+}
+
+/** Where each system's login route is. */
+export const LOGIN_PATH: Record<SystemName, string> = { plain: "/login", tether: "/api/auth/login" };
+
+export interface Balancer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * HAProxy in front of `instances`: leastconn, cookie stickiness (for long-polling
+ * clients; these use WebSocket only), health checks every 500 ms, and a connection
+ * refused by a dead server retried on another (redispatch).
+ */
+export async function startHaproxy(instances: Instance[]): Promise<Balancer> {
+  const port = await freePort();
+  const config = join(SCRATCH, `haproxy-${port}.cfg`);
+  const servers = instances.map(
+    (instance) =>
+      `    server ${instance.name} 127.0.0.1:${instance.port} check inter 500ms fall 2 rise 2 cookie ${instance.name}`,
+  );
+  writeFileSync(
+    config,
+    [
+      "global",
+      "    maxconn 9000",
+      "defaults",
+      "    mode http",
+      "    option forwardfor",
+      "    option redispatch",
+      "    retries 3",
+      "    timeout connect 5s",
+      "    timeout client 60s",
+      "    timeout server 60s",
+      "    timeout tunnel 1h",
+      "frontend bench",
+      `    bind 127.0.0.1:${port}`,
+      "    default_backend instances",
+      "backend instances",
+      "    balance leastconn",
+      "    cookie SERVERID insert indirect nocache",
+      "    option httpchk GET /healthz",
+      ...servers,
+      "",
+    ].join("\n"),
+  );
+  const child = spawnTracked("haproxy", ["-db", "-q", "-f", config], { stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}`;
+  const up = async () => {
+    try {
+      return (await fetch(`${url}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  };
+  await whileAlive(child, "haproxy", waitFor("haproxy", up, { timeoutMs: 15_000 }));
+  return { url, stop: () => stop(child) };
+}
