@@ -74,7 +74,7 @@ function composeConfig(): ComposeFile {
 }
 
 /** What compose fixes for the instances rather than passing through from .env. */
-const FIXED = ["PORT", "HOST", "REDIS_URL", "TETHER_TRUST_PROXY", "TETHER_INSTANCE_ID"];
+const FIXED = ["PORT", "HOST", "REDIS_URL", "TETHER_TRUST_PROXY", "TETHER_INSTANCE_ID", "TETHER_AGENT_PORT"];
 /** Secrets the `init` service writes to the shared volume; the instances read their files. */
 const FROM_INIT = ["TETHER_API_KEY", "TETHER_SESSION_SECRET"];
 const SECRETS_DIR = "/run/secrets/tether";
@@ -153,6 +153,7 @@ describe.skipIf(!onPath("docker-compose"))("docker-compose.yml", () => {
       LB_TLS_CERT: "/etc/haproxy/tls/tls.pem",
       LB_HTTPS_PORT: "8443",
       LB_DISCOVER: "tether:3000",
+      LB_AGENT_PORT: "3001",
     });
     expect(haproxy?.depends_on?.init?.condition).toBe("service_completed_successfully");
   });
