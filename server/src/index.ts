@@ -8,6 +8,7 @@ export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./c
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, httpServerOptions } from "./http/server-limits.js";
+export type { AdmissionLimits } from "./realtime/admission.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { JobLimits } from "./realtime/jobs.js";
 export type { Publisher, Target } from "./realtime/publisher.js";
