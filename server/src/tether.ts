@@ -210,6 +210,15 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       errors,
     }),
   );
+  // The same conditions as /readyz, for the tether_ready gauge (and the alert on it).
+  metrics.measureReadiness(
+    async () =>
+      !draining &&
+      (await backend.ping().then(
+        () => true,
+        () => false,
+      )),
+  );
   const opsRouter = Router();
   opsRouter.use(
     healthRoutes(

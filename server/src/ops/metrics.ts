@@ -82,7 +82,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** What `/readyz` would say (set once the instance knows how to tell): 1 ready, 0 not. */
+  private readiness: () => Promise<boolean> = async () => true;
+
+  /** Sets how `tether_ready` is measured: the same conditions as `/readyz`. */
+  measureReadiness(ready: () => Promise<boolean>): void {
+    this.readiness = ready;
+  }
+
   constructor(connectedSockets: () => number) {
+    const metrics = this;
+    new Gauge({
+      name: "tether_ready",
+      help: "1 when this instance is ready (/readyz: Redis reachable, not draining), 0 otherwise.",
+      registers: [this.registry],
+      async collect() {
+        this.set((await metrics.readiness()) ? 1 : 0);
+      },
+    });
     new Gauge({
       name: "tether_connected_sockets",
       help: "Sockets connected to this instance.",
