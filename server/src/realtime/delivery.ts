@@ -1,6 +1,7 @@
 import {
   compareIds,
   isPublishableEventName,
+  type RecoveryPayload,
   ServerEvent,
   type StreamPosition,
   type WelcomePayload,
@@ -192,22 +193,67 @@ export class Delivery {
       }
       socket.emit(ServerEvent.Welcome, Object.keys(rooms).length > 0 ? { ...welcome, rooms } : welcome);
 
-      for (const { stream, start, read } of firsts) {
-        const cursor = gate.cursors.get(stream);
-        if (!cursor) continue;
-        if (start.kind === "resume") {
-          await this.replay(gate, stream, start.from, read, { report: "always", trusted: false });
-        } else {
-          cursor.pos = positionOf(read);
-          if (start.kind === "unusable") this.reportLost(gate, stream, 0);
-        }
-        this.release(gate, stream);
-      }
+      for (const { stream, start, read } of firsts) await this.begin(gate, stream, start, read);
     } catch (err) {
       // The store failed mid-replay: the client reconnects with the same offset and tries again.
       this.options.logger.warn({ err: (err as Error).message, socket: socket.id }, "replay failed; disconnecting");
       socket.disconnect(true);
     }
+  }
+
+  /**
+   * Adds a stream to a connected socket (a room joined at runtime), from the
+   * offset the client sent for it, if any: its missed events are replayed, then
+   * live ones follow, exactly as for the streams of the handshake. Resolves to
+   * the `recovery` the socket was also sent (a fresh join: recovered, none missed).
+   * Rejects when the store is unreachable (the stream is not added).
+   */
+  async subscribe(
+    socket: TetherSocket,
+    stream: string,
+    offset: unknown,
+  ): Promise<RecoveryPayload & { offset: string }> {
+    const gate = this.gates.get(socket.id);
+    if (!gate) throw new Error("subscribe: the socket is not connected here");
+    const present = gate.cursors.get(stream);
+    if (present) return { recovered: true, missed: 0, ...roomField(stream), offset: offsetOf(present.pos) };
+    gate.cursors.set(stream, { pos: { id: ZERO_ID, epoch: "" }, held: [] });
+    this.join(stream, gate);
+    try {
+      const start = startFrom(offset);
+      const read =
+        start.kind === "resume"
+          ? await this.watched.get(stream)?.ready.then(() => this.read(stream, start.from.id))
+          : { ...(await this.freshStart(gate, stream)), maxDeleted: ZERO_ID, length: 0, entries: [] };
+      if (!read) throw new Error("subscribe: not watched");
+      const report = await this.begin(gate, stream, start, read);
+      return { ...report, offset: offsetOf(gate.cursors.get(stream)?.pos ?? positionOf(read)) };
+    } catch (err) {
+      this.unsubscribe(socket, stream);
+      throw err;
+    }
+  }
+
+  /** Removes a stream from a socket (a room left at runtime): its events stop at once. */
+  unsubscribe(socket: TetherSocket, stream: string): void {
+    const gate = this.gates.get(socket.id);
+    if (!gate?.cursors.delete(stream)) return;
+    this.leave(stream, gate);
+  }
+
+  /** The first read of one stream for a socket: replay (or where a fresh start stands), report, then live. */
+  private async begin(gate: Gate, stream: string, start: StreamStart, read: StreamRead): Promise<RecoveryPayload> {
+    const cursor = gate.cursors.get(stream);
+    if (!cursor) return { recovered: false, missed: 0 };
+    let report: RecoveryPayload = { recovered: true, missed: 0, ...roomField(stream) };
+    if (start.kind === "resume") {
+      report = await this.replay(gate, stream, start.from, read, { report: "always", trusted: false });
+    } else {
+      cursor.pos = positionOf(read);
+      if (start.kind === "unusable") report = this.reportLost(gate, stream, 0);
+    }
+    this.release(gate, stream);
+    return report;
   }
 
   /** One appended event, to every local socket of its stream that is at the event before it. */
@@ -343,13 +389,13 @@ export class Delivery {
     from: StreamPosition,
     first: StreamRead,
     mode: ReplayMode,
-  ): Promise<void> {
+  ): Promise<RecoveryPayload> {
     const cursor = gate.cursors.get(stream);
-    if (!cursor) return;
+    if (!cursor) return { recovered: false, missed: 0 };
     let read = first;
     let pos = from;
     let replayed = 0;
-    let reported = false;
+    let reported: RecoveryPayload | undefined;
     for (;;) {
       const lost = unrecoverable(pos, read);
       if (lost) {
@@ -362,9 +408,8 @@ export class Delivery {
           target = positionOf(await this.history.newEpochIfBehind(stream, pos.epoch, pos.id));
         }
         cursor.pos = target;
-        if (!reported) this.reportLost(gate, stream, lost.missed);
-        reported = true;
-        if (target.id !== ZERO_ID) return;
+        reported ??= this.reportLost(gate, stream, lost.missed);
+        if (target.id !== ZERO_ID) return reported;
         pos = target;
         read = await this.read(stream, ZERO_ID);
         continue;
@@ -379,21 +424,26 @@ export class Delivery {
       read = await this.read(stream, pos.id);
     }
     this.options.metrics.replayed.inc(replayed);
-    if (mode.report === "always" && !reported) {
+    if (reported) return reported;
+    const report: RecoveryPayload = { recovered: true, missed: replayed, ...roomField(stream) };
+    if (mode.report === "always") {
       this.options.metrics.recoveries.inc({ recovered: "true" });
-      gate.socket.emit(ServerEvent.Recovery, { recovered: true, missed: replayed, ...roomField(stream) });
+      gate.socket.emit(ServerEvent.Recovery, report);
     }
+    return report;
   }
 
-  private reportLost(gate: Gate, stream: string, missed: number): void {
+  private reportLost(gate: Gate, stream: string, missed: number): RecoveryPayload {
     const cursor = gate.cursors.get(stream);
     this.options.metrics.recoveries.inc({ recovered: "false" });
-    gate.socket.emit(ServerEvent.Recovery, {
+    const report: RecoveryPayload = {
       recovered: false,
       missed,
       ...roomField(stream),
       ...(cursor ? { offset: offsetOf(cursor.pos) } : {}),
-    });
+    };
+    gate.socket.emit(ServerEvent.Recovery, report);
+    return report;
   }
 
   /** A page of a stream after an id; concurrent identical reads (many sockets at one position) share one. */
