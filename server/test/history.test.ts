@@ -40,6 +40,7 @@ describe.each(implementations)("HistoryStore on %s", (_name, make) => {
     const seen: AppendedEvent[] = [];
     await store.subscribe({ onEvent: (event) => seen.push(event), onResync: () => {} });
     const s = stream();
+    await store.watch(s);
     const appended: { id: string; epoch: string }[] = [];
     for (let i = 0; i < 4; i++) appended.push(await store.append(s, "tick", JSON.stringify({ i })));
     for (let i = 1; i < appended.length; i++)

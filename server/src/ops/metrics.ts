@@ -82,22 +82,43 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** What `/readyz` would say (set once the instance knows how to tell): 1 ready, 0 not. */
+  /** What `/readyz` would say (set once the instance knows how to tell). */
   private readiness: () => Promise<boolean> = async () => true;
+  /** The last answer: a scrape never waits on Redis (a stalled Redis must not stall /metrics). */
+  private ready = true;
+  private measuring = false;
 
   /** Sets how `tether_ready` is measured: the same conditions as `/readyz`. */
   measureReadiness(ready: () => Promise<boolean>): void {
     this.readiness = ready;
   }
 
+  /** Reports the last measure and starts the next one (so the gauge is one scrape behind). */
+  private readinessNow(): boolean {
+    if (!this.measuring) {
+      this.measuring = true;
+      this.readiness().then(
+        (ready) => {
+          this.ready = ready;
+          this.measuring = false;
+        },
+        () => {
+          this.ready = false;
+          this.measuring = false;
+        },
+      );
+    }
+    return this.ready;
+  }
+
   constructor(connectedSockets: () => number) {
     const metrics = this;
     new Gauge({
       name: "tether_ready",
-      help: "1 when this instance is ready (/readyz: Redis reachable, not draining), 0 otherwise.",
+      help: "1 when this instance is ready (/readyz: Redis reachable, not draining), 0 otherwise; as of the previous scrape.",
       registers: [this.registry],
-      async collect() {
-        this.set((await metrics.readiness()) ? 1 : 0);
+      collect() {
+        this.set(metrics.readinessNow() ? 1 : 0);
       },
     });
     new Gauge({
