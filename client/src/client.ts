@@ -1,13 +1,16 @@
 import {
   type ClientToServerEvents,
   ErrorCode,
+  type EventAck,
   type HandshakeAuth,
+  isErrorCode,
   type LoginResponse,
   type Offset,
   type RecoveryPayload,
   ServerEvent,
   type ServerToClientEvents,
   type SessionResponse,
+  type TetherEvents,
   type TicketPayload,
   type WelcomePayload,
 } from "@tether/shared";
@@ -20,9 +23,10 @@ import { ClientErrorCode, TetherClientError } from "./errors.js";
 import type { TetherHttp } from "./http.js";
 import { isAfter, offsetOf, roomOf } from "./offset.js";
 import type {
-  AckResult,
   ClientOwnEvents,
-  EmitArgs,
+  EmittableArgs,
+  EmittableEvent,
+  EmittableResult,
   PassThroughSocketOptions,
   TetherClient,
   TetherClientEvents,
@@ -219,29 +223,39 @@ export class TetherClientImpl implements TetherClient {
     return wrapped;
   }
 
-  async emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>> {
-    return this.ack(event, args, this.config.ackTimeoutMs);
+  async emitWithAck<K extends EmittableEvent<TetherEvents>>(
+    event: K,
+    ...args: EmittableArgs<TetherEvents, K>
+  ): Promise<EmittableResult<TetherEvents, K>> {
+    const reply = await this.ack(event, args, this.config.ackTimeoutMs);
+    // `echo` answers with its payload; the app's events with an EventAck.
+    return (Object.hasOwn(BUILT_IN_EMITS, event) ? reply : unwrapAck(event, reply)) as EmittableResult<TetherEvents, K>;
+  }
+
+  emit(event: string, payload: unknown): void {
+    this.assertActive(event);
+    (this.socket.emit as (event: string, ...args: unknown[]) => unknown)(event, payload);
   }
 
   echo(payload: unknown, timeoutMs: number = this.config.ackTimeoutMs): Promise<unknown> {
     return this.ack("echo", [payload], timeoutMs);
   }
 
-  private async ack<E extends keyof ClientToServerEvents>(
-    event: E,
-    args: unknown[],
-    timeoutMs: number,
-  ): Promise<AckResult<E>> {
+  private assertActive(event: string): void {
     if (!this.active) {
       throw new TetherClientError({
         code: ClientErrorCode.NotConnected,
         message: `Cannot emit "${event}": the client is ${this.current}`,
       });
     }
+  }
+
+  private async ack(event: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+    this.assertActive(event);
     const timed = this.socket.timeout(timeoutMs);
     const emit = timed.emitWithAck as (event: string, ...args: unknown[]) => Promise<unknown>;
     try {
-      return (await emit.call(timed, event, ...args)) as AckResult<E>;
+      return await emit.call(timed, event, ...args);
     } catch (cause) {
       // socket.io-client rejects with "operation has timed out" or "socket has been disconnected".
       const lost = cause instanceof Error && /disconnected/i.test(cause.message);
@@ -452,6 +466,20 @@ export class TetherClientImpl implements TetherClient {
     this.current = state;
     this.events.emit("state", state);
   }
+}
+
+/** Built-in client → server events, whose acknowledgement is not an EventAck. */
+const BUILT_IN_EMITS: Readonly<Record<keyof ClientToServerEvents, true>> = { echo: true };
+
+/** An app event's EventAck: its result, or its error code thrown as a TetherClientError. */
+function unwrapAck(event: string, reply: unknown): unknown {
+  const ack = reply as Partial<EventAck> | null;
+  if (ack?.ok === true) return ack.result;
+  const error = ack?.ok === false ? ack.error : undefined;
+  throw new TetherClientError({
+    code: isErrorCode(error?.code) ? error.code : ErrorCode.Internal,
+    message: typeof error?.message === "string" ? error.message : `Malformed acknowledgement of "${event}"`,
+  });
 }
 
 function isOwnEvent(event: string): event is keyof ClientOwnEvents {

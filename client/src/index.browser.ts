@@ -5,6 +5,8 @@
  *
  * @packageDocumentation
  */
+
+import type { TetherEvents } from "@tether/shared";
 import { createClient } from "./create.js";
 import type { TetherClient, TetherClientOptions } from "./types.js";
 
@@ -34,6 +36,9 @@ export * from "./public.js";
  * client.connect();
  * ```
  */
-export function createTetherClient(options: TetherClientOptions = {}): TetherClient {
-  return createClient(options, undefined);
+export function createTetherClient<E extends TetherEvents = TetherEvents>(
+  options: TetherClientOptions = {},
+): TetherClient<E> {
+  // The event map is types only: one implementation serves every map.
+  return createClient(options, undefined) as TetherClient<E>;
 }

@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+
+import type { TetherEvents } from "@tether/shared";
 import { withCookieJar } from "./cookie-jar.js";
 import { createClient } from "./create.js";
 import type { TetherClient, TetherClientOptions } from "./types.js";
@@ -37,6 +39,9 @@ export * from "./public.js";
  * // later: await client.echo({ hello: "world" }); await client.logout();
  * ```
  */
-export function createTetherClient(options: TetherClientOptions = {}): TetherClient {
-  return createClient(options, withCookieJar);
+export function createTetherClient<E extends TetherEvents = TetherEvents>(
+  options: TetherClientOptions = {},
+): TetherClient<E> {
+  // The event map is types only: one implementation serves every map.
+  return createClient(options, withCookieJar) as TetherClient<E>;
 }

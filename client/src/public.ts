@@ -1,10 +1,14 @@
 // The public API shared by both entry points (index.ts for Node, index.browser.ts for browsers).
 export type {
+  AppEventPayload,
+  EventAck,
+  EventAckError,
   JobDonePayload,
   JobProgressPayload,
   Offset,
   RecoveryPayload,
   SessionEndedPayload,
+  TetherEvents,
   WelcomePayload,
 } from "@tether/shared";
 export { ErrorCode, SessionEndReason } from "@tether/shared";
@@ -12,8 +16,12 @@ export type { FetchLike } from "./cookies.js";
 export { ClientErrorCode, TetherClientError, type TetherErrorCode } from "./errors.js";
 export type {
   AckResult,
+  AppListeners,
   ClientOwnEvents,
   EmitArgs,
+  EmittableArgs,
+  EmittableEvent,
+  EmittableResult,
   PassThroughSocketOptions,
   TetherClient,
   TetherClientEvents,

@@ -1,9 +1,16 @@
 import type {
+  AppClientEventName,
+  AppClientPayload,
+  AppClientResult,
+  AppEventData,
+  AppEventPayload,
+  AppServerEventName,
   ClientToServerEvents,
   LoginResponse,
   Offset,
   ServerToClientEvents,
   SessionResponse,
+  TetherEvents,
 } from "@tether/shared";
 import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
 import type { FetchLike } from "./cookies.js";
@@ -32,8 +39,33 @@ export interface ClientOwnEvents {
   error: (error: TetherClientError) => void;
 }
 
-/** Everything `client.on()` accepts: the client's own events and the server's typed events. */
-export type TetherClientEvents = ClientOwnEvents & ServerToClientEvents;
+/**
+ * Listeners of the app's own server → client events: the published data with its
+ * `offset` (and `room`). An untyped map adds none (use `client.socket` or a map).
+ */
+export type AppListeners<E extends TetherEvents> = {
+  [K in AppServerEventName<E> as string extends K ? never : K]: (payload: AppEventPayload<AppEventData<E, K>>) => void;
+};
+
+/** Everything `client.on()` accepts: the client's own events, the server's typed events and the app's. */
+export type TetherClientEvents<E extends TetherEvents = TetherEvents> = ClientOwnEvents &
+  ServerToClientEvents &
+  AppListeners<E>;
+
+/** Every event `emitWithAck` takes: the built-in `echo` and the app's client → server events. */
+export type EmittableEvent<E extends TetherEvents> = keyof ClientToServerEvents | AppClientEventName<E>;
+/** Arguments of an emittable event: `echo`'s, or the app event's one payload. */
+export type EmittableArgs<E extends TetherEvents, K extends EmittableEvent<E>> = K extends keyof ClientToServerEvents
+  ? EmitArgs<K>
+  : K extends AppClientEventName<E>
+    ? [payload: AppClientPayload<E, K>]
+    : never;
+/** What `emitWithAck` resolves with: `echo`'s payload, or the app handler's result. */
+export type EmittableResult<E extends TetherEvents, K extends EmittableEvent<E>> = K extends keyof ClientToServerEvents
+  ? AckResult<K>
+  : K extends AppClientEventName<E>
+    ? AppClientResult<E, K>
+    : never;
 
 type EmitParams<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>;
 /** Arguments of a client → server event, without its acknowledgement callback. */
@@ -96,8 +128,11 @@ export interface TetherClientOptions {
   random?: () => number;
 }
 
-/** A Tether connection: HTTP login plus a Socket.IO connection that re-authenticates on every (re)connect. */
-export interface TetherClient {
+/**
+ * A Tether connection: HTTP login plus a Socket.IO connection that re-authenticates on
+ * every (re)connect. `E`, the app's event map (`TetherEvents`), types `on` and `emit`.
+ */
+export interface TetherClient<E extends TetherEvents = TetherEvents> {
   /** The current connection state. */
   readonly state: TetherState;
   /**
@@ -126,17 +161,28 @@ export interface TetherClient {
   /** While waiting to retry, retries now. No-op when connected, closed, unauthenticated or mid-attempt. */
   reconnectNow(): void;
 
-  on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this;
-  once<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this;
+  /**
+   * Listens to the client's own events, the server's and the app's (typed by the event
+   * map). Every event with an offset is delivered once: a replayed or repeated one is skipped.
+   */
+  on<K extends keyof TetherClientEvents<E>>(event: K, listener: TetherClientEvents<E>[K]): this;
+  once<K extends keyof TetherClientEvents<E>>(event: K, listener: TetherClientEvents<E>[K]): this;
   /** Removes a listener, or all listeners of the event when `listener` is omitted. */
-  off<E extends keyof TetherClientEvents>(event: E, listener?: TetherClientEvents[E]): this;
+  off<K extends keyof TetherClientEvents<E>>(event: K, listener?: TetherClientEvents<E>[K]): this;
 
   /**
-   * Emits a client → server event and resolves with the server's acknowledgement.
-   * Rejects with a TetherClientError: TIMEOUT after `ackTimeoutMs`, NOT_CONNECTED when closed.
+   * Emits a client → server event and resolves with the server's acknowledgement: for an
+   * app event, its handler's result. Rejects with a TetherClientError: the server's code
+   * for a refused event or a failed handler (INVALID_INPUT, RATE_LIMITED, INTERNAL or the
+   * handler's own), TIMEOUT after `ackTimeoutMs`, NOT_CONNECTED when closed.
    * While reconnecting the event is buffered and sent once connected (if within the timeout).
    */
-  emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>>;
+  emitWithAck<K extends EmittableEvent<E>>(event: K, ...args: EmittableArgs<E, K>): Promise<EmittableResult<E, K>>;
+  /**
+   * Emits an app event to its server handler without waiting for the result (the
+   * server still validates and rate-limits it). Throws NOT_CONNECTED when closed.
+   */
+  emit<K extends AppClientEventName<E>>(event: K, payload: AppClientPayload<E, K>): void;
   /** `echo`: the server acknowledges with the same payload. */
   echo(payload: unknown, timeoutMs?: number): Promise<unknown>;
 }

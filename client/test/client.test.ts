@@ -296,6 +296,47 @@ describe("offsets", () => {
   });
 });
 
+describe("app events", () => {
+  it("share the duplicate filter and the offsets with the built-in ones, per stream", async () => {
+    const h = setup();
+    const client = h.client as unknown as TetherClient<{ server: { "build:log": { line: string } } }>;
+    const lines: string[] = [];
+    client.on("build:log", ({ line, room }) => lines.push(room ? `${room}:${line}` : line));
+    client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("welcome", { instance: "a", offset: "10-0", rooms: { ci: "3-0" } });
+    h.socket.serverEmit("build:log", { line: "one", offset: "11-0" });
+    h.socket.serverEmit("build:log", { line: "one again", offset: "11-0" });
+    h.socket.serverEmit("job:done", { jobId: "j", offset: "12-0" });
+    h.socket.serverEmit("build:log", { line: "replayed", offset: "12-0" });
+    h.socket.serverEmit("build:log", { line: "two", room: "ci", offset: "4-0" });
+    h.socket.serverEmit("build:log", { line: "two again", room: "ci", offset: "4-0" });
+    expect(lines).toEqual(["one", "ci:two"]);
+    expect(client.lastOffset).toBe("12-0");
+    expect(client.roomOffsets).toEqual({ ci: "4-0" });
+    h.socket.drop();
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toEqual({ token: "t2", offset: "12-0", rooms: { ci: "4-0" } });
+  });
+
+  it("emitWithAck unwraps an app event's acknowledgement: its result, or its error code thrown", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    // The fake server acknowledges with the payload: send the acknowledgement to unwrap.
+    await expect(h.client.emitWithAck("chat:send", { ok: true, result: { id: "m1" } })).resolves.toEqual({ id: "m1" });
+    await expect(
+      h.client.emitWithAck("chat:send", { ok: false, error: { code: "RATE_LIMITED", message: "slow down" } }),
+    ).rejects.toMatchObject({ code: "RATE_LIMITED", message: "slow down", retryable: true });
+    await expect(h.client.emitWithAck("chat:send", "not an ack")).rejects.toMatchObject({ code: "INTERNAL" });
+    // echo answers with its payload, even one that looks like an acknowledgement.
+    await expect(h.client.echo({ ok: false })).resolves.toEqual({ ok: false });
+  });
+});
+
 describe("closing", () => {
   it("logout() closes without flashing unauthenticated, then calls the route", async () => {
     const h = setup();

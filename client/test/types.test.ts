@@ -1,6 +1,9 @@
 import type {
+  AppEventPayload,
   ErrorCode,
+  EventAck,
   JobProgressPayload,
+  Offset,
   RecoveryPayload,
   SessionEndedPayload,
   WelcomePayload,
@@ -35,5 +38,57 @@ describe("@tether/client public types", () => {
     expectTypeOf<TetherClientError["retryable"]>().toEqualTypeOf<boolean>();
     expectTypeOf<ErrorCode>().toExtend<TetherClientError["code"]>();
     expectTypeOf<WsTokenResponse>().toEqualTypeOf<{ token: string; expiresAt: number }>();
+  });
+});
+
+interface AppEvents {
+  server: { "build:log": { line: string } };
+  client: {
+    "chat:send": { payload: { text: string }; result: { id: string } };
+    "chat:typing": { payload: { on: boolean } };
+  };
+}
+
+describe("typed app events (one event map for both ends)", () => {
+  it("createTetherClient<Events>() types the app's events on `on`, with the offset added", () => {
+    expectTypeOf(createTetherClient<AppEvents>).returns.toEqualTypeOf<TetherClient<AppEvents>>();
+    const check = (client: TetherClient<AppEvents>) => {
+      client.on("build:log", (payload) => {
+        expectTypeOf(payload).toEqualTypeOf<AppEventPayload<{ line: string }>>();
+        expectTypeOf(payload.line).toEqualTypeOf<string>();
+        expectTypeOf(payload.offset).toEqualTypeOf<Offset>();
+        expectTypeOf(payload.room).toEqualTypeOf<string | undefined>();
+      });
+      client.on("welcome", (w) => expectTypeOf(w).toEqualTypeOf<WelcomePayload>());
+      // @ts-expect-error: not an event of the map
+      client.on("build:lgo", () => {});
+    };
+    expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient<AppEvents>>();
+  });
+
+  it("emit and emitWithAck check the payload and type the result", () => {
+    const check = async (client: TetherClient<AppEvents>) => {
+      expectTypeOf(await client.emitWithAck("chat:send", { text: "hi" })).toEqualTypeOf<{ id: string }>();
+      expectTypeOf(await client.emitWithAck("chat:typing", { on: true })).toEqualTypeOf<void>();
+      expectTypeOf(await client.emitWithAck("echo", 1)).toEqualTypeOf<unknown>();
+      client.emit("chat:typing", { on: false });
+      // @ts-expect-error: wrong payload
+      await client.emitWithAck("chat:send", { text: 1 });
+      // @ts-expect-error: not an event of the map
+      client.emit("chat:sned", { text: "hi" });
+    };
+    expectTypeOf(check).returns.resolves.toBeVoid();
+    expectTypeOf<EventAck<{ id: string }>>().toEqualTypeOf<
+      { ok: true; result: { id: string } } | { ok: false; error: { code: ErrorCode; message: string } }
+    >();
+  });
+
+  it("without a map: the built-in events only on `on`, any app event on `emit`", () => {
+    const check = async (client: TetherClient) => {
+      // @ts-expect-error: untyped clients listen to app events through `client.socket` or a map
+      client.on("build:log", () => {});
+      expectTypeOf(await client.emitWithAck("anything", { any: 1 })).toEqualTypeOf<unknown>();
+    };
+    expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient>();
   });
 });

@@ -2,6 +2,8 @@
  * @tether/server: mount Tether on your express app and HTTP server
  * (`createTether`), or run it as a service (`startServer`, `npm start`).
  */
+
+export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
@@ -9,6 +11,7 @@ export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, httpServerOptions } from "./http/server-limits.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
+export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { JobLimits } from "./realtime/jobs.js";
 export type { Publisher, Target } from "./realtime/publisher.js";

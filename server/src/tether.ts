@@ -1,5 +1,15 @@
 import type { Server as HttpServer } from "node:http";
-import { DEFAULTS, Route, SessionEndReason } from "@tether/shared";
+import {
+  type AppClientEventName,
+  type AppClientPayload,
+  type AppClientResult,
+  DEFAULTS,
+  Route,
+  type SchemaOutput,
+  SessionEndReason,
+  type StandardSchemaV1,
+  type TetherEvents,
+} from "@tether/shared";
 import { Router } from "express";
 import type { Logger } from "pino";
 import { clientIpResolver } from "./auth/client-ip.js";
@@ -21,6 +31,7 @@ import { instrumentStore } from "./ops/instrument.js";
 import { createLogger } from "./ops/logger.js";
 import { Metrics } from "./ops/metrics.js";
 import { RedisSafety } from "./ops/redis-safety.js";
+import { type EventHandler, EventHandlers } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
@@ -52,8 +63,11 @@ export interface TetherOptions {
   socketPath?: string;
 }
 
-/** A Tether instance, mounted on a host app's express app and HTTP server. */
-export interface Tether {
+/**
+ * A Tether instance, mounted on a host app's express app and HTTP server. `E`, the
+ * app's event map (see `TetherEvents`), types `publisher.publish` and `handle`.
+ */
+export interface Tether<E extends TetherEvents = TetherEvents> {
   /**
    * Everything below in one router, for hosts that mount Tether whole:
    * `app.use(tether.router)` = auth + ops + publish + the demo when enabled.
@@ -80,7 +94,27 @@ export interface Tether {
   readonly backend: Backend;
   readonly logger: Logger;
   /** Publishes events to a user's tabs or a room, on every instance, with history for recovery. */
-  readonly publisher: Publisher;
+  readonly publisher: Publisher<E>;
+  /**
+   * Handles a client → server event: every payload is validated by `schema` (any
+   * Standard Schema: zod, valibot, …) before `handler` runs; an invalid one, an
+   * unknown event or one past the socket's or session's rate limit is refused with
+   * an `{ ok: false, error }` acknowledgement. The handler's return value is
+   * acknowledged as `{ ok: true, result }`; a TetherError it throws reaches the
+   * client with its code and message, anything else as INTERNAL. Throws for a
+   * reserved or built-in name, or one already handled. Call it before or after `attach`.
+   *
+   * @example
+   * tether.handle("chat:send", z.object({ text: z.string().max(500) }), async ({ text }, { userId }) => {
+   *   const id = await messages.add(userId, text);
+   *   return { id };
+   * });
+   */
+  handle<K extends AppClientEventName<E>, S extends StandardSchemaV1<unknown, AppClientPayload<E, K>>>(
+    event: K,
+    schema: S,
+    handler: EventHandler<SchemaOutput<S>, AppClientResult<E, K>>,
+  ): void;
   /** Starts Socket.IO on the host's HTTP server. Call once. */
   attach(server: HttpServer): TetherServer;
   /**
@@ -127,7 +161,7 @@ export function historyLimits(config: TetherConfig): HistoryLimits {
  * const server = app.listen(3000);
  * tether.attach(server);
  */
-export async function createTether(options: TetherOptions): Promise<Tether> {
+export async function createTether<E extends TetherEvents = TetherEvents>(options: TetherOptions): Promise<Tether<E>> {
   const { config } = options;
   requireGivenSecrets(config, { builtInLogin: options.login === undefined });
   const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
@@ -175,6 +209,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
     config.trustProxy !== undefined && config.trustProxy !== false,
   );
   const publisher = new StreamPublisher(history);
+  const handlers = new EventHandlers(logger);
   const jobLimits = typeof options.demo === "object" ? options.demo : {};
   const jobs = new JobRunner(publisher, logger, { ...DEFAULT_JOB_LIMITS, ...jobLimits });
   const basePath = options.basePath?.replace(/\/+$/, "") ?? config.basePath;
@@ -278,6 +313,9 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       return `up ${realtime?.admission.weight() ?? 100}%`;
     },
     drain,
+    handle(event, schema, handler) {
+      handlers.add(event, schema, handler);
+    },
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
       realtime = createRealtime(server, {
@@ -297,6 +335,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         history,
         metrics,
         roomsOf: options.roomsOf ?? (() => []),
+        handlers,
         isDraining: () => draining,
         logger,
       });

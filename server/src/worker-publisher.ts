@@ -1,3 +1,4 @@
+import type { TetherEvents } from "@tether/shared";
 import type { TetherConfig } from "./config/config.js";
 import { createLogger } from "./ops/logger.js";
 import type { Publisher } from "./realtime/publisher.js";
@@ -7,7 +8,7 @@ import { connectRedis } from "./store/redis-connection.js";
 import { historyLimits } from "./tether.js";
 
 /** A publisher for processes that run no Socket.IO server (workers, cron jobs). */
-export interface WorkerPublisher extends Publisher {
+export interface WorkerPublisher<E extends TetherEvents = TetherEvents> extends Publisher<E> {
   close(): Promise<void>;
 }
 
@@ -18,9 +19,12 @@ export interface WorkerPublisher extends Publisher {
  * @example
  * const publisher = await createPublisher(loadConfig());
  * await publisher.publish({ user: "alice" }, "report:ready", { url: "/reports/42" });
+ * // typed: createPublisher<AppEvents>(config) checks the name and data against the app's event map
  * await publisher.close();
  */
-export async function createPublisher(config: TetherConfig): Promise<WorkerPublisher> {
+export async function createPublisher<E extends TetherEvents = TetherEvents>(
+  config: TetherConfig,
+): Promise<WorkerPublisher<E>> {
   if (!config.redis) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
   const logger = createLogger(config.logLevel, { publisher: config.instanceId });
   const client = await connectRedis(config.redis, "publisher", config.redisCommandTimeoutMs, logger);

@@ -1,9 +1,14 @@
 import type { Server as HttpServer } from "node:http";
+import type { ErrorCode } from "@tether/shared";
 import type { Request } from "express";
+import * as v from "valibot";
 import { describe, expectTypeOf, it } from "vitest";
+import { z } from "zod";
 import {
   createPublisher,
   createTether,
+  type EventAck,
+  type EventContext,
   type LoginCheck,
   type LoginResult,
   type Publisher,
@@ -11,6 +16,7 @@ import {
   type Tether,
   type TetherConfig,
   type TetherServer,
+  type WorkerPublisher,
 } from "../src/index.js";
 
 /** The public API's types, checked by the type checker. */
@@ -32,5 +38,63 @@ describe("@tether/server public types", () => {
     expectTypeOf<Target>().toEqualTypeOf<{ user: string } | { room: string }>();
     expectTypeOf<Publisher["publish"]>().returns.resolves.toEqualTypeOf<string>();
     expectTypeOf(createPublisher).returns.resolves.toExtend<Publisher>();
+  });
+});
+
+interface AppEvents {
+  server: { "build:log": { line: string }; "build:done": { ok: boolean } };
+  client: {
+    "chat:send": { payload: { text: string }; result: { id: string } };
+    "chat:typing": { payload: { on: boolean } };
+  };
+}
+
+describe("typed app events (one event map for both ends)", () => {
+  it("publish checks the event name and its data against the map", () => {
+    const check = async (tether: Tether<AppEvents>, worker: WorkerPublisher<AppEvents>) => {
+      await tether.publisher.publish({ user: "alice" }, "build:log", { line: "ok" });
+      await worker.publish({ room: "builds" }, "build:done", { ok: true });
+      // @ts-expect-error: not an event of the map
+      await tether.publisher.publish({ user: "alice" }, "build:lgo", { line: "ok" });
+      // @ts-expect-error: wrong data
+      await tether.publisher.publish({ user: "alice" }, "build:log", { line: 1 });
+    };
+    expectTypeOf(check).returns.resolves.toBeVoid();
+    expectTypeOf(createPublisher<AppEvents>).returns.resolves.toEqualTypeOf<WorkerPublisher<AppEvents>>();
+    expectTypeOf(createTether<AppEvents>).returns.resolves.toEqualTypeOf<Tether<AppEvents>>();
+  });
+
+  it("handle types the payload from the schema, the result and the context", () => {
+    const check = (tether: Tether<AppEvents>) => {
+      tether.handle("chat:send", z.object({ text: z.string() }), (payload, context) => {
+        expectTypeOf(payload).toEqualTypeOf<{ text: string }>();
+        expectTypeOf(context).toEqualTypeOf<EventContext>();
+        expectTypeOf(context).not.toHaveProperty("sid");
+        return { id: "m1" };
+      });
+      tether.handle("chat:typing", v.object({ on: v.boolean() }), async () => {});
+      // @ts-expect-error: the result must be the map's
+      tether.handle("chat:send", z.object({ text: z.string() }), () => ({ id: 1 }));
+      // @ts-expect-error: the schema must produce the map's payload
+      tether.handle("chat:send", z.object({ text: z.number() }), () => ({ id: "m1" }));
+      // @ts-expect-error: not an event of the map
+      tether.handle("chat:sned", z.object({ text: z.string() }), () => ({ id: "m1" }));
+    };
+    expectTypeOf(check).parameter(0).toEqualTypeOf<Tether<AppEvents>>();
+    expectTypeOf<EventContext>().toEqualTypeOf<{ userId: string; socketId: string; instance: string }>();
+  });
+
+  it("without a map, any publishable name and any schema's output", () => {
+    const check = async (tether: Tether) => {
+      await tether.publisher.publish({ user: "alice" }, "anything", { any: 1 });
+      tether.handle("anything", z.object({ n: z.number() }), (payload) => {
+        expectTypeOf(payload).toEqualTypeOf<{ n: number }>();
+        return payload.n;
+      });
+    };
+    expectTypeOf(check).parameter(0).toEqualTypeOf<Tether>();
+    expectTypeOf<EventAck<number>>().toEqualTypeOf<
+      { ok: true; result: number } | { ok: false; error: { code: ErrorCode; message: string } }
+    >();
   });
 });

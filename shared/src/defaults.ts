@@ -30,6 +30,8 @@ export const DEFAULTS = {
   maxSocketMessageBytes: 64 * 1024,
   /** Events one socket may send per second before it is throttled. */
   socketEventsPerSecond: 50,
+  /** Events one login session may send per second across its sockets on one instance (tabs together). */
+  sessionEventsPerSecond: 100,
   /** Sockets one login session may hold on one instance (tabs × reconnect overlap). */
   maxSocketsPerSession: 32,
   /** On shutdown, clients are moved to other instances over this long (in jittered batches). */

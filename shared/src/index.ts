@@ -1,3 +1,4 @@
+export * from "./app-events.js";
 export * from "./codes.js";
 export * from "./defaults.js";
 export * from "./event-names.js";

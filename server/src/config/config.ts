@@ -263,6 +263,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     socketLimits: {
       eventsPerSecond: e.TETHER_SOCKET_EVENTS_PER_SECOND,
+      sessionEventsPerSecond: e.TETHER_SESSION_EVENTS_PER_SECOND,
       socketsPerSession: e.TETHER_MAX_SOCKETS_PER_SESSION,
     },
     admission: {

@@ -148,6 +148,12 @@ export const EnvSchema = z.object({
   TETHER_DRAIN_WINDOW: duration(DEFAULTS.drainWindowMs),
   TETHER_SHUTDOWN_TIMEOUT: duration(DEFAULTS.shutdownTimeoutMs),
   TETHER_SOCKET_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(DEFAULTS.socketEventsPerSecond),
+  TETHER_SESSION_EVENTS_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(DEFAULTS.sessionEventsPerSecond),
   TETHER_MAX_SOCKETS_PER_SESSION: z.coerce.number().int().min(1).max(10_000).default(DEFAULTS.maxSocketsPerSession),
   TETHER_ADMISSION_HANDSHAKES_PER_SECOND: countOrOff(DEFAULTS.admissionHandshakesPerSecond),
   TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: durationOrOff(DEFAULTS.admissionMaxEventLoopDelayMs),

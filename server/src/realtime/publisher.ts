@@ -1,4 +1,13 @@
-import { ErrorCode, formatOffset, isPublishableEventName, MAX_EVENT_NAME_LENGTH, type Offset } from "@tether/shared";
+import {
+  type AppEventData,
+  type AppServerEventName,
+  ErrorCode,
+  formatOffset,
+  isPublishableEventName,
+  MAX_EVENT_NAME_LENGTH,
+  type Offset,
+  type TetherEvents,
+} from "@tether/shared";
 import { TetherError } from "../errors.js";
 import type { HistoryStore } from "../store/types.js";
 import { roomStream, userStream } from "./streams.js";
@@ -6,8 +15,11 @@ import { roomStream, userStream } from "./streams.js";
 /** Who receives a published event: every tab of a user, or every socket in a room. */
 export type Target = { user: string } | { room: string };
 
-/** Publishes events to users or rooms, on every instance; each gets an offset. */
-export interface Publisher {
+/**
+ * Publishes events to users or rooms, on every instance; each gets an offset.
+ * `E`, the app's event map, types the event names and their data.
+ */
+export interface Publisher<E extends TetherEvents = TetherEvents> {
   /**
    * Appends the event to the target's history and delivers it live. `data`
    * arrives as the event's payload with `offset` (and `room`) added. Rejects
@@ -17,7 +29,11 @@ export interface Publisher {
    * @example
    * const offset = await tether.publisher.publish({ user: "alice" }, "build:log", { line: "ok" });
    */
-  publish(target: Target, event: string, data: object): Promise<Offset>;
+  publish<K extends AppServerEventName<E>>(
+    target: Target,
+    event: K,
+    data: AppEventData<E, K> & object,
+  ): Promise<Offset>;
 }
 
 /** The publisher over a history store: the store's append is also the fan-out. */

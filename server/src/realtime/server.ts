@@ -11,7 +11,8 @@ import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { Admission, type AdmissionLimits } from "./admission.js";
 import { Delivery } from "./delivery.js";
-import { eventLimiter, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
+import { eventLimiters, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
+import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
@@ -47,6 +48,8 @@ export interface RealtimeOptions {
   history: HistoryStore;
   metrics: Metrics;
   roomsOf: RoomsOf;
+  /** The app's client → server events (`tether.handle`). */
+  handlers: EventHandlers;
   /** True once the instance is shutting down: handshakes are refused. */
   isDraining: () => boolean;
   logger: Logger;
@@ -130,7 +133,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const admission = new Admission(options.admission, options.metrics);
   admission.start();
   const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
-  const events = eventLimiter(options.socketLimits);
+  const events = eventLimiters(options.socketLimits);
   io.use(
     handshakeMiddleware({
       auth: options.auth,
@@ -145,7 +148,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     }),
   );
   io.on("connection", (socket) => {
-    guardEvents(socket, events, logger);
+    guardEvents(socket, events, options.handlers, options.instanceId, logger);
     liveness.track(socket);
     void delivery.resume(socket);
     socket.on(ClientEvent.Echo, (payload, ack) => {
