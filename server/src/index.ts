@@ -3,7 +3,7 @@
  * (`createTether`), or run it as a service (`startServer`, `npm start`).
  */
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
-export type { LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
+export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
