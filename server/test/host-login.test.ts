@@ -10,7 +10,7 @@ import { fetchFrom, nextClientAddress } from "./helpers/address.js";
 import { startClient, type TestClient } from "./helpers/client.js";
 import { refusal } from "./helpers/http.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { nextEvent, waitFor } from "./helpers/wait.js";
+import { idleFor, nextEvent, waitFor } from "./helpers/wait.js";
 
 const SESSION_SECRET = "host-login-session-secret-0123456789";
 const PASSWORDS = new Map([
@@ -82,6 +82,10 @@ async function startHost(sessions: Map<string, HostSession>, env: Record<string,
       if (!(err instanceof TetherError)) throw err;
       res.status(err.status).json(err.toBody());
     }
+  });
+  app.post("/my/extend", requireUser, (req, res) => {
+    (res.locals.session as HostSession).expiresAt = Date.now() + Number(req.query.ms);
+    res.status(204).end();
   });
   app.post("/my/revoke", requireUser, async (_req, res) => {
     await tether.endSession((res.locals.session as HostSession).sessionId);
@@ -272,6 +276,29 @@ describe("a host app's own login and host-issued tokens (Redis, two instances)",
     expect(ended).toEqual({ reason: SessionEndReason.Expired });
     expect(Date.now()).toBeGreaterThanOrEqual((sessions.get(bearer) as HostSession).expiresAt);
     await t.waitForState("unauthenticated");
+  });
+
+  it("a cap the host extends holds for the sockets connected before, from the next token on", async () => {
+    const bearer = await hostLogin(a, "alice", 1_500);
+    const first = hostTokenClient(a, bearer, opened);
+    first.client.connect();
+    await first.welcomed(1);
+    const oldCap = (sessions.get(bearer) as HostSession).expiresAt;
+    const ends: SessionEndedPayload[] = [];
+    first.client.on("session:ended", (payload) => ends.push(payload));
+    const extended = await fetch(`${a.url}/my/extend?ms=60000`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${bearer}` },
+    });
+    expect(extended.status).toBe(204);
+    // Another tab of the same sign-in fetches a token: the session's cap moves.
+    const second = hostTokenClient(a, bearer, opened);
+    second.client.connect();
+    await second.welcomed(1);
+    // The passing of the old cap is the scenario: then a few liveness rounds (200 ms each).
+    await idleFor(Math.max(0, oldCap - Date.now()) + 1_000);
+    expect(ends).toEqual([]);
+    expect([first.client.state, second.client.state]).toEqual(["connected", "connected"]);
   });
 });
 

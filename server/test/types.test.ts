@@ -1,9 +1,11 @@
-import type { Server as HttpServer } from "node:http";
+import type { Server as HttpServer, IncomingMessage } from "node:http";
+import type { SessionEndReason } from "@tether/shared";
 import type { Request } from "express";
 import { describe, expectTypeOf, it } from "vitest";
 import {
   createPublisher,
   createTether,
+  type HostSessionGrant,
   type LoginCheck,
   type LoginResult,
   type Publisher,
@@ -26,6 +28,16 @@ describe("@tether/server public types", () => {
     >();
     expectTypeOf(createTether).returns.resolves.toEqualTypeOf<Tether>();
     expectTypeOf<Tether["attach"]>().toEqualTypeOf<(server: HttpServer) => TetherServer>();
+  });
+
+  it("a host mints tokens for its own users and ends their sessions", () => {
+    expectTypeOf<HostSessionGrant>().toEqualTypeOf<{ userId: string; sessionKey: string; expiresAt: number }>();
+    expectTypeOf<Tether["issueTokenFor"]>().toEqualTypeOf<
+      (req: IncomingMessage, grant: HostSessionGrant) => Promise<{ token: string; expiresAt: number }>
+    >();
+    expectTypeOf<Tether["endSession"]>().toEqualTypeOf<
+      (sessionKey: string, reason?: SessionEndReason) => Promise<void>
+    >();
   });
 
   it("publishing targets a user or a room and resolves with the offset", () => {
