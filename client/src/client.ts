@@ -20,7 +20,7 @@ import { isPageHidden, watchBrowserWake } from "./browser.js";
 import { classifyFailure, errorFromConnectError } from "./classify.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, TetherClientError } from "./errors.js";
-import type { TetherHttp } from "./http.js";
+import type { LoginCredentials, TetherHttp } from "./http.js";
 import { isAfter, offsetOf, roomOf } from "./offset.js";
 import type {
   ClientOwnEvents,
@@ -49,6 +49,8 @@ export interface ClientConfig {
   socketOptions: PassThroughSocketOptions;
   random: () => number;
   resumeTickets: boolean;
+  /** The host's token source; undefined: `POST /api/auth/ws-token`. */
+  getToken: (() => Promise<{ token: string; expiresAt?: number }>) | undefined;
 }
 
 type AnyListener = (...args: never[]) => void;
@@ -141,8 +143,8 @@ export class TetherClientImpl implements TetherClient {
     return Object.fromEntries([...this.offsets].filter(([stream]) => stream !== USER_STREAM));
   }
 
-  login(apiKey: string): Promise<LoginResponse> {
-    return this.config.http.login(apiKey);
+  login(credentials: LoginCredentials): Promise<LoginResponse> {
+    return this.config.http.login(credentials);
   }
 
   async logout(): Promise<void> {
@@ -286,7 +288,7 @@ export class TetherClientImpl implements TetherClient {
       cb(this.handshakeAuth({ ticket: ticket.ticket }));
       return;
     }
-    this.config.http.wsToken().then(
+    this.fetchToken().then(
       ({ token }) => {
         if (id !== this.attemptId || !this.active) return;
         cb(this.handshakeAuth({ token }));
@@ -298,6 +300,21 @@ export class TetherClientImpl implements TetherClient {
         this.fail(asClientError(err));
       },
     );
+  }
+
+  /** A fresh token: from the host's `getToken` when given, else from Tether's token route. */
+  private async fetchToken(): Promise<{ token: string }> {
+    const { getToken, http } = this.config;
+    if (getToken === undefined) return http.wsToken();
+    const minted: unknown = await getToken();
+    const token = typeof minted === "object" && minted !== null ? (minted as { token?: unknown }).token : undefined;
+    if (typeof token !== "string" || token === "")
+      throw new TetherClientError({
+        code: ClientErrorCode.BadResponse,
+        message: "getToken gave no token",
+        retryable: true,
+      });
+    return { token };
   }
 
   /** `{ token | ticket, offset?, rooms? }`: where each stream should resume. */
@@ -489,5 +506,8 @@ function isOwnEvent(event: string): event is keyof ClientOwnEvents {
 function asClientError(err: unknown): TetherClientError {
   if (err instanceof TetherClientError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  // A host's getToken says its session is gone with a 401 (see TetherClientOptions.getToken).
+  if (typeof err === "object" && err !== null && (err as { status?: unknown }).status === 401)
+    return new TetherClientError({ code: ErrorCode.SessionRequired, message, status: 401, cause: err });
   return new TetherClientError({ code: ClientErrorCode.Network, message, cause: err });
 }

@@ -29,6 +29,7 @@ export function createClient(options: TetherClientOptions, withCookieJar: Cookie
     socketOptions: options.socketOptions ?? {},
     random: options.random ?? Math.random,
     resumeTickets: options.resumeTickets ?? true,
+    getToken: options.getToken,
   });
 }
 

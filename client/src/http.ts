@@ -18,12 +18,16 @@ interface JsonResponse {
   body: unknown;
 }
 
+/** What `client.login` sends: an API key, or any JSON object for the host's own login check. */
+export type LoginCredentials = string | Readonly<Record<string, unknown>>;
+
 /** The contract's auth routes. Every failure rejects with a {@link TetherClientError}. */
 export class TetherHttp {
   constructor(private readonly options: HttpOptions) {}
 
-  async login(apiKey: string): Promise<LoginResponse> {
-    await this.send("POST", Route.Login, { apiKey });
+  /** A string is the built-in login's API key (`{"apiKey"}`); an object is sent as the body. */
+  async login(credentials: LoginCredentials): Promise<LoginResponse> {
+    await this.send("POST", Route.Login, typeof credentials === "string" ? { apiKey: credentials } : credentials);
     return { authenticated: true };
   }
 

@@ -14,6 +14,7 @@ export type {
 export { ErrorCode, SessionEndReason } from "@tether/shared";
 export type { FetchLike } from "./cookies.js";
 export { ClientErrorCode, TetherClientError, type TetherErrorCode } from "./errors.js";
+export type { LoginCredentials } from "./http.js";
 export type {
   AckResult,
   AppListeners,

@@ -15,6 +15,7 @@ import type {
 import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
 import type { FetchLike } from "./cookies.js";
 import type { TetherClientError } from "./errors.js";
+import type { LoginCredentials } from "./http.js";
 
 /**
  * Connection state.
@@ -114,6 +115,22 @@ export interface TetherClientOptions {
    * fetch a WS token only when there is none or it was refused. Default true.
    */
   resumeTickets?: boolean;
+  /**
+   * Where the connection gets its WS token instead of `POST /api/auth/ws-token`: for a
+   * host app that mints tokens from its own route (`tether.issueTokenFor`), behind its
+   * own session or JWT, with no Tether login. Called before every connect and reconnect
+   * that has no resume ticket. Reject with a {@link TetherClientError} of code
+   * `SESSION_REQUIRED` (or any error whose `status` is 401) when the host's session is
+   * gone: the state becomes `"unauthenticated"`; any other rejection is retried.
+   *
+   * @example
+   * getToken: async () => {
+   *   const res = await fetch("/my/tether-token", { headers: { authorization: `Bearer ${jwt}` } });
+   *   if (!res.ok) throw Object.assign(new Error(`token route: ${res.status}`), { status: res.status });
+   *   return res.json();
+   * }
+   */
+  getToken?: () => Promise<{ token: string; expiresAt?: number }>;
   /** Timeout of `emitWithAck`/`echo`. Default 10 s. */
   ackTimeoutMs?: number;
   /**
@@ -145,8 +162,12 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   /** The underlying socket, for advanced use (e.g. listening to custom published events). Do not call its `connect`/`disconnect`. */
   readonly socket: TetherSocket;
 
-  /** `POST /api/auth/login`. Does not connect: call `connect()` after it. */
-  login(apiKey: string): Promise<LoginResponse>;
+  /**
+   * `POST /api/auth/login`. Does not connect: call `connect()` after it. A string is
+   * the built-in check's API key (`{"apiKey"}`); an object is sent as the JSON body,
+   * for a host's own login check (e.g. `{ username, password }`).
+   */
+  login(credentials: LoginCredentials): Promise<LoginResponse>;
   /** Closes the connection (state `"closed"`), then `POST /api/auth/logout`. */
   logout(): Promise<void>;
   /** `GET /api/auth/session`; rejects with SESSION_REQUIRED when not logged in. */

@@ -44,6 +44,13 @@ describe("TetherHttp", () => {
     expect(calls[0]?.init?.body).toBe('{"apiKey":"key"}');
   });
 
+  it("sends an object as the login body, for a host's own check", async () => {
+    const { http, calls } = httpWith(() => json(200, { authenticated: true }));
+    await http.login({ username: "alice", password: "wonderland" });
+    expect(calls[0]?.init?.body).toBe('{"username":"alice","password":"wonderland"}');
+    expect(new Headers(calls[0]?.init?.headers).get("content-type")).toBe("application/json");
+  });
+
   it("rejects a bad login with the server's code, status and retryable", async () => {
     const { http } = httpWith(() => json(401, { error: { code: ErrorCode.InvalidCredentials, message: "no" } }));
     const err = await rejection(http.login("bad"));

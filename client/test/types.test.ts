@@ -10,7 +10,14 @@ import type {
   WsTokenResponse,
 } from "@tether/shared";
 import { describe, expectTypeOf, it } from "vitest";
-import { createTetherClient, type TetherClient, type TetherClientError, type TetherState } from "../src/index.js";
+import {
+  createTetherClient,
+  type LoginCredentials,
+  type TetherClient,
+  type TetherClientError,
+  type TetherClientOptions,
+  type TetherState,
+} from "../src/index.js";
 
 /** The public API's types, checked by the type checker (these bodies never run a connection). */
 describe("@tether/client public types", () => {
@@ -19,6 +26,15 @@ describe("@tether/client public types", () => {
     expectTypeOf<TetherClient["state"]>().toEqualTypeOf<TetherState>();
     expectTypeOf<TetherState>().toEqualTypeOf<
       "connecting" | "connected" | "reconnecting" | "unauthenticated" | "closed"
+    >();
+  });
+
+  it("login takes an API key or any JSON body; tokens may come from the host's getToken", () => {
+    expectTypeOf<TetherClient["login"]>().parameter(0).toEqualTypeOf<LoginCredentials>();
+    expectTypeOf<string>().toExtend<LoginCredentials>();
+    expectTypeOf<{ username: string; password: string }>().toExtend<LoginCredentials>();
+    expectTypeOf<TetherClientOptions["getToken"]>().toEqualTypeOf<
+      (() => Promise<{ token: string; expiresAt?: number }>) | undefined
     >();
   });
 

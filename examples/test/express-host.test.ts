@@ -1,9 +1,9 @@
-import { createTetherClient, type FetchLike, type TetherClient } from "@tether/client";
+import { createTetherClient, type FetchLike, SessionEndReason, type TetherClient } from "@tether/client";
 import fetchCookie from "fetch-cookie";
 import { CookieJar } from "tough-cookie";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
+import { nextEvent, waitFor } from "../../server/test/helpers/wait.js";
 import { type HostApp, startHostApp } from "../express-host/src/app.js";
 
 /** The express host example, against a real redis-server: its own login, rooms, its own webhook publishing. */
@@ -19,6 +19,7 @@ describe("examples/express-host", () => {
       HOST: "127.0.0.1",
       REDIS_URL: redis.url,
       HOOK_SECRET: "example-hook-secret",
+      APP_SECRET: "example-app-secret",
       TETHER_SESSION_SECRET: "example-session-secret-0123456789",
       TETHER_DRAIN_WINDOW: "100ms",
       LOG_LEVEL: "warn",
@@ -71,5 +72,41 @@ describe("examples/express-host", () => {
     expect(hook.status).toBe(202);
     await waitFor("the deploy event", () => deploys.length === 1);
     expect(deploys[0]).toMatchObject({ version: "1.2.3", room: "team:red" });
+  });
+
+  it("signs in with the app's own access token: getToken from the app's route, no Tether cookie, logout ends it", async () => {
+    const signIn = await fetch(`${app.url}/app/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "alice", password: "correct horse battery staple" }),
+    });
+    const { accessToken } = (await signIn.json()) as { accessToken: string };
+    const setCookies: string[] = [];
+    const authorization = `Bearer ${accessToken}`;
+    const client = createTetherClient({
+      url: app.url,
+      transports: ["websocket"],
+      getToken: async () => {
+        const res = await fetch(`${app.url}/app/tether-token`, { headers: { authorization } });
+        setCookies.push(...res.headers.getSetCookie());
+        if (!res.ok) throw Object.assign(new Error(`token route: ${res.status}`), { status: res.status });
+        return (await res.json()) as { token: string; expiresAt: number };
+      },
+    });
+    clients.push(client);
+    client.connect();
+    await waitFor("connected", () => client.state === "connected");
+    const done = nextEvent<{ jobId: string }>(client, "job:done");
+    await app.tether.publisher.publish({ user: "alice" }, "job:done", { jobId: "for-alice" });
+    expect(await done).toMatchObject({ jobId: "for-alice" });
+
+    const ended = nextEvent<{ reason: string }>(client, "session:ended");
+    expect((await fetch(`${app.url}/app/logout`, { method: "POST", headers: { authorization } })).status).toBe(204);
+    expect(await ended).toEqual({ reason: SessionEndReason.Logout });
+    await waitFor("unauthenticated", () => client.state === "unauthenticated");
+    // The access token is still validly signed, but its Tether session is over.
+    const after = await fetch(`${app.url}/app/tether-token`, { headers: { authorization } });
+    expect(after.status).toBe(401);
+    expect(setCookies).toEqual([]);
   });
 });

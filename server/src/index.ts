@@ -5,7 +5,7 @@
 
 export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
-export type { LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
+export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";

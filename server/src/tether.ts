@@ -1,9 +1,10 @@
-import type { Server as HttpServer } from "node:http";
+import type { Server as HttpServer, IncomingMessage } from "node:http";
 import {
   type AppClientEventName,
   type AppClientPayload,
   type AppClientResult,
   DEFAULTS,
+  ErrorCode,
   Route,
   type SchemaOutput,
   SessionEndReason,
@@ -13,13 +14,15 @@ import {
 import { Router } from "express";
 import type { Logger } from "pino";
 import { clientIpResolver } from "./auth/client-ip.js";
+import { hostSessionId } from "./auth/keys.js";
 import { RateLimits } from "./auth/limits.js";
 import { apiKeyLogin } from "./auth/login.js";
 import { OriginPolicy } from "./auth/origins.js";
 import { SharedSecrets } from "./auth/secrets.js";
-import { AuthService, type LoginCheck } from "./auth/service.js";
+import { AuthService, type HostSessionGrant, type LoginCheck } from "./auth/service.js";
 import { ResumeTickets } from "./auth/tickets.js";
 import { requireGivenSecrets, type TetherConfig } from "./config/config.js";
+import { TetherError } from "./errors.js";
 import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
@@ -122,6 +125,30 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    * before its express app (see `isTokenRequest`), as `startServer` does.
    */
   readonly tokenRoute: NodeHandler;
+  /**
+   * Mints a WS token for a user the host app signed in itself (behind its own session
+   * or JWT; no Tether cookie). Call it from the host's own authenticated route and send
+   * the result to the client (the SDK's `getToken` option). The Tether session is keyed
+   * by `sessionKey` (stored hashed), renewed while the user is connected, capped at
+   * `expiresAt`, and covered by liveness, limits and resume tickets like a login session.
+   * Rejects with a {@link TetherError}: ORIGIN_FORBIDDEN for a browser on another origin,
+   * SESSION_REQUIRED once `expiresAt` has passed or the key was ended, RATE_LIMITED,
+   * UNAVAILABLE. Protect the route against CSRF like the host's other routes.
+   *
+   * @example
+   * app.get("/my/tether-token", requireUser, async (req, res) => {
+   *   const { userId, sessionId, expiresAt } = req.user;
+   *   res.set("Cache-Control", "no-store");
+   *   res.json(await tether.issueTokenFor(req, { userId, sessionKey: sessionId, expiresAt }));
+   * });
+   */
+  issueTokenFor(req: IncomingMessage, grant: HostSessionGrant): Promise<{ token: string; expiresAt: number }>;
+  /**
+   * Ends a host-issued session (see `issueTokenFor`): its sockets on every instance get
+   * `session:ended` (reason `logout` by default) and disconnect, and no token is issued
+   * for `sessionKey` again (for `TETHER_SESSION_MAX_AGE`). Call it from the host's logout.
+   */
+  endSession(sessionKey: string, reason?: SessionEndReason): Promise<void>;
   /** The Socket.IO server, once attached. */
   readonly io: TetherServer | undefined;
   readonly draining: boolean;
@@ -304,6 +331,18 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     publisher,
     get io() {
       return realtime?.io;
+    },
+    async issueTokenFor(req, grant) {
+      if (!origins.allows(req)) throw new TetherError(ErrorCode.OriginForbidden);
+      const minted = await auth.issueTokenFor(req, grant);
+      metrics.tokens.inc({ result: "issued" });
+      return minted;
+    },
+    async endSession(sessionKey, reason = SessionEndReason.Logout) {
+      // As at logout: tell every instance first, so a liveness check in between does not say "revoked".
+      const sid = hostSessionId(sessionKey);
+      if (realtime) await realtime.endSession(sid, reason);
+      await auth.endHostSession(sessionKey);
     },
     get draining() {
       return draining;

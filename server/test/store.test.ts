@@ -61,6 +61,20 @@ describe.each(implementations)("AuthStore on %s", (name, make) => {
     expect(await h.store.getOrCreate(k, "second")).toBe("first");
   });
 
+  it("writes a host session with its TTL until it is ended, then never again", async () => {
+    const sess = key("host-sess");
+    const ended = key("host-ended");
+    const record = JSON.stringify({ userId: "u1", capAt: Date.now() + 600_000 });
+    expect(await h.store.putHostSession(sess, ended, record, 30_000)).toBe(true);
+    expect(await h.ttlOf(sess)).toBeGreaterThan(25_000);
+    expect(await h.ttlOf(sess)).toBeLessThanOrEqual(30_000);
+    await h.store.endHostSession(sess, ended, 60_000);
+    expect(await h.exists(sess)).toBe(false);
+    expect(await h.ttlOf(ended)).toBeGreaterThan(55_000);
+    expect(await h.store.putHostSession(sess, ended, record, 30_000)).toBe(false);
+    expect(await h.exists(sess)).toBe(false);
+  });
+
   it("mints a token only for a live session, and the token is consumed once", async () => {
     const sess = key("sess");
     const prefix = sess.slice(0, sess.lastIndexOf(":") + 1);

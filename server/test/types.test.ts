@@ -1,5 +1,5 @@
-import type { Server as HttpServer } from "node:http";
-import type { ErrorCode } from "@tether/shared";
+import type { Server as HttpServer, IncomingMessage } from "node:http";
+import type { ErrorCode, SessionEndReason } from "@tether/shared";
 import type { Request } from "express";
 import * as v from "valibot";
 import { describe, expectTypeOf, it } from "vitest";
@@ -9,6 +9,7 @@ import {
   createTether,
   type EventAck,
   type EventContext,
+  type HostSessionGrant,
   type LoginCheck,
   type LoginResult,
   type Publisher,
@@ -32,6 +33,16 @@ describe("@tether/server public types", () => {
     >();
     expectTypeOf(createTether).returns.resolves.toEqualTypeOf<Tether>();
     expectTypeOf<Tether["attach"]>().toEqualTypeOf<(server: HttpServer) => TetherServer>();
+  });
+
+  it("a host mints tokens for its own users and ends their sessions", () => {
+    expectTypeOf<HostSessionGrant>().toEqualTypeOf<{ userId: string; sessionKey: string; expiresAt: number }>();
+    expectTypeOf<Tether["issueTokenFor"]>().toEqualTypeOf<
+      (req: IncomingMessage, grant: HostSessionGrant) => Promise<{ token: string; expiresAt: number }>
+    >();
+    expectTypeOf<Tether["endSession"]>().toEqualTypeOf<
+      (sessionKey: string, reason?: SessionEndReason) => Promise<void>
+    >();
   });
 
   it("publishing targets a user or a room and resolves with the offset", () => {

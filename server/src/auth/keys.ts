@@ -7,6 +7,8 @@ export const Keys = {
   wsToken: (token: string) => `tether:wstok:${token}`,
   /** A consumed resume ticket's nonce (single use). */
   ticketNonce: (nonce: string) => `tether:ticket:${nonce}`,
+  /** A host session that `tether.endSession` ended: no token is issued for it again until this expires. */
+  hostSessionEnded: (sid: string) => `tether:host-ended:${sid}`,
   apiKey: "tether:apikey",
   sessionSecret: "tether:session-secret",
 } as const;
@@ -17,6 +19,15 @@ export const Keys = {
  */
 export function tagOf(secret: string): string {
   return createHash("sha256").update(secret).digest("base64url").slice(0, 16);
+}
+
+/**
+ * The session id of a host-issued session (`tether.issueTokenFor`): derived from the
+ * host's session key, never the key itself. The `host:` prefix keeps it apart from
+ * express-session's ids (base64url, no colon).
+ */
+export function hostSessionId(sessionKey: string): string {
+  return `host:${createHash("sha256").update(sessionKey).digest("base64url")}`;
 }
 
 /** Socket.IO room of every socket of one login session (on every instance). */

@@ -5,7 +5,7 @@ import { TetherError, toTetherError } from "../errors.js";
 import type { AuthStore, ConsumedToken, StreamHead } from "../store/types.js";
 import type { TrustProxy } from "./client-ip.js";
 import { Deadline, RequestDeadlines } from "./deadline.js";
-import { Keys, tagOf } from "./keys.js";
+import { hostSessionId, Keys, tagOf } from "./keys.js";
 import type { RateLimits } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
@@ -48,6 +48,23 @@ export interface AuthServiceOptions {
   clientIp: (req: IncomingMessage) => string;
   /** Tether's `trust proxy`, for the session cookie's Secure flag. */
   trustProxy?: TrustProxy;
+}
+
+/**
+ * A session the host app vouches for (`tether.issueTokenFor`): the host already
+ * authenticated the user, behind its own session or JWT.
+ */
+export interface HostSessionGrant {
+  /** The user: the target `{ user: userId }` of published events. */
+  userId: string;
+  /**
+   * A key unique to the host's session (its session id, a JWT's `jti`): the same key
+   * for every token of that session, never the user id (an ended key stays ended).
+   * Tether stores only a hash of it.
+   */
+  sessionKey: string;
+  /** Epoch ms: the host session's expiry, the Tether session's absolute cap. */
+  expiresAt: number;
 }
 
 /** Backoff of the deletion of a token whose consume failed on a store error. */
@@ -181,6 +198,62 @@ export class AuthService {
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
     const deadline = this.deadlines.of(req);
     await this.options.limits.consume("token", () => tagOf(sid), deadline);
+    return this.mint(sid, deadline);
+  }
+
+  /**
+   * Mints a WS token for a session the host app vouches for. The session (keyed by a
+   * hash of the host's session key, stored like a login session: idle TTL, the host's
+   * expiry as its cap) is written or renewed, then the token is minted as for a
+   * cookie session, under the same per-session limit. SESSION_REQUIRED when the host's
+   * session has expired or was ended with `endHostSession`.
+   */
+  async issueTokenFor(req: IncomingMessage, grant: HostSessionGrant): Promise<{ token: string; expiresAt: number }> {
+    const { userId, sessionKey, expiresAt } = grant;
+    if (typeof userId !== "string" || userId === "")
+      throw new TypeError("issueTokenFor: userId must be a non-empty string");
+    if (typeof sessionKey !== "string" || sessionKey === "")
+      throw new TypeError("issueTokenFor: sessionKey must be a non-empty string");
+    if (typeof expiresAt !== "number" || Number.isNaN(expiresAt))
+      throw new TypeError("issueTokenFor: expiresAt must be an epoch time in ms");
+    const now = Date.now();
+    const { sessionIdleTtlMs, sessionMaxAgeMs, store } = this.options;
+    // The host's expiry is the cap, within Tether's own absolute cap.
+    const capAt = Math.min(expiresAt, now + sessionMaxAgeMs);
+    if (capAt <= now) throw new TetherError(ErrorCode.SessionRequired, "The host session has expired.");
+    const sid = hostSessionId(sessionKey);
+    const deadline = this.deadlines.of(req);
+    await this.options.limits.consume("token", () => tagOf(sid), deadline);
+    // express-session's record shape, so every reader of a session reads this one too.
+    const record = JSON.stringify({
+      cookie: { originalMaxAge: capAt - now, expires: new Date(capAt).toISOString(), httpOnly: true, path: "/" },
+      userId,
+      capAt,
+    });
+    const ttlMs = Math.min(sessionIdleTtlMs, capAt - now);
+    const written = await deadline.run(
+      store.putHostSession(Keys.session(sid), Keys.hostSessionEnded(sid), record, ttlMs),
+    );
+    if (!written) throw new TetherError(ErrorCode.SessionRequired, "The host session was ended.");
+    return this.mint(sid, deadline);
+  }
+
+  /**
+   * Ends a host-issued session: deletes it, and refuses tokens for its key for the
+   * session max age. Returns its session id (for ending its sockets).
+   */
+  async endHostSession(sessionKey: string): Promise<string> {
+    const sid = hostSessionId(sessionKey);
+    await this.deadlines
+      .fresh()
+      .run(
+        this.options.store.endHostSession(Keys.session(sid), Keys.hostSessionEnded(sid), this.options.sessionMaxAgeMs),
+      );
+    return sid;
+  }
+
+  /** Stores a single-use token for the session (renewing it); SESSION_REQUIRED when it is gone. */
+  private async mint(sid: string, deadline: Deadline): Promise<{ token: string; expiresAt: number }> {
     const token = randomSecret();
     const { wsTokenTtlMs, sessionIdleTtlMs } = this.options;
     const minted = await deadline.run(

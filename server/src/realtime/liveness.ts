@@ -47,8 +47,11 @@ export class SessionLiveness {
   track(socket: TetherSocket): void {
     const { sid, capAt } = socket.data;
     const tracked = this.sessions.get(sid);
-    if (tracked) tracked.sockets += 1;
-    else this.sessions.set(sid, { sockets: 1, capAt });
+    if (tracked) {
+      tracked.sockets += 1;
+      // A host-issued session's cap moves when the host extends its own session.
+      tracked.capAt = Math.max(tracked.capAt, capAt);
+    } else this.sessions.set(sid, { sockets: 1, capAt });
     socket.once("disconnect", () => this.untrack(sid));
   }
 

@@ -167,6 +167,17 @@ export class MemoryAuthStore implements AuthStore {
     return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
   }
 
+  async putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean> {
+    if ((await this.kv.get(endedKey)) !== null) return false;
+    await this.kv.set(sessionKey, session, "PX", ttlMs);
+    return true;
+  }
+
+  async endHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<void> {
+    await this.kv.set(endedKey, "1", "PX", endedTtlMs);
+    await this.kv.del(sessionKey);
+  }
+
   async deleteToken(tokenKey: string): Promise<void> {
     await this.kv.del(tokenKey);
   }

@@ -1,6 +1,13 @@
 import { META_KEY_PREFIX } from "./history-redis.js";
 import type { RedisClient } from "./redis-connection.js";
-import { CONSUME_TICKET, CONSUME_TOKEN, MINT_TOKEN, RENEW_SESSIONS } from "./scripts.js";
+import {
+  CONSUME_TICKET,
+  CONSUME_TOKEN,
+  END_HOST_SESSION,
+  MINT_TOKEN,
+  PUT_HOST_SESSION,
+  RENEW_SESSIONS,
+} from "./scripts.js";
 import type { AuthStore, ConsumedToken } from "./types.js";
 
 /** The meta key prefix of user streams (`user:<id>`), for the scripts that read a user's head. */
@@ -35,6 +42,8 @@ interface Scripted {
     sessionKeyPrefix: string,
     metaPrefix: string,
   ): Promise<ConsumeReply>;
+  tetherPutHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<number>;
+  tetherEndHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<number>;
 }
 
 /**
@@ -52,6 +61,8 @@ export class RedisAuthStore implements AuthStore {
     client.defineCommand("tetherConsumeToken", { numberOfKeys: 1, lua: CONSUME_TOKEN });
     client.defineCommand("tetherConsumeTicket", { numberOfKeys: 1, lua: CONSUME_TICKET });
     client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
+    client.defineCommand("tetherPutHostSession", { numberOfKeys: 2, lua: PUT_HOST_SESSION });
+    client.defineCommand("tetherEndHostSession", { numberOfKeys: 2, lua: END_HOST_SESSION });
     // The same script with one fixed key, so a Redis Cluster client can route it by that key.
     client.defineCommand("tetherRenewSession", { numberOfKeys: 1, lua: RENEW_SESSIONS });
     this.client = client as RedisClient & Scripted;
@@ -104,6 +115,23 @@ export class RedisAuthStore implements AuthStore {
       return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
     }
     return consumed(await this.client.tetherConsumeTicket(nonceKey, ttlMs, sid, sessionKeyPrefix, USER_META_PREFIX));
+  }
+
+  async putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean> {
+    if (!this.clustered) return (await this.client.tetherPutHostSession(sessionKey, endedKey, session, ttlMs)) === 1;
+    // Two slots: an end that lands in between is caught when the token is minted (the session is gone).
+    if ((await this.client.exists(endedKey)) === 1) return false;
+    await this.client.set(sessionKey, session, "PX", ttlMs);
+    return true;
+  }
+
+  async endHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<void> {
+    if (!this.clustered) {
+      await this.client.tetherEndHostSession(sessionKey, endedKey, endedTtlMs);
+      return;
+    }
+    await this.client.set(endedKey, "1", "PX", endedTtlMs);
+    await this.client.del(sessionKey);
   }
 
   async deleteToken(tokenKey: string): Promise<void> {

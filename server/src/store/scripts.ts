@@ -80,3 +80,20 @@ export const CONSUME_TICKET = `${SESSION_AND_HEAD}
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return nil end
 return session_and_head(ARGV[2], ARGV[3] .. ARGV[2], ARGV[4])
 `;
+
+/**
+ * KEYS: session, ended marker. ARGV: session JSON, ttl ms. Writes a host-issued
+ * session unless it was ended. Returns 1 when written, 0 when ended.
+ */
+export const PUT_HOST_SESSION = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS: session, ended marker. ARGV: marker ttl ms. Marks the session ended, then deletes it. */
+export const END_HOST_SESSION = `
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+`;

@@ -28,6 +28,13 @@ export interface AuthStore {
    * session, atomically; "unknown" when the nonce was used already.
    */
   consumeTicket(nonceKey: string, ttlMs: number, sid: string, sessionKeyPrefix: string): Promise<ConsumedToken>;
+  /**
+   * Writes a host-issued session (`session` as JSON, living `ttlMs`) unless `endedKey`
+   * says it was ended; false when it was.
+   */
+  putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean>;
+  /** Ends a host-issued session: marks it ended (for `endedTtlMs`) and deletes it. */
+  endHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<void>;
   /** Deletes a token (one whose consume failed on a store error, so it may have survived). */
   deleteToken(tokenKey: string): Promise<void>;
 }
