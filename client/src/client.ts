@@ -1,10 +1,14 @@
 import {
+  ClientEvent,
   type ClientToServerEvents,
   ErrorCode,
   type HandshakeAuth,
+  isErrorCode,
   type LoginResponse,
   type Offset,
   type RecoveryPayload,
+  type RoomMember,
+  type RoomRevokedPayload,
   ServerEvent,
   type ServerToClientEvents,
   type SessionResponse,
@@ -24,6 +28,7 @@ import type {
   ClientOwnEvents,
   EmitArgs,
   PassThroughSocketOptions,
+  RoomJoined,
   TetherClient,
   TetherClientEvents,
   TetherSocket,
@@ -119,6 +124,10 @@ export class TetherClientImpl implements TetherClient {
     this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
     this.listenInternal(ServerEvent.SessionEnded, () => this.stop("unauthenticated"));
     this.listenInternal(ServerEvent.Recovery, ((payload: RecoveryPayload) => this.onRecovery(payload)) as AnyListener);
+    this.listenInternal(ServerEvent.RoomRevoked, ((payload: RoomRevokedPayload) => {
+      // No longer allowed: forget it, so the next reconnect does not ask again.
+      this.offsets.delete(payload.room);
+    }) as AnyListener);
     this.listenInternal(ServerEvent.Ticket, ((payload: TicketPayload) => {
       this.ticket = payload;
     }) as AnyListener);
@@ -221,6 +230,32 @@ export class TetherClientImpl implements TetherClient {
 
   async emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>> {
     return this.ack(event, args, this.config.ackTimeoutMs);
+  }
+
+  async join(room: string): Promise<RoomJoined> {
+    const offset = this.offsets.get(room);
+    const result = await this.ack(
+      ClientEvent.RoomJoin,
+      [offset === undefined ? { room } : { room, offset }],
+      this.config.ackTimeoutMs,
+    );
+    if (result.ok !== true) throw ackError(ClientEvent.RoomJoin, result);
+    // Replayed events moved the offset already; the ack's is where the room stands after them.
+    if (isAfter(result.offset, this.offsets.get(room))) this.offsets.set(room, result.offset);
+    return { recovery: result.recovery, members: result.members };
+  }
+
+  async leave(room: string): Promise<void> {
+    // Forgotten at once: a reconnect from now on does not ask for it.
+    this.offsets.delete(room);
+    const result = await this.ack(ClientEvent.RoomLeave, [{ room }], this.config.ackTimeoutMs);
+    if (result.ok !== true) throw ackError(ClientEvent.RoomLeave, result);
+  }
+
+  async members(room: string): Promise<RoomMember[]> {
+    const result = await this.ack(ClientEvent.RoomMembers, [{ room }], this.config.ackTimeoutMs);
+    if (result.ok !== true) throw ackError(ClientEvent.RoomMembers, result);
+    return result.members;
   }
 
   echo(payload: unknown, timeoutMs: number = this.config.ackTimeoutMs): Promise<unknown> {
@@ -456,6 +491,15 @@ export class TetherClientImpl implements TetherClient {
 
 function isOwnEvent(event: string): event is keyof ClientOwnEvents {
   return OWN_EVENTS.has(event);
+}
+
+/** A refused room request (`{ ok: false, error }`, or the inbound guard's `{ error }`) as a TetherClientError. */
+function ackError(event: string, result: unknown): TetherClientError {
+  const error = (result as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return new TetherClientError({
+    code: isErrorCode(error?.code) ? error.code : ClientErrorCode.BadResponse,
+    message: typeof error?.message === "string" ? error.message : `"${event}" was refused`,
+  });
 }
 
 function asClientError(err: unknown): TetherClientError {

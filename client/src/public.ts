@@ -3,7 +3,10 @@ export type {
   JobDonePayload,
   JobProgressPayload,
   Offset,
+  PresencePayload,
   RecoveryPayload,
+  RoomMember,
+  RoomRevokedPayload,
   SessionEndedPayload,
   WelcomePayload,
 } from "@tether/shared";
@@ -15,6 +18,7 @@ export type {
   ClientOwnEvents,
   EmitArgs,
   PassThroughSocketOptions,
+  RoomJoined,
   TetherClient,
   TetherClientEvents,
   TetherClientOptions,

@@ -2,6 +2,8 @@ import type {
   ClientToServerEvents,
   LoginResponse,
   Offset,
+  RecoveryPayload,
+  RoomMember,
   ServerToClientEvents,
   SessionResponse,
 } from "@tether/shared";
@@ -139,4 +141,25 @@ export interface TetherClient {
   emitWithAck<E extends keyof ClientToServerEvents>(event: E, ...args: EmitArgs<E>): Promise<AckResult<E>>;
   /** `echo`: the server acknowledges with the same payload. */
   echo(payload: unknown, timeoutMs?: number): Promise<unknown>;
+
+  /**
+   * Joins a room with history at run time (the server's `canJoin` decides), on any
+   * instance: events since the last offset this client saw of the room are replayed
+   * first (`recovery` says how that went), then live ones follow. The client remembers
+   * the room and its offset, and asks for it again on every reconnect (refused then:
+   * `room:revoked`, and it is forgotten). Rejects with FORBIDDEN when refused.
+   */
+  join(room: string): Promise<RoomJoined>;
+  /** Leaves a room: its events and presence stop, and it is not asked for on reconnect. */
+  leave(room: string): Promise<void>;
+  /** The members of a room this client is in, across the fleet. */
+  members(room: string): Promise<RoomMember[]>;
+}
+
+/** What `join` resolves to. */
+export interface RoomJoined {
+  /** How the replay from the client's last offset of the room went (a first join: recovered, none missed). */
+  recovery: RecoveryPayload;
+  /** The room's members, this client's user included. */
+  members: RoomMember[];
 }

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from "node:http";
-import { DEFAULTS, Route, SessionEndReason } from "@tether/shared";
+import { DEFAULTS, type RoomMember, Route, SessionEndReason } from "@tether/shared";
 import { Router } from "express";
 import type { Logger } from "pino";
 import { clientIpResolver } from "./auth/client-ip.js";
@@ -24,6 +24,7 @@ import { RedisSafety } from "./ops/redis-safety.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
+import type { CanJoin } from "./realtime/rooms.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
@@ -39,6 +40,12 @@ export interface TetherOptions {
   login?: LoginCheck;
   /** The rooms with history a user's sockets join at connect. Default: none. */
   roomsOf?: RoomsOf;
+  /**
+   * Whether a user may join a room at run time (`client.join(room)`), checked again
+   * on every reconnect for the rooms the client remembers. Rooms from `roomsOf` need
+   * no check. Default: refuse every runtime join (rooms are private unless you say).
+   */
+  canJoin?: CanJoin;
   logger?: Logger;
   /**
    * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
@@ -81,6 +88,8 @@ export interface Tether {
   readonly logger: Logger;
   /** Publishes events to a user's tabs or a room, on every instance, with history for recovery. */
   readonly publisher: Publisher;
+  /** Who is in a room with history, across the fleet: users with their connection counts. */
+  members(room: string): Promise<RoomMember[]>;
   /** Starts Socket.IO on the host's HTTP server. Call once. */
   attach(server: HttpServer): TetherServer;
   /**
@@ -278,6 +287,19 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
       return `up ${realtime?.admission.weight() ?? 100}%`;
     },
     drain,
+    async members(room) {
+      if (realtime) return realtime.rooms.members(room);
+      const ttlMs = config.sessionCheckIntervalMs;
+      const read = await backend.presence.update({
+        room,
+        instanceId: config.instanceId,
+        mode: "add",
+        entries: [],
+        ttlMs,
+        withMembers: true,
+      });
+      return read.members ?? [];
+    },
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
       realtime = createRealtime(server, {
@@ -297,6 +319,7 @@ export async function createTether(options: TetherOptions): Promise<Tether> {
         history,
         metrics,
         roomsOf: options.roomsOf ?? (() => []),
+        canJoin: options.canJoin ?? (() => false),
         isDraining: () => draining,
         logger,
       });

@@ -30,6 +30,8 @@ export const DEFAULTS = {
   maxSocketMessageBytes: 64 * 1024,
   /** Events one socket may send per second before it is throttled. */
   socketEventsPerSecond: 50,
+  /** Rooms with history one socket may be in (granted by `roomsOf` or joined at run time). */
+  maxRoomsPerSocket: 100,
   /** Sockets one login session may hold on one instance (tabs × reconnect overlap). */
   maxSocketsPerSession: 32,
   /** On shutdown, clients are moved to other instances over this long (in jittered batches). */
