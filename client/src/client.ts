@@ -232,8 +232,8 @@ export class TetherClientImpl implements TetherClient {
     return this.ack(event, args, this.config.ackTimeoutMs);
   }
 
-  async join(room: string): Promise<RoomJoined> {
-    const offset = this.offsets.get(room);
+  async join(room: string, options: { offset?: Offset } = {}): Promise<RoomJoined> {
+    const offset = options.offset ?? this.offsets.get(room);
     const result = await this.ack(
       ClientEvent.RoomJoin,
       [offset === undefined ? { room } : { room, offset }],

@@ -148,8 +148,10 @@ export interface TetherClient {
    * first (`recovery` says how that went), then live ones follow. The client remembers
    * the room and its offset, and asks for it again on every reconnect (refused then:
    * `room:revoked`, and it is forgotten). Rejects with FORBIDDEN when refused.
+   * `offset`: resume from there (e.g. one the app kept from an earlier visit)
+   * instead of the client's own last offset of the room, if any; without either, from now.
    */
-  join(room: string): Promise<RoomJoined>;
+  join(room: string, options?: { offset?: Offset }): Promise<RoomJoined>;
   /** Leaves a room: its events and presence stop, and it is not asked for on reconnect. */
   leave(room: string): Promise<void>;
   /** The members of a room this client is in, across the fleet. */

@@ -157,12 +157,13 @@ export class Rooms {
   }
 
   /** `room:leave`: its events and presence stop at once (a `roomsOf` room comes back at the next connect). */
-  leave(socket: TetherSocket, room: string): void {
+  async leave(socket: TetherSocket, room: string): Promise<void> {
     const state = this.sockets.get(socket.id);
     if (!state?.joined.delete(room)) return;
     this.delivery.unsubscribe(socket, roomStream(room));
     socket.leave(presenceRoom(room));
-    if (state.counted.delete(room)) void this.count(socket, room, -1);
+    // Acknowledged once presence has it: a members() after the leave does not count this socket.
+    if (state.counted.delete(room)) await this.count(socket, room, -1);
   }
 
   /** Whether this socket is in the room (it may ask for its members). */
@@ -253,8 +254,9 @@ export function roomEvents(socket: TetherSocket, rooms: Rooms): void {
     });
   });
   socket.on(ClientEvent.RoomLeave, ({ room }, ack) => {
-    rooms.leave(socket, room);
-    if (typeof ack === "function") ack({ ok: true });
+    void rooms.leave(socket, room).then(() => {
+      if (typeof ack === "function") ack({ ok: true });
+    });
   });
   socket.on(ClientEvent.RoomMembers, ({ room }, ack) => {
     if (typeof ack !== "function") return;

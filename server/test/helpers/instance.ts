@@ -34,10 +34,13 @@ export interface TestInstance {
 
 let counter = 0;
 
-/** Starts `server/src/main.ts` (from source) on a free port and waits until it is ready. */
+/**
+ * Starts `server/src/main.ts` (from source) on a free port and waits until it is ready.
+ * `main`: another entry point (a host app of the tests' own), run the same way.
+ */
 export async function startInstance(
   env: Record<string, string>,
-  options: { port?: number } = {},
+  options: { port?: number; main?: string } = {},
 ): Promise<TestInstance> {
   const port = options.port ?? (await freePort());
   const name = env.TETHER_INSTANCE_ID ?? `test-${process.pid}-${++counter}`;
@@ -46,7 +49,7 @@ export async function startInstance(
 
   const launch = async () => {
     const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
-    child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", SERVER_MAIN], {
+    child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", options.main ?? SERVER_MAIN], {
       env: { ...process.env, ...FAST_ENV, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
       stdio: ["ignore", "pipe", "pipe"],
     });
