@@ -1,9 +1,13 @@
 import { writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TetherClientError } from "@tether/client";
 import { ErrorCode, type PresencePayload } from "@tether/shared";
+import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTether, loadConfig, type Tether } from "../src/index.js";
 import { startClient, type TestClient } from "./helpers/client.js";
 import { post } from "./helpers/http.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
@@ -229,5 +233,39 @@ describe("the default canJoin", () => {
     await t.welcomed(1);
     await expect(t.client.join("anything")).rejects.toMatchObject({ code: ErrorCode.Forbidden });
     t.client.close();
+  });
+});
+
+describe("tether.members(room) in a host app (embedded store)", () => {
+  let tether: Tether;
+  let http: Server;
+  let url: string;
+  beforeAll(async () => {
+    tether = await createTether({
+      config: loadConfig({ REDIS_URL: "", LOG_LEVEL: "silent", TETHER_API_KEY: API_KEY }),
+      canJoin: (_, room) => room.startsWith("open:"),
+    });
+    const app = express();
+    app.use(tether.router);
+    http = createServer(app);
+    tether.attach(http);
+    await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
+    url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await tether?.close();
+    http?.close();
+  });
+
+  it("answers from the server what client.members answers", async () => {
+    const t = startClient(url);
+    await t.client.login(API_KEY);
+    t.client.connect();
+    await t.welcomed(1);
+    await t.client.join("open:x");
+    expect(await tether.members("open:x")).toEqual([{ userId: "admin", connections: 1 }]);
+    expect(await t.client.members("open:x")).toEqual(await tether.members("open:x"));
+    t.client.close();
+    await waitFor("admin gone", async () => (await tether.members("open:x")).length === 0);
   });
 });
