@@ -1,4 +1,5 @@
 import {
+  ClientEvent,
   type ClientToServerEvents,
   ErrorCode,
   type EventAck,
@@ -7,6 +8,8 @@ import {
   type LoginResponse,
   type Offset,
   type RecoveryPayload,
+  type RoomMember,
+  type RoomRevokedPayload,
   ServerEvent,
   type ServerToClientEvents,
   type SessionResponse,
@@ -23,11 +26,13 @@ import { ClientErrorCode, TetherClientError } from "./errors.js";
 import type { LoginCredentials, TetherHttp } from "./http.js";
 import { isAfter, offsetOf, roomOf } from "./offset.js";
 import type {
+  AckResult,
   ClientOwnEvents,
   EmittableArgs,
   EmittableEvent,
   EmittableResult,
   PassThroughSocketOptions,
+  RoomJoined,
   TetherClient,
   TetherClientEvents,
   TetherSocket,
@@ -125,6 +130,10 @@ export class TetherClientImpl implements TetherClient {
     this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
     this.listenInternal(ServerEvent.SessionEnded, () => this.stop("unauthenticated"));
     this.listenInternal(ServerEvent.Recovery, ((payload: RecoveryPayload) => this.onRecovery(payload)) as AnyListener);
+    this.listenInternal(ServerEvent.RoomRevoked, ((payload: RoomRevokedPayload) => {
+      // No longer allowed: forget it, so the next reconnect does not ask again.
+      this.offsets.delete(payload.room);
+    }) as AnyListener);
     this.listenInternal(ServerEvent.Ticket, ((payload: TicketPayload) => {
       this.ticket = payload;
     }) as AnyListener);
@@ -237,6 +246,36 @@ export class TetherClientImpl implements TetherClient {
   emit(event: string, payload: unknown): void {
     this.assertActive(event);
     (this.socket.emit as (event: string, ...args: unknown[]) => unknown)(event, payload);
+  }
+
+  async join(room: string, options: { offset?: Offset } = {}): Promise<RoomJoined> {
+    const offset = options.offset ?? this.offsets.get(room);
+    const result = (await this.ack(
+      ClientEvent.RoomJoin,
+      [offset === undefined ? { room } : { room, offset }],
+      this.config.ackTimeoutMs,
+    )) as AckResult<typeof ClientEvent.RoomJoin>;
+    if (result.ok !== true) throw ackError(ClientEvent.RoomJoin, result);
+    // Replayed events moved the offset already; the ack's is where the room stands after them.
+    if (isAfter(result.offset, this.offsets.get(room))) this.offsets.set(room, result.offset);
+    return { recovery: result.recovery, members: result.members };
+  }
+
+  async leave(room: string): Promise<void> {
+    // Forgotten at once: a reconnect from now on does not ask for it.
+    this.offsets.delete(room);
+    const result = (await this.ack(ClientEvent.RoomLeave, [{ room }], this.config.ackTimeoutMs)) as AckResult<
+      typeof ClientEvent.RoomLeave
+    >;
+    if (result.ok !== true) throw ackError(ClientEvent.RoomLeave, result);
+  }
+
+  async members(room: string): Promise<RoomMember[]> {
+    const result = (await this.ack(ClientEvent.RoomMembers, [{ room }], this.config.ackTimeoutMs)) as AckResult<
+      typeof ClientEvent.RoomMembers
+    >;
+    if (result.ok !== true) throw ackError(ClientEvent.RoomMembers, result);
+    return result.members;
   }
 
   echo(payload: unknown, timeoutMs: number = this.config.ackTimeoutMs): Promise<unknown> {
@@ -486,7 +525,12 @@ export class TetherClientImpl implements TetherClient {
 }
 
 /** Built-in client → server events, whose acknowledgement is not an EventAck. */
-const BUILT_IN_EMITS: Readonly<Record<keyof ClientToServerEvents, true>> = { echo: true };
+const BUILT_IN_EMITS: Readonly<Record<keyof ClientToServerEvents, true>> = {
+  echo: true,
+  "room:join": true,
+  "room:leave": true,
+  "room:members": true,
+};
 
 /** An app event's EventAck: its result, or its error code thrown as a TetherClientError. */
 function unwrapAck(event: string, reply: unknown): unknown {
@@ -501,6 +545,15 @@ function unwrapAck(event: string, reply: unknown): unknown {
 
 function isOwnEvent(event: string): event is keyof ClientOwnEvents {
   return OWN_EVENTS.has(event);
+}
+
+/** A refused room request (`{ ok: false, error }`, or the inbound guard's `{ error }`) as a TetherClientError. */
+function ackError(event: string, result: unknown): TetherClientError {
+  const error = (result as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return new TetherClientError({
+    code: isErrorCode(error?.code) ? error.code : ClientErrorCode.BadResponse,
+    message: typeof error?.message === "string" ? error.message : `"${event}" was refused`,
+  });
 }
 
 function asClientError(err: unknown): TetherClientError {

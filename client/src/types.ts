@@ -8,6 +8,8 @@ import type {
   ClientToServerEvents,
   LoginResponse,
   Offset,
+  RecoveryPayload,
+  RoomMember,
   ServerToClientEvents,
   SessionResponse,
   TetherEvents,
@@ -206,4 +208,27 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   emit<K extends AppClientEventName<E>>(event: K, payload: AppClientPayload<E, K>): void;
   /** `echo`: the server acknowledges with the same payload. */
   echo(payload: unknown, timeoutMs?: number): Promise<unknown>;
+
+  /**
+   * Joins a room with history at run time (the server's `canJoin` decides), on any
+   * instance: events since the last offset this client saw of the room are replayed
+   * first (`recovery` says how that went), then live ones follow. The client remembers
+   * the room and its offset, and asks for it again on every reconnect (refused then:
+   * `room:revoked`, and it is forgotten). Rejects with FORBIDDEN when refused.
+   * `offset`: resume from there (e.g. one the app kept from an earlier visit)
+   * instead of the client's own last offset of the room, if any; without either, from now.
+   */
+  join(room: string, options?: { offset?: Offset }): Promise<RoomJoined>;
+  /** Leaves a room: its events and presence stop, and it is not asked for on reconnect. */
+  leave(room: string): Promise<void>;
+  /** The members of a room this client is in, across the fleet. */
+  members(room: string): Promise<RoomMember[]>;
+}
+
+/** What `join` resolves to. */
+export interface RoomJoined {
+  /** How the replay from the client's last offset of the room went (a first join: recovered, none missed). */
+  recovery: RecoveryPayload;
+  /** The room's members, this client's user included. */
+  members: RoomMember[];
 }

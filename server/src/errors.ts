@@ -11,6 +11,7 @@ const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
   PAYLOAD_TOO_LARGE: 413,
   NOT_FOUND: 404,
+  FORBIDDEN: 403,
   INTERNAL: 500,
 };
 
@@ -25,6 +26,7 @@ const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
   INVALID_INPUT: "The request is not valid.",
   PAYLOAD_TOO_LARGE: "The request body is too large.",
   NOT_FOUND: "No such route.",
+  FORBIDDEN: "Not allowed.",
   INTERNAL: "Internal error.",
 };
 

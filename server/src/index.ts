@@ -15,6 +15,7 @@ export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { JobLimits } from "./realtime/jobs.js";
 export type { Publisher, Target } from "./realtime/publisher.js";
+export type { CanJoin } from "./realtime/rooms.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";
 export { createTether, type Tether, type TetherOptions } from "./tether.js";

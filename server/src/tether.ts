@@ -5,6 +5,7 @@ import {
   type AppClientResult,
   DEFAULTS,
   ErrorCode,
+  type RoomMember,
   Route,
   type SchemaOutput,
   SessionEndReason,
@@ -38,6 +39,7 @@ import { type EventHandler, EventHandlers } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
+import type { CanJoin } from "./realtime/rooms.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
@@ -53,6 +55,12 @@ export interface TetherOptions {
   login?: LoginCheck;
   /** The rooms with history a user's sockets join at connect. Default: none. */
   roomsOf?: RoomsOf;
+  /**
+   * Whether a user may join a room at run time (`client.join(room)`), checked again
+   * on every reconnect for the rooms the client remembers. Rooms from `roomsOf` need
+   * no check. Default: refuse every runtime join (rooms are private unless you say).
+   */
+  canJoin?: CanJoin;
   logger?: Logger;
   /**
    * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
@@ -118,6 +126,8 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
     schema: S,
     handler: EventHandler<SchemaOutput<S>, AppClientResult<E, K>>,
   ): void;
+  /** Who is in a room with history, across the fleet: users with their connection counts. */
+  members(room: string): Promise<RoomMember[]>;
   /** Starts Socket.IO on the host's HTTP server. Call once. */
   attach(server: HttpServer): TetherServer;
   /**
@@ -355,6 +365,19 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     handle(event, schema, handler) {
       handlers.add(event, schema, handler);
     },
+    async members(room) {
+      if (realtime) return realtime.rooms.members(room);
+      const ttlMs = config.sessionCheckIntervalMs;
+      const read = await backend.presence.update({
+        room,
+        instanceId: config.instanceId,
+        mode: "add",
+        entries: [],
+        ttlMs,
+        withMembers: true,
+      });
+      return read.members ?? [];
+    },
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
       realtime = createRealtime(server, {
@@ -375,6 +398,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
         metrics,
         roomsOf: options.roomsOf ?? (() => []),
         handlers,
+        canJoin: options.canJoin ?? (() => false),
         isDraining: () => draining,
         logger,
       });

@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { ErrorCode } from "./codes.js";
 import type { ReservedEventName } from "./event-names.js";
-import type { Offset } from "./events.js";
+import type { ClientToServerEvents, Offset } from "./events.js";
 
 export type { StandardSchemaV1 } from "@standard-schema/spec";
 
@@ -43,7 +43,7 @@ export type AppServerEventName<E extends TetherEvents> = Exclude<keyof ServerEve
 /** Names an app's clients may emit to its handlers. */
 export type AppClientEventName<E extends TetherEvents> = Exclude<
   keyof ClientEventsOf<E> & string,
-  ReservedEventName | "echo"
+  ReservedEventName | keyof ClientToServerEvents
 >;
 
 /** What `publish` takes for an app event. */

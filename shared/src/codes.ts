@@ -13,6 +13,8 @@ export const ErrorCode = {
   InvalidInput: "INVALID_INPUT",
   PayloadTooLarge: "PAYLOAD_TOO_LARGE",
   NotFound: "NOT_FOUND",
+  /** Authenticated, but not allowed (e.g. a room `canJoin` refused). */
+  Forbidden: "FORBIDDEN",
   Internal: "INTERNAL",
 } as const;
 
@@ -33,6 +35,7 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   INVALID_INPUT: false,
   PAYLOAD_TOO_LARGE: false,
   NOT_FOUND: false,
+  FORBIDDEN: false,
   INTERNAL: true,
 };
 

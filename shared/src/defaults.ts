@@ -32,6 +32,8 @@ export const DEFAULTS = {
   socketEventsPerSecond: 50,
   /** Events one login session may send per second across its sockets on one instance (tabs together). */
   sessionEventsPerSecond: 100,
+  /** Rooms with history one socket may be in (granted by `roomsOf` or joined at run time). */
+  maxRoomsPerSocket: 100,
   /** Sockets one login session may hold on one instance (tabs × reconnect overlap). */
   maxSocketsPerSession: 32,
   /** On shutdown, clients are moved to other instances over this long (in jittered batches). */

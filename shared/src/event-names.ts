@@ -20,6 +20,9 @@ export const RESERVED_EVENT_NAMES = [
   ServerEvent.Recovery,
   ServerEvent.SessionEnded,
   ServerEvent.Ticket,
+  ServerEvent.PresenceJoin,
+  ServerEvent.PresenceLeave,
+  ServerEvent.RoomRevoked,
 ] as const;
 
 export type ReservedEventName = (typeof RESERVED_EVENT_NAMES)[number];

@@ -1,4 +1,4 @@
-import type { SessionEndReason } from "./codes.js";
+import type { ErrorCode, SessionEndReason } from "./codes.js";
 
 /** Event names, server → client and client → server. */
 export const ServerEvent = {
@@ -9,10 +9,19 @@ export const ServerEvent = {
   Ticket: "ticket",
   JobProgress: "job:progress",
   JobDone: "job:done",
+  /** A user's first connection in a room arrived (fleet-wide). */
+  PresenceJoin: "presence:join",
+  /** A user's last connection in a room went (or its instance died). */
+  PresenceLeave: "presence:leave",
+  /** A room this socket asked for at reconnect is no longer allowed (`canJoin` refused it). */
+  RoomRevoked: "room:revoked",
 } as const;
 
 export const ClientEvent = {
   Echo: "echo",
+  RoomJoin: "room:join",
+  RoomLeave: "room:leave",
+  RoomMembers: "room:members",
 } as const;
 
 /** An opaque position in an event stream; clients echo it back unchanged. */
@@ -73,6 +82,34 @@ export interface JobDonePayload {
   offset: Offset;
 }
 
+/** One member of a room: a user, with its connections in the room across the fleet. */
+export interface RoomMember {
+  userId: string;
+  connections: number;
+}
+
+export interface PresencePayload {
+  room: string;
+  user: string;
+}
+
+export interface RoomRevokedPayload {
+  room: string;
+}
+
+/** A refused room request's acknowledgement. */
+export interface RoomAckError {
+  ok: false;
+  error: { code: ErrorCode; message: string };
+}
+
+/** `room:join`'s acknowledgement: the room's `recovery` (also sent as an event), its offset, its members. */
+export type RoomJoinAck = { ok: true; recovery: RecoveryPayload; offset: Offset; members: RoomMember[] } | RoomAckError;
+
+export type RoomLeaveAck = { ok: true } | RoomAckError;
+
+export type RoomMembersAck = { ok: true; members: RoomMember[] } | RoomAckError;
+
 /** Every event the server emits to clients. */
 export interface ServerToClientEvents {
   welcome: (payload: WelcomePayload) => void;
@@ -81,11 +118,19 @@ export interface ServerToClientEvents {
   ticket: (payload: TicketPayload) => void;
   "job:progress": (payload: JobProgressPayload) => void;
   "job:done": (payload: JobDonePayload) => void;
+  "presence:join": (payload: PresencePayload) => void;
+  "presence:leave": (payload: PresencePayload) => void;
+  "room:revoked": (payload: RoomRevokedPayload) => void;
 }
 
 /** Every event a client may emit; anything else is ignored by the server. */
 export interface ClientToServerEvents {
   echo: (payload: unknown, ack: (payload: unknown) => void) => void;
+  /** Joins a room with history at run time (the server's `canJoin` decides), from `offset` if given. */
+  "room:join": (request: { room: string; offset?: Offset }, ack: (result: RoomJoinAck) => void) => void;
+  "room:leave": (request: { room: string }, ack: (result: RoomLeaveAck) => void) => void;
+  /** The members of a room this socket is in. */
+  "room:members": (request: { room: string }, ack: (result: RoomMembersAck) => void) => void;
 }
 
 /** Messages between server instances (through the Redis adapter). */

@@ -46,4 +46,7 @@ export const PublishBody = z.object({
 /** Arguments (without the acknowledgement) of every event a client may send; anything else is dropped. */
 export const ClientEventSchemas = {
   echo: z.tuple([z.unknown()]),
+  "room:join": z.tuple([z.object({ room: RoomNameSchema, offset: OffsetSchema.optional() }).strict()]),
+  "room:leave": z.tuple([z.object({ room: RoomNameSchema }).strict()]),
+  "room:members": z.tuple([z.object({ room: RoomNameSchema }).strict()]),
 } as const;

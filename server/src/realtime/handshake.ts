@@ -1,4 +1,4 @@
-import { ErrorCode } from "@tether/shared";
+import { ErrorCode, RoomNameSchema } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
@@ -8,6 +8,7 @@ import type { Admission } from "./admission.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
+import type { Rooms } from "./rooms.js";
 import { handshakeRefused } from "./socket-lifetime.js";
 import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
@@ -20,27 +21,32 @@ const usedTicket = (socket: TetherSocket) => typeof (socket.handshake.auth as { 
 
 /** The offsets the client sent, by stream; unvalidated (delivery decides what is usable). */
 function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<string, unknown> {
-  const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { offset?: unknown; rooms?: unknown };
-  const roomOffsets = (typeof sent.rooms === "object" && sent.rooms !== null ? sent.rooms : {}) as Record<
-    string,
-    unknown
-  >;
+  const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { offset?: unknown };
+  const roomOffsets = sentRooms(auth);
   const requested = new Map<string, unknown>([[userStream(userId), sent.offset]]);
   for (const room of rooms)
     requested.set(roomStream(room), Object.hasOwn(roomOffsets, room) ? roomOffsets[room] : undefined);
   return requested;
 }
 
+/** The rooms the client asks to keep (`auth.rooms`), with their offsets; unvalidated. */
+function sentRooms(auth: unknown): Record<string, unknown> {
+  const rooms = typeof auth === "object" && auth !== null ? (auth as { rooms?: unknown }).rooms : undefined;
+  return (typeof rooms === "object" && rooms !== null && !Array.isArray(rooms) ? rooms : {}) as Record<string, unknown>;
+}
+
 /**
  * The one handshake middleware: consumes the token (one store round trip that
  * also reads the session), notes where each of the socket's streams starts,
- * then joins its session, user and room rooms. Refusals carry
+ * then joins its session, user and room rooms. Rooms the client remembers
+ * beyond `roomsOf`'s are checked again with `canJoin`. Refusals carry
  * `{ code, retryable }` in `connect_error.data`.
  */
 export function handshakeMiddleware(deps: {
   auth: AuthService;
   delivery: Delivery;
   roomsOf: RoomsOf;
+  rooms: Rooms;
   perSession: SessionSocketCounter;
   sessions: LocalSessions;
   admission: Admission;
@@ -57,7 +63,12 @@ export function handshakeMiddleware(deps: {
       deps.admission.admit();
       const { identity, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
-      const requested = requestedOffsets(socket.handshake.auth, identity.userId, await roomsOf(identity));
+      // Rooms granted by roomsOf, plus those the client remembers (runtime joins) that canJoin still allows.
+      const asked = Object.keys(sentRooms(socket.handshake.auth)).filter(
+        (room) => RoomNameSchema.safeParse(room).success,
+      );
+      const admitted = await deps.rooms.admit(identity, await roomsOf(identity), asked);
+      const requested = requestedOffsets(socket.handshake.auth, identity.userId, admitted.rooms);
       const userStreamName = userStream(identity.userId);
       const ticket = auth.issueTicket(identity.sid);
       // From here on the socket's live events are held until it has caught up.
@@ -66,6 +77,7 @@ export function handshakeMiddleware(deps: {
         welcome: ticket ? { ticket: ticket.ticket, ticketExpiresAt: ticket.expiresAt } : undefined,
       });
       sessions.add(socket, identity.sid);
+      deps.rooms.prepare(socket, admitted);
       perSession.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
       metrics.tokens.inc({ result: usedTicket(socket) ? "ticket" : "consumed" });

@@ -16,6 +16,7 @@ import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
+import { type CanJoin, Rooms, roomEvents } from "./rooms.js";
 import { SessionEnds } from "./session-end.js";
 import { TicketRefresh } from "./ticket-refresh.js";
 import type { TetherServer } from "./types.js";
@@ -50,6 +51,7 @@ export interface RealtimeOptions {
   roomsOf: RoomsOf;
   /** The app's client → server events (`tether.handle`). */
   handlers: EventHandlers;
+  canJoin: CanJoin;
   /** True once the instance is shutting down: handshakes are refused. */
   isDraining: () => boolean;
   logger: Logger;
@@ -61,6 +63,7 @@ export interface Realtime {
   readonly liveness: SessionLiveness;
   readonly delivery: Delivery;
   readonly admission: Admission;
+  readonly rooms: Rooms;
   /**
    * Ends a session on every instance: `session:ended`, then disconnect. This
    * instance's sockets at once; the others' through Redis, retried until sent.
@@ -130,6 +133,13 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
   liveness.start();
 
+  const rooms = new Rooms(io, delivery, backend.presence, {
+    instanceId: options.instanceId,
+    canJoin: options.canJoin,
+    intervalMs: options.sessionCheckIntervalMs,
+    logger,
+  });
+  rooms.start();
   const admission = new Admission(options.admission, options.metrics);
   admission.start();
   const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
@@ -139,6 +149,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       auth: options.auth,
       delivery,
       roomsOf: options.roomsOf,
+      rooms,
       perSession,
       sessions,
       admission,
@@ -150,10 +161,12 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   io.on("connection", (socket) => {
     guardEvents(socket, events, options.handlers, options.instanceId, logger);
     liveness.track(socket);
+    rooms.connected(socket);
     void delivery.resume(socket);
     socket.on(ClientEvent.Echo, (payload, ack) => {
       if (typeof ack === "function") ack(payload);
     });
+    roomEvents(socket, rooms);
   });
   const tickets = new TicketRefresh(io, options.auth, options.resumeTicketTtlMs);
   tickets.start();
@@ -161,10 +174,11 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     tickets.stop();
     admission.stop();
     liveness.stop();
+    rooms.stop();
     delivery.stop();
     ends.stop();
   };
-  return { io, liveness, delivery, admission, endSession, stop };
+  return { io, liveness, delivery, admission, rooms, endSession, stop };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { MemoryHistoryStore } from "./history-memory.js";
+import { MemoryPresenceStore } from "./presence.js";
 import type { AuthStore, Backend, ConsumedToken, ControlBus, HistoryLimits } from "./types.js";
 
 interface Entry {
@@ -204,6 +205,7 @@ export function createMemoryBackend(limits: HistoryLimits): Backend {
     auth: new MemoryAuthStore(kv),
     history: new MemoryHistoryStore(limits),
     control: new LocalControlBus(),
+    presence: new MemoryPresenceStore(),
     sessionClient: kv,
     ping: async () => {},
     close: async () => kv.close(),

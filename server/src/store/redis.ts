@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { RedisHistoryStore } from "./history-redis.js";
+import { RedisPresenceStore } from "./presence.js";
 import { RedisAuthStore } from "./redis-auth.js";
 import { connectRedis, type RedisClient, type RedisTarget } from "./redis-connection.js";
 import type { Backend, ControlBus, HistoryLimits } from "./types.js";
@@ -78,6 +79,7 @@ export async function createRedisBackend(
     auth: new RedisAuthStore(commands),
     history: new RedisHistoryStore(commands, sub, limits),
     control,
+    presence: new RedisPresenceStore(commands),
     sessionClient: commands,
     ping: async () => {
       await Promise.all([commands.ping(), pub.ping()]);

@@ -1,3 +1,5 @@
+import type { PresenceStore } from "./presence.js";
+
 /**
  * What consuming a WS token (or a resume ticket) found. With the session, the
  * head of its user's stream when the store could read it in the same round trip.
@@ -48,6 +50,8 @@ export interface Backend {
   readonly history: HistoryStore;
   /** Messages between instances that must stay whole and in order (one message, one channel). */
   readonly control: ControlBus;
+  /** Who is in each room, across the fleet. */
+  readonly presence: PresenceStore;
   /** A client connect-redis accepts (ioredis or its in-process twin). */
   readonly sessionClient: object;
   /** Resolves when the backend answers, rejects (within the command timeout) otherwise. */

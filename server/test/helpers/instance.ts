@@ -34,7 +34,10 @@ export interface TestInstance {
 
 let counter = 0;
 
-/** Starts `server/src/main.ts` (or `options.main`, a host app's entry) from source on a free port and waits until it is ready. */
+/**
+ * Starts `server/src/main.ts` (from source) on a free port and waits until it is ready.
+ * `main`: another entry point (a host app of the tests' own), run the same way.
+ */
 export async function startInstance(
   env: Record<string, string>,
   options: { port?: number; main?: string } = {},
