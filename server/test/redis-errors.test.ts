@@ -116,9 +116,12 @@ describe("Redis availability errors: 503 UNAVAILABLE (retryable) on every route 
         await admin.call("DEBUG", "POPULATE", String(FILLER_KEYS), "filler");
         await admin.config("SET", "key-load-delay", "1000");
         await admin.config("SET", "loading-process-events-interval-bytes", "1024");
+        // Connected first: a client that connects during the load waits in its ready check and
+        // never sees LOADING.
+        const probe = redis.client();
+        await probe.ping();
         const reloader = redis.client();
         reloaded = reloader.call("DEBUG", "RELOAD");
-        const probe = redis.client();
         await waitFor("Redis to answer LOADING", () =>
           probe.get("x").then(
             () => false,
