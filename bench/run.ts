@@ -12,7 +12,7 @@
  * CPU profiles to bench/results/profiles. Every server runs with Tether's
  * default limits and caps (the one exception is named in lib/instances.ts).
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { type Bench, startWorkers } from "./lib/context.js";
@@ -53,6 +53,8 @@ function setting(name: string, normal: number, smoke: number): number {
 const SCENARIOS = ["all", "ramp", "storm", "fanout", "idle", "soak"];
 
 async function main(): Promise<void> {
+  // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
+  mkdirSync(RESULTS, { recursive: true });
   if (!SCENARIOS.includes(scenario)) throw new Error(`unknown scenario ${scenario}; one of ${SCENARIOS.join(", ")}`);
   const machine = {
     date: new Date().toISOString(),
