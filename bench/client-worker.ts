@@ -91,6 +91,9 @@ function post(url: string, address: string, body: string | undefined, headers: R
   );
 }
 
+/** How often one connect of the ramp is retried after an admission-control refusal. */
+const MAX_ADMISSION_RETRIES = 10;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class Refused extends Error {
@@ -260,13 +263,22 @@ serve<WorkerProtocol>({
           gaveUp: false,
         };
         const started = performance.now();
-        try {
-          await connectOnce(client);
-          latenciesMs.push(performance.now() - started);
-          clients.push(client);
-        } catch (err) {
-          failed++;
-          firstError ??= describe(err);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await connectOnce(client);
+            latenciesMs.push(performance.now() - started);
+            clients.push(client);
+            break;
+          } catch (err) {
+            // Admission control turned it away with a hint: wait as a client would (the wait counts in its latency).
+            if (err instanceof Refused && err.retryAfterMs !== undefined && attempt < MAX_ADMISSION_RETRIES) {
+              await sleep(err.retryAfterMs * (1 + Math.random() * 0.5));
+              continue;
+            }
+            failed++;
+            firstError ??= describe(err);
+            break;
+          }
         }
       }
     };

@@ -13,8 +13,8 @@ export const DEFAULTS = {
   recoveryWindowMs: 10 * 60 * 1000,
   /** Most events kept per user or room stream for replay. */
   recoveryMaxEvents: 1_000,
-  /** Admission control: handshakes per second one instance takes before it turns more away. */
-  admissionHandshakesPerSecond: 400,
+  /** Admission control: handshakes per second one instance takes before it turns more away (above what one core serves: the event-loop delay usually speaks first). */
+  admissionHandshakesPerSecond: 1_000,
   /** Admission control: event-loop delay (p99 over a second) past which handshakes are turned away. */
   admissionMaxEventLoopDelayMs: 250,
   /** Life of a resume ticket (0 turns them off); a new one is pushed every half of it. */
