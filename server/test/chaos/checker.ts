@@ -105,6 +105,12 @@ export function check(history: History): Verdict {
     const lastSeq = new Map<string, number>();
     const notRecovered = new Map<string, number[]>(); // stream → times of recovered:false
     let stoppedAt: number | undefined;
+    /** The client was sent to the login screen: a violation while its session is valid; it stops there. */
+    const sentToLogin = (t: number, detail: string) => {
+      if (!client.sessionValid) return;
+      stoppedAt ??= t;
+      violations.push({ kind: "unauthenticated-with-valid-session", client: client.id, t, detail });
+    };
 
     for (const e of client.events) {
       switch (e.kind) {
@@ -155,37 +161,13 @@ export function check(history: History): Verdict {
           if (!e.recovered) notRecovered.set(e.stream, [...(notRecovered.get(e.stream) ?? []), e.t]);
           break;
         case "connect_error":
-          if (e.retryable === false && client.sessionValid) {
-            stoppedAt ??= e.t;
-            violations.push({
-              kind: "unauthenticated-with-valid-session",
-              client: client.id,
-              t: e.t,
-              detail: `connect_error ${e.code} (retryable: false)`,
-            });
-          }
+          if (e.retryable === false) sentToLogin(e.t, `connect_error ${e.code} (retryable: false)`);
           break;
         case "session_ended":
-          if (client.sessionValid) {
-            stoppedAt ??= e.t;
-            violations.push({
-              kind: "unauthenticated-with-valid-session",
-              client: client.id,
-              t: e.t,
-              detail: `session:ended ${e.reason}`,
-            });
-          }
+          sentToLogin(e.t, `session:ended ${e.reason}`);
           break;
         case "token_refused":
-          if (client.sessionValid) {
-            stoppedAt ??= e.t;
-            violations.push({
-              kind: "unauthenticated-with-valid-session",
-              client: client.id,
-              t: e.t,
-              detail: `ws-token ${e.status} ${e.code}`,
-            });
-          }
+          sentToLogin(e.t, `ws-token ${e.status} ${e.code}`);
           break;
         default:
           break;
