@@ -16,6 +16,9 @@ import { cpuMeter, settle } from "./proc-stats.js";
 import { BENCH_EVENT, benchPayload } from "./protocol.js";
 import type { BenchRedis } from "./redis.js";
 
+/** How long each instance is watched idle before the events, to subtract its idle cost. */
+const IDLE_SAMPLE_MS = 3_000;
+
 export interface FanOutOptions {
   sizes: number[];
   users: number;
@@ -35,6 +38,11 @@ export interface FanOutResult {
   fanoutCounterPerInstance: (number | undefined)[];
   /** Server CPU (all instances) per delivered event, µs. */
   serverCpuUsPerDelivered: number;
+  /**
+   * The same less what the instances spend idle (timers, pings, GC) over as long:
+   * the work the events cost, which per-stream routing keeps flat as instances grow.
+   */
+  serverCpuAboveIdleUsPerDelivered: number;
   redisCpuUsPerDelivered: number;
 }
 
@@ -84,6 +92,11 @@ async function fanOutOnce(bench: Bench, system: SystemName, size: number, option
     const probesBefore = await Promise.all(instances.map((instance) => instance.probe()));
     const countersBefore = await Promise.all(instances.map((instance) => instance.fanoutCounter()));
     await counters(bench);
+    // Each instance's idle cost first (sockets open, nothing published), as a rate.
+    const idle = instances.map((instance) => cpuMeter(instance.pid));
+    await sleep(IDLE_SAMPLE_MS);
+    const idleMsPerMs = idle.reduce((sum, meter) => sum + meter(), 0) / IDLE_SAMPLE_MS;
+    const measuredFrom = performance.now();
     const serverCpu = instances.map((instance) => cpuMeter(instance.pid));
     const redisCpu = cpuMeter(redis.child.pid ?? 0);
     // A fixed rate per user: every 100 ms a tenth of a second's events, users in turn.
@@ -110,6 +123,7 @@ async function fanOutOnce(bench: Bench, system: SystemName, size: number, option
       await sleep(200);
     }
     const cpu = serverCpu.reduce((sum, meter) => sum + meter(), 0);
+    const idleCpu = idleMsPerMs * (performance.now() - measuredFrom);
     const redisMs = redisCpu();
     const probesAfter = await Promise.all(instances.map((instance) => instance.probe()));
     const countersAfter = await Promise.all(instances.map((instance) => instance.fanoutCounter()));
@@ -125,6 +139,7 @@ async function fanOutOnce(bench: Bench, system: SystemName, size: number, option
         return after === undefined || before === undefined ? undefined : after - before;
       }),
       serverCpuUsPerDelivered: (cpu * 1000) / Math.max(1, delivered),
+      serverCpuAboveIdleUsPerDelivered: (Math.max(0, cpu - idleCpu) * 1000) / Math.max(1, delivered),
       redisCpuUsPerDelivered: (redisMs * 1000) / Math.max(1, delivered),
     } satisfies FanOutResult;
   } finally {

@@ -118,7 +118,7 @@ export function stormChart(results: StormResult[]): string {
 
 export function fanOutTable(results: FanOutResult[]): string {
   const lines = [
-    "system  instances  published  delivered  received÷delivered  pub/sub msgs received per instance (each)   tether_fanout_messages_total (each)  server CPU µs/delivered  Redis CPU µs/delivered",
+    "system  instances  published  delivered  received÷delivered  pub/sub msgs received per instance (each)   tether_fanout_messages_total (each)  server CPU µs/delivered  above idle  Redis CPU µs/delivered",
   ];
   for (const r of results) {
     const counter = r.fanoutCounterPerInstance.every((c) => c === undefined)
@@ -127,7 +127,7 @@ export function fanOutTable(results: FanOutResult[]): string {
     // Pub/sub messages the instances received, per event they delivered: 1 when each hears only its own users.
     const amplification = r.pubsubPerInstance.reduce((a, b) => a + b, 0) / Math.max(1, r.delivered);
     lines.push(
-      `${r.system.padEnd(7)} ${String(r.instances).padStart(9)} ${String(r.published).padStart(10)} ${String(r.delivered).padStart(10)}  ${amplification.toFixed(2).padStart(18)}  ${r.pubsubPerInstance.join(" / ").padEnd(43)} ${counter.padEnd(36)} ${r.serverCpuUsPerDelivered.toFixed(0).padStart(23)} ${r.redisCpuUsPerDelivered.toFixed(0).padStart(23)}`,
+      `${r.system.padEnd(7)} ${String(r.instances).padStart(9)} ${String(r.published).padStart(10)} ${String(r.delivered).padStart(10)}  ${amplification.toFixed(2).padStart(18)}  ${r.pubsubPerInstance.join(" / ").padEnd(43)} ${counter.padEnd(36)} ${r.serverCpuUsPerDelivered.toFixed(0).padStart(23)} ${r.serverCpuAboveIdleUsPerDelivered.toFixed(0).padStart(11)} ${r.redisCpuUsPerDelivered.toFixed(0).padStart(23)}`,
     );
   }
   return lines.join("\n");
