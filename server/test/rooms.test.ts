@@ -71,7 +71,6 @@ function suite(name: string, backend: () => Record<string, string>, instances: 1
         TETHER_API_KEY: API_KEY,
         TETHER_PUBLISH_KEY: PUBLISH_KEY,
         TETHER_SESSION_CHECK_INTERVAL: `${INTERVAL_MS}ms`,
-        TETHER_RATE_LIMITS: "off",
         ROOMS_POLICY: policyFile,
       };
       a = await startInstance(env, { main: HOST });
