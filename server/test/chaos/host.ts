@@ -5,29 +5,15 @@
  * user → rooms), so room streams are under test too.
  */
 import { loadConfig, startServer } from "../../src/index.js";
+import { apiKeyAndUserLogin, stopOnSignals } from "../helpers/host-process.js";
 
 const config = loadConfig();
 const rooms = JSON.parse(process.env.CHAOS_ROOMS ?? "{}") as Record<string, string[]>;
 
 const server = await startServer(config, {
-  login: (req) => {
-    const body = (req.body ?? {}) as { apiKey?: unknown; user?: unknown };
-    if (body.apiKey !== config.apiKey || typeof body.user !== "string" || !(body.user in rooms)) return null;
-    return body.user;
-  },
+  login: apiKeyAndUserLogin(config, (user) => user in rooms),
   roomsOf: (identity) => rooms[identity.userId] ?? [],
 });
 server.tether.logger.info({ url: server.url }, "chaos host ready");
 
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
-  server.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+stopOnSignals(server, config);

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { loadConfig, startServer } from "../../src/index.js";
+import { apiKeyAndUserLogin, stopOnSignals } from "../helpers/host-process.js";
 
 const config = loadConfig();
 const policyFile = process.env.ROOMS_POLICY ?? "";
@@ -13,11 +14,7 @@ const policy = (): Record<string, string[]> => JSON.parse(readFileSync(policyFil
 const granted = JSON.parse(process.env.ROOMS_OF ?? "{}") as Record<string, string[]>;
 
 const server = await startServer(config, {
-  login: (req) => {
-    const body = (req.body ?? {}) as { apiKey?: unknown; user?: unknown };
-    if (body.apiKey !== config.apiKey || typeof body.user !== "string") return null;
-    return body.user;
-  },
+  login: apiKeyAndUserLogin(config),
   roomsOf: ({ userId }) => granted[userId] ?? [],
   canJoin: ({ userId }, room) => {
     const rooms = policy()[userId] ?? [];
@@ -25,12 +22,4 @@ const server = await startServer(config, {
   },
 });
 
-const stop = () => {
-  setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
-  server.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+stopOnSignals(server, config);
