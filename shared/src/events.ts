@@ -68,7 +68,16 @@ export interface RecoveryPayload {
    * reconnect (the missed events are gone; refetch what they carried).
    */
   offset?: Offset;
+  /** Not recovered: why (see {@link RecoveryFailure}). */
+  reason?: RecoveryFailure;
 }
+
+/**
+ * Why a stream could not be recovered: `trimmed` (the offset is older than the
+ * recovery window), `reset` (the stream's store lost or rolled back its history:
+ * another epoch), `invalid` (the offset is not one of this stream's).
+ */
+export type RecoveryFailure = "trimmed" | "reset" | "invalid";
 
 export interface JobProgressPayload {
   jobId: string;
@@ -146,4 +155,10 @@ export interface HandshakeAuth {
   offset?: Offset;
   /** The last offset seen per room with history. */
   rooms?: Record<string, Offset>;
+  /**
+   * How long the client had been without a connection when it sent this
+   * handshake, in ms; absent on a first connect. Feeds the server's
+   * time-to-reconnect histogram (`tether_reconnect_duration_seconds`).
+   */
+  awayMs?: number;
 }
