@@ -24,7 +24,8 @@ import { classifyFailure, errorFromConnectError } from "./classify.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, TetherClientError } from "./errors.js";
 import type { LoginCredentials, TetherHttp } from "./http.js";
-import { isAfter, offsetOf, roomOf } from "./offset.js";
+import { OffsetBook, type OffsetStore, USER_STREAM } from "./offset-book.js";
+import { type ClientStats, StatsRecorder } from "./stats.js";
 import type {
   AckResult,
   ClientOwnEvents,
@@ -56,6 +57,12 @@ export interface ClientConfig {
   resumeTickets: boolean;
   /** The host's token source; undefined: `POST /api/auth/ws-token`. */
   getToken: (() => Promise<{ token: string; expiresAt?: number }>) | undefined;
+  /** How long a wake-up check waits for the server's answer before replacing the socket. */
+  wakeCheckTimeoutMs: number;
+  /** Listen to the page's own wake-ups (`online`, visible, `pageshow`); off where tabs report them instead. */
+  watchWake: boolean;
+  /** Where offsets survive a reload; undefined: memory only. */
+  offsetStore: OffsetStore | undefined;
 }
 
 type AnyListener = (...args: never[]) => void;
@@ -65,9 +72,6 @@ interface LooseEmitter {
   once(event: string, listener: AnyListener): unknown;
   off(event: string, listener?: AnyListener): unknown;
 }
-
-/** Key of the user's own stream in the offset maps (rooms are keyed by name). */
-const USER_STREAM = "";
 
 const OWN_EVENTS: ReadonlySet<string> = new Set<keyof ClientOwnEvents>(["state", "error"]);
 
@@ -87,11 +91,11 @@ export class TetherClientImpl implements TetherClient {
   /** Bumped whenever an attempt ends or is abandoned, so late token responses are dropped. */
   private attemptId = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The last offset delivered per stream: the user's (key "") and each room's. */
-  private readonly offsets = new Map<string, Offset>();
-  /** Per connection: `welcome`'s offsets, and the streams the server said cannot be replayed. */
-  private welcomeOffsets = new Map<string, Offset>();
-  private readonly recoveryFailed = new Set<string>();
+  /** The last offset delivered per stream: the user's and each room's. */
+  private readonly offsets: OffsetBook;
+  private readonly recorder = new StatsRecorder();
+  /** A wake-up check is waiting for the server's answer. */
+  private checking = false;
   /** Set by the any-listener (which runs first) when the event being dispatched was already delivered. */
   private duplicate = false;
   /** App listeners → the wrappers that skip duplicates. */
@@ -106,6 +110,9 @@ export class TetherClientImpl implements TetherClient {
   private presentedTicket = false;
 
   constructor(private readonly config: ClientConfig) {
+    this.offsets = new OffsetBook(config.offsetStore);
+    // Offsets restored after a reload: the page was away since it last saved them.
+    this.recorder.awaySince = this.offsets.restoredAt;
     this.backoff = new Backoff({
       baseMs: config.reconnectBaseDelayMs,
       maxMs: config.reconnectMaxDelayMs,
@@ -132,7 +139,7 @@ export class TetherClientImpl implements TetherClient {
     this.listenInternal(ServerEvent.Recovery, ((payload: RecoveryPayload) => this.onRecovery(payload)) as AnyListener);
     this.listenInternal(ServerEvent.RoomRevoked, ((payload: RoomRevokedPayload) => {
       // No longer allowed: forget it, so the next reconnect does not ask again.
-      this.offsets.delete(payload.room);
+      this.offsets.forget(payload.room);
     }) as AnyListener);
     this.listenInternal(ServerEvent.Ticket, ((payload: TicketPayload) => {
       this.ticket = payload;
@@ -149,7 +156,20 @@ export class TetherClientImpl implements TetherClient {
   }
 
   get roomOffsets(): Readonly<Record<string, Offset>> {
-    return Object.fromEntries([...this.offsets].filter(([stream]) => stream !== USER_STREAM));
+    return this.offsets.rooms();
+  }
+
+  stats(): ClientStats {
+    return { mode: "tab", tabs: 1, ...this.recorder.snapshot() };
+  }
+
+  /**
+   * Moves streams back to older offsets (a tab that shares this connection saw less
+   * than it did): if connected, reconnects at once so the server replays from there.
+   */
+  rewind(offsets: Record<string, Offset>): void {
+    if (!this.offsets.rewind(offsets)) return;
+    if (this.active && this.current === "connected") this.forceReconnect();
   }
 
   login(credentials: LoginCredentials): Promise<LoginResponse> {
@@ -176,7 +196,7 @@ export class TetherClientImpl implements TetherClient {
     if (this.config.staleAfterMs > 0) {
       this.watch = startStaleWatch({ staleAfterMs: this.config.staleAfterMs, onStale: () => this.onStale() });
     }
-    this.unwatchBrowser = watchBrowserWake(() => this.onWake());
+    if (this.config.watchWake) this.unwatchBrowser = watchBrowserWake(() => this.wake());
     this.open();
   }
 
@@ -192,6 +212,19 @@ export class TetherClientImpl implements TetherClient {
     // Without a pending timer an attempt is already under way (token fetch or handshake).
     if (!this.active || this.current === "connected" || this.retryTimer === undefined) return;
     this.open();
+  }
+
+  /**
+   * The page woke up (back online, visible again, restored from the back/forward
+   * cache): a pending retry runs now, and a socket that looks connected must answer
+   * an acknowledged ping within `wakeCheckTimeoutMs`, or it is replaced at once.
+   */
+  wake(): void {
+    if (!this.active) return;
+    const stalled = this.watch?.check() ?? false;
+    if (!stalled && this.staleWhileHidden) this.onStale();
+    if (this.current === "connected") this.verifyConnection();
+    else this.reconnectNow();
   }
 
   on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
@@ -248,7 +281,7 @@ export class TetherClientImpl implements TetherClient {
     (this.socket.emit as (event: string, ...args: unknown[]) => unknown)(event, payload);
   }
 
-  async join(room: string, options: { offset?: Offset } = {}): Promise<RoomJoined> {
+  async join(room: string, options: { offset?: Offset | undefined } = {}): Promise<RoomJoined> {
     const offset = options.offset ?? this.offsets.get(room);
     const result = (await this.ack(
       ClientEvent.RoomJoin,
@@ -257,13 +290,13 @@ export class TetherClientImpl implements TetherClient {
     )) as AckResult<typeof ClientEvent.RoomJoin>;
     if (result.ok !== true) throw ackError(ClientEvent.RoomJoin, result);
     // Replayed events moved the offset already; the ack's is where the room stands after them.
-    if (isAfter(result.offset, this.offsets.get(room))) this.offsets.set(room, result.offset);
+    this.offsets.advance(room, result.offset);
     return { recovery: result.recovery, members: result.members };
   }
 
   async leave(room: string): Promise<void> {
     // Forgotten at once: a reconnect from now on does not ask for it.
-    this.offsets.delete(room);
+    this.offsets.forget(room);
     const result = (await this.ack(ClientEvent.RoomLeave, [{ room }], this.config.ackTimeoutMs)) as AckResult<
       typeof ClientEvent.RoomLeave
     >;
@@ -356,13 +389,15 @@ export class TetherClientImpl implements TetherClient {
     return { token };
   }
 
-  /** `{ token | ticket, offset?, rooms? }`: where each stream should resume. */
+  /** `{ token | ticket, offset?, rooms?, awayMs? }`: where each stream should resume, and how long we were away. */
   private handshakeAuth(credential: { token: string } | { ticket: string }): HandshakeAuth {
     const auth: HandshakeAuth = { ...credential };
     const offset = this.offsets.get(USER_STREAM);
     if (offset !== undefined) auth.offset = offset;
-    const rooms = this.roomOffsets;
+    const rooms = this.offsets.rooms();
     if (Object.keys(rooms).length > 0) auth.rooms = rooms;
+    const awayMs = this.recorder.awayMs();
+    if (awayMs !== undefined) auth.awayMs = awayMs;
     return auth;
   }
 
@@ -376,8 +411,7 @@ export class TetherClientImpl implements TetherClient {
     if (!this.active) return;
     this.backoff.reset();
     this.everConnected = true;
-    this.welcomeOffsets = new Map();
-    this.recoveryFailed.clear();
+    this.recorder.onConnect();
     this.setState("connected");
   }
 
@@ -395,6 +429,7 @@ export class TetherClientImpl implements TetherClient {
 
   private onDisconnect(reason: string): void {
     if (!this.active || reason === "io client disconnect") return;
+    this.recorder.onDisconnect();
     this.fail(new TetherClientError({ code: ClientErrorCode.Disconnected, message: `Connection lost: ${reason}` }));
   }
 
@@ -410,6 +445,7 @@ export class TetherClientImpl implements TetherClient {
   private scheduleRetry(minDelayMs: number): void {
     this.clearRetryTimer();
     const delay = Math.max(minDelayMs, this.backoff.next());
+    this.recorder.nextRetryAt = Date.now() + delay;
     this.setState(this.everConnected ? "reconnecting" : "connecting");
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -419,6 +455,7 @@ export class TetherClientImpl implements TetherClient {
 
   private stop(final: "closed" | "unauthenticated"): void {
     this.active = false;
+    this.recorder.awaySince = undefined;
     this.ticket = undefined;
     this.attemptId += 1;
     this.clearRetryTimer();
@@ -444,27 +481,37 @@ export class TetherClientImpl implements TetherClient {
     else this.reconnectNow();
   }
 
-  private onWake(): void {
-    if (!this.active) return;
-    const stalled = this.watch?.check() ?? false;
-    if (!stalled && this.staleWhileHidden) this.onStale();
-    this.reconnectNow();
+  /** An acknowledged ping on the live socket; no answer in time means it is dead: replace it. */
+  private verifyConnection(): void {
+    if (this.checking) return;
+    this.checking = true;
+    const socket = this.socket.timeout(this.config.wakeCheckTimeoutMs);
+    const ping = socket.emitWithAck as (event: string, payload: unknown) => Promise<unknown>;
+    const attempt = this.attemptId;
+    ping.call(socket, "echo", null).then(
+      () => {
+        this.checking = false;
+      },
+      () => {
+        this.checking = false;
+        // Still the connection we checked: it is dead though it looks open.
+        if (this.active && attempt === this.attemptId && this.current === "connected") this.forceReconnect();
+      },
+    );
   }
 
   private forceReconnect(): void {
     this.attemptId += 1;
+    this.recorder.onDisconnect();
     this.socket.disconnect();
     this.setState("reconnecting");
     this.open();
   }
 
   private onRecovery(payload: RecoveryPayload): void {
-    if (payload.recovered) return;
+    this.recorder.onRecovery(payload);
     // The missed events are gone for good: resume from now, or the next reconnect fails the same way.
-    const stream = payload.room ?? USER_STREAM;
-    this.recoveryFailed.add(stream);
-    const now = payload.offset ?? this.welcomeOffsets.get(stream);
-    if (now !== undefined) this.offsets.set(stream, now);
+    this.offsets.onRecovery(payload);
   }
 
   /** Runs before every listener of an incoming event: tracks offsets and flags duplicates. */
@@ -474,14 +521,7 @@ export class TetherClientImpl implements TetherClient {
       this.onWelcome(payload as WelcomePayload);
       return;
     }
-    const offset = offsetOf(payload);
-    if (offset === undefined) return;
-    const stream = roomOf(payload) ?? USER_STREAM;
-    if (!isAfter(offset, this.offsets.get(stream))) {
-      this.duplicate = true;
-      return;
-    }
-    this.offsets.set(stream, offset);
+    this.duplicate = this.offsets.isDuplicate(payload);
   }
 
   /**
@@ -491,12 +531,7 @@ export class TetherClientImpl implements TetherClient {
   private onWelcome(welcome: WelcomePayload): void {
     if (typeof welcome.ticket === "string" && typeof welcome.ticketExpiresAt === "number")
       this.ticket = { ticket: welcome.ticket, expiresAt: welcome.ticketExpiresAt };
-    const streams: [string, Offset][] = [[USER_STREAM, welcome.offset], ...Object.entries(welcome.rooms ?? {})];
-    for (const [stream, offset] of streams) {
-      if (typeof offset !== "string") continue;
-      this.welcomeOffsets.set(stream, offset);
-      if (!this.offsets.has(stream)) this.offsets.set(stream, offset);
-    }
+    this.offsets.onWelcome(welcome);
   }
 
   private removeAppListeners(event: keyof ServerToClientEvents): void {

@@ -2,12 +2,15 @@ import { CLIENT_DEFAULTS } from "@tether/shared";
 import { TetherClientImpl } from "./client.js";
 import { type CookieJarWrapper, fetchResolver, isBrowser } from "./cookies.js";
 import { TetherHttp } from "./http.js";
+import { sessionOffsetStore } from "./offset-book.js";
 import type { TetherClient, TetherClientOptions } from "./types.js";
 
 /** Default of `ackTimeoutMs`. */
 const ACK_TIMEOUT_MS = 10_000;
 /** Default of `staleAfterMs`: the server's default pingInterval + pingTimeout. */
 const STALE_AFTER_MS = 45_000;
+/** Default of `wakeCheckTimeoutMs`. */
+const WAKE_CHECK_TIMEOUT_MS = 3_000;
 
 /**
  * `createTetherClient` of both entry points; they differ only in `withCookieJar`
@@ -30,6 +33,10 @@ export function createClient(options: TetherClientOptions, withCookieJar: Cookie
     random: options.random ?? Math.random,
     resumeTickets: options.resumeTickets ?? true,
     getToken: options.getToken,
+    wakeCheckTimeoutMs: options.wakeCheckTimeoutMs ?? WAKE_CHECK_TIMEOUT_MS,
+    watchWake: true,
+    offsetStore:
+      isBrowser() && (options.persistOffsets ?? true) ? sessionOffsetStore(offsetKey(origin, basePath)) : undefined,
   });
 }
 
@@ -47,4 +54,9 @@ function resolveOrigin(url: string | undefined): string {
   }
   const base = isBrowser() ? location.href : undefined;
   return new URL(url, base).origin;
+}
+
+/** The storage key of a Tether server's offsets: one per server a page talks to. */
+function offsetKey(origin: string, basePath: string): string {
+  return `tether:offsets:${origin}${basePath}`;
 }

@@ -14,6 +14,8 @@ export const ClientErrorCode = {
   Disconnected: "DISCONNECTED",
   /** The client is closed or unauthenticated, so the operation was not attempted. */
   NotConnected: "NOT_CONNECTED",
+  /** The tab shares another's connection: it has no socket of its own (`client.socket`). */
+  SharedConnection: "SHARED_CONNECTION",
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 

@@ -7,6 +7,7 @@ export type {
   JobProgressPayload,
   Offset,
   PresencePayload,
+  RecoveryFailure,
   RecoveryPayload,
   RoomMember,
   RoomRevokedPayload,
@@ -18,6 +19,7 @@ export { ErrorCode, SessionEndReason } from "@tether/shared";
 export type { FetchLike } from "./cookies.js";
 export { ClientErrorCode, TetherClientError, type TetherErrorCode } from "./errors.js";
 export type { LoginCredentials } from "./http.js";
+export { type ClientStats, type SharingMode, STATS_SAMPLES } from "./stats.js";
 export type {
   AckResult,
   AppListeners,

@@ -18,6 +18,7 @@ import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
 import type { FetchLike } from "./cookies.js";
 import type { TetherClientError } from "./errors.js";
 import type { LoginCredentials } from "./http.js";
+import type { ClientStats } from "./stats.js";
 
 /**
  * Connection state.
@@ -145,6 +146,33 @@ export interface TetherClientOptions {
   socketOptions?: PassThroughSocketOptions;
   /** Uniform random in [0, 1) for the backoff jitter; for tests. Default `Math.random`. */
   random?: () => number;
+  /**
+   * When the page wakes up (`online`, visible again, `pageshow`), a connected client
+   * pings the server and replaces the socket if no answer comes within this time.
+   * Default 3 s.
+   */
+  wakeCheckTimeoutMs?: number;
+  /**
+   * In a browser, share one connection among all tabs of the origin: `"auto"`
+   * (default) uses the SharedWorker at `sharedWorkerUrl` when given and the browser
+   * has SharedWorker, else elects a leader tab whose socket serves the others (Web
+   * Locks + BroadcastChannel; needs a secure context such as HTTPS or 127.0.0.1),
+   * else gives each tab its own socket. `"tab"`: always a socket per tab. Ignored
+   * outside a browser. See {@link ClientStats.mode} for what was chosen.
+   */
+  share?: "auto" | "tab";
+  /**
+   * URL of the SDK's SharedWorker script (`@tether/client/worker`, shipped as
+   * `dist/tether-worker.js`; the Tether server serves it at `<basePath>/tether-worker.js`),
+   * same-origin with the page. Without it, sharing elects a leader tab instead.
+   * Not used with `fetch` or `getToken` (functions cannot reach a worker): a leader tab then.
+   */
+  sharedWorkerUrl?: string | URL;
+  /**
+   * Keep each stream's last offset in the tab's `sessionStorage`, so that events
+   * published while the page reloads are replayed after it. Default true in a browser.
+   */
+  persistOffsets?: boolean;
 }
 
 /**
@@ -161,8 +189,18 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   readonly lastOffset: Offset | undefined;
   /** The latest offset seen per room with history; sent as `auth.rooms` on every reconnect. */
   readonly roomOffsets: Readonly<Record<string, Offset>>;
-  /** The underlying socket, for advanced use (e.g. listening to custom published events). Do not call its `connect`/`disconnect`. */
+  /**
+   * The underlying socket, for advanced use (e.g. listening to custom published events).
+   * Do not call its `connect`/`disconnect`. A tab that shares another's connection
+   * (`stats().mode` `"worker"` or `"follower"`) has none: reading it throws SHARED_CONNECTION.
+   */
   readonly socket: TetherSocket;
+
+  /**
+   * Reliability figures of the connection: reconnects and how long they took, replay
+   * sizes, recovery outcomes, the pending retry, and how this tab shares the socket.
+   */
+  stats(): ClientStats;
 
   /**
    * `POST /api/auth/login`. Does not connect: call `connect()` after it. A string is

@@ -124,7 +124,7 @@ describe("tokens", () => {
     expect(h.client.state).toBe("reconnecting");
     await vi.advanceTimersByTimeAsync(250);
     await settle();
-    expect(h.socket.handshakes).toEqual([{ token: "t1" }, { token: "t2", offset: "5-1" }]);
+    expect(h.socket.handshakes).toEqual([{ token: "t1" }, { token: "t2", offset: "5-1", awayMs: 250 }]);
     expect(tokenCalls(h)).toBe(2);
   });
 
@@ -287,7 +287,7 @@ describe("offsets", () => {
     h.socket.drop();
     await vi.advanceTimersByTimeAsync(250);
     await settle();
-    expect(h.socket.handshakes.at(-1)).toEqual({ token: "t2", offset: "11-0" });
+    expect(h.socket.handshakes.at(-1)).toEqual({ token: "t2", offset: "11-0", awayMs: 250 });
     h.socket.accept();
     h.socket.serverEmit("welcome", { instance: "b", offset: "20-0" });
     expect(h.client.lastOffset).toBe("11-0");
@@ -318,7 +318,7 @@ describe("app events", () => {
     h.socket.drop();
     await vi.advanceTimersByTimeAsync(250);
     await settle();
-    expect(h.socket.handshakes.at(-1)).toEqual({ token: "t2", offset: "12-0", rooms: { ci: "4-0" } });
+    expect(h.socket.handshakes.at(-1)).toEqual({ token: "t2", offset: "12-0", rooms: { ci: "4-0" }, awayMs: 250 });
   });
 
   it("emitWithAck unwraps an app event's acknowledgement: its result, or its error code thrown", async () => {
@@ -384,5 +384,35 @@ describe("stale connection", () => {
     expect(h.client.state).toBe("reconnecting");
     expect(h.socket.handshakes).toHaveLength(2);
     h.client.close();
+  });
+});
+
+describe("stats", () => {
+  it("counts connects and losses, times each reconnect, records recoveries by outcome, and shows the pending retry", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    expect(h.client.stats()).toMatchObject({ mode: "tab", tabs: 1, connects: 1, disconnects: 0, reconnectTimesMs: [] });
+    h.socket.drop();
+    const retry = h.client.stats().nextRetryAt;
+    // The first retry's delay: half the base delay with this jitter.
+    expect(retry).toBe(Date.now() + 250);
+    expect(h.client.stats().awaySince).toBe(Date.now());
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("recovery", { recovered: true, missed: 3 });
+    h.socket.serverEmit("recovery", { recovered: false, missed: 0, room: "r", reason: "trimmed" });
+    h.socket.serverEmit("recovery", { recovered: false, missed: 0 });
+    expect(h.client.stats()).toMatchObject({
+      connects: 2,
+      disconnects: 1,
+      reconnectTimesMs: [250],
+      replaySizes: [3],
+      recoveries: { recovered: 1, failed: { trimmed: 1, unknown: 1 } },
+      nextRetryAt: undefined,
+      awaySince: undefined,
+    });
   });
 });
