@@ -1,7 +1,9 @@
 // Browser bundles of the SDK's browser entry (src/index.browser.ts: no Node cookie jar):
 // - demo/tether.js: ESM, minified, for the demo page the server serves;
 // - dist/tether.min.js: the script-tag build, an IIFE that defines `window.Tether`
-//   (`Tether.createTetherClient(…)`), with a source map carrying its sources.
+//   (`Tether.createTetherClient(…)`), with a source map carrying its sources;
+// - dist/tether-worker.js and demo/tether-worker.js: the SharedWorker that owns the
+//   connection of every tab of an origin (src/index.worker.ts; `sharedWorkerUrl`).
 import { build } from "esbuild";
 
 /** @type {import("esbuild").BuildOptions} */
@@ -19,4 +21,7 @@ const common = {
 await Promise.all([
   build({ ...common, outfile: "demo/tether.js", format: "esm", sourcemap: false }),
   build({ ...common, outfile: "dist/tether.min.js", format: "iife", globalName: "Tether", sourcemap: true }),
+  ...["dist/tether-worker.js", "demo/tether-worker.js"].map((outfile) =>
+    build({ ...common, entryPoints: ["src/index.worker.ts"], outfile, format: "iife", sourcemap: false }),
+  ),
 ]);

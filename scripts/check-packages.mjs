@@ -19,8 +19,12 @@ import { build } from "esbuild";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(ROOT, "node_modules/.bin");
-/** The limit for the client's browser bundle, minified, not gzipped. */
-const BUNDLE_LIMIT_BYTES = 60 * 1024;
+/**
+ * The limit of the client's browser bundle, minified, not gzipped. 60 KB until the
+ * SDK shared one connection among tabs: a leader tab runs the hub that serves the
+ * others, so that code is in every tab's bundle (about 12 KB; socket.io-client alone is 42 KB).
+ */
+const BUNDLE_LIMIT_BYTES = 76 * 1024;
 const PACKAGES = ["shared", "client", "server"];
 /** Packages whose runtime the consumer must never bundle for a browser. */
 const NODE_ONLY = ["fetch-cookie", "tough-cookie"];

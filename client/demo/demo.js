@@ -6,7 +6,14 @@ const LOG_LIMIT = 200;
 
 // The page is served at <TETHER_BASE_PATH>/: its directory is the server's base path.
 const basePath = location.pathname.replace(/\/[^/]*$/, "");
-const client = createTetherClient({ basePath });
+// One connection for all tabs: the SharedWorker the server serves beside this page.
+// `?share=tab` gives this tab a socket of its own; `?share=leader` elects a leader tab instead.
+const share = new URLSearchParams(location.search).get("share");
+const client = createTetherClient({
+  basePath,
+  share: share === "tab" ? "tab" : "auto",
+  sharedWorkerUrl: share === "leader" ? undefined : `${basePath}/tether-worker.js`,
+});
 // For debugging and browser tests.
 globalThis.tetherClient = client;
 

@@ -159,6 +159,11 @@ export class TetherClientImpl implements TetherClient {
     return this.offsets.rooms();
   }
 
+  /** Adopts a resume ticket pushed to another tab's connection (a new leader's first reconnect). */
+  useTicket(ticket: { ticket: string; expiresAt: number }): void {
+    this.ticket ??= ticket;
+  }
+
   stats(): ClientStats {
     return { mode: "tab", tabs: 1, ...this.recorder.snapshot() };
   }
@@ -291,7 +296,7 @@ export class TetherClientImpl implements TetherClient {
     if (result.ok !== true) throw ackError(ClientEvent.RoomJoin, result);
     // Replayed events moved the offset already; the ack's is where the room stands after them.
     this.offsets.advance(room, result.offset);
-    return { recovery: result.recovery, members: result.members };
+    return { recovery: result.recovery, members: result.members, offset: result.offset };
   }
 
   async leave(room: string): Promise<void> {

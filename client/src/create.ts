@@ -1,8 +1,9 @@
 import { CLIENT_DEFAULTS } from "@tether/shared";
-import { TetherClientImpl } from "./client.js";
+import { type ClientConfig, TetherClientImpl } from "./client.js";
 import { type CookieJarWrapper, fetchResolver, isBrowser } from "./cookies.js";
 import { TetherHttp } from "./http.js";
 import { sessionOffsetStore } from "./offset-book.js";
+import { sharedClient } from "./sharing/choose.js";
 import type { TetherClient, TetherClientOptions } from "./types.js";
 
 /** Default of `ackTimeoutMs`. */
@@ -17,10 +18,21 @@ const WAKE_CHECK_TIMEOUT_MS = 3_000;
  * (the Node entry's cookie jar, absent from the browser entry).
  */
 export function createClient(options: TetherClientOptions, withCookieJar: CookieJarWrapper | undefined): TetherClient {
+  const config = connectionConfig(options, withCookieJar);
+  // In a browser, one connection serves every tab of the origin unless the app opts out.
+  const shared = isBrowser() && options.share !== "tab" ? sharedClient(options, config) : undefined;
+  return shared ?? new TetherClientImpl(config);
+}
+
+/** The connection's settings: the options with their defaults applied. */
+export function connectionConfig(
+  options: TetherClientOptions,
+  withCookieJar: CookieJarWrapper | undefined,
+): ClientConfig {
   const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
   const origin = resolveOrigin(options.url);
   const basePath = normaliseBasePath(options.basePath);
-  return new TetherClientImpl({
+  return {
     origin,
     socketPath: `${basePath}/socket.io/`,
     http: new TetherHttp({ origin, basePath, fetch: fetchResolver(options.fetch, withCookieJar), timeoutMs }),
@@ -37,7 +49,7 @@ export function createClient(options: TetherClientOptions, withCookieJar: Cookie
     watchWake: true,
     offsetStore:
       isBrowser() && (options.persistOffsets ?? true) ? sessionOffsetStore(offsetKey(origin, basePath)) : undefined,
-  });
+  };
 }
 
 /** `""`, or a path such as `/tether`: a leading slash, no trailing one. */

@@ -269,4 +269,6 @@ export interface RoomJoined {
   recovery: RecoveryPayload;
   /** The room's members, this client's user included. */
   members: RoomMember[];
+  /** Where the room's stream stands after the replay. */
+  offset: Offset;
 }

@@ -40,7 +40,8 @@ describe("a tab that loses its network or gets frozen", () => {
   it("offline for several ping intervals: reconnecting, then connected, with every job event exactly once", async () => {
     const context = await chromium.newContext();
     contexts.push(context);
-    const tab = await DemoPage.open(context, instance.url);
+    // A socket of the tab's own: Playwright's offline emulation reaches pages, not a SharedWorker.
+    const tab = await DemoPage.open(context, `${instance.url}/?share=tab`);
     await tab.login(API_KEY);
     await tab.waitForState("connected");
     const jobId = await tab.startJob(STEPS, STEP_INTERVAL_MS);
@@ -70,9 +71,9 @@ describe("a tab that loses its network or gets frozen", () => {
   });
 
   it("hidden and frozen longer than ping interval + timeout: back connected, no login, no event missed", async () => {
-    // Pages Chromium can really hide and freeze (see lifecycleContext).
+    // Pages Chromium can really hide and freeze (see lifecycleContext); a socket of the tab's own, which freezes with it.
     const context = await chromium.lifecycleContext();
-    const tab = await DemoPage.open(context, instance.url);
+    const tab = await DemoPage.open(context, `${instance.url}/?share=tab`);
     await tab.login(API_KEY);
     await tab.waitForState("connected");
     const cdp = await context.newCDPSession(tab.page);
@@ -105,6 +106,44 @@ describe("a tab that loses its network or gets frozen", () => {
     expect(stepsOf(record, jobId)).toEqual(range(STEPS));
     expect(record.done.filter((done) => done.jobId === jobId)).toHaveLength(1);
     expect(record.recoveries.some((recovery) => recovery.recovered && recovery.missed > 0)).toBe(true);
+    expect(tab.pageErrors).toEqual([]);
+    await cdp.detach();
+    await tab.close();
+  });
+
+  it("hidden and frozen, sharing the SharedWorker's socket: the socket stays up, and the tab gets every event once when it thaws", async () => {
+    const context = await chromium.lifecycleContext();
+    const tab = await DemoPage.open(context, instance.url);
+    // The browser's one lifecycle context may still hold the previous test's login.
+    await tab.page.waitForFunction(
+      () =>
+        document.getElementById("state")?.dataset.state === "connected" ||
+        !document.getElementById("login-form")?.hidden,
+      null,
+      { polling: 50 },
+    );
+    if (await tab.loginFormShown()) await tab.login(API_KEY);
+    await tab.waitForState("connected");
+    const cdp = await context.newCDPSession(tab.page);
+    const { windowId } = await cdp.send("Browser.getWindowForTarget");
+    const jobId = await tab.startJob(STEPS, STEP_INTERVAL_MS);
+    await tab.waitForProgress(jobId, 3);
+
+    await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "minimized" } });
+    await tab.page.waitForFunction(() => document.visibilityState === "hidden", null, { polling: 50 });
+    await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+    await idleFor(2 * (PING_INTERVAL_MS + PING_TIMEOUT_MS) + 500);
+    await cdp.send("Page.setWebLifecycleState", { state: "active" });
+    await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "normal" } });
+
+    await tab.waitForJobDone(jobId);
+    const record = await tab.record();
+    expect(record.maxTimerGapMs).toBeGreaterThanOrEqual(2 * (PING_INTERVAL_MS + PING_TIMEOUT_MS));
+    // The worker is not frozen with the page: its socket answered every ping meanwhile.
+    expect(record.welcomes).toHaveLength(1);
+    expect(record.states).not.toContain("reconnecting");
+    expect(stepsOf(record, jobId)).toEqual(range(STEPS));
+    expect(record.done.filter((done) => done.jobId === jobId)).toHaveLength(1);
     expect(tab.pageErrors).toEqual([]);
     await cdp.detach();
     await tab.close();

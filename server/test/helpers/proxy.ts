@@ -13,6 +13,11 @@ export interface TestProxy {
   backends: number[];
   /** Destroys every open connection. */
   cut(): void;
+  /**
+   * Kills every open WebSocket silently: the server side is closed, the client side
+   * stays open and hears nothing, as after a network change nobody noticed.
+   */
+  blackholeWebSockets(): number;
   /** While true, new connections are closed at once. */
   refusing: boolean;
   readonly openConnections: number;
@@ -22,6 +27,10 @@ export interface TestProxy {
 export async function startProxy(backends: number[]): Promise<TestProxy> {
   const port = await freePort();
   const open = new Set<Socket>();
+  /** Client sides of connections that carry a WebSocket, by their upstream. */
+  const webSockets = new Map<Socket, Socket>();
+  /** Client sides left open and deaf by blackholeWebSockets. */
+  const deaf = new Set<Socket>();
   let next = 0;
 
   const dial = (client: Socket, tried: number, state: TestProxy) => {
@@ -47,6 +56,10 @@ export async function startProxy(backends: number[]): Promise<TestProxy> {
       };
       client.on("error", close).on("close", close);
       upstream.on("error", close).on("close", close);
+      client.once("data", (chunk: Buffer) => {
+        if (/^GET [^\r\n]*transport=websocket/.test(chunk.toString("latin1", 0, 512))) webSockets.set(upstream, client);
+      });
+      upstream.once("close", () => webSockets.delete(upstream));
       client.resume();
     });
   };
@@ -62,6 +75,27 @@ export async function startProxy(backends: number[]): Promise<TestProxy> {
     cut() {
       for (const socket of open) socket.destroy();
       open.clear();
+      for (const socket of deaf) socket.destroy();
+      deaf.clear();
+    },
+    blackholeWebSockets() {
+      const count = webSockets.size;
+      for (const [upstream, client] of webSockets) {
+        client
+          .removeAllListeners("close")
+          .removeAllListeners("error")
+          .on("error", () => client.destroy());
+        client.unpipe(upstream);
+        client.pause();
+        open.delete(client);
+        deaf.add(client);
+        upstream.removeAllListeners("close").on("error", () => undefined);
+        upstream.unpipe(client);
+        upstream.destroy();
+        open.delete(upstream);
+      }
+      webSockets.clear();
+      return count;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,54 @@
+/**
+ * The SharedWorker that owns one Tether connection for every tab of an origin:
+ * load it with `sharedWorkerUrl` (shipped as `dist/tether-worker.js`, served by
+ * the Tether server at `<basePath>/tether-worker.js`). Not an API: tabs talk to
+ * it through `createTetherClient`.
+ *
+ * @packageDocumentation
+ */
+
+import { TetherClientImpl } from "./client.js";
+import { connectionConfig } from "./create.js";
+import { Hub, type HubTransport } from "./sharing/hub.js";
+import { tabLock, whenReleased } from "./sharing/leader.js";
+import type { TabId, TabMessage } from "./sharing/protocol.js";
+
+interface SharedWorkerScope {
+  name: string;
+  onconnect: ((event: MessageEvent) => void) | null;
+}
+
+const scope = globalThis as unknown as SharedWorkerScope;
+const ports = new Map<TabId, MessagePort>();
+let hub: Hub | undefined;
+
+const transport: HubTransport = {
+  send(message) {
+    const to = "to" in message && message.to !== undefined ? message.to : [...ports.keys()];
+    for (const tab of to) ports.get(tab)?.postMessage(message);
+  },
+  watchTab(tab, onGone) {
+    whenReleased(navigator.locks, tabLock(scope.name, tab), () => {
+      ports.delete(tab);
+      onGone();
+    });
+  },
+};
+
+scope.onconnect = (event) => {
+  const port = event.ports[0];
+  if (!port) return;
+  port.onmessage = (message: MessageEvent<TabMessage>) => {
+    const data = message.data;
+    if (data.kind === "attach") {
+      ports.set(data.tab, port);
+      if (!hub && data.options) {
+        const config = connectionConfig(data.options, undefined);
+        hub = new Hub(new TetherClientImpl({ ...config, watchWake: false }), transport);
+      }
+    }
+    hub?.receive(data);
+    if (data.kind === "detach") ports.delete(data.tab);
+  };
+  port.start();
+};

@@ -1,0 +1,61 @@
+import { type ClientConfig, TetherClientImpl } from "../client.js";
+import { OffsetBook } from "../offset-book.js";
+import type { TetherClient, TetherClientOptions } from "../types.js";
+import { type HubClientFactory, holdLock, leaderLink, tabLock } from "./leader.js";
+import { localLink } from "./local.js";
+import type { HubOptions } from "./protocol.js";
+import { SharedTabClient } from "./tab-client.js";
+import { workerLink } from "./worker-link.js";
+
+/**
+ * A browser tab's client that shares the origin's connection: through the
+ * SharedWorker at `sharedWorkerUrl`, else through a leader tab; undefined when the
+ * browser can do neither (the caller gives the tab a socket of its own).
+ */
+export function sharedClient(options: TetherClientOptions, config: ClientConfig): TetherClient | undefined {
+  const locks = typeof navigator !== "undefined" && globalThis.isSecureContext ? navigator.locks : undefined;
+  const canElect = locks !== undefined && typeof BroadcastChannel === "function";
+  // Functions cannot reach a worker: with a custom fetch or token source, a leader tab owns the socket.
+  const canUseWorker =
+    options.sharedWorkerUrl !== undefined &&
+    typeof SharedWorker === "function" &&
+    options.fetch === undefined &&
+    options.getToken === undefined;
+  if (!canUseWorker && !canElect) return undefined;
+
+  const name = `tether:${config.origin}${config.socketPath}`;
+  const tab = new SharedTabClient(config.http, new OffsetBook(config.offsetStore));
+  const hubClient: HubClientFactory = (ticket) => {
+    const client = new TetherClientImpl({ ...config, watchWake: false, offsetStore: undefined });
+    if (ticket) client.useTicket(ticket);
+    return client;
+  };
+  const elect = () => {
+    if (locks && canElect) leaderLink(name, locks, tab, hubClient).then((link) => tab.attach(link));
+    else tab.attach(localLink(tab, hubClient));
+  };
+  if (canUseWorker && options.sharedWorkerUrl !== undefined) {
+    const link = workerLink(options.sharedWorkerUrl, name, tab, hubOptions(options, config), elect);
+    if (link) {
+      // The worker learns the tab is gone when this lock is released.
+      if (locks) holdLock(locks, tabLock(name, tab.tab)).then(() => tab.attach(link));
+      else tab.attach(link);
+    }
+  } else elect();
+  return tab;
+}
+
+/** The options a worker's hub builds the same connection from. */
+function hubOptions(options: TetherClientOptions, config: ClientConfig): HubOptions {
+  const {
+    url: _url,
+    fetch: _fetch,
+    getToken: _getToken,
+    random: _random,
+    share: _share,
+    sharedWorkerUrl: _sharedWorkerUrl,
+    persistOffsets: _persistOffsets,
+    ...rest
+  } = options;
+  return { ...rest, url: config.origin };
+}
