@@ -102,7 +102,13 @@ try {
   // publint and attw on every tarball, side by side with the consumer's install below.
   const lints = Promise.all(
     PACKAGES.flatMap((name) => {
-      const profile = name === "server" ? ["--profile", "esm-only"] : [];
+      const profile =
+        name === "server"
+          ? ["--profile", "esm-only"]
+          : // The SharedWorker script is an asset loaded by URL (`sharedWorkerUrl`), never imported.
+            name === "client"
+            ? ["--exclude-entrypoints", "./worker"]
+            : [];
       return [
         runAsync(join(BIN, "publint"), ["run", tarballs[name] ?? "", "--strict"], work).then(({ ok, out }) => ({
           what: `${name}: publint --strict`,
