@@ -61,7 +61,7 @@ export class Metrics {
   });
   readonly replaySize = new Histogram({
     name: "tether_replay_size_events",
-    help: "Events replayed per recovered stream (one observation per recovered:true, 0 when nothing was missed), by stream (user, room).",
+    help: "Events replayed per recovered stream (one observation per recovery {recovered:true} sent after a reconnect or a room join from an offset; 0 when nothing was missed), by stream (user, room).",
     labelNames: ["stream"] as const,
     buckets: REPLAY_SIZE_BUCKETS,
     registers: [this.registry],
