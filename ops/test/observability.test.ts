@@ -174,9 +174,30 @@ describe("Grafana dashboard and provisioning", () => {
       "tether_drain_remaining_sockets",
     ])
       expect(exprs).toContain(metric);
-    // No time-to-reconnect histogram exists yet: the panel must say what it shows instead.
-    const proxy = queryPanels.find((p) => /time to reconnect/i.test(p.title));
-    expect(proxy?.description).toMatch(/^LIMIT: there is no time-to-reconnect histogram yet/);
+  });
+
+  it("shows time to reconnect, replay sizes and recoveries by reason from their histograms and labels", () => {
+    const exprsOf = (title: RegExp) => {
+      const panel = queryPanels.find((p) => title.test(p.title));
+      expect(panel, `a panel titled ${title}`).toBeDefined();
+      return panel?.targets.map((t) => t.expr.replace(/\s+/g, " ")) ?? [];
+    };
+    const quantile = (q: number, by: string, histogram: string) =>
+      `histogram_quantile(${q}, sum by (${by}) (rate(${histogram}_bucket[$__rate_interval])))`;
+    expect(exprsOf(/^Time to reconnect/)).toEqual(
+      expect.arrayContaining([
+        quantile(0.5, "le", "tether_reconnect_duration_seconds"),
+        quantile(0.99, "le", "tether_reconnect_duration_seconds"),
+      ]),
+    );
+    expect(exprsOf(/^Replay size/)).toContain(quantile(0.99, "le, stream", "tether_replay_size_events"));
+    expect(exprsOf(/^Recoveries by reason/)).toEqual([
+      'sum by (reason) (rate(tether_recoveries_total{recovered="false"}[$__rate_interval]))',
+    ]);
+    const byReason = queryPanels.find((p) => /^Recoveries by reason/.test(p.title));
+    expect(byReason?.fieldConfig.defaults).toMatchObject({ custom: { stacking: { mode: "normal" } } });
+    // No placeholder stands in for a metric any more.
+    for (const panel of queryPanels) expect(panel.description, panel.title).not.toMatch(/^LIMIT:/);
   });
 
   it("is provisioned with the datasource uid its panels name, from the folder compose mounts", () => {

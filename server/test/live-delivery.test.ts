@@ -86,6 +86,6 @@ describe("live delivery that notices what it missed", () => {
     await waitFor("recovered:false", () => recoveries(socket).length === 1);
     await waitFor("the new stream's tick", () => ticks(socket).length === 2);
     expect(ticks(socket)).toEqual([1, 2]);
-    expect(recoveries(socket)[0]).toMatchObject({ recovered: false });
+    expect(recoveries(socket)[0]).toMatchObject({ recovered: false, reason: "reset" });
   });
 });

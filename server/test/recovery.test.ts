@@ -156,10 +156,10 @@ describe("no lost events across reconnects, cuts and crashes", () => {
     await publisher.publish({ user: "bob" }, "job:done", { jobId: "bobs-secret" });
     const bobsOffset = await publisher.publish({ user: "bob" }, "job:done", { jobId: "bobs-secret" });
     const cases: [unknown, RecoveryPayload][] = [
-      ["not-an-offset", { recovered: false, missed: 0 }],
-      [{ $gt: "" }, { recovered: false, missed: 0 }],
-      [42, { recovered: false, missed: 0 }],
-      ["999999999999999-0", { recovered: false, missed: 0 }],
+      ["not-an-offset", { recovered: false, missed: 0, reason: "invalid" }],
+      [{ $gt: "" }, { recovered: false, missed: 0, reason: "invalid" }],
+      [42, { recovered: false, missed: 0, reason: "invalid" }],
+      ["999999999999999-0", { recovered: false, missed: 0, reason: "invalid" }],
     ];
     const recoveryOf = (socket: WelcomedSocket) =>
       waitFor("recovery", () => socket.received.find(([event]) => event === "recovery")?.[1]);
@@ -221,6 +221,7 @@ describe("recovery limits", () => {
     });
     expect(recovery.recovered).toBe(false);
     expect(recovery.missed).toBeGreaterThanOrEqual(1);
+    expect(recovery.reason).toBe("trimmed");
     t.client.socket.io.engine.close();
     const again = await nextEvent<RecoveryPayload>(t.client, "recovery");
     expect(again).toEqual({ recovered: true, missed: 0 });
@@ -241,7 +242,7 @@ describe("recovery limits", () => {
       );
       await publisher.publish({ user: "admin" }, "job:done", { jobId: "after" });
     });
-    expect(recovery.recovered).toBe(false);
+    expect(recovery).toMatchObject({ recovered: false, reason: "trimmed" });
     t.client.close();
   });
 
@@ -255,7 +256,7 @@ describe("recovery limits", () => {
     t.client.on("job:progress", () => {
       got += 1;
     });
-    expect(recovery).toEqual({ recovered: false, missed: 100, offset: expect.any(String) });
+    expect(recovery).toEqual({ recovered: false, missed: 100, offset: expect.any(String), reason: "trimmed" });
     expect(await t.client.echo("after")).toBe("after");
     expect(got).toBe(0);
     t.client.close();

@@ -65,6 +65,13 @@ export const CLIENT_DEFAULTS = {
   tokenRequestTimeoutMs: 10_000,
 } as const;
 
+/**
+ * The longest time away a handshake's `auth.awayMs` is taken at: longer reports
+ * count as this long (a client's clock jump or a tab asleep for days must not
+ * skew the server's time-to-reconnect figures).
+ */
+export const MAX_REPORTED_AWAY_MS = 24 * 60 * 60 * 1000;
+
 /** Length of a WS token: 32 random bytes in base64url. */
 export const WS_TOKEN_LENGTH = 43;
 export const WS_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;

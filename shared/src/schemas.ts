@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { WS_TOKEN_PATTERN } from "./defaults.js";
+import { MAX_REPORTED_AWAY_MS, WS_TOKEN_PATTERN } from "./defaults.js";
 import { isReservedEventName, MAX_EVENT_NAME_LENGTH } from "./event-names.js";
 import { OFFSET_PATTERN } from "./offset.js";
 
@@ -20,11 +20,18 @@ export const OffsetSchema = z.string().regex(OFFSET_PATTERN);
 /** A sealed resume ticket: base64url, bounded. */
 export const ResumeTicketSchema = z.string().regex(/^[A-Za-z0-9_-]{40,400}$/);
 
+/** `auth.awayMs`: a finite, non-negative number of ms, capped at {@link MAX_REPORTED_AWAY_MS}. */
+export const AwayMsSchema = z
+  .number()
+  .min(0)
+  .transform((ms) => Math.min(ms, MAX_REPORTED_AWAY_MS));
+
 export const HandshakeAuthSchema = z.object({
   token: z.string().regex(WS_TOKEN_PATTERN),
   ticket: ResumeTicketSchema.optional(),
   offset: OffsetSchema.optional(),
   rooms: z.record(z.string().max(256), OffsetSchema).optional(),
+  awayMs: AwayMsSchema.optional(),
 });
 
 /** A room name an app may publish to. */

@@ -79,9 +79,11 @@ export interface SocketIdentity {
   capAt: number;
 }
 
-/** A socket the handshake let in: who it is, and its user stream's head when the store read it on the way. */
+/** A socket the handshake let in: who it is, what it presented, and its user stream's head when the store read it on the way. */
 export interface AdmittedSocket {
   identity: SocketIdentity;
+  /** The credential consumed: a WS token, or a resume ticket. */
+  credential: "token" | "ticket";
   userHead?: StreamHead;
 }
 
@@ -291,7 +293,7 @@ export class AuthService {
       if (tokenKey !== undefined && toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
       throw err;
     }
-    return this.admitted(found);
+    return this.admitted(found, "token");
   }
 
   private async admitWithTicket(ticket: unknown, req: IncomingMessage, deadline: Deadline): Promise<AdmittedSocket> {
@@ -310,15 +312,17 @@ export class AuthService {
         ),
       ),
     ]);
-    return this.admitted(found);
+    return this.admitted(found, "ticket");
   }
 
-  private admitted(found: ConsumedToken): AdmittedSocket {
+  private admitted(found: ConsumedToken, credential: AdmittedSocket["credential"]): AdmittedSocket {
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
     const identity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
-    return found.status === "ok" && found.userHead ? { identity, userHead: found.userHead } : { identity };
+    return found.status === "ok" && found.userHead
+      ? { identity, credential, userHead: found.userHead }
+      : { identity, credential };
   }
 
   /** A resume ticket for a connected socket's session (none when tickets are off). */

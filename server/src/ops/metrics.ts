@@ -1,4 +1,16 @@
+import type { RecoveryFailure } from "@tether/shared";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Seconds: a reconnect at the first attempt (50 ms) up to a laptop that slept for minutes. */
+export const RECONNECT_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** Events: le="0" counts the recoveries that missed nothing; the top bucket is past the default stream cap (1,000). */
+export const REPLAY_SIZE_BUCKETS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000];
+
+/** `tether_recoveries_total`'s `reason`: why a stream was not recovered, or `none`. */
+export type RecoveryReason = RecoveryFailure | "none";
+const RECOVERY_REASONS: readonly RecoveryFailure[] = ["trimmed", "reset", "invalid"];
+/** `tether_reconnect_duration_seconds`'s `credential`. */
+type Credential = "token" | "ticket";
 
 /**
  * Tether's Prometheus metrics, on a registry of their own (a host app's
@@ -36,8 +48,22 @@ export class Metrics {
   });
   readonly recoveries = new Counter({
     name: "tether_recoveries_total",
-    help: "Recoveries after a reconnect, by outcome (recovered true/false).",
-    labelNames: ["recovered"] as const,
+    help: "Recoveries after a reconnect or a room join from an offset, and streams a live socket could not repair, by outcome (recovered true/false) and reason (none when recovered; else trimmed: older than the recovery window, reset: another epoch, the store lost or rolled back the stream, invalid: not an offset of this stream).",
+    labelNames: ["recovered", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly reconnectDuration = new Histogram({
+    name: "tether_reconnect_duration_seconds",
+    help: "Time to reconnect as clients report it (handshake auth.awayMs: how long they were without a connection, capped at 24 h), per accepted handshake that carried it, by credential (token, or a resume ticket).",
+    labelNames: ["credential"] as const,
+    buckets: RECONNECT_DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly replaySize = new Histogram({
+    name: "tether_replay_size_events",
+    help: "Events replayed per recovered stream (one observation per recovery {recovered:true} sent after a reconnect or a room join from an offset; 0 when nothing was missed), by stream (user, room).",
+    labelNames: ["stream"] as const,
+    buckets: REPLAY_SIZE_BUCKETS,
     registers: [this.registry],
   });
   readonly admissionRefusals = new Counter({
@@ -130,6 +156,17 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry });
+    // Every label value a dashboard or an alert selects is exposed from the start, at 0: no
+    // "no data" until the first failure of a kind.
+    this.recoveries.inc({ recovered: "true", reason: "none" }, 0);
+    for (const reason of RECOVERY_REASONS) this.recoveries.inc({ recovered: "false", reason }, 0);
+    for (const credential of ["token", "ticket"] satisfies Credential[]) this.reconnectDuration.zero({ credential });
+    for (const stream of ["user", "room"]) this.replaySize.zero({ stream });
+  }
+
+  /** One recovery's outcome: recovered (`none`), or why not. */
+  recovery(reason: RecoveryReason): void {
+    this.recoveries.inc({ recovered: reason === "none" ? "true" : "false", reason });
   }
 
   /** Times one store operation and counts its failure. */

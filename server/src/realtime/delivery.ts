@@ -1,6 +1,8 @@
 import {
   compareIds,
+  ErrorCode,
   isPublishableEventName,
+  type RecoveryFailure,
   type RecoveryPayload,
   ServerEvent,
   type StreamPosition,
@@ -8,6 +10,7 @@ import {
   ZERO_ID,
 } from "@tether/shared";
 import type { Logger } from "pino";
+import { TetherError } from "../errors.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamEntry, StreamHead, StreamRead } from "../store/types.js";
 import { type Continuity, type Cursor, continuity } from "./cursor.js";
@@ -227,6 +230,8 @@ export class Delivery {
           : { ...(await this.freshStart(gate, stream)), maxDeleted: ZERO_ID, length: 0, entries: [] };
       if (!read) throw new Error("subscribe: not watched");
       const report = await this.begin(gate, stream, start, read);
+      // Its cursor went meanwhile (the stream was taken off the socket): nothing was reported, the join fails.
+      if (!report) throw new TetherError(ErrorCode.Unavailable, "The stream was left while it was being joined.");
       return { ...report, offset: offsetOf(gate.cursors.get(stream)?.pos ?? positionOf(read)) };
     } catch (err) {
       this.unsubscribe(socket, stream);
@@ -241,16 +246,24 @@ export class Delivery {
     this.leave(stream, gate);
   }
 
-  /** The first read of one stream for a socket: replay (or where a fresh start stands), report, then live. */
-  private async begin(gate: Gate, stream: string, start: StreamStart, read: StreamRead): Promise<RecoveryPayload> {
+  /**
+   * The first read of one stream for a socket: replay (or where a fresh start stands), report, then live.
+   * Undefined when the stream was taken off the socket meanwhile (nothing is reported).
+   */
+  private async begin(
+    gate: Gate,
+    stream: string,
+    start: StreamStart,
+    read: StreamRead,
+  ): Promise<RecoveryPayload | undefined> {
     const cursor = gate.cursors.get(stream);
-    if (!cursor) return { recovered: false, missed: 0 };
-    let report: RecoveryPayload = { recovered: true, missed: 0, ...roomField(stream) };
+    if (!cursor) return undefined;
+    let report: RecoveryPayload | undefined = { recovered: true, missed: 0, ...roomField(stream) };
     if (start.kind === "resume") {
       report = await this.replay(gate, stream, start.from, read, { report: "always", trusted: false });
     } else {
       cursor.pos = positionOf(read);
-      if (start.kind === "unusable") report = this.reportLost(gate, stream, 0);
+      if (start.kind === "unusable") report = this.reportLost(gate, stream, 0, "invalid");
     }
     this.release(gate, stream);
     return report;
@@ -382,6 +395,7 @@ export class Delivery {
    * Replays entries after `from`, page by page, each page checked again (a
    * trim between pages must not pass silently); then reports. When the stream
    * cannot be recovered the socket is told, and its cursor moves to the head.
+   * Undefined when the stream is no longer the socket's (nothing to report).
    */
   private async replay(
     gate: Gate,
@@ -389,9 +403,9 @@ export class Delivery {
     from: StreamPosition,
     first: StreamRead,
     mode: ReplayMode,
-  ): Promise<RecoveryPayload> {
+  ): Promise<RecoveryPayload | undefined> {
     const cursor = gate.cursors.get(stream);
-    if (!cursor) return { recovered: false, missed: 0 };
+    if (!cursor) return undefined;
     let read = first;
     let pos = from;
     let replayed = 0;
@@ -408,7 +422,7 @@ export class Delivery {
           target = positionOf(await this.history.newEpochIfBehind(stream, pos.epoch, pos.id));
         }
         cursor.pos = target;
-        reported ??= this.reportLost(gate, stream, lost.missed);
+        reported ??= this.reportLost(gate, stream, lost.missed, lost.reason);
         if (target.id !== ZERO_ID) return reported;
         pos = target;
         read = await this.read(stream, ZERO_ID);
@@ -427,20 +441,23 @@ export class Delivery {
     if (reported) return reported;
     const report: RecoveryPayload = { recovered: true, missed: replayed, ...roomField(stream) };
     if (mode.report === "always") {
-      this.options.metrics.recoveries.inc({ recovered: "true" });
+      const { metrics } = this.options;
+      metrics.recovery("none");
+      metrics.replaySize.observe({ stream: roomOf(stream) === undefined ? "user" : "room" }, replayed);
       gate.socket.emit(ServerEvent.Recovery, report);
     }
     return report;
   }
 
-  private reportLost(gate: Gate, stream: string, missed: number): RecoveryPayload {
+  private reportLost(gate: Gate, stream: string, missed: number, reason: RecoveryFailure): RecoveryPayload {
     const cursor = gate.cursors.get(stream);
-    this.options.metrics.recoveries.inc({ recovered: "false" });
+    this.options.metrics.recovery(reason);
     const report: RecoveryPayload = {
       recovered: false,
       missed,
       ...roomField(stream),
       ...(cursor ? { offset: offsetOf(cursor.pos) } : {}),
+      reason,
     };
     gate.socket.emit(ServerEvent.Recovery, report);
     return report;

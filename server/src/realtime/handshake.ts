@@ -1,4 +1,4 @@
-import { ErrorCode, RoomNameSchema } from "@tether/shared";
+import { ErrorCode, HandshakeAuthSchema, RoomNameSchema } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
@@ -16,9 +16,6 @@ import type { TetherSocket } from "./types.js";
 /** The rooms with history a user's sockets join at connect (and recover on reconnect). */
 export type RoomsOf = (identity: SocketIdentity) => string[] | Promise<string[]>;
 
-/** Whether the handshake presented a resume ticket rather than a token. */
-const usedTicket = (socket: TetherSocket) => typeof (socket.handshake.auth as { ticket?: unknown }).ticket === "string";
-
 /** The offsets the client sent, by stream; unvalidated (delivery decides what is usable). */
 function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<string, unknown> {
   const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { offset?: unknown };
@@ -27,6 +24,17 @@ function requestedOffsets(auth: unknown, userId: string, rooms: string[]): Map<s
   for (const room of rooms)
     requested.set(roomStream(room), Object.hasOwn(roomOffsets, room) ? roomOffsets[room] : undefined);
   return requested;
+}
+
+/**
+ * How long the client says it was without a connection (`auth.awayMs`), in
+ * seconds, capped; undefined when absent or not a usable number (never a
+ * reason to refuse the handshake: it only feeds a metric).
+ */
+function reportedAwaySeconds(auth: unknown): number | undefined {
+  const sent = typeof auth === "object" && auth !== null ? (auth as { awayMs?: unknown }).awayMs : undefined;
+  const parsed = HandshakeAuthSchema.shape.awayMs.safeParse(sent);
+  return parsed.success && parsed.data !== undefined ? parsed.data / 1000 : undefined;
 }
 
 /** The rooms the client asks to keep (`auth.rooms`), with their offsets; unvalidated. */
@@ -61,7 +69,7 @@ export function handshakeMiddleware(deps: {
       if (deps.isDraining()) throw new TetherError(ErrorCode.Unavailable, "This instance is shutting down.");
       // Before any store work: an overloaded instance turns the client away with a spread retry hint.
       deps.admission.admit();
-      const { identity, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
+      const { identity, credential, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
       // Rooms granted by roomsOf, plus those the client remembers (runtime joins) that canJoin still allows.
       const asked = Object.keys(sentRooms(socket.handshake.auth)).filter(
@@ -80,8 +88,10 @@ export function handshakeMiddleware(deps: {
       deps.rooms.prepare(socket, admitted);
       perSession.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
-      metrics.tokens.inc({ result: usedTicket(socket) ? "ticket" : "consumed" });
+      metrics.tokens.inc({ result: credential === "ticket" ? "ticket" : "consumed" });
       if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();
+      const away = reportedAwaySeconds(socket.handshake.auth);
+      if (away !== undefined) metrics.reconnectDuration.observe({ credential }, away);
       next();
     } catch (err) {
       // Whatever the handshake took (a slot, a delivery gate) is given back: this socket never connects.

@@ -1,4 +1,11 @@
-import { compareIds, formatOffset, parseOffset, type StreamPosition, ZERO_ID } from "@tether/shared";
+import {
+  compareIds,
+  formatOffset,
+  parseOffset,
+  type RecoveryFailure,
+  type StreamPosition,
+  ZERO_ID,
+} from "@tether/shared";
 import type { StreamHead, StreamRead } from "../store/types.js";
 
 /** Where a socket's delivery of one stream starts. */
@@ -18,19 +25,23 @@ export function startFrom(requested: unknown): StreamStart {
 }
 
 /** Why a stream cannot be recovered from a position (undefined when it can). */
-export type Unrecoverable = { missed: number };
+export type Unrecoverable = { missed: number; reason: RecoveryFailure };
 
 /**
  * Whether everything after `from` can still be read: not when the position is
- * from another epoch (the store lost or rolled the stream back since), not when
- * it is in the future (not from this stream), and not when anything after it
- * was already removed (older than the window, past the length cap, expired).
+ * from another epoch (the store lost or rolled the stream back since: `reset`),
+ * not when anything after it was already removed (older than the window, past
+ * the length cap, expired: `trimmed`), and not when it is in the future. A
+ * future position with an epoch is, unless forged, one the store handed out and
+ * no longer has (`reset`); one without an epoch is not a position of this
+ * stream (`invalid`).
  */
 export function unrecoverable(from: StreamPosition, read: StreamRead): Unrecoverable | undefined {
-  // Past the stream's newest id: not a position in this stream, nothing known to be missed.
-  if (compareIds(from.id, read.last) > 0) return { missed: 0 };
+  // Past the stream's newest id: nothing known to be missed.
+  if (compareIds(from.id, read.last) > 0) return { missed: 0, reason: from.epoch === "" ? "invalid" : "reset" };
   const sameEpoch = from.epoch === read.epoch || from.id === ZERO_ID;
-  if (!sameEpoch || compareIds(read.maxDeleted, from.id) > 0) return { missed: Math.max(1, read.length) };
+  if (!sameEpoch) return { missed: Math.max(1, read.length), reason: "reset" };
+  if (compareIds(read.maxDeleted, from.id) > 0) return { missed: Math.max(1, read.length), reason: "trimmed" };
   return undefined;
 }
 
