@@ -15,6 +15,8 @@ const VIEWPORTS = [
   { name: "phone", width: 375, height: 667 },
 ] as const;
 const SCHEMES = ["light", "dark"] as const;
+/** Five axe runs over a full page in one test: CPU-bound, and the machine may be busy with other files. */
+const AXE_TEST_TIMEOUT_MS = 90_000;
 
 /** Runs axe on the whole page: every rule axe-core enables by default, and the WCAG 2.x A/AA tags. */
 async function axe(page: Page): Promise<AxeResults> {
@@ -64,61 +66,65 @@ describe("the demo page passes axe-core, on a desktop and a phone, light and dar
 
   for (const viewport of VIEWPORTS) {
     for (const colorScheme of SCHEMES) {
-      it(`${viewport.name} ${viewport.width}×${viewport.height}, ${colorScheme}: login form, connected with a job, reconnecting`, async () => {
-        const context = await chromium.browser.newContext({
-          viewport: { width: viewport.width, height: viewport.height },
-          colorScheme,
-        });
-        contexts.push(context);
-        const tab = await DemoPage.open(context, proxy.url);
-        const check = async (view: string) => {
-          const results = await axe(tab.page);
-          expect(describeViolations(results.violations), `axe on ${view}`).toEqual([]);
-          expect(await fitsWidth(tab.page), `${view} fits ${viewport.width} px`).toBe(true);
-        };
+      it(
+        `${viewport.name} ${viewport.width}×${viewport.height}, ${colorScheme}: login form, connected with a job, reconnecting`,
+        async () => {
+          const context = await chromium.browser.newContext({
+            viewport: { width: viewport.width, height: viewport.height },
+            colorScheme,
+          });
+          contexts.push(context);
+          const tab = await DemoPage.open(context, proxy.url);
+          const check = async (view: string) => {
+            const results = await axe(tab.page);
+            expect(describeViolations(results.violations), `axe on ${view}`).toEqual([]);
+            expect(await fitsWidth(tab.page), `${view} fits ${viewport.width} px`).toBe(true);
+          };
 
-        await tab.waitForLoginForm();
-        expect(await tab.page.isVisible("#embedded-notice")).toBe(true);
-        await check("the login form");
-        // A wrong key: the error line too.
-        await tab.login("not-the-key-0123456789");
-        await tab.page.waitForFunction(() => document.getElementById("login-error")?.textContent !== "", null, {
-          timeout: WAIT_MS,
-        });
-        await check("the login form with an error");
+          await tab.waitForLoginForm();
+          expect(await tab.page.isVisible("#embedded-notice")).toBe(true);
+          await check("the login form");
+          // A wrong key: the error line too.
+          await tab.login("not-the-key-0123456789");
+          await tab.page.waitForFunction(() => document.getElementById("login-error")?.textContent !== "", null, {
+            timeout: WAIT_MS,
+          });
+          await check("the login form with an error");
 
-        await tab.login(apiKey);
-        await tab.waitForState("connected");
-        await tab.page.click("#run-job");
-        await tab.waitForText("progress", "20/20 done");
-        await tab.page.click(".log summary");
-        await check("the connected session, a job done, the log open");
+          await tab.login(apiKey);
+          await tab.waitForState("connected");
+          await tab.page.click("#run-job");
+          await tab.waitForText("progress", "20/20 done");
+          await tab.page.click(".log summary");
+          await check("the connected session, a job done, the log open");
 
-        proxy.refusing = true;
-        proxy.cut();
-        await tab.waitForState("reconnecting");
-        // A retry pending long enough for axe to look at the countdown and its button.
-        await tab.page.waitForFunction(
-          () => {
-            const at = (
-              globalThis as unknown as { tetherClient: { stats(): { nextRetryAt?: number } } }
-            ).tetherClient.stats().nextRetryAt;
-            return at !== undefined && at - Date.now() > 2_000 && !document.getElementById("retry")?.hidden;
-          },
-          null,
-          { timeout: WAIT_MS, polling: 50 },
-        );
-        await check("reconnecting, with a retry pending");
-        proxy.refusing = false;
-        // The pending retry may have fired meanwhile (and the button gone with it).
-        await tab.page.evaluate(() => document.getElementById("retry-now")?.click());
-        await tab.waitForState("connected");
-        // The chart has a bar now.
-        await tab.page.locator("#chart-bars rect").first().waitFor({ state: "attached", timeout: WAIT_MS });
-        await check("connected again, with a reconnect in the chart");
-        expect(tab.pageErrors).toEqual([]);
-        await context.close();
-      });
+          proxy.refusing = true;
+          proxy.cut();
+          await tab.waitForState("reconnecting");
+          // A retry pending long enough for axe to look at the countdown and its button.
+          await tab.page.waitForFunction(
+            () => {
+              const at = (
+                globalThis as unknown as { tetherClient: { stats(): { nextRetryAt?: number } } }
+              ).tetherClient.stats().nextRetryAt;
+              return at !== undefined && at - Date.now() > 2_000 && !document.getElementById("retry")?.hidden;
+            },
+            null,
+            { timeout: WAIT_MS, polling: 50 },
+          );
+          await check("reconnecting, with a retry pending");
+          proxy.refusing = false;
+          // The pending retry may have fired meanwhile (and the button gone with it).
+          await tab.page.evaluate(() => document.getElementById("retry-now")?.click());
+          await tab.waitForState("connected");
+          // The chart has a bar now.
+          await tab.page.locator("#chart-bars rect").first().waitFor({ state: "attached", timeout: WAIT_MS });
+          await check("connected again, with a reconnect in the chart");
+          expect(tab.pageErrors).toEqual([]);
+          await context.close();
+        },
+        AXE_TEST_TIMEOUT_MS,
+      );
     }
   }
 
