@@ -168,7 +168,7 @@ function renderJob() {
 }
 
 function stallMsOf(job) {
-  return Math.max(STALL_INTERVALS * (job.intervalMs ?? JOB.intervalMs), MIN_STALL_MS);
+  return Math.max(STALL_INTERVALS * job.intervalMs, MIN_STALL_MS);
 }
 
 /**
@@ -181,7 +181,8 @@ function watchJob() {
   if (!job) return;
   clearTimeout(job.stallTimer);
   job.stallTimer = undefined;
-  if (job.state !== "running" || client.state !== "connected") return;
+  // A job started elsewhere is watched once two of its steps have shown its pace.
+  if (job.state !== "running" || client.state !== "connected" || job.intervalMs === undefined) return;
   job.stallTimer = setTimeout(() => stopJob(job, "no events"), stallMsOf(job));
 }
 
@@ -404,6 +405,10 @@ client.on("job:progress", ({ jobId, step, steps }) => {
   const job = jobFor(jobId);
   if (!job) return;
   if (job.state === "starting" || job.state === "stopped") job.state = "running";
+  const now = Date.now();
+  if (job.intervalMs === undefined && job.lastStepAt !== undefined && step > job.step)
+    job.intervalMs = (now - job.lastStepAt) / (step - job.step);
+  job.lastStepAt = now;
   job.step = step;
   job.steps = steps;
   watchJob();
