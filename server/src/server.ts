@@ -45,7 +45,7 @@ export async function startServer(
   app.use(securityHeaders());
   if (config.trustProxy !== undefined) app.set("trust proxy", config.trustProxy);
   app.use(tether.router);
-  app.use(tether.basePath || "/", demoRoutes());
+  app.use(tether.basePath || "/", demoRoutes({ store: tether.backend.kind, apiKeyGenerated: tether.apiKeyGenerated }));
   app.use(notFound);
 
   // The token request runs on every reconnect: answered before express's routing.

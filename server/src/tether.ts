@@ -317,6 +317,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
             cors,
             errors,
             startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
+            instanceId: config.instanceId,
           }),
         );
   const router = Router();

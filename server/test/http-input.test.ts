@@ -5,6 +5,7 @@ import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 const API_KEY = "input-test-api-key-0123456789abc";
+const INSTANCE = `input-test-${process.pid}`;
 
 describe("bad HTTP input gets the contract's error codes and the server keeps serving", () => {
   let redis: TestRedis;
@@ -12,7 +13,7 @@ describe("bad HTTP input gets the contract's error codes and the server keeps se
 
   beforeAll(async () => {
     redis = await startRedis();
-    server = await startInstance({ REDIS_URL: redis.url, TETHER_API_KEY: API_KEY });
+    server = await startInstance({ REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_INSTANCE_ID: INSTANCE });
   });
   afterAll(async () => {
     await server?.kill();
@@ -56,7 +57,8 @@ describe("bad HTTP input gets the contract's error codes and the server keeps se
     }
     const ok = await post(`${server.url}/api/jobs`, { steps: 1, intervalMs: 1 }, { cookie: session.cookie });
     expect(ok.status).toBe(202);
-    expect(ok.body).toEqual({ jobId: expect.any(String) });
+    // The instance running the job: a page can tell the job died with it.
+    expect(ok.body).toEqual({ jobId: expect.any(String), instance: INSTANCE });
   });
 
   it("forged and tampered session cookies get 401 SESSION_REQUIRED, never a 500", async () => {

@@ -29,4 +29,9 @@ export interface WsTokenResponse {
 
 export interface JobResponse {
   jobId: string;
+  /**
+   * The id of the instance running the job (the one that took the request; the same
+   * id its sockets' `welcome` carries). The job lives and dies with that process.
+   */
+  instance: string;
 }

@@ -100,6 +100,8 @@ export interface JobRouteDeps {
   errors: ErrorRequestHandler;
   /** Starts the demo job for a user and returns its id; RATE_LIMITED past the per-user limits. */
   startJob(userId: string, steps: number, intervalMs: number): string;
+  /** This instance's id: the job runs here, in this process. */
+  instanceId: string;
 }
 
 /** `POST /api/jobs`: the demo workload, for a signed-in user. */
@@ -113,7 +115,7 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     if (!body.success)
       throw new TetherError(ErrorCode.InvalidInput, 'Expected {"steps": 1..10000, "intervalMs": 0..60000}.');
     const jobId = deps.startJob(userId, body.data.steps, body.data.intervalMs);
-    res.status(202).json({ jobId } satisfies JobResponse);
+    res.status(202).json({ jobId, instance: deps.instanceId } satisfies JobResponse);
   });
   router.use(Route.Jobs, deps.errors);
   return router;

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// `npm run screenshot`: docs/demo.png for the README. Starts one instance from source
+// (embedded mode, as a first `npm start` runs), logs in with headless Chromium
+// (/usr/bin/chromium, never a downloaded one), blips the network a few times so the
+// reconnect chart has bars, runs a job (with a blip in it, so steps are replayed) and
+// photographs the page while it runs.
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const OUT = join(ROOT, "docs/demo.png");
+const API_KEY = "screenshot-api-key-0123456789abcdef";
+/** Network blips before the job (and one during it). */
+const BLIPS = 3;
+const DEADLINE_MS = 20_000;
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer().once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Polls `check` until it returns something truthy, or fails after the deadline. */
+async function waitFor(what, check) {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+execFileSync(process.execPath, ["build-browser.mjs"], { cwd: join(ROOT, "client"), stdio: "inherit" });
+const port = await freePort();
+const url = `http://127.0.0.1:${port}/`;
+const server = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "server/src/main.ts"], {
+  cwd: ROOT,
+  env: {
+    ...process.env,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    TETHER_API_KEY: API_KEY,
+    TETHER_INSTANCE_ID: "tether-a1",
+    // Quick liveness, so that each blip is noticed and healed in about a second.
+    TETHER_PING_INTERVAL: "500ms",
+    TETHER_PING_TIMEOUT: "500ms",
+    LOG_LEVEL: "warn",
+  },
+  stdio: ["ignore", "ignore", "inherit"],
+});
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+try {
+  await waitFor("the instance", async () => (await fetch(`${url}readyz`)).ok);
+  const context = await browser.newContext({ viewport: { width: 1100, height: 820 }, colorScheme: "light" });
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.fill("#api-key", API_KEY);
+  await page.click("#login");
+  const connected = () => page.evaluate(() => document.getElementById("state").dataset.state === "connected");
+  await waitFor("connected", connected);
+  const blip = async () => {
+    await context.setOffline(true);
+    await waitFor("reconnecting", () =>
+      page.evaluate(() => document.getElementById("state").dataset.state === "reconnecting"),
+    );
+    await context.setOffline(false);
+    await waitFor("connected again", connected);
+  };
+  for (let i = 0; i < BLIPS; i++) await blip();
+  // One more while the job runs: the steps it missed are replayed.
+  await page.click("#run-job");
+  await waitFor("the job's first steps", () =>
+    page.evaluate(() => Number(document.getElementById("progress-bar").value) >= 2),
+  );
+  await blip();
+  await waitFor("the job well on", () =>
+    page.evaluate(() => Number(document.getElementById("progress-bar").value) >= 14),
+  );
+  // One more poll of the figures, so the chart shows every reconnect.
+  await page.waitForTimeout(600);
+  await page.screenshot({ path: OUT, fullPage: true });
+  process.stdout.write(`wrote ${OUT}\n`);
+} finally {
+  await browser.close();
+  server.kill("SIGTERM");
+  await once(server, "exit");
+}
