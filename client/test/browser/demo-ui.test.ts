@@ -149,7 +149,8 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
 
   it("offline: Run job is disabled and says why, until the network and the connection are back", async () => {
     const context = await newContext();
-    const tab = await DemoPage.open(context, instance.url);
+    // A socket of the tab's own: Playwright's offline emulation reaches pages, not a SharedWorker.
+    const tab = await DemoPage.open(context, `${instance.url}/?share=tab`);
     await tab.login(API_KEY);
     await tab.waitForState("connected");
     expect(await tab.page.isDisabled("#run-job")).toBe(false);
@@ -220,13 +221,19 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
     expect(await mainText(first)).not.toMatch(RAW_CODE);
   });
 
-  it("the shared-socket panel: this branch's one socket per tab, and links to another tab and to ?share=tab", async () => {
+  it("the shared-socket panel: the worker's socket and how many tabs use it, and links to another tab and to ?share=tab", async () => {
     const context = await newContext();
     const tab = await DemoPage.open(context, instance.url);
     await tab.login(API_KEY);
     await tab.waitForState("connected");
-    expect(await shown(tab, "share-mode")).toBe("tab");
+    expect(await shown(tab, "share-mode")).toBe("worker");
     expect(await shown(tab, "share-tabs")).toBe("1 tab on this socket");
+    const second = await DemoPage.open(context, instance.url);
+    await second.waitForState("connected");
+    await tab.waitForText("share-tabs", "2 tabs on this socket");
+    expect(await shown(tab, "share-explain")).toBe("A shared worker holds one socket for this site; 2 tabs use it.");
+    await second.close();
+    await tab.waitForText("share-tabs", "1 tab on this socket");
     expect(await tab.page.getAttribute("#open-tab", "target")).toBe("_blank");
     expect(await shown(tab, "share-toggle")).toBe("Use a socket per tab");
     await tab.page.click("#share-toggle");
