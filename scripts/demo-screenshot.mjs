@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // `npm run screenshot`: docs/demo.png for the README. Starts one instance from source
-// (embedded mode, as a first `npm start` runs), logs in with headless Chromium
-// (/usr/bin/chromium, never a downloaded one), blips the network a few times so the
-// reconnect chart has bars, runs a job (with a blip in it, so steps are replayed) and
-// photographs the page while it runs.
+// (embedded mode, as a first `npm start` runs) behind a small TCP relay, logs in with
+// headless Chromium (/usr/bin/chromium, never a downloaded one) in two tabs that share
+// one socket, cuts the relay's connections a few times so the reconnect chart has bars,
+// runs a job (with a cut in it, so steps are replayed) and photographs the first tab.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -56,6 +56,20 @@ const server = spawn(process.execPath, ["--conditions=source", "--import", "tsx"
   },
   stdio: ["ignore", "ignore", "inherit"],
 });
+// The page's origin: a relay whose connections can be cut, as a network blip would
+// (the shared socket lives in a SharedWorker, which browser offline emulation does not reach).
+const relayPort = await freePort();
+const open = new Set();
+const relay = createServer((client) => {
+  const upstream = createConnection({ host: "127.0.0.1", port });
+  for (const socket of [client, upstream]) {
+    open.add(socket);
+    socket.on("error", () => socket.destroy()).on("close", () => open.delete(socket));
+  }
+  client.pipe(upstream).pipe(client);
+});
+await new Promise((resolve) => relay.listen(relayPort, "127.0.0.1", resolve));
+const pageUrl = `http://127.0.0.1:${relayPort}/`;
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu"],
@@ -64,17 +78,22 @@ try {
   await waitFor("the instance", async () => (await fetch(`${url}readyz`)).ok);
   const context = await browser.newContext({ viewport: { width: 1100, height: 820 }, colorScheme: "light" });
   const page = await context.newPage();
-  await page.goto(url);
+  await page.goto(pageUrl);
   await page.fill("#api-key", API_KEY);
   await page.click("#login");
   const connected = () => page.evaluate(() => document.getElementById("state").dataset.state === "connected");
   await waitFor("connected", connected);
+  // A second tab on the same socket, for the shared-socket panel.
+  const second = await context.newPage();
+  await second.goto(pageUrl);
+  await waitFor("two tabs on the socket", () =>
+    page.evaluate(() => document.getElementById("share-tabs").textContent.startsWith("2 tabs")),
+  );
   const blip = async () => {
-    await context.setOffline(true);
+    for (const socket of open) socket.destroy();
     await waitFor("reconnecting", () =>
-      page.evaluate(() => document.getElementById("state").dataset.state === "reconnecting"),
+      page.evaluate(() => document.getElementById("state").dataset.state !== "connected"),
     );
-    await context.setOffline(false);
     await waitFor("connected again", connected);
   };
   for (let i = 0; i < BLIPS; i++) await blip();
@@ -93,6 +112,8 @@ try {
   process.stdout.write(`wrote ${OUT}\n`);
 } finally {
   await browser.close();
+  relay.close();
+  for (const socket of open) socket.destroy();
   server.kill("SIGTERM");
   await once(server, "exit");
 }

@@ -136,6 +136,11 @@ class Origin {
     if (onGone) queueMicrotask(onGone);
   }
 
+  /** The connection's own recovery figures, which every tab's `stats()` should show. */
+  recoveries(): string {
+    return JSON.stringify(this.hub?.client.stats().recoveries);
+  }
+
   /** For a failure's message. */
   describe(): string {
     const client = this.hub?.client;
@@ -260,6 +265,10 @@ describe("tabs sharing one connection, under random interleavings", () => {
         await publish(1);
         const last = published.at(-1);
         await settle("every open tab at the last event", () => open.every((s) => s.delivered.at(-1) === last));
+        // Every tab shows the connection's figures, the latest recovery included.
+        await settle("every tab's stats() up to date", () =>
+          open.every((s) => JSON.stringify(s.page?.stats().recoveries) === origin.recoveries()),
+        );
         for (const s of origin.slots) {
           // In order and once: strictly increasing, across reloads.
           for (let i = 1; i < s.delivered.length; i++)

@@ -184,7 +184,8 @@ export class Hub {
       const to = [...this.tabs].filter(([, entry]) => entry.rooms.has(room)).map(([tab]) => tab);
       if (to.length > 0) this.sendEvent(event, args, to);
     } else this.sendEvent(event, args);
-    if (event === ServerEvent.Recovery) this.sendStatus();
+    // The connection records the recovery in its own listener, which runs after this one.
+    if (event === ServerEvent.Recovery) queueMicrotask(() => this.sendStatus());
   }
 
   private shareTicket(ticket: TicketPayload): void {
