@@ -2,8 +2,9 @@
 // - demo/tether.js: ESM, minified, for the demo page the server serves;
 // - dist/tether.min.js: the script-tag build, an IIFE that defines `window.Tether`
 //   (`Tether.createTetherClient(…)`), with a source map carrying its sources;
-// - dist/tether-worker.js and demo/tether-worker.js: the SharedWorker that owns the
-//   connection of every tab of an origin (src/index.worker.ts; `sharedWorkerUrl`).
+// - dist/tether-worker.js: the SharedWorker that owns the connection of every tab of
+//   an origin (src/index.worker.ts; `sharedWorkerUrl`), served by the Tether server at
+//   `<basePath>/tether-worker.js`.
 import { build } from "esbuild";
 
 /** @type {import("esbuild").BuildOptions} */
@@ -21,7 +22,5 @@ const common = {
 await Promise.all([
   build({ ...common, outfile: "demo/tether.js", format: "esm", sourcemap: false }),
   build({ ...common, outfile: "dist/tether.min.js", format: "iife", globalName: "Tether", sourcemap: true }),
-  ...["dist/tether-worker.js", "demo/tether-worker.js"].map((outfile) =>
-    build({ ...common, entryPoints: ["src/index.worker.ts"], outfile, format: "iife", sourcemap: false }),
-  ),
+  build({ ...common, entryPoints: ["src/index.worker.ts"], outfile: "dist/tether-worker.js", format: "iife" }),
 ]);

@@ -29,6 +29,7 @@ import { publishRoutes } from "./http/publish.js";
 import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
 import { corsForAllowlist } from "./http/security.js";
 import { type NodeHandler, tokenHandler } from "./http/token.js";
+import { workerScriptRoute } from "./http/worker-script.js";
 import { drainSockets } from "./ops/drain.js";
 import { healthRoutes, metricsRoutes } from "./ops/health.js";
 import { instrumentStore } from "./ops/instrument.js";
@@ -84,7 +85,10 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    * `app.use(tether.router)` = auth + ops + publish + the demo when enabled.
    */
   readonly router: Router;
-  /** `POST <base>/api/auth/login`, `…/logout`, `GET …/session`, `POST …/ws-token`. */
+  /**
+   * `POST <base>/api/auth/login`, `…/logout`, `GET …/session`, `POST …/ws-token`, and
+   * `GET <base>/tether-worker.js` (the client's SharedWorker, which must be same-origin with the page).
+   */
   readonly authRouter: Router;
   /**
    * `GET /healthz`, `/readyz`, `/metrics` (at the root, whatever the base path, for probes).
@@ -271,16 +275,19 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   const errors = errorHandler(logger);
   const authRouter = underBasePath(
     basePath,
-    authRoutes({
-      auth,
-      login: options.login ?? apiKeyLogin(() => secrets.apiKey),
-      origins,
-      maxBodyBytes: DEFAULTS.maxBodyBytes,
-      tokenRoute,
-      onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
-      cors,
-      errors,
-    }),
+    Router().use(
+      authRoutes({
+        auth,
+        login: options.login ?? apiKeyLogin(() => secrets.apiKey),
+        origins,
+        maxBodyBytes: DEFAULTS.maxBodyBytes,
+        tokenRoute,
+        onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
+        cors,
+        errors,
+      }),
+      workerScriptRoute(),
+    ),
   );
   // The same conditions as /readyz, for the tether_ready gauge (and the alert on it).
   metrics.measureReadiness(

@@ -47,3 +47,25 @@ describe("the demo page tells the page how the server stores sessions", () => {
     expect(script.headers.get("content-type")).toMatch(/javascript/);
   });
 });
+
+describe("the client's SharedWorker script", () => {
+  let instance: TestInstance;
+
+  beforeAll(async () => {
+    instance = await startInstance({ TETHER_BASE_PATH: "/t" });
+  });
+  afterAll(async () => {
+    await instance?.kill();
+  });
+
+  it("is served beside the auth routes, under the base path, revalidated on every load", async () => {
+    const res = await fetch(`${instance.url}/t/tether-worker.js`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(res.headers.get("cache-control")).toBe("no-cache");
+    expect(res.headers.get("etag")).toBeTruthy();
+    // The worker entry: it serves the tabs that connect to it.
+    expect(await res.text()).toMatch(/onconnect/);
+    expect((await fetch(`${instance.url}/tether-worker.js`)).status).toBe(404);
+  });
+});

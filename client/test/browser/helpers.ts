@@ -18,6 +18,8 @@ import type { TetherState } from "../../src/types.js";
 
 const CLIENT_DIR = resolve(import.meta.dirname, "../..");
 const BUNDLE = join(CLIENT_DIR, "demo/tether.js");
+/** The SharedWorker script, built by the same script; the server serves it beside the page. */
+const WORKER_BUNDLE = join(CLIENT_DIR, "dist/tether-worker.js");
 const LOCK = join(CLIENT_DIR, "demo/.tether.js.lock");
 /** A build takes about a second: a lock this old was left by a crashed run. */
 const STALE_LOCK_MS = 30_000;
@@ -48,13 +50,13 @@ function newestMtime(dir: string): number {
 }
 
 function bundleIsFresh(): boolean {
-  if (!existsSync(BUNDLE)) return false;
   const sources = Math.max(newestMtime(join(CLIENT_DIR, "src")), newestMtime(join(CLIENT_DIR, "../shared/src")));
-  return statSync(BUNDLE).mtimeMs >= sources;
+  return [BUNDLE, WORKER_BUNDLE].every((file) => existsSync(file) && statSync(file).mtimeMs >= sources);
 }
 
 /**
- * The demo page needs the SDK bundle (client/demo/tether.js). Builds it with the
+ * The demo page needs the SDK bundles (client/demo/tether.js, and the SharedWorker's
+ * client/dist/tether-worker.js). Builds them with the
  * client's own esbuild script when it is missing or older than the SDK sources;
  * test files run in parallel, so one builds under a lock while the others wait.
  */
