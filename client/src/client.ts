@@ -108,6 +108,8 @@ export class TetherClientImpl implements TetherClient {
   private ticket: { ticket: string; expiresAt: number } | undefined;
   /** The attempt in flight presented a ticket: if it is refused, the next attempt fetches a token at once. */
   private presentedTicket = false;
+  /** Streams were moved back after the handshake in flight was sent: it resumes too late, so connect again. */
+  private rewoundInFlight = false;
 
   constructor(private readonly config: ClientConfig) {
     this.offsets = new OffsetBook(config.offsetStore);
@@ -175,6 +177,8 @@ export class TetherClientImpl implements TetherClient {
   rewind(offsets: Record<string, Offset>): void {
     if (!this.offsets.rewind(offsets)) return;
     if (this.active && this.current === "connected") this.forceReconnect();
+    // A handshake already sent asks for the newer offsets: once it connects, connect again from these.
+    else if (this.active) this.rewoundInFlight = true;
   }
 
   login(credentials: LoginCredentials): Promise<LoginResponse> {
@@ -396,6 +400,7 @@ export class TetherClientImpl implements TetherClient {
 
   /** `{ token | ticket, offset?, rooms?, awayMs? }`: where each stream should resume, and how long we were away. */
   private handshakeAuth(credential: { token: string } | { ticket: string }): HandshakeAuth {
+    this.rewoundInFlight = false;
     const auth: HandshakeAuth = { ...credential };
     const offset = this.offsets.get(USER_STREAM);
     if (offset !== undefined) auth.offset = offset;
@@ -414,6 +419,11 @@ export class TetherClientImpl implements TetherClient {
 
   private onConnect(): void {
     if (!this.active) return;
+    if (this.rewoundInFlight) {
+      this.rewoundInFlight = false;
+      this.forceReconnect();
+      return;
+    }
     this.backoff.reset();
     this.everConnected = true;
     this.recorder.onConnect();

@@ -125,6 +125,10 @@ export class OffsetBook {
  * A tab's `sessionStorage` under `key`: it survives a reload of that tab and no
  * other. Undefined where there is none (Node, a worker) or it is unusable
  * (storage disabled, quota): offsets then live in memory only.
+ *
+ * Nothing is written between `pagehide` and the next `pageshow`: events that
+ * arrive while the page is going away reach listeners nobody sees, so the stored
+ * offset stays at the last event delivered before, and they are replayed after the reload.
  */
 export function sessionOffsetStore(key: string): OffsetStore | undefined {
   let storage: Storage;
@@ -135,6 +139,13 @@ export function sessionOffsetStore(key: string): OffsetStore | undefined {
   } catch {
     return undefined;
   }
+  let leaving = false;
+  addEventListener("pagehide", () => {
+    leaving = true;
+  });
+  addEventListener("pageshow", () => {
+    leaving = false;
+  });
   return {
     load() {
       try {
@@ -151,6 +162,7 @@ export function sessionOffsetStore(key: string): OffsetStore | undefined {
       }
     },
     save(offsets) {
+      if (leaving) return;
       try {
         storage.setItem(key, JSON.stringify({ offsets, savedAt: Date.now() }));
       } catch {

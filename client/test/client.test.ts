@@ -296,6 +296,41 @@ describe("offsets", () => {
   });
 });
 
+describe("rewind (a tab sharing the connection saw less)", () => {
+  const rewind = (h: Harness, offsets: Record<string, string>) =>
+    (h.client as unknown as { rewind(offsets: Record<string, string>): void }).rewind(offsets);
+
+  it("connected: reconnects at once from the older offset", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("job:done", { jobId: "j", offset: "11-0" });
+    rewind(h, { "": "5-0" });
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ offset: "5-0" });
+    expect(h.client.state).toBe("reconnecting");
+  });
+
+  it("with a handshake in flight that asked for newer offsets: connects again from the older one once it is up", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("job:done", { jobId: "j", offset: "11-0" });
+    h.socket.drop();
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ offset: "11-0" });
+    rewind(h, { "": "5-0" });
+    const sent = h.socket.handshakes.length;
+    h.socket.accept();
+    await settle();
+    expect(h.socket.handshakes.length).toBe(sent + 1);
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ offset: "5-0" });
+  });
+});
+
 describe("app events", () => {
   it("share the duplicate filter and the offsets with the built-in ones, per stream", async () => {
     const h = setup();

@@ -11,8 +11,8 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, WAIT_MS } from "../../client/test/browser
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const APP = join(ROOT, "examples/vite-browser");
-/** The issue's budget for the SDK in a browser bundle, plus a little for the example's own code. */
-const APP_BUNDLE_LIMIT_BYTES = 60 * 1024 + 4 * 1024;
+/** The SDK's budget in a browser bundle (BUNDLE_LIMIT_BYTES of scripts/check-packages.mjs), plus a little for the example's own code. */
+const APP_BUNDLE_LIMIT_BYTES = 76 * 1024 + 4 * 1024;
 
 /**
  * The Vite example, built by `vite build` as its users would (the SDK's published browser
