@@ -26,36 +26,12 @@ function consumed(reply: ConsumeReply): ConsumedToken {
 }
 
 interface Scripted {
-  tetherMintToken(
-    sessionKey: string,
-    tokenKey: string,
-    sid: string,
-    tokenTtlMs: number,
-    idleTtlMs: number,
-  ): Promise<number>;
-  tetherMintTokenLimited(
-    sessionKey: string,
-    tokenKey: string,
-    limitKey: string,
-    sid: string,
-    tokenTtlMs: number,
-    idleTtlMs: number,
-    points: number,
-    windowSeconds: number,
-  ): Promise<number>;
-  /** The consume scripts with a variable number of keys (the limits after the first). */
-  tetherConsumeTokenLimited(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
-  tetherConsumeTicketLimited(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
+  /** The mint and consume scripts take a key count: the limits counted with them are optional keys. */
+  tetherMintToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  tetherConsumeToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
+  tetherConsumeTicket(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
   tetherRenewSessions(keyCount: number, ...keysThenIdleTtl: (string | number)[]): Promise<number[]>;
   tetherRenewSession(sessionKey: string, idleTtlMs: number): Promise<number[]>;
-  tetherConsumeToken(tokenKey: string, sessionKeyPrefix: string, metaPrefix: string): Promise<ConsumeReply>;
-  tetherConsumeTicket(
-    nonceKey: string,
-    ttlMs: number,
-    sid: string,
-    sessionKeyPrefix: string,
-    metaPrefix: string,
-  ): Promise<ConsumeReply>;
   tetherPutHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<number>;
   tetherEndHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<number>;
 }
@@ -82,12 +58,11 @@ export class RedisAuthStore implements AuthStore {
   readonly foldsLimits: boolean;
 
   constructor(client: RedisClient) {
-    client.defineCommand("tetherMintToken", { numberOfKeys: 2, lua: MINT_TOKEN });
-    client.defineCommand("tetherMintTokenLimited", { numberOfKeys: 3, lua: MINT_TOKEN });
-    client.defineCommand("tetherConsumeToken", { numberOfKeys: 1, lua: CONSUME_TOKEN });
-    client.defineCommand("tetherConsumeTicket", { numberOfKeys: 1, lua: CONSUME_TICKET });
-    client.defineCommand("tetherConsumeTokenLimited", { lua: CONSUME_TOKEN });
-    client.defineCommand("tetherConsumeTicketLimited", { lua: CONSUME_TICKET });
+    // No fixed key count: the limits are optional keys. (Not one script per variant: ioredis
+    // copies every defined script onto each auto-pipeline batch it makes, per event-loop tick.)
+    client.defineCommand("tetherMintToken", { lua: MINT_TOKEN });
+    client.defineCommand("tetherConsumeToken", { lua: CONSUME_TOKEN });
+    client.defineCommand("tetherConsumeTicket", { lua: CONSUME_TICKET });
     client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
     client.defineCommand("tetherPutHostSession", { numberOfKeys: 2, lua: PUT_HOST_SESSION });
     client.defineCommand("tetherEndHostSession", { numberOfKeys: 2, lua: END_HOST_SESSION });
@@ -113,7 +88,8 @@ export class RedisAuthStore implements AuthStore {
   ): Promise<MintResult> {
     if (!this.clustered) {
       const reply = limit
-        ? await this.client.tetherMintTokenLimited(
+        ? await this.client.tetherMintToken(
+            3,
             sessionKey,
             tokenKey,
             limit.key,
@@ -123,7 +99,7 @@ export class RedisAuthStore implements AuthStore {
             limit.points,
             limit.windowSeconds,
           )
-        : await this.client.tetherMintToken(sessionKey, tokenKey, sid, tokenTtlMs, idleTtlMs);
+        : await this.client.tetherMintToken(2, sessionKey, tokenKey, sid, tokenTtlMs, idleTtlMs);
       return reply < 0 ? { limitedMs: -reply } : reply === 1;
     }
     if ((await this.renewOne(sessionKey, idleTtlMs)) === false) return false;
@@ -148,11 +124,9 @@ export class RedisAuthStore implements AuthStore {
       const session = await this.client.get(sessionKeyPrefix + sid);
       return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
     }
-    if (limits.length === 0)
-      return consumed(await this.client.tetherConsumeToken(tokenKey, sessionKeyPrefix, USER_META_PREFIX));
     const { keys, args } = limitArgs(limits);
     return consumed(
-      await this.client.tetherConsumeTokenLimited(
+      await this.client.tetherConsumeToken(
         1 + keys.length,
         tokenKey,
         ...keys,
@@ -175,11 +149,9 @@ export class RedisAuthStore implements AuthStore {
       const session = await this.client.get(sessionKeyPrefix + sid);
       return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
     }
-    if (limits.length === 0)
-      return consumed(await this.client.tetherConsumeTicket(nonceKey, ttlMs, sid, sessionKeyPrefix, USER_META_PREFIX));
     const { keys, args } = limitArgs(limits);
     return consumed(
-      await this.client.tetherConsumeTicketLimited(
+      await this.client.tetherConsumeTicket(
         1 + keys.length,
         nonceKey,
         ...keys,
