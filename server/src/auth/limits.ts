@@ -2,6 +2,7 @@ import { ErrorCode } from "@tether/shared";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
 import type { RedisClient } from "../store/redis-connection.js";
+import type { LimitCounter } from "../store/types.js";
 import type { Deadline } from "./deadline.js";
 
 /** `points` actions per `durationMs`, per key. */
@@ -32,11 +33,17 @@ export interface LimitSpecs {
 
 export type LimitName = keyof LimitSpecs;
 
-function rateLimited(res: RateLimiterRes): TetherError {
+/** rate-limiter-flexible's keys are `<keyPrefix>:<key>`. */
+const keyPrefixOf = (name: LimitName) => `tether:rl:${name}`;
+
+/** RATE_LIMITED, with Retry-After from the ms until the limit's window ends. */
+export function rateLimited(msBeforeNext: number): TetherError {
   const error = new TetherError(ErrorCode.RateLimited);
-  error.retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+  error.retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
   return error;
 }
+
+const windowSecondsOf = (spec: LimitSpec) => Math.max(1, Math.ceil(spec.durationMs / 1000));
 
 /**
  * Rate limits shared by every instance through Redis (rate-limiter-flexible);
@@ -47,16 +54,19 @@ function rateLimited(res: RateLimiterRes): TetherError {
 export class RateLimits {
   private readonly limiters: Map<LimitName, RateLimiterMemory | RateLimiterRedis>;
   private readonly specs: LimitSpecs;
+  /** The limits live in Redis: a store script may count them with its own work (`counter`). */
+  readonly shared: boolean;
 
   constructor(specs: LimitSpecs, redis: RedisClient | undefined, enabled: boolean) {
     this.specs = specs;
     this.limiters = new Map();
+    this.shared = enabled && redis !== undefined;
     if (!enabled) return;
     for (const [name, spec] of Object.entries(specs) as [LimitName, LimitSpec][]) {
       const options = {
-        keyPrefix: `tether:rl:${name}`,
+        keyPrefix: keyPrefixOf(name),
         points: spec.points,
-        duration: Math.max(1, Math.ceil(spec.durationMs / 1000)),
+        duration: windowSecondsOf(spec),
       };
       this.limiters.set(
         name,
@@ -78,9 +88,20 @@ export class RateLimits {
     try {
       await deadline.run(limiter.consume(key()));
     } catch (res) {
-      if (res instanceof RateLimiterRes) throw rateLimited(res);
+      if (res instanceof RateLimiterRes) throw rateLimited(res.msBeforeNext);
       throw res;
     }
+  }
+
+  /**
+   * What a store script needs to count one action under this limit exactly as
+   * `consume` would (same key, points and window); undefined when the limit is
+   * off or the limits are not in Redis (then `consume` it).
+   */
+  counter(name: LimitName, key: () => string): LimitCounter | undefined {
+    if (!this.shared || !this.limiters.has(name)) return undefined;
+    const spec = this.specs[name];
+    return { key: `${keyPrefixOf(name)}:${key()}`, points: spec.points, windowSeconds: windowSecondsOf(spec) };
   }
 
   /** Throws RATE_LIMITED when the key has used up its budget; counts nothing. */
@@ -88,7 +109,7 @@ export class RateLimits {
     const limiter = this.limiters.get(name);
     if (!limiter) return;
     const res = await deadline.run(limiter.get(key()));
-    if (res !== null && res.consumedPoints >= this.specs[name].points) throw rateLimited(res);
+    if (res !== null && res.consumedPoints >= this.specs[name].points) throw rateLimited(res.msBeforeNext);
   }
 
   /** Counts one action (a failure) without refusing anything. */

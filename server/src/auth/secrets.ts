@@ -1,11 +1,34 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomFillSync, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import type { AuthStore } from "../store/types.js";
 import { Keys } from "./keys.js";
 
+/** Bytes drawn from the system CSPRNG per refill of the pool. */
+const RANDOM_POOL_BYTES = 8 * 1024;
+let randomPool = Buffer.alloc(0);
+let randomPoolUsed = 0;
+
+/**
+ * `n` bytes from the system CSPRNG, handed out from a pool refilled 8 KiB at a
+ * time (as Node's own randomUUID caches its entropy): a connect needs three small
+ * random values (token, ticket nonce, IV), and one system call each showed in its
+ * profile. Each byte is handed out once; a refill is a new buffer, so a view
+ * returned earlier never changes.
+ */
+export function randomBytesPooled(n: number): Buffer {
+  if (n > RANDOM_POOL_BYTES) return randomFillSync(Buffer.allocUnsafe(n));
+  if (randomPoolUsed + n > randomPool.length) {
+    randomPool = randomFillSync(Buffer.allocUnsafeSlow(RANDOM_POOL_BYTES));
+    randomPoolUsed = 0;
+  }
+  const bytes = randomPool.subarray(randomPoolUsed, randomPoolUsed + n);
+  randomPoolUsed += n;
+  return bytes;
+}
+
 /** A random 256-bit value, base64url (43 characters). */
 export function randomSecret(): string {
-  return randomBytes(32).toString("base64url");
+  return randomBytesPooled(32).toString("base64url");
 }
 
 /** Compares two strings in constant time (hashing first hides their lengths). */

@@ -2,11 +2,11 @@ import type { IncomingMessage } from "node:http";
 import { ErrorCode, HandshakeAuthSchema, ResumeTicketSchema } from "@tether/shared";
 import type { Request, RequestHandler } from "express";
 import { TetherError, toTetherError } from "../errors.js";
-import type { AuthStore, ConsumedToken, StreamHead } from "../store/types.js";
+import type { AuthStore, ConsumedToken, LimitCounter, StreamHead } from "../store/types.js";
 import type { TrustProxy } from "./client-ip.js";
 import { Deadline, RequestDeadlines } from "./deadline.js";
 import { hostSessionId, Keys, tagOf } from "./keys.js";
-import type { RateLimits } from "./limits.js";
+import { type LimitName, type RateLimits, rateLimited } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
 import type { ResumeTickets } from "./tickets.js";
@@ -199,8 +199,23 @@ export class AuthService {
     const sid = sessionIdFromRequest(req, this.options.sessionSecrets);
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
     const deadline = this.deadlines.of(req);
-    await this.options.limits.consume("token", () => tagOf(sid), deadline);
-    return this.mint(sid, deadline);
+    const limit = await this.limitInStore("token", () => tagOf(sid), deadline);
+    return this.mint(sid, deadline, limit);
+  }
+
+  /**
+   * A limit the store counts in its own step (one round trip for both), or, when
+   * the store cannot (embedded, Redis Cluster), counted here and now: undefined.
+   */
+  private async limitInStore(
+    name: LimitName,
+    key: () => string,
+    deadline: Deadline,
+  ): Promise<LimitCounter | undefined> {
+    const { limits, store } = this.options;
+    if (store.foldsLimits && limits.shared) return limits.counter(name, key);
+    await limits.consume(name, key, deadline);
+    return undefined;
   }
 
   /**
@@ -254,13 +269,21 @@ export class AuthService {
     return sid;
   }
 
-  /** Stores a single-use token for the session (renewing it); SESSION_REQUIRED when it is gone. */
-  private async mint(sid: string, deadline: Deadline): Promise<{ token: string; expiresAt: number }> {
+  /**
+   * Stores a single-use token for the session (renewing it), counting `limit` in
+   * the same step; SESSION_REQUIRED when the session is gone, RATE_LIMITED past the limit.
+   */
+  private async mint(
+    sid: string,
+    deadline: Deadline,
+    limit?: LimitCounter,
+  ): Promise<{ token: string; expiresAt: number }> {
     const token = randomSecret();
     const { wsTokenTtlMs, sessionIdleTtlMs } = this.options;
     const minted = await deadline.run(
-      this.options.store.mintToken(Keys.session(sid), Keys.wsToken(token), sid, wsTokenTtlMs, sessionIdleTtlMs),
+      this.options.store.mintToken(Keys.session(sid), Keys.wsToken(token), sid, wsTokenTtlMs, sessionIdleTtlMs, limit),
     );
+    if (typeof minted === "object") throw rateLimited(minted.limitedMs);
     if (!minted) throw new TetherError(ErrorCode.SessionRequired);
     return { token, expiresAt: Date.now() + wsTokenTtlMs };
   }
@@ -281,13 +304,20 @@ export class AuthService {
     const { limits, store, clientIp } = this.options;
     const parsed = HandshakeAuthSchema.shape.token.safeParse(sent.token);
     const tokenKey = parsed.success ? Keys.wsToken(parsed.data) : undefined;
+    const ipKey = () => clientIp(req);
     let found: ConsumedToken;
     try {
-      const consume =
-        tokenKey === undefined
-          ? Promise.reject(new TetherError(ErrorCode.TokenInvalid))
-          : deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix));
-      [, found] = await Promise.all([limits.consume("handshakeIp", () => clientIp(req), deadline), consume]);
+      if (tokenKey !== undefined && store.foldsLimits && limits.shared) {
+        // The address limit is counted in the consume script: one command, one round trip.
+        const ipLimit = limits.counter("handshakeIp", ipKey);
+        found = await deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix, ipLimit ? [ipLimit] : []));
+      } else {
+        const consume =
+          tokenKey === undefined
+            ? Promise.reject(new TetherError(ErrorCode.TokenInvalid))
+            : deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix));
+        [, found] = await Promise.all([limits.consume("handshakeIp", ipKey, deadline), consume]);
+      }
     } catch (err) {
       // The token may have survived (a refused write, a reply lost in a timeout): make sure it dies.
       if (tokenKey !== undefined && toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
@@ -300,22 +330,33 @@ export class AuthService {
     const { limits, store, clientIp, tickets } = this.options;
     const claims = tickets && ResumeTicketSchema.safeParse(ticket).success ? tickets.open(ticket as string) : undefined;
     if (!claims) throw new TetherError(ErrorCode.TokenInvalid, "The resume ticket is not valid: fetch a WS token.");
-    const [, , found] = await Promise.all([
-      limits.consume("handshakeIp", () => clientIp(req), deadline),
-      limits.consume("handshakeSession", () => tagOf(claims.sid), deadline),
+    const ipKey = () => clientIp(req);
+    const sessionKey = () => tagOf(claims.sid);
+    const consume = (folded?: LimitCounter[]) =>
       deadline.run(
         store.consumeTicket(
           Keys.ticketNonce(claims.nonce),
           Math.max(1, claims.expiresAt - Date.now()),
           claims.sid,
           Keys.sessionPrefix,
+          folded,
         ),
-      ),
+      );
+    if (store.foldsLimits && limits.shared) {
+      // Both limits are counted in the consume script: one command, one round trip.
+      const folded = [limits.counter("handshakeIp", ipKey), limits.counter("handshakeSession", sessionKey)];
+      return this.admitted(await consume(folded.filter((limit) => limit !== undefined)), "ticket");
+    }
+    const [, , found] = await Promise.all([
+      limits.consume("handshakeIp", ipKey, deadline),
+      limits.consume("handshakeSession", sessionKey, deadline),
+      consume(),
     ]);
     return this.admitted(found, "ticket");
   }
 
   private admitted(found: ConsumedToken, credential: AdmittedSocket["credential"]): AdmittedSocket {
+    if (found.status === "limited") throw rateLimited(found.msBeforeNext);
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);

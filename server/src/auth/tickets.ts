@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { randomBytesPooled } from "./secrets.js";
 
 /** What a resume ticket carries, sealed: the session, when it expires, and a nonce for single use. */
 export interface TicketClaims {
@@ -34,8 +35,8 @@ export class ResumeTickets {
 
   issue(sid: string, now = Date.now()): { ticket: string; expiresAt: number } {
     const expiresAt = now + this.ttlMs;
-    const claims: TicketClaims = { sid, expiresAt, nonce: randomBytes(16).toString("base64url") };
-    const iv = randomBytes(IV_BYTES);
+    const claims: TicketClaims = { sid, expiresAt, nonce: randomBytesPooled(16).toString("base64url") };
+    const iv = randomBytesPooled(IV_BYTES);
     const cipher = createCipheriv("aes-256-gcm", this.keyOf(this.secrets[0] ?? ""), iv);
     const sealed = Buffer.concat([cipher.update(JSON.stringify(claims), "utf8"), cipher.final()]);
     return { ticket: Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString("base64url"), expiresAt };

@@ -31,12 +31,17 @@ type RepairCause = "gap" | "epoch" | "resync" | "check" | "subscribe";
 interface Gate {
   socket: TetherSocket;
   cursors: Map<string, Cursor>;
-  /** Until the first read: where each stream starts, from what the client sent. */
+  /** What the connect needs until `welcome` and the first reads; dropped then (a connected socket keeps its cursors only). */
+  connecting?: Connecting;
+}
+
+interface Connecting {
+  /** Where each stream starts, from what the client sent. */
   starts: Map<string, StreamStart>;
   /** Heads the handshake already read (the user stream's, with the token): no second read. */
-  heads: Map<string, StreamHead>;
+  heads?: Map<string, StreamHead>;
   /** More for `welcome` (the resume ticket). */
-  welcome: Partial<WelcomePayload>;
+  welcome?: Partial<WelcomePayload>;
 }
 
 /** What the handshake hands over besides the offsets. */
@@ -117,7 +122,7 @@ export class Delivery {
     const cursors = new Map<string, Cursor>(
       [...requested.keys()].map((stream) => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
     );
-    const gate: Gate = { socket, cursors, starts, heads: options.heads ?? new Map(), welcome: options.welcome ?? {} };
+    const gate: Gate = { socket, cursors, connecting: { starts, heads: options.heads, welcome: options.welcome } };
     this.gates.set(socket.id, gate);
     for (const stream of cursors.keys()) this.join(stream, gate);
     onLeave(socket, () => {
@@ -160,7 +165,7 @@ export class Delivery {
       if (other !== gate && cursor && !cursor.held) return { last: cursor.pos.id, epoch: cursor.pos.epoch };
     }
     const watched = this.watched.get(stream);
-    const known = gate.heads.get(stream);
+    const known = gate.connecting?.heads?.get(stream);
     if (known) {
       void watched?.ready.then((ok) => {
         if (ok) void this.checkStream(stream, "subscribe");
@@ -174,10 +179,11 @@ export class Delivery {
   /** After connect: `welcome`, then each stream's missed events and `recovery`, then live. */
   async resume(socket: TetherSocket): Promise<void> {
     const gate = this.gates.get(socket.id);
-    if (!gate) return;
+    const connecting = gate?.connecting;
+    if (!gate || !connecting) return;
     try {
       const firsts = await Promise.all(
-        [...gate.starts].map(async ([stream, start]) => {
+        [...connecting.starts].map(async ([stream, start]) => {
           if (start.kind !== "resume") {
             const head = await this.freshStart(gate, stream);
             return { stream, start, read: { ...head, maxDeleted: ZERO_ID, length: 0, entries: [] } };
@@ -187,7 +193,8 @@ export class Delivery {
           return { stream, start, read: await this.read(stream, start.from.id) };
         }),
       );
-      const welcome: WelcomePayload = { ...gate.welcome, instance: this.options.instanceId, offset: "0-0" };
+      gate.connecting = undefined;
+      const welcome: WelcomePayload = { ...connecting.welcome, instance: this.options.instanceId, offset: "0-0" };
       const rooms: Record<string, string> = {};
       for (const { stream, read } of firsts) {
         const room = roomOf(stream);

@@ -1,6 +1,7 @@
 import { SessionEndReason } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService } from "../auth/service.js";
+import { onLeave } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
 /** Sessions renewed per store call: bounds one script's run time in Redis. */
@@ -52,7 +53,7 @@ export class SessionLiveness {
       // A host-issued session's cap moves when the host extends its own session.
       tracked.capAt = Math.max(tracked.capAt, capAt);
     } else this.sessions.set(sid, { sockets: 1, capAt });
-    socket.once("disconnect", () => this.untrack(sid));
+    onLeave(socket, () => this.untrack(sid));
   }
 
   private untrack(sid: string): void {

@@ -27,14 +27,20 @@ export interface AdmittedRooms {
   revoked: string[];
 }
 
+/** One socket's rooms. Most sockets have none: nothing here is allocated per socket that a room-less socket does not need. */
 interface SocketRooms {
-  granted: Set<string>;
+  granted: ReadonlySet<string>;
   joined: Set<string>;
-  joining: Set<string>;
-  /** Rooms where this socket is counted present (from its connection on). */
-  counted: Set<string>;
-  revoked: string[];
+  /** Runtime joins in progress (created on the first). */
+  joining?: Set<string>;
+  /** Counted present in every joined room (from its connection on). */
+  present: boolean;
+  /** Told at connection, then dropped. */
+  revoked: readonly string[];
 }
+
+const NONE: ReadonlySet<string> = new Set();
+const NO_ROOMS: readonly string[] = [];
 
 const refusal = (code: ErrorCode, message: string): RoomAckError => ({ ok: false, error: { code, message } });
 
@@ -100,16 +106,15 @@ export class Rooms {
   /** In the handshake, once admitted: the socket's rooms, until it leaves. */
   prepare(socket: TetherSocket, admitted: AdmittedRooms): void {
     const state: SocketRooms = {
-      granted: admitted.granted,
+      granted: admitted.granted.size > 0 ? admitted.granted : NONE,
       joined: new Set(admitted.rooms),
-      joining: new Set(),
-      counted: new Set(),
-      revoked: admitted.revoked,
+      present: false,
+      revoked: admitted.revoked.length > 0 ? admitted.revoked : NO_ROOMS,
     };
     this.sockets.set(socket.id, state);
     onLeave(socket, () => {
       this.sockets.delete(socket.id);
-      for (const room of state.counted) void this.count(socket, room, -1);
+      if (state.present) for (const room of state.joined) void this.count(socket, room, -1);
     });
   }
 
@@ -118,9 +123,10 @@ export class Rooms {
     const state = this.sockets.get(socket.id);
     if (!state) return;
     for (const room of state.revoked) socket.emit(ServerEvent.RoomRevoked, { room });
+    state.revoked = NO_ROOMS;
+    state.present = true;
     for (const room of state.joined) {
       socket.join(presenceRoom(room));
-      state.counted.add(room);
       void this.count(socket, room, +1);
     }
   }
@@ -129,10 +135,12 @@ export class Rooms {
   async join(socket: TetherSocket, room: string, offset: string | undefined) {
     const state = this.sockets.get(socket.id);
     if (!state) return refusal(ErrorCode.Unavailable, "Not connected.");
-    if (state.joining.has(room)) return refusal(ErrorCode.InvalidInput, "Already joining this room.");
-    if (!state.joined.has(room) && state.joined.size + state.joining.size >= this.max)
+    if (state.joining?.has(room)) return refusal(ErrorCode.InvalidInput, "Already joining this room.");
+    if (!state.joined.has(room) && state.joined.size + (state.joining?.size ?? 0) >= this.max)
       return refusal(ErrorCode.InvalidInput, `At most ${this.max} rooms per connection.`);
-    state.joining.add(room);
+    state.joining ??= new Set();
+    const joining = state.joining;
+    joining.add(room);
     try {
       if (!state.granted.has(room) && !state.joined.has(room) && !(await this.options.canJoin(socket.data, room)))
         return refusal(ErrorCode.Forbidden, "Not allowed to join this room.");
@@ -141,7 +149,6 @@ export class Rooms {
       let members: RoomMember[] | undefined;
       if (!state.joined.has(room)) {
         state.joined.add(room);
-        state.counted.add(room);
         socket.join(presenceRoom(room));
         members = await this.count(socket, room, +1, true);
       }
@@ -152,7 +159,7 @@ export class Rooms {
         this.options.logger.error({ err: (err as Error).message, room: room.slice(0, 64) }, "room join failed");
       return refusal(error.code === ErrorCode.Internal ? ErrorCode.Unavailable : error.code, error.message);
     } finally {
-      state.joining.delete(room);
+      joining.delete(room);
     }
   }
 
@@ -163,7 +170,7 @@ export class Rooms {
     this.delivery.unsubscribe(socket, roomStream(room));
     socket.leave(presenceRoom(room));
     // Acknowledged once presence has it: a members() after the leave does not count this socket.
-    if (state.counted.delete(room)) await this.count(socket, room, -1);
+    if (state.present) await this.count(socket, room, -1);
   }
 
   /** Whether this socket is in the room (it may ask for its members). */
@@ -246,21 +253,29 @@ export class Rooms {
   }
 }
 
-/** The client's room events (validated by the inbound guard before they get here). */
-export function roomEvents(socket: TetherSocket, rooms: Rooms): void {
-  socket.on(ClientEvent.RoomJoin, ({ room, offset }, ack) => {
-    void rooms.join(socket, room, offset).then((result) => {
+/**
+ * The client's room events (validated by the inbound guard before they get here),
+ * as listeners shared by every socket: Socket.IO calls a listener with the socket
+ * as `this`, so a connect allocates no closure for them.
+ *
+ * @example
+ * const listen = roomEvents(rooms);
+ * io.on("connection", (socket) => listen(socket));
+ */
+export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
+  function onJoin(this: TetherSocket, { room, offset }: { room: string; offset?: string }, ack?: unknown) {
+    void rooms.join(this, room, offset).then((result) => {
       if (typeof ack === "function") ack(result);
     });
-  });
-  socket.on(ClientEvent.RoomLeave, ({ room }, ack) => {
-    void rooms.leave(socket, room).then(() => {
+  }
+  function onLeave(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
+    void rooms.leave(this, room).then(() => {
       if (typeof ack === "function") ack({ ok: true });
     });
-  });
-  socket.on(ClientEvent.RoomMembers, ({ room }, ack) => {
+  }
+  function onMembers(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
     if (typeof ack !== "function") return;
-    if (!rooms.isIn(socket, room)) {
+    if (!rooms.isIn(this, room)) {
       ack(refusal(ErrorCode.Forbidden, "Not in this room."));
       return;
     }
@@ -268,5 +283,10 @@ export function roomEvents(socket: TetherSocket, rooms: Rooms): void {
       (members) => ack({ ok: true, members }),
       (err: unknown) => ack(refusal(ErrorCode.Unavailable, toTetherError(err).message)),
     );
-  });
+  }
+  return (socket) => {
+    socket.on(ClientEvent.RoomJoin, onJoin);
+    socket.on(ClientEvent.RoomLeave, onLeave);
+    socket.on(ClientEvent.RoomMembers, onMembers);
+  };
 }

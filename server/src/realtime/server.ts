@@ -158,15 +158,14 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       logger,
     }),
   );
+  const listenToRooms = roomEvents(rooms);
   io.on("connection", (socket) => {
     guardEvents(socket, events, options.handlers, options.instanceId, logger);
     liveness.track(socket);
     rooms.connected(socket);
     void delivery.resume(socket);
-    socket.on(ClientEvent.Echo, (payload, ack) => {
-      if (typeof ack === "function") ack(payload);
-    });
-    roomEvents(socket, rooms);
+    socket.on(ClientEvent.Echo, echo);
+    listenToRooms(socket);
   });
   const tickets = new TicketRefresh(io, options.auth, options.resumeTicketTtlMs);
   tickets.start();
@@ -179,6 +178,11 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     ends.stop();
   };
   return { io, liveness, delivery, admission, rooms, endSession, stop };
+}
+
+/** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */
+function echo(payload: unknown, ack?: unknown): void {
+  if (typeof ack === "function") ack(payload);
 }
 
 /**

@@ -115,6 +115,9 @@ export class MemoryKeyValue {
 
 /** The in-process twin of the Redis auth store. */
 export class MemoryAuthStore implements AuthStore {
+  /** Embedded mode's limits are in process (rate-limiter-flexible's memory limiter), counted by the caller. */
+  readonly foldsLimits = false;
+
   constructor(private readonly kv: MemoryKeyValue) {}
 
   async getOrCreate(key: string, candidate: string): Promise<string> {

@@ -8,16 +8,17 @@ import {
   PUT_HOST_SESSION,
   RENEW_SESSIONS,
 } from "./scripts.js";
-import type { AuthStore, ConsumedToken } from "./types.js";
+import type { AuthStore, ConsumedToken, LimitCounter, MintResult } from "./types.js";
 
 /** The meta key prefix of user streams (`user:<id>`), for the scripts that read a user's head. */
 const USER_META_PREFIX = `${META_KEY_PREFIX}user:`;
 
-type ConsumeReply = [sid: string, session?: string, last?: string, epoch?: string] | null;
+type ConsumeReply = [sid: string, session?: string, last?: string, epoch?: string] | [limitedMs: number] | null;
 
 function consumed(reply: ConsumeReply): ConsumedToken {
   if (reply === null) return { status: "unknown" };
-  const [sid, session, last, epoch] = reply;
+  if (typeof reply[0] === "number") return { status: "limited", msBeforeNext: reply[0] };
+  const [sid, session, last, epoch] = reply as [string, string?, string?, string?];
   if (session === undefined) return { status: "session-gone", sid };
   return last === undefined
     ? { status: "ok", sid, session }
@@ -25,41 +26,43 @@ function consumed(reply: ConsumeReply): ConsumedToken {
 }
 
 interface Scripted {
-  tetherMintToken(
-    sessionKey: string,
-    tokenKey: string,
-    sid: string,
-    tokenTtlMs: number,
-    idleTtlMs: number,
-  ): Promise<number>;
+  /** The mint and consume scripts take a key count: the limits counted with them are optional keys. */
+  tetherMintToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  tetherConsumeToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
+  tetherConsumeTicket(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
   tetherRenewSessions(keyCount: number, ...keysThenIdleTtl: (string | number)[]): Promise<number[]>;
   tetherRenewSession(sessionKey: string, idleTtlMs: number): Promise<number[]>;
-  tetherConsumeToken(tokenKey: string, sessionKeyPrefix: string, metaPrefix: string): Promise<ConsumeReply>;
-  tetherConsumeTicket(
-    nonceKey: string,
-    ttlMs: number,
-    sid: string,
-    sessionKeyPrefix: string,
-    metaPrefix: string,
-  ): Promise<ConsumeReply>;
   tetherPutHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<number>;
   tetherEndHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<number>;
 }
 
+/** Keys, then ARGV, of the limits a consume script counts. */
+function limitArgs(limits: LimitCounter[]): { keys: string[]; args: number[] } {
+  return {
+    keys: limits.map((limit) => limit.key),
+    args: limits.flatMap((limit) => [limit.points, limit.windowSeconds]),
+  };
+}
+
 /**
  * The Redis auth store. On one Redis each operation is one Lua script, one
- * round trip. On a Redis Cluster a token and its session live in different
- * slots, so minting and consuming take two steps; still correct, as a session
- * deleted in between is caught when the token is consumed.
+ * round trip, and the rate limits of a token request and of a handshake are
+ * counted in that same script (the limiter's keys live in the same Redis). On a
+ * Redis Cluster a token and its session live in different slots, so minting and
+ * consuming take two steps; still correct, as a session deleted in between is
+ * caught when the token is consumed; the limits are then counted apart.
  */
 export class RedisAuthStore implements AuthStore {
   private readonly client: RedisClient & Scripted;
   private readonly clustered: boolean;
+  readonly foldsLimits: boolean;
 
   constructor(client: RedisClient) {
-    client.defineCommand("tetherMintToken", { numberOfKeys: 2, lua: MINT_TOKEN });
-    client.defineCommand("tetherConsumeToken", { numberOfKeys: 1, lua: CONSUME_TOKEN });
-    client.defineCommand("tetherConsumeTicket", { numberOfKeys: 1, lua: CONSUME_TICKET });
+    // No fixed key count: the limits are optional keys. (Not one script per variant: ioredis
+    // copies every defined script onto each auto-pipeline batch it makes, per event-loop tick.)
+    client.defineCommand("tetherMintToken", { lua: MINT_TOKEN });
+    client.defineCommand("tetherConsumeToken", { lua: CONSUME_TOKEN });
+    client.defineCommand("tetherConsumeTicket", { lua: CONSUME_TICKET });
     client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
     client.defineCommand("tetherPutHostSession", { numberOfKeys: 2, lua: PUT_HOST_SESSION });
     client.defineCommand("tetherEndHostSession", { numberOfKeys: 2, lua: END_HOST_SESSION });
@@ -67,6 +70,7 @@ export class RedisAuthStore implements AuthStore {
     client.defineCommand("tetherRenewSession", { numberOfKeys: 1, lua: RENEW_SESSIONS });
     this.client = client as RedisClient & Scripted;
     this.clustered = client.isCluster;
+    this.foldsLimits = !this.clustered;
   }
 
   async getOrCreate(key: string, candidate: string): Promise<string> {
@@ -80,9 +84,24 @@ export class RedisAuthStore implements AuthStore {
     sid: string,
     tokenTtlMs: number,
     idleTtlMs: number,
-  ): Promise<boolean> {
-    if (!this.clustered)
-      return (await this.client.tetherMintToken(sessionKey, tokenKey, sid, tokenTtlMs, idleTtlMs)) === 1;
+    limit?: LimitCounter,
+  ): Promise<MintResult> {
+    if (!this.clustered) {
+      const reply = limit
+        ? await this.client.tetherMintToken(
+            3,
+            sessionKey,
+            tokenKey,
+            limit.key,
+            sid,
+            tokenTtlMs,
+            idleTtlMs,
+            limit.points,
+            limit.windowSeconds,
+          )
+        : await this.client.tetherMintToken(2, sessionKey, tokenKey, sid, tokenTtlMs, idleTtlMs);
+      return reply < 0 ? { limitedMs: -reply } : reply === 1;
+    }
     if ((await this.renewOne(sessionKey, idleTtlMs)) === false) return false;
     await this.client.set(tokenKey, sid, "PX", tokenTtlMs);
     return true;
@@ -98,23 +117,51 @@ export class RedisAuthStore implements AuthStore {
     return gone.map((index) => index - 1);
   }
 
-  async consumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<ConsumedToken> {
+  async consumeToken(tokenKey: string, sessionKeyPrefix: string, limits: LimitCounter[] = []): Promise<ConsumedToken> {
     if (this.clustered) {
       const sid = await this.client.getdel(tokenKey);
       if (sid === null) return { status: "unknown" };
       const session = await this.client.get(sessionKeyPrefix + sid);
       return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
     }
-    return consumed(await this.client.tetherConsumeToken(tokenKey, sessionKeyPrefix, USER_META_PREFIX));
+    const { keys, args } = limitArgs(limits);
+    return consumed(
+      await this.client.tetherConsumeToken(
+        1 + keys.length,
+        tokenKey,
+        ...keys,
+        sessionKeyPrefix,
+        USER_META_PREFIX,
+        ...args,
+      ),
+    );
   }
 
-  async consumeTicket(nonceKey: string, ttlMs: number, sid: string, sessionKeyPrefix: string): Promise<ConsumedToken> {
+  async consumeTicket(
+    nonceKey: string,
+    ttlMs: number,
+    sid: string,
+    sessionKeyPrefix: string,
+    limits: LimitCounter[] = [],
+  ): Promise<ConsumedToken> {
     if (this.clustered) {
       if ((await this.client.set(nonceKey, "1", "PX", ttlMs, "NX")) === null) return { status: "unknown" };
       const session = await this.client.get(sessionKeyPrefix + sid);
       return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
     }
-    return consumed(await this.client.tetherConsumeTicket(nonceKey, ttlMs, sid, sessionKeyPrefix, USER_META_PREFIX));
+    const { keys, args } = limitArgs(limits);
+    return consumed(
+      await this.client.tetherConsumeTicket(
+        1 + keys.length,
+        nonceKey,
+        ...keys,
+        ttlMs,
+        sid,
+        sessionKeyPrefix,
+        USER_META_PREFIX,
+        ...args,
+      ),
+    );
   }
 
   async putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean> {

@@ -6,30 +6,65 @@ import type { PresenceStore } from "./presence.js";
  */
 export type ConsumedToken =
   | { status: "unknown" }
+  /** A limit counted with the consume (`LimitCounter`s passed in) is past its points: refused, credential spent. */
+  | { status: "limited"; msBeforeNext: number }
   | { status: "session-gone"; sid: string }
   | { status: "ok"; sid: string; session: string; userHead?: StreamHead };
+
+/**
+ * One action counted under a rate limit inside a store step (the step's own work
+ * and the count in one round trip; see `AuthStore.foldsLimits`): the limit's
+ * Redis key, its points and its window.
+ */
+export interface LimitCounter {
+  key: string;
+  points: number;
+  windowSeconds: number;
+}
+
+/** What minting found: minted, the session gone, or a limit counted with it past its points (nothing minted). */
+export type MintResult = boolean | { limitedMs: number };
 
 /**
  * The storage operations auth needs, each one atomic and (on Redis) one round
  * trip. Implemented by Redis and by an in-process twin for embedded mode.
  */
 export interface AuthStore {
+  /**
+   * True when the store counts rate limits (kept in the same Redis) inside the
+   * mint and consume steps, one round trip for both; the `limits` arguments are
+   * ignored otherwise, and the caller counts them itself.
+   */
+  readonly foldsLimits: boolean;
   /** SET NX then GET: the value every instance agrees on for `key`. */
   getOrCreate(key: string, candidate: string): Promise<string>;
   /**
    * Renews the session's idle TTL (never past its `capAt`) and stores
    * `token → sid` with a TTL; false when the session is gone.
    */
-  mintToken(sessionKey: string, tokenKey: string, sid: string, tokenTtlMs: number, idleTtlMs: number): Promise<boolean>;
+  mintToken(
+    sessionKey: string,
+    tokenKey: string,
+    sid: string,
+    tokenTtlMs: number,
+    idleTtlMs: number,
+    limit?: LimitCounter,
+  ): Promise<MintResult>;
   /** Renews each session's idle TTL; returns the indexes of the sessions that are gone. */
   renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]>;
   /** Deletes the token and reads the session it was bound to, atomically. */
-  consumeToken(tokenKey: string, sessionKeyPrefix: string): Promise<ConsumedToken>;
+  consumeToken(tokenKey: string, sessionKeyPrefix: string, limits?: LimitCounter[]): Promise<ConsumedToken>;
   /**
    * Marks a resume ticket's nonce used (until `ttlMs` from now) and reads the
    * session, atomically; "unknown" when the nonce was used already.
    */
-  consumeTicket(nonceKey: string, ttlMs: number, sid: string, sessionKeyPrefix: string): Promise<ConsumedToken>;
+  consumeTicket(
+    nonceKey: string,
+    ttlMs: number,
+    sid: string,
+    sessionKeyPrefix: string,
+    limits?: LimitCounter[],
+  ): Promise<ConsumedToken>;
   /**
    * Writes a host-issued session (`session` as JSON, living `ttlMs`) unless `endedKey`
    * says it was ended; false when it was.
