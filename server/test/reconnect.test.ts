@@ -30,6 +30,9 @@ describe("a client that re-authenticates on every reconnect", () => {
   it("200 reconnects in a row each use a fresh token, and none ends unauthenticated", async () => {
     // Tokens are what this test is about: resume tickets (which replace them on reconnects) are off.
     const t = startClient(a.url, { resumeTickets: false });
+    const failures: string[] = [];
+    // "<code> <HTTP status, or ws for a refused handshake>"
+    t.client.on("error", (err) => failures.push(`${err.code} ${err.status ?? "ws"}`));
     await t.client.login(API_KEY);
     t.client.connect();
     await t.welcomed(1);
@@ -38,8 +41,16 @@ describe("a client that re-authenticates on every reconnect", () => {
       t.client.socket.io.engine.close();
       await t.welcomed(i);
     }
-    expect(t.tokens.length).toBe(201);
-    expect(new Set(t.tokens).size).toBe(201);
+    // A fresh token per handshake. The default per-session limits stay on: a burst of
+    // reconnects faster than 60 per 3 s is refused (RATE_LIMITED, retried after its hint),
+    // either at the token request (429: no token) or at the handshake (its token is spent);
+    // on a loaded machine a token may also outlive its 1 s TTL before its handshake
+    // (TOKEN_INVALID, fetched again at once). Nothing else may fail.
+    const refused = failures.filter((failure) => !failure.startsWith("DISCONNECTED"));
+    for (const failure of refused) expect(failure).toMatch(/^(RATE_LIMITED (429|ws)|TOKEN_INVALID ws)$/);
+    const refusedHandshakes = refused.filter((failure) => failure.endsWith(" ws")).length;
+    expect(t.tokens.length).toBe(201 + refusedHandshakes);
+    expect(new Set(t.tokens).size).toBe(t.tokens.length);
     expect(t.states).not.toContain("unauthenticated");
     t.client.close();
   });
