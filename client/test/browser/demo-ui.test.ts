@@ -66,12 +66,6 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   let instance: TestInstance;
   let proxy: TestProxy;
   let chromium: TestBrowser;
-  const contexts: BrowserContext[] = [];
-  const newContext = async () => {
-    const context = await chromium.newContext();
-    contexts.push(context);
-    return context;
-  };
 
   beforeAll(async () => {
     await ensureDemoBundle();
@@ -86,7 +80,6 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   });
 
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
     await chromium?.close();
     await proxy?.close();
     await instance?.kill();
@@ -98,7 +91,7 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   });
 
   it("server unreachable: the instance is cleared, the badge counts down, and Retry now reconnects at once", async () => {
-    const tab = await DemoPage.open(await newContext(), proxy.url);
+    const tab = await DemoPage.open(await chromium.newContext(), proxy.url);
     await tab.login(API_KEY);
     await tab.waitForState("connected");
     await tab.waitForInstance(`demo-ui-${process.pid}`);
@@ -148,7 +141,7 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   });
 
   it("offline: Run job is disabled and says why, until the network and the connection are back", async () => {
-    const context = await newContext();
+    const context = await chromium.newContext();
     // A socket of the tab's own: Playwright's offline emulation reaches pages, not a SharedWorker.
     const tab = await DemoPage.open(context, `${instance.url}/?share=tab`);
     await tab.login(API_KEY);
@@ -179,7 +172,7 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   });
 
   it("a session ended while the tab was cut off: the login form says so in words, not SESSION_EXPIRED", async () => {
-    const context = await newContext();
+    const context = await chromium.newContext();
     const cutOff = await DemoPage.open(context, proxy.url);
     await cutOff.login(API_KEY);
     await cutOff.waitForState("connected");
@@ -197,7 +190,10 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
 
     await cutOff.waitForState("unauthenticated");
     await cutOff.waitForLoginForm();
-    expect((await cutOff.record()).errors.some((error) => /^SESSION_(EXPIRED|REQUIRED)/.test(error))).toBe(true);
+    const record = await cutOff.record();
+    // It was cut off when session:ended went out: its next handshake told it.
+    expect(record.ended).toEqual([]);
+    expect(record.errors.some((error) => /^SESSION_(EXPIRED|REQUIRED)/.test(error))).toBe(true);
     expect(await shown(cutOff, "login-notice")).toBe(ERROR_MESSAGES.SESSION_EXPIRED);
     expect(await shown(cutOff, "status")).toBe(ERROR_MESSAGES.SESSION_EXPIRED);
     expect(await mainText(cutOff)).not.toMatch(RAW_CODE);
@@ -209,7 +205,7 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   });
 
   it("a logout in another tab: this tab's login form says it was logged out", async () => {
-    const context = await newContext();
+    const context = await chromium.newContext();
     const first = await DemoPage.open(context, instance.url);
     await first.login(API_KEY);
     await first.waitForState("connected");
@@ -222,7 +218,7 @@ describe("the demo page as an app: badge, retry, offline, messages", () => {
   });
 
   it("the shared-socket panel: the worker's socket and how many tabs use it, and links to another tab and to ?share=tab", async () => {
-    const context = await newContext();
+    const context = await chromium.newContext();
     const tab = await DemoPage.open(context, instance.url);
     await tab.login(API_KEY);
     await tab.waitForState("connected");

@@ -89,8 +89,10 @@ export async function ensureDemoBundle(): Promise<void> {
 /** One headless Chromium for one test file. */
 export interface TestBrowser {
   readonly browser: Browser;
-  /** A fresh context: its own cookies and storage, like a new browser profile. */
+  /** A fresh context: its own cookies and storage, like a new browser profile. Closed by `closeContexts` or `close`. */
   newContext(): Promise<BrowserContext>;
+  /** Closes every context `newContext` made so far (e.g. after each test, pass or fail). */
+  closeContexts(): Promise<void>;
   /**
    * The browser's default context, reached over CDP without Playwright's default
    * overrides. Playwright emulates focus in the contexts it creates, which counts as
@@ -114,9 +116,17 @@ export async function launchChromium({ lifecycle = false } = {}): Promise<TestBr
     args: debugPort === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, `--remote-debugging-port=${debugPort}`],
   });
   let cdpBrowser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
   return {
     browser,
-    newContext: () => browser.newContext(),
+    async newContext() {
+      const context = await browser.newContext();
+      contexts.push(context);
+      return context;
+    },
+    async closeContexts() {
+      for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
+    },
     async lifecycleContext() {
       if (debugPort === undefined)
         throw new Error("launchChromium({ lifecycle: true }) is needed for lifecycleContext()");

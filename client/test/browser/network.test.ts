@@ -1,4 +1,4 @@
-import type { BrowserContext } from "playwright-core";
+import type { CDPSession } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
 import { startRedis, type TestRedis } from "../../../server/test/helpers/redis.js";
@@ -12,11 +12,25 @@ const PING_TIMEOUT_MS = 500;
 const STEPS = 40;
 const STEP_INTERVAL_MS = 100;
 
+/**
+ * Backgrounded: the window is minimized, so the page is hidden; then the browser freezes
+ * it, well past what the server tolerates without a pong (the time is the scenario);
+ * then it is thawed and shown again.
+ */
+async function backgroundAndFreeze(tab: DemoPage, cdp: CDPSession): Promise<void> {
+  const { windowId } = await cdp.send("Browser.getWindowForTarget");
+  await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "minimized" } });
+  await tab.page.waitForFunction(() => document.visibilityState === "hidden", null, { polling: 50 });
+  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+  await idleFor(2 * (PING_INTERVAL_MS + PING_TIMEOUT_MS) + 500);
+  await cdp.send("Page.setWebLifecycleState", { state: "active" });
+  await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "normal" } });
+}
+
 describe("a tab that loses its network or gets frozen", () => {
   let redis: TestRedis;
   let instance: TestInstance;
   let chromium: TestBrowser;
-  const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     await ensureDemoBundle();
@@ -31,7 +45,6 @@ describe("a tab that loses its network or gets frozen", () => {
   });
 
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
     await chromium?.close();
     await instance?.kill();
     await redis?.close();
@@ -39,7 +52,6 @@ describe("a tab that loses its network or gets frozen", () => {
 
   it("offline for several ping intervals: reconnecting, then connected, with every job event exactly once", async () => {
     const context = await chromium.newContext();
-    contexts.push(context);
     // A socket of the tab's own: Playwright's offline emulation reaches pages, not a SharedWorker.
     const tab = await DemoPage.open(context, `${instance.url}/?share=tab`);
     await tab.login(API_KEY);
@@ -77,18 +89,9 @@ describe("a tab that loses its network or gets frozen", () => {
     await tab.login(API_KEY);
     await tab.waitForState("connected");
     const cdp = await context.newCDPSession(tab.page);
-    const { windowId } = await cdp.send("Browser.getWindowForTarget");
     const jobId = await tab.startJob(STEPS, STEP_INTERVAL_MS);
     await tab.waitForProgress(jobId, 3);
-
-    // Backgrounded: the window is minimized, so the page is hidden; then the browser freezes it.
-    await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "minimized" } });
-    await tab.page.waitForFunction(() => document.visibilityState === "hidden", null, { polling: 50 });
-    await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
-    // Frozen well past what the server tolerates without a pong: the time is the scenario.
-    await idleFor(2 * (PING_INTERVAL_MS + PING_TIMEOUT_MS) + 500);
-    await cdp.send("Page.setWebLifecycleState", { state: "active" });
-    await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "normal" } });
+    await backgroundAndFreeze(tab, cdp);
 
     await tab.waitForJobDone(jobId);
     await tab.waitForState("connected");
@@ -125,16 +128,9 @@ describe("a tab that loses its network or gets frozen", () => {
     if (await tab.loginFormShown()) await tab.login(API_KEY);
     await tab.waitForState("connected");
     const cdp = await context.newCDPSession(tab.page);
-    const { windowId } = await cdp.send("Browser.getWindowForTarget");
     const jobId = await tab.startJob(STEPS, STEP_INTERVAL_MS);
     await tab.waitForProgress(jobId, 3);
-
-    await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "minimized" } });
-    await tab.page.waitForFunction(() => document.visibilityState === "hidden", null, { polling: 50 });
-    await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
-    await idleFor(2 * (PING_INTERVAL_MS + PING_TIMEOUT_MS) + 500);
-    await cdp.send("Page.setWebLifecycleState", { state: "active" });
-    await cdp.send("Browser.setWindowBounds", { windowId, bounds: { windowState: "normal" } });
+    await backgroundAndFreeze(tab, cdp);
 
     await tab.waitForJobDone(jobId);
     const record = await tab.record();

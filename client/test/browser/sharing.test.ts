@@ -47,13 +47,6 @@ describe("one socket per browser: tabs share the connection", () => {
   let instance: TestInstance;
   let proxy: TestProxy;
   let chromium: TestBrowser;
-  const contexts: BrowserContext[] = [];
-
-  const newContext = async () => {
-    const context = await chromium.newContext();
-    contexts.push(context);
-    return context;
-  };
 
   /** `count` tabs of one browser profile on `path`, logged in through the first, all connected. */
   async function openTabs(context: BrowserContext, count: number, path = "/"): Promise<DemoPage[]> {
@@ -84,7 +77,7 @@ describe("one socket per browser: tabs share the connection", () => {
 
   // Each test's browser profiles close with it, pass or fail: no socket outlives its test.
   afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
+    await chromium.closeContexts();
   });
 
   afterAll(async () => {
@@ -95,7 +88,7 @@ describe("one socket per browser: tabs share the connection", () => {
   });
 
   it("ten tabs, one SharedWorker socket: every tab gets every step once, and a reconnect needs no token request", async () => {
-    const context = await newContext();
+    const context = await chromium.newContext();
     const tabs = await openTabs(context, TABS);
     await waitFor("one socket for ten tabs", async () => (await sockets(instance)) === 1);
     expect(await stats(tabs[0] as DemoPage)).toMatchObject({ mode: "worker", tabs: TABS });
@@ -118,7 +111,7 @@ describe("one socket per browser: tabs share the connection", () => {
   });
 
   it("leader tab closed mid-job: the next tab takes over, every tab gets every step once, no login", async () => {
-    const context = await newContext();
+    const context = await chromium.newContext();
     const [leader, ...followers] = await openTabs(context, 3, "/?share=leader");
     if (!leader) throw new Error("no tabs");
     await waitFor("one socket for three tabs", async () => (await sockets(instance)) === 1);
@@ -149,7 +142,7 @@ describe("one socket per browser: tabs share the connection", () => {
     ["tab", "/?share=tab"],
   ] as const) {
     it(`reload mid-job (${mode} mode): the steps published during the reload arrive after it, none twice`, async () => {
-      const context = await newContext();
+      const context = await chromium.newContext();
       // Shared modes: a second tab on the same socket sees the replay for the reloaded one, and must skip it.
       const [tab, witness] = await openTabs(context, mode === "tab" ? 1 : 2, path);
       if (!tab) throw new Error("no tab");
@@ -191,7 +184,7 @@ describe("one socket per browser: tabs share the connection", () => {
     };
     for (const [trigger, fire] of Object.entries(triggers)) {
       it(`${trigger} alone: the dead socket is replaced within the check's deadline`, async () => {
-        const context = await newContext();
+        const context = await chromium.newContext();
         const [tab] = await openTabs(context, 1);
         if (!tab) throw new Error("no tab");
         await expectRevivedBy(tab, () => fire(tab));

@@ -1,19 +1,10 @@
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import express, { type Request, type Response, Router } from "express";
+import { clientPackageFile } from "./client-package.js";
 
 /** Where @tether/client keeps the demo page and its browser bundle. */
-function demoDirectory(): string | undefined {
-  try {
-    const clientPackage = createRequire(import.meta.url).resolve("@tether/client/package.json");
-    const dir = join(dirname(clientPackage), "demo");
-    return existsSync(dir) ? dir : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const demoDirectory = () => clientPackageFile("demo");
 
 /** What the demo page is told about the server it runs on. */
 export interface DemoPageInfo {

@@ -1,21 +1,8 @@
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { type NextFunction, type Request, type Response, Router } from "express";
+import { clientPackageFile } from "./client-package.js";
 
 /** Where the browser asks for the SDK's SharedWorker: the client's `sharedWorkerUrl`. */
 export const WORKER_SCRIPT_PATH = "/tether-worker.js";
-
-/** The SharedWorker script @tether/client ships (dist/tether-worker.js), if it is built. */
-function workerScript(): string | undefined {
-  try {
-    const clientPackage = createRequire(import.meta.url).resolve("@tether/client/package.json");
-    const file = join(dirname(clientPackage), "dist/tether-worker.js");
-    return existsSync(file) ? file : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * `GET /tether-worker.js`: the SharedWorker that holds one connection for all of
@@ -27,7 +14,7 @@ export function workerScriptRoute(): Router {
   const router = Router();
   router.get(WORKER_SCRIPT_PATH, (_req: Request, res: Response, next: NextFunction) => {
     // Looked up per request: a client package built after the server started is served too.
-    const file = workerScript();
+    const file = clientPackageFile("dist/tether-worker.js");
     if (!file) return next();
     res.sendFile(file, { headers: { "cache-control": "no-cache", "content-type": "text/javascript; charset=utf-8" } });
   });
