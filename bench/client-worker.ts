@@ -60,35 +60,56 @@ function agentFor(address: string): Agent {
   return agent;
 }
 
-/** A POST from `address`: status, headers and body text. */
-function post(url: string, address: string, body: string | undefined, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>(
-    (resolve, reject) => {
-      const target = new URL(url);
-      const all = { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) };
-      const req = request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname,
-          method: "POST",
-          agent: agentFor(address),
-          headers: { ...all, "content-length": String(body === undefined ? 0 : Buffer.byteLength(body)) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", reject);
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
-          );
-        },
-      );
-      req.setTimeout(CONNECT_TIMEOUT_MS, () => req.destroy(new Error("HTTP request timed out")));
-      req.on("error", reject);
-      req.end(body);
-    },
-  );
+type PostResult = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
+
+/**
+ * A POST from `address`: status, headers and body text. Sent again once when a reused
+ * keep-alive connection turns out closed by the server (it timed out idle just as the
+ * request went out), as browsers do and as Node's documentation advises.
+ */
+async function post(
+  url: string,
+  address: string,
+  body: string | undefined,
+  headers: Record<string, string> = {},
+): Promise<PostResult> {
+  try {
+    return await postOnce(url, address, body, headers);
+  } catch (err) {
+    if (!(err as { reusedSocket?: boolean }).reusedSocket) throw err;
+    return postOnce(url, address, body, headers);
+  }
+}
+
+function postOnce(url: string, address: string, body: string | undefined, headers: Record<string, string>) {
+  return new Promise<PostResult>((resolve, reject) => {
+    const target = new URL(url);
+    const all = { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: "POST",
+        agent: agentFor(address),
+        headers: { ...all, "content-length": String(body === undefined ? 0 : Buffer.byteLength(body)) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
+    req.setTimeout(CONNECT_TIMEOUT_MS, () => req.destroy(new Error("HTTP request timed out")));
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const stale = req.reusedSocket && (err.code === "ECONNRESET" || err.message === "socket hang up");
+      reject(stale ? Object.assign(err, { reusedSocket: true }) : err);
+    });
+    req.end(body);
+  });
 }
 
 /** How often one connect of the ramp is retried after an admission-control refusal. */
