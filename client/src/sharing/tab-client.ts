@@ -87,7 +87,7 @@ export class SharedTabClient implements TetherClient {
   }
 
   /** What the tab tells a hub it has not met: whether it wants the connection, its offsets and rooms. */
-  attachMessage(): Extract<TabMessage, { kind: "attach" }> {
+  private attachMessage(): Extract<TabMessage, { kind: "attach" }> {
     return {
       kind: "attach",
       tab: this.tab,
