@@ -7,9 +7,8 @@
  * @packageDocumentation
  */
 
-import { TetherClientImpl } from "./client.js";
 import { connectionConfig } from "./create.js";
-import { Hub, type HubTransport } from "./sharing/hub.js";
+import { Hub, type HubTransport, hubConnection } from "./sharing/hub.js";
 import { tabLock, whenReleased } from "./sharing/leader.js";
 import type { TabId, TabMessage } from "./sharing/protocol.js";
 
@@ -44,7 +43,7 @@ scope.onconnect = (event) => {
       ports.set(data.tab, port);
       if (!hub && data.options) {
         const config = connectionConfig(data.options, undefined);
-        hub = new Hub(new TetherClientImpl({ ...config, watchWake: false }), transport);
+        hub = new Hub(hubConnection(config), transport);
       }
     }
     hub?.receive(data);

@@ -7,11 +7,11 @@ import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/
 import { startInstance, type TestInstance } from "../../server/test/helpers/instance.js";
 import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
 import { waitFor } from "../../server/test/helpers/wait.js";
-import { type ClientConfig, TetherClientImpl } from "../src/client.js";
+import type { ClientConfig } from "../src/client.js";
 import type { FetchLike } from "../src/cookies.js";
 import { connectionConfig } from "../src/create.js";
 import { OffsetBook, type OffsetStore } from "../src/offset-book.js";
-import { Hub } from "../src/sharing/hub.js";
+import { Hub, hubConnection } from "../src/sharing/hub.js";
 import type { HubMessage, TabId } from "../src/sharing/protocol.js";
 import { SharedTabClient } from "../src/sharing/tab-client.js";
 
@@ -83,7 +83,7 @@ class Origin {
   constructor(private readonly config: ClientConfig) {}
 
   startHub(): void {
-    const client = new TetherClientImpl({ ...this.config, watchWake: false, offsetStore: undefined });
+    const client = hubConnection(this.config);
     let hub: Hub | undefined;
     hub = new Hub(client, {
       // A dead hub's messages go nowhere, as a closed tab's.

@@ -1,6 +1,7 @@
-import { type ClientConfig, TetherClientImpl } from "../client.js";
+import type { ClientConfig } from "../client.js";
 import { OffsetBook } from "../offset-book.js";
 import type { TetherClient, TetherClientOptions } from "../types.js";
+import { hubConnection } from "./hub.js";
 import { type HubClientFactory, holdLock, leaderLink, tabLock } from "./leader.js";
 import { localLink } from "./local.js";
 import type { HubOptions } from "./protocol.js";
@@ -26,7 +27,7 @@ export function sharedClient(options: TetherClientOptions, config: ClientConfig)
   const name = `tether:${config.origin}${config.socketPath}`;
   const tab = new SharedTabClient(config.http, new OffsetBook(config.offsetStore));
   const hubClient: HubClientFactory = (ticket) => {
-    const client = new TetherClientImpl({ ...config, watchWake: false, offsetStore: undefined });
+    const client = hubConnection(config);
     if (ticket) client.useTicket(ticket);
     return client;
   };

@@ -1,15 +1,31 @@
 import { type Offset, ServerEvent, type TicketPayload, type WelcomePayload } from "@tether/shared";
-import type { TetherClientImpl } from "../client.js";
+import { type ClientConfig, TetherClientImpl } from "../client.js";
 import { roomOf } from "../offset.js";
 import { USER_STREAM } from "../offset-book.js";
 import type { TetherState } from "../types.js";
-import { type HubMessage, type RequestOp, randomId, type TabId, type TabMessage, toWireError } from "./protocol.js";
+import {
+  type HubMessage,
+  NO_REPLY,
+  type RequestOp,
+  randomId,
+  type TabId,
+  type TabMessage,
+  toWireError,
+} from "./protocol.js";
 
 /** How the hub reaches its tabs. */
 export interface HubTransport {
   send(message: HubMessage): void;
   /** Calls `onGone` once when the tab is gone (closed, crashed or navigated away), where that can be known. */
   watchTab(tab: TabId, onGone: () => void): void;
+}
+
+/**
+ * The settings of a hub's connection: the tabs report wake-ups to the hub, and each
+ * tab keeps its own offsets (a worker has no `sessionStorage`; a leader's is its own tab's).
+ */
+export function hubConnection(config: ClientConfig): TetherClientImpl {
+  return new TetherClientImpl({ ...config, watchWake: false, offsetStore: undefined });
 }
 
 interface TabEntry {
@@ -124,7 +140,13 @@ export class Hub {
   }
 
   private request(tab: TabId, id: number, op: RequestOp, args: unknown[]): void {
-    this.run(tab, op, args).then(
+    const done = this.run(tab, op, args);
+    // Nobody waits for the answer: none is sent.
+    if (id === NO_REPLY) {
+      done.catch(() => undefined);
+      return;
+    }
+    done.then(
       (value) => this.send({ kind: "reply", hub: this.id, to: [tab], id, value }),
       (err: unknown) => this.send({ kind: "reply", hub: this.id, to: [tab], id, error: toWireError(err) }),
     );

@@ -21,6 +21,9 @@ export type HubOptions = Omit<
   "url" | "fetch" | "getToken" | "random" | "share" | "sharedWorkerUrl" | "persistOffsets"
 > & { url: string };
 
+/** The id of a request whose answer nobody waits for (`emit`, `wake`, `reconnectNow`): the hub sends none. */
+export const NO_REPLY = 0;
+
 /** Tab → hub. */
 export type TabMessage =
   | {

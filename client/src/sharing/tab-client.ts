@@ -25,7 +25,7 @@ import type {
   TetherSocket,
   TetherState,
 } from "../types.js";
-import { fromWireError, type HubMessage, type RequestOp, randomId, type TabMessage } from "./protocol.js";
+import { fromWireError, type HubMessage, NO_REPLY, type RequestOp, randomId, type TabMessage } from "./protocol.js";
 
 /** How a tab reaches the hub: a SharedWorker's port, or the leader election's channel. */
 export interface TabLink {
@@ -292,7 +292,7 @@ export class SharedTabClient implements TetherClient {
 
   /** A request whose answer nobody waits for. */
   private fire(op: RequestOp, args: unknown[]): void {
-    this.send({ kind: "request", tab: this.tab, id: 0, op, args });
+    this.send({ kind: "request", tab: this.tab, id: NO_REPLY, op, args });
   }
 
   private settle(id: number, value: unknown, error: TetherClientError | undefined): void {
