@@ -221,12 +221,12 @@ export class Hub {
     this.sendStatus(stopped);
   }
 
-  private sendEvent(event: string, args: unknown[], to?: TabId[]): void {
-    this.send(
-      to === undefined
-        ? { kind: "event", hub: this.id, event, args }
-        : { kind: "event", hub: this.id, to, event, args },
-    );
+  /**
+   * To `to`, else to every tab attached so far: a tab whose attach is still on its way
+   * must not take a live event, or the replay from its older offset would look like duplicates.
+   */
+  private sendEvent(event: string, args: unknown[], to: TabId[] = [...this.tabs.keys()]): void {
+    this.send({ kind: "event", hub: this.id, to, event, args });
   }
 
   private sendStatus(stopped = false): void {
