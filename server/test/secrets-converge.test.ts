@@ -1,26 +1,15 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Keys } from "../src/auth/keys.js";
 import { SharedSecrets } from "../src/auth/secrets.js";
 import { createMemoryBackend } from "../src/store/memory.js";
 import { login, type TestSession } from "./helpers/http.js";
-import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
+import { bannerApiKey, startInstance, type TestInstance } from "./helpers/instance.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { waitFor } from "./helpers/wait.js";
 
 /** Generated secrets (no TETHER_API_KEY, no TETHER_SESSION_SECRET), checked often. */
 const GENERATED = { TETHER_SECRETS_CHECK_INTERVAL: "200ms" };
-
-/** The key an instance printed at start. */
-function printedKey(name: string): string {
-  const banner = readFileSync(join(LOG_DIR, `${name}.log`), "utf8");
-  // The log is appended to: the last banner is this run's.
-  const key = [...banner.matchAll(/API key \(generated[^)]*\): (\S+)/g)].at(-1)?.[1];
-  if (key === undefined) throw new Error(`no generated API key in ${name}'s banner`);
-  return key;
-}
 
 async function accepted(url: string, session: TestSession): Promise<boolean> {
   const res = await fetch(`${url}/api/auth/session`, { headers: { cookie: session.cookie } });
@@ -58,8 +47,8 @@ describe("generated secrets converge after Redis loses them", () => {
 
   it("a FLUSHALL, then a new instance that generates its own: the old ones adopt them, no split", async () => {
     const [a, b] = [await start("a"), await start("b")];
-    const apiKey = printedKey(name("a"));
-    expect(printedKey(name("b"))).toBe(apiKey);
+    const apiKey = await bannerApiKey(name("a"));
+    expect(await bannerApiKey(name("b"))).toBe(apiKey);
     const before = await login(a.url, apiKey);
     expect(await accepted(b.url, before)).toBe(true);
 
@@ -69,7 +58,7 @@ describe("generated secrets converge after Redis loses them", () => {
     try {
       await control.flushall();
       const c = await start("c");
-      const newKey = printedKey(name("c"));
+      const newKey = await bannerApiKey(name("c"));
       expect(newKey).not.toBe(apiKey);
       // The sessions are gone (an honest re-login), the generated secrets now C's.
       a.process.kill("SIGCONT");
@@ -101,7 +90,7 @@ describe("generated secrets converge after Redis loses them", () => {
   it("a FLUSHALL with the instances running: they put their secrets back, and a new instance joins them", async () => {
     const [a] = instances;
     if (!a) throw new Error("the first test starts the instances");
-    const apiKey = printedKey(name("c"));
+    const apiKey = await bannerApiKey(name("c"));
     const secret = await control.get("tether:session-secret");
     await control.flushall();
     await waitFor(
@@ -110,7 +99,7 @@ describe("generated secrets converge after Redis loses them", () => {
         (await control.get("tether:apikey")) === apiKey && (await control.get("tether:session-secret")) === secret,
     );
     await start("d");
-    expect(printedKey(name("d"))).toBe(apiKey);
+    expect(await bannerApiKey(name("d"))).toBe(apiKey);
     await expectOneCluster(instances, apiKey);
   });
 });

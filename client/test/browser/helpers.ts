@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
@@ -11,7 +11,6 @@ import type {
   WelcomePayload,
 } from "@tether/shared";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { LOG_DIR } from "../../../server/test/helpers/instance.js";
 import { freePort } from "../../../server/test/helpers/ports.js";
 import { waitFor } from "../../../server/test/helpers/wait.js";
 import type { TetherState } from "../../src/types.js";
@@ -373,18 +372,4 @@ export async function startStaticSite(host: string, html: string): Promise<Stati
         server.close(() => done());
       }),
   };
-}
-
-/**
- * The API key a generated-key instance printed in its start banner (the latest one, after
- * restarts; `not`: other than this one): what a person reads off the console. `name` is its
- * TETHER_INSTANCE_ID.
- */
-export async function bannerApiKey(name: string, options: { not?: string } = {}): Promise<string> {
-  const log = join(LOG_DIR, `${name}.log`);
-  return waitFor(`a new API key in ${log}`, () => {
-    const keys = [...readFileSync(log, "utf8").matchAll(/API key \(generated[^)]*\): (\S+)/g)];
-    const key = keys.at(-1)?.[1];
-    return key !== options.not ? key : undefined;
-  });
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort } from "./ports.js";
@@ -92,4 +92,19 @@ export async function startInstance(
     },
     restart: launch,
   };
+}
+
+/**
+ * The API key a generated-key instance printed in its start banner (the latest one, after
+ * restarts; `not`: other than this one): what a person reads off the console. `name` is its
+ * TETHER_INSTANCE_ID.
+ */
+export async function bannerApiKey(name: string, options: { not?: string } = {}): Promise<string> {
+  const log = join(LOG_DIR, `${name}.log`);
+  // Its output reaches the log through a pipe that may lag the instance being ready: wait for it.
+  return waitFor(`a new API key in ${log}`, () => {
+    const keys = [...readFileSync(log, "utf8").matchAll(/API key \(generated[^)]*\): (\S+)/g)];
+    const key = keys.at(-1)?.[1];
+    return key !== options.not ? key : undefined;
+  });
 }
