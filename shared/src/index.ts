@@ -5,4 +5,5 @@ export * from "./event-names.js";
 export * from "./events.js";
 export * from "./http.js";
 export * from "./offset.js";
+export * from "./payload-shape.js";
 export * from "./schemas.js";
