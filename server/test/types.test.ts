@@ -92,7 +92,12 @@ describe("typed app events (one event map for both ends)", () => {
       tether.handle("chat:sned", z.object({ text: z.string() }), () => ({ id: "m1" }));
     };
     expectTypeOf(check).parameter(0).toEqualTypeOf<Tether<AppEvents>>();
-    expectTypeOf<EventContext>().toEqualTypeOf<{ userId: string; socketId: string; instance: string }>();
+    expectTypeOf<EventContext>().toEqualTypeOf<{
+      userId: string;
+      socketId: string;
+      instance: string;
+      signal: AbortSignal;
+    }>();
   });
 
   it("without a map, any publishable name and any schema's output", () => {

@@ -53,6 +53,8 @@ const windowSecondsOf = (spec: LimitSpec) => Math.max(1, Math.ceil(spec.duration
  */
 export class RateLimits {
   private readonly limiters: Map<LimitName, RateLimiterMemory | RateLimiterRedis>;
+  /** In-process twins of some limits, for `screen`. */
+  private readonly screens = new Map<LimitName, RateLimiterMemory>();
   private readonly specs: LimitSpecs;
   /** The limits live in Redis: a store script may count them with its own work (`counter`). */
   readonly shared: boolean;
@@ -102,6 +104,32 @@ export class RateLimits {
     if (!this.shared || !this.limiters.has(name)) return undefined;
     const spec = this.specs[name];
     return { key: `${keyPrefixOf(name)}:${key()}`, points: spec.points, windowSeconds: windowSecondsOf(spec) };
+  }
+
+  /**
+   * Counts one action against this instance's own copy of the limit, in process,
+   * and throws RATE_LIMITED past it: a free first gate that refuses a flood from
+   * one key before it spends anything shared (the instance's admission budget, a
+   * Redis round trip). The fleet-wide count (`consume`, `counter`) still applies after.
+   */
+  screen(name: LimitName, key: () => string): void | Promise<void> {
+    if (!this.limiters.has(name)) return;
+    let screen = this.screens.get(name);
+    if (!screen) {
+      const spec = this.specs[name];
+      screen = new RateLimiterMemory({
+        keyPrefix: `screen:${name}`,
+        points: spec.points,
+        duration: windowSecondsOf(spec),
+      });
+      this.screens.set(name, screen);
+    }
+    return screen.consume(key()).then(
+      () => undefined,
+      (res: unknown) => {
+        throw res instanceof RateLimiterRes ? rateLimited(res.msBeforeNext) : res;
+      },
+    );
   }
 
   /** Throws RATE_LIMITED when the key has used up its budget; counts nothing. */

@@ -289,6 +289,24 @@ export class AuthService {
   }
 
   /**
+   * The free checks of a handshake, before it may spend anything shared: the
+   * client address's handshake budget on this instance (counted in process, for
+   * every attempt, well-formed or not), then the credential's shape. Throws
+   * RATE_LIMITED or TOKEN_INVALID; a handshake that passes goes on to admission
+   * control and then `admitSocket`.
+   */
+  async screenSocket(auth: unknown, req: IncomingMessage): Promise<void> {
+    await this.options.limits.screen("handshakeIp", () => this.options.clientIp(req));
+    const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { token?: unknown; ticket?: unknown };
+    const wellFormed =
+      HandshakeAuthSchema.shape.token.safeParse(sent.token).success ||
+      (sent.token === undefined &&
+        this.options.tickets !== undefined &&
+        ResumeTicketSchema.safeParse(sent.ticket).success);
+    if (!wellFormed) throw new TetherError(ErrorCode.TokenInvalid);
+  }
+
+  /**
    * Admits a socket: consumes the credential in its handshake `auth` — a WS
    * token, or a resume ticket the server pushed earlier — and checks its
    * session. One store round trip with the limits off; the address limit (and,

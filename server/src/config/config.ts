@@ -265,6 +265,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       eventsPerSecond: e.TETHER_SOCKET_EVENTS_PER_SECOND,
       sessionEventsPerSecond: e.TETHER_SESSION_EVENTS_PER_SECOND,
       socketsPerSession: e.TETHER_MAX_SOCKETS_PER_SESSION,
+      maxPayloadDepth: e.TETHER_MAX_PAYLOAD_DEPTH,
+      handlerTimeoutMs: e.TETHER_HANDLER_TIMEOUT,
+      callsPerSocket: e.TETHER_MAX_CALLS_PER_SOCKET,
+      callsPerUser: e.TETHER_MAX_CALLS_PER_USER,
+      replayBufferBytes: e.TETHER_REPLAY_BUFFER,
+      refusedEvents: e.TETHER_RATE_LIMIT_REFUSED_EVENTS,
     },
     admission: {
       handshakesPerSecond: e.TETHER_ADMISSION_HANDSHAKES_PER_SECOND,

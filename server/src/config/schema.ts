@@ -1,6 +1,19 @@
-import { DEFAULTS } from "@tether/shared";
+import { DEFAULTS, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
+import bytes from "bytes";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+
+/** Per-socket bounds on what a client can make the server hold (see `SocketLimits`). */
+export const SOCKET_DEFAULTS = {
+  /** A `tether.handle` handler's deadline: then its call is answered UNAVAILABLE and its signal aborted. */
+  handlerTimeoutMs: 15_000,
+  /** Handler calls one socket may have running at once. */
+  callsPerSocket: 16,
+  /** Handler calls one user may have running at once on one instance (all its sockets and sessions). */
+  callsPerUser: 64,
+  /** Replayed bytes one socket may have waiting to be sent before the replay waits for it to drain. */
+  replayBufferBytes: 1024 * 1024,
+} as const;
 
 const duration = (fallbackMs: number) =>
   z
@@ -45,6 +58,22 @@ const countOrOff = (fallback: number) =>
       const value = Number(trimmed);
       if (!Number.isInteger(value) || value < 0) {
         ctx.addIssue({ code: "custom", message: "expected a whole number, or off" });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+/** A size in bytes: `512kb`, `1mb`, or a plain number of bytes. */
+const size = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const trimmed = text?.trim() ?? "";
+      if (trimmed === "") return fallback;
+      const value = bytes.parse(trimmed);
+      if (value === null || !Number.isInteger(value) || value < 1) {
+        ctx.addIssue({ code: "custom", message: "expected a size such as 512kb or 1mb" });
         return z.NEVER;
       }
       return value;
@@ -144,6 +173,7 @@ export const EnvSchema = z.object({
   TETHER_RATE_LIMIT_WS_TOKEN: limit("60/3s"),
   TETHER_RATE_LIMIT_HANDSHAKE_SESSION: limit("60/3s"),
   TETHER_RATE_LIMIT_HANDSHAKE_IP: limit("600/10s"),
+  TETHER_RATE_LIMIT_REFUSED_EVENTS: limit("20/1m"),
   TETHER_INSTANCE_ID: optionalText,
   TETHER_DRAIN_WINDOW: duration(DEFAULTS.drainWindowMs),
   TETHER_SHUTDOWN_TIMEOUT: duration(DEFAULTS.shutdownTimeoutMs),
@@ -155,6 +185,11 @@ export const EnvSchema = z.object({
     .max(100_000)
     .default(DEFAULTS.sessionEventsPerSecond),
   TETHER_MAX_SOCKETS_PER_SESSION: z.coerce.number().int().min(1).max(10_000).default(DEFAULTS.maxSocketsPerSession),
+  TETHER_MAX_PAYLOAD_DEPTH: z.coerce.number().int().min(1).max(1_000).default(PAYLOAD_SHAPE_LIMITS.maxDepth),
+  TETHER_HANDLER_TIMEOUT: duration(SOCKET_DEFAULTS.handlerTimeoutMs),
+  TETHER_MAX_CALLS_PER_SOCKET: z.coerce.number().int().min(1).max(10_000).default(SOCKET_DEFAULTS.callsPerSocket),
+  TETHER_MAX_CALLS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(SOCKET_DEFAULTS.callsPerUser),
+  TETHER_REPLAY_BUFFER: size(SOCKET_DEFAULTS.replayBufferBytes),
   TETHER_ADMISSION_HANDSHAKES_PER_SECOND: countOrOff(DEFAULTS.admissionHandshakesPerSecond),
   TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: durationOrOff(DEFAULTS.admissionMaxEventLoopDelayMs),
   /** Unset: no agent. A TCP port on which HAProxy's agent check reads this instance's weight. */

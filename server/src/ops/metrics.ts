@@ -59,6 +59,11 @@ export class Metrics {
     buckets: RECONNECT_DURATION_BUCKETS,
     registers: [this.registry],
   });
+  readonly replayWaits = new Counter({
+    name: "tether_replay_waits_total",
+    help: "Times a replay paused because its socket had TETHER_REPLAY_BUFFER bytes waiting to be sent (a slow or stalled client).",
+    registers: [this.registry],
+  });
   readonly replaySize = new Histogram({
     name: "tether_replay_size_events",
     help: "Events replayed per recovered stream (one observation per recovery {recovered:true} sent after a reconnect or a room join from an offset; 0 when nothing was missed), by stream (user, room).",

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamEntry, StreamHead, StreamRead } from "../store/types.js";
+import { bufferedBytes, drained } from "./backpressure.js";
 import { type Continuity, type Cursor, continuity } from "./cursor.js";
 import { offsetOf, positionOf, type StreamStart, startFrom, unrecoverable } from "./recovery.js";
 import { onLeave } from "./socket-lifetime.js";
@@ -70,6 +71,8 @@ export interface DeliveryOptions {
   instanceId: string;
   /** How often each stream with sockets here is compared with the store's head (catches a lost last event). */
   checkIntervalMs: number;
+  /** Replayed bytes one socket may have waiting to be sent: past them its replay waits for it to drain. */
+  replayBufferBytes: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -416,6 +419,8 @@ export class Delivery {
     let read = first;
     let pos = from;
     let replayed = 0;
+    let sinceCheck = 0;
+    const budget = this.options.replayBufferBytes;
     let reported: RecoveryPayload | undefined;
     for (;;) {
       const lost = unrecoverable(pos, read);
@@ -438,9 +443,18 @@ export class Delivery {
       for (const entry of read.entries) {
         this.emit(gate.socket, stream, entry, read.epoch);
         pos = { id: entry.id, epoch: read.epoch };
+        replayed += 1;
+        sinceCheck += entry.data.length;
+        // A client that does not read must not make this instance hold its whole backlog.
+        if (sinceCheck >= budget / 4) {
+          sinceCheck = 0;
+          if (bufferedBytes(gate.socket) > budget) {
+            this.options.metrics.replayWaits.inc();
+            if (!(await drained(gate.socket, budget / 2))) break;
+          }
+        }
       }
       cursor.pos = pos;
-      replayed += read.entries.length;
       if (read.entries.length < REPLAY_PAGE || !gate.socket.connected) break;
       read = await this.read(stream, pos.id);
     }

@@ -1,7 +1,8 @@
-import { ClientEventSchemas, ErrorCode, type EventAck } from "@tether/shared";
+import { ClientEventSchemas, ErrorCode, type EventAck, payloadShapeProblem } from "@tether/shared";
 import type { Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
+import { HandlerCalls } from "./calls.js";
 import { type EventHandlers, refused } from "./handlers.js";
 import { onLeave } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
@@ -13,69 +14,146 @@ export interface SocketLimits {
   sessionEventsPerSecond: number;
   /** Sockets one session may hold on one instance. */
   socketsPerSession: number;
+  /** Deepest nesting of an inbound event's payload: deeper ones are refused before anything walks them. */
+  maxPayloadDepth: number;
+  /** Deadline of one `tether.handle` call. */
+  handlerTimeoutMs: number;
+  /** `tether.handle` calls one socket may have running at once. */
+  callsPerSocket: number;
+  /** `tether.handle` calls one user may have running at once on one instance. */
+  callsPerUser: number;
+  /** Replayed bytes one socket may have waiting to be sent before its replay waits for it to drain. */
+  replayBufferBytes: number;
+  /**
+   * Refused events one socket may send per window before it is disconnected as
+   * abusive: a rate, so a socket that lives for days is not cut off by the odd
+   * invalid payload it sent over its whole life.
+   */
+  refusedEvents: { points: number; durationMs: number };
 }
 
 /** The per-socket and per-session event limiters (in process: a socket lives on one instance). */
-export interface EventLimiters {
+interface EventLimiters {
   socket: RateLimiterMemory;
   session: RateLimiterMemory;
+  /** Refused events per socket. */
+  refused: RateLimiterMemory;
 }
 
-/** Refused events tolerated per socket before it is disconnected as abusive. */
-const MAX_REFUSED_EVENTS = 20;
+/** Most values in one inbound payload (a 64 KB message holds at most about 32,000). */
+const MAX_PAYLOAD_NODES = 40_000;
 
-type Ack = (reply: EventAck) => void;
+type Ack = (reply: unknown) => void;
 
 /**
- * Guards every inbound event before any handler runs: unknown events are
- * refused, the socket's and its session's rate limits consumed, and the
- * arguments validated (built-in events against their schema in @tether/shared,
- * the app's against the schema it registered with `tether.handle`). A socket
- * that keeps sending refused events is disconnected. The app's handlers are run
- * from here, with the validated payload, and answered with an EventAck.
+ * Guards every inbound event before any listener runs: its acknowledgement is
+ * made safe to call with anything, its payload's shape bounded (depth, size)
+ * before anything walks it recursively, unknown events refused, the socket's
+ * and its session's rate limits consumed, and the arguments validated
+ * (built-in events against their schema in @tether/shared, the app's against
+ * the schema it registered with `tether.handle`). A socket that keeps sending
+ * refused events is disconnected. The app's handlers are run from here, within
+ * their bounds (see HandlerCalls).
  */
-export function guardEvents(
-  socket: TetherSocket,
-  limiters: EventLimiters,
-  handlers: EventHandlers,
-  instance: string,
-  logger: Logger,
-): void {
-  let refusals = 0;
-  const refuse = (code: ErrorCode, reason: string, ack: Ack | undefined) => {
-    refusals += 1;
-    ack?.(refused(code, reason));
-    if (refusals > MAX_REFUSED_EVENTS) {
-      logger.warn({ socket: socket.id, reason }, "disconnecting an abusive socket");
-      socket.disconnect(true);
+export class EventGuard {
+  private readonly limiters: EventLimiters;
+  private readonly calls: HandlerCalls;
+
+  constructor(
+    private readonly limits: SocketLimits,
+    private readonly handlers: EventHandlers,
+    instance: string,
+    private readonly logger: Logger,
+  ) {
+    this.limiters = eventLimiters(limits);
+    this.calls = new HandlerCalls(
+      handlers,
+      { timeoutMs: limits.handlerTimeoutMs, perSocket: limits.callsPerSocket, perUser: limits.callsPerUser },
+      instance,
+      logger,
+    );
+  }
+
+  /** Handler calls running on this instance. */
+  get callsInFlight(): number {
+    return this.calls.inFlight;
+  }
+
+  /** Guards one connected socket's inbound events. */
+  attach(socket: TetherSocket): void {
+    const { logger, handlers } = this;
+    const shape = { maxDepth: this.limits.maxPayloadDepth + 1, maxNodes: MAX_PAYLOAD_NODES };
+    const refuse = (code: ErrorCode, reason: string, ack: Ack | undefined) => {
+      ack?.(refused(code, reason));
+      this.limiters.refused.consume(socket.id).catch(() => {
+        logger.warn({ socket: socket.id, reason }, "disconnecting an abusive socket");
+        socket.disconnect(true);
+      });
+    };
+    socket.use((packet, next) => {
+      const [event, ...rest] = packet;
+      const last = rest.at(-1);
+      let ack: Ack | undefined;
+      if (typeof last === "function") {
+        // Every listener gets the safe acknowledgement in place of Socket.IO's own.
+        ack = safeAck(last as Ack, socket, logger);
+        packet[packet.length - 1] = ack;
+      }
+      const args = ack ? rest.slice(0, -1) : rest;
+      // The arguments array is one level: a payload of depth maxPayloadDepth is allowed.
+      const problem = payloadShapeProblem(args, shape);
+      if (problem !== undefined) return refuse(ErrorCode.InvalidInput, `payload ${problem}`, ack);
+      const name = typeof event === "string" ? event : "";
+      const schema = Object.hasOwn(ClientEventSchemas, name)
+        ? ClientEventSchemas[name as keyof typeof ClientEventSchemas]
+        : undefined;
+      if (!schema && !handlers.has(name)) {
+        return refuse(ErrorCode.InvalidInput, `unknown event "${String(event).slice(0, 64)}"`, ack);
+      }
+      if (schema && !schema.safeParse(args).success) {
+        return refuse(ErrorCode.InvalidInput, `invalid arguments for "${name}"`, ack);
+      }
+      consume(this.limiters, socket)
+        .then(
+          async () => {
+            if (schema) return next();
+            const valid = await handlers.validate(name, args);
+            if (!valid.ok) return refuse(ErrorCode.InvalidInput, valid.message, ack);
+            const reply = await this.calls.run(socket, name, valid.value);
+            if (reply) ack?.(reply);
+          },
+          () => refuse(ErrorCode.RateLimited, "too many events", ack),
+        )
+        .catch((err: unknown) => {
+          // Nothing a client sends may end the process: whatever escaped is logged, the call answered.
+          logger.error({ err: (err as Error)?.message, socket: socket.id }, "an inbound event failed");
+          ack?.(refused(ErrorCode.Internal, "Internal error."));
+        });
+    });
+  }
+}
+
+/**
+ * An acknowledgement that never throws: Socket.IO encodes the reply inside the
+ * call, and a reply it cannot encode (a BigInt, a structure deep enough to
+ * overflow its recursive `hasBinary`) would throw into whatever called it — a
+ * listener on the next tick, or a promise nobody catches: either ends the
+ * process. Such a reply is logged and answered INTERNAL instead (Socket.IO
+ * marks an acknowledgement sent only once its packet was encoded).
+ */
+function safeAck(ack: Ack, socket: TetherSocket, logger: Logger): Ack {
+  return (reply) => {
+    try {
+      ack(reply);
+    } catch (err) {
+      logger.error({ err: (err as Error)?.message, socket: socket.id }, "an acknowledgement could not be sent");
+      try {
+        ack(refused(ErrorCode.Internal, "Internal error.") satisfies EventAck);
+      } catch {
+        // The connection itself failed: nothing left to answer.
+      }
     }
   };
-  socket.use(([event, ...rest], next) => {
-    const last = rest.at(-1);
-    const ack = typeof last === "function" ? (last as Ack) : undefined;
-    const args = ack ? rest.slice(0, -1) : rest;
-    const name = typeof event === "string" ? event : "";
-    const schema = Object.hasOwn(ClientEventSchemas, name)
-      ? ClientEventSchemas[name as keyof typeof ClientEventSchemas]
-      : undefined;
-    if (!schema && !handlers.has(name)) {
-      return refuse(ErrorCode.InvalidInput, `unknown event "${String(event).slice(0, 64)}"`, ack);
-    }
-    if (schema && !schema.safeParse(args).success) {
-      return refuse(ErrorCode.InvalidInput, `invalid arguments for "${name}"`, ack);
-    }
-    consume(limiters, socket).then(
-      async () => {
-        if (schema) return next();
-        const valid = await handlers.validate(name, args);
-        if (!valid.ok) return refuse(ErrorCode.InvalidInput, valid.message, ack);
-        const context = { userId: socket.data.userId, socketId: socket.id, instance };
-        const reply = await handlers.call(name, valid.value, context);
-        if (socket.connected) ack?.(reply);
-      },
-      () => refuse(ErrorCode.RateLimited, "too many events", ack),
-    );
-  });
 }
 
 /** One point from the socket's budget, then one from its session's. */
@@ -109,9 +187,14 @@ export class SessionSocketCounter {
 }
 
 /** The event limiters, in process: a socket lives on one instance, and the session limit is per instance. */
-export function eventLimiters(limits: SocketLimits): EventLimiters {
+function eventLimiters(limits: SocketLimits): EventLimiters {
   return {
     socket: new RateLimiterMemory({ keyPrefix: "socket-events", points: limits.eventsPerSecond, duration: 1 }),
     session: new RateLimiterMemory({ keyPrefix: "session-events", points: limits.sessionEventsPerSecond, duration: 1 }),
+    refused: new RateLimiterMemory({
+      keyPrefix: "refused-events",
+      points: limits.refusedEvents.points,
+      duration: Math.max(1, Math.ceil(limits.refusedEvents.durationMs / 1000)),
+    }),
   };
 }

@@ -17,6 +17,12 @@ export interface EventContext {
   socketId: string;
   /** The instance the socket is connected to. */
   instance: string;
+  /**
+   * Aborted when the call's deadline passes (`TETHER_HANDLER_TIMEOUT`; the client is
+   * then answered UNAVAILABLE) or the socket disconnects: pass it on to `fetch`, a
+   * database driver, or check it between steps, so abandoned work stops.
+   */
+  signal: AbortSignal;
 }
 
 /** The handler of a client → server event: the validated payload in, the result out (or a TetherError). */

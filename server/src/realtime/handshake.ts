@@ -5,6 +5,7 @@ import { TetherError, toTetherError } from "../errors.js";
 import { serializeError } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Admission } from "./admission.js";
+import type { ConnectAttempts } from "./connect-attempts.js";
 import type { Delivery } from "./delivery.js";
 import type { SessionSocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
@@ -58,15 +59,22 @@ export function handshakeMiddleware(deps: {
   perSession: SessionSocketCounter;
   sessions: LocalSessions;
   admission: Admission;
+  attempts: ConnectAttempts;
   metrics: Metrics;
   isDraining: () => boolean;
   logger: Logger;
 }) {
   const { auth, delivery, roomsOf, perSession, sessions, metrics, logger } = deps;
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
+    let ended: ((refused: boolean) => void) | undefined;
     try {
+      // Cheapest first: this connection's own attempts, then the free checks of the address and the
+      // credential's shape, and only then the instance-wide budget: a flood of bad handshakes from one
+      // place is refused before it can spend what every other client needs.
+      ended = deps.attempts.enter(socket);
       // Before the token is spent: a draining instance sends the client elsewhere, token intact.
       if (deps.isDraining()) throw new TetherError(ErrorCode.Unavailable, "This instance is shutting down.");
+      await auth.screenSocket(socket.handshake.auth, socket.request);
       // Before any store work: an overloaded instance turns the client away with a spread retry hint.
       deps.admission.admit();
       const { identity, credential, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
@@ -92,10 +100,12 @@ export function handshakeMiddleware(deps: {
       if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();
       const away = reportedAwaySeconds(socket.handshake.auth);
       if (away !== undefined) metrics.reconnectDuration.observe({ credential }, away);
+      ended(false);
       next();
     } catch (err) {
       // Whatever the handshake took (a slot, a delivery gate) is given back: this socket never connects.
       handshakeRefused(socket);
+      ended?.(true);
       const error = toTetherError(err);
       metrics.handshakes.inc({ result: error.code });
       if (error.code === ErrorCode.TokenInvalid) metrics.tokens.inc({ result: "refused" });

@@ -253,6 +253,11 @@ export class Rooms {
   }
 }
 
+/** Acknowledges when the client asked for it (the guard made `ack` safe to call with anything). */
+function answer(ack: unknown, reply: unknown): void {
+  if (typeof ack === "function") ack(reply);
+}
+
 /**
  * The client's room events (validated by the inbound guard before they get here),
  * as listeners shared by every socket: Socket.IO calls a listener with the socket
@@ -264,14 +269,16 @@ export class Rooms {
  */
 export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
   function onJoin(this: TetherSocket, { room, offset }: { room: string; offset?: string }, ack?: unknown) {
-    void rooms.join(this, room, offset).then((result) => {
-      if (typeof ack === "function") ack(result);
-    });
+    void rooms.join(this, room, offset).then(
+      (result) => answer(ack, result),
+      (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
+    );
   }
   function onLeave(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
-    void rooms.leave(this, room).then(() => {
-      if (typeof ack === "function") ack({ ok: true });
-    });
+    void rooms.leave(this, room).then(
+      () => answer(ack, { ok: true }),
+      (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
+    );
   }
   function onMembers(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
     if (typeof ack !== "function") return;

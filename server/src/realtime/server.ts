@@ -10,8 +10,9 @@ import type { Metrics } from "../ops/metrics.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { Admission, type AdmissionLimits } from "./admission.js";
+import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
-import { eventLimiters, guardEvents, SessionSocketCounter, type SocketLimits } from "./guards.js";
+import { EventGuard, SessionSocketCounter, type SocketLimits } from "./guards.js";
 import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
@@ -98,6 +99,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const delivery = new Delivery(io, options.history, {
     instanceId: options.instanceId,
     checkIntervalMs: options.streamCheckIntervalMs,
+    replayBufferBytes: options.socketLimits.replayBufferBytes,
     metrics: options.metrics,
     logger,
   });
@@ -143,7 +145,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const admission = new Admission(options.admission, options.metrics);
   admission.start();
   const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
-  const events = eventLimiters(options.socketLimits);
+  const guard = new EventGuard(options.socketLimits, options.handlers, options.instanceId, logger);
   io.use(
     handshakeMiddleware({
       auth: options.auth,
@@ -153,6 +155,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       perSession,
       sessions,
       admission,
+      attempts: new ConnectAttempts(),
       metrics: options.metrics,
       isDraining: options.isDraining,
       logger,
@@ -160,7 +163,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   );
   const listenToRooms = roomEvents(rooms);
   io.on("connection", (socket) => {
-    guardEvents(socket, events, options.handlers, options.instanceId, logger);
+    guard.attach(socket);
     liveness.track(socket);
     rooms.connected(socket);
     void delivery.resume(socket);

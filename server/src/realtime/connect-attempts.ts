@@ -1,0 +1,50 @@
+import { ErrorCode } from "@tether/shared";
+import { TetherError } from "../errors.js";
+import type { TetherSocket } from "./types.js";
+
+/**
+ * Socket.IO CONNECTs one Engine.IO connection may send. A client sends one, and
+ * a few more after refusals it can recover from (a fresh token, a busy
+ * instance); Socket.IO itself takes CONNECT after CONNECT on one connection, so
+ * without a cap one WebSocket could send thousands a second.
+ */
+const MAX_CONNECTS_PER_TRANSPORT = 4;
+
+type Connection = TetherSocket["conn"];
+
+/**
+ * Counts handshakes per Engine.IO connection: one at a time, and at most
+ * MAX_CONNECTS_PER_TRANSPORT in its life. Past that the connection is closed
+ * once the refusal was sent (the client's reconnection then opens a new one,
+ * which pays the per-address limits again).
+ */
+export class ConnectAttempts {
+  private readonly attempts = new WeakMap<Connection, { count: number; pending: boolean }>();
+
+  /**
+   * Call first in the handshake: throws RATE_LIMITED for a connection past its
+   * cap (then closes it) or with a handshake in flight. Returns what to call when
+   * this handshake ends, admitted or refused.
+   */
+  enter(socket: TetherSocket): (refused: boolean) => void {
+    const { conn } = socket;
+    const entry = this.attempts.get(conn) ?? { count: 0, pending: false };
+    this.attempts.set(conn, entry);
+    entry.count += 1;
+    if (entry.count > MAX_CONNECTS_PER_TRANSPORT) {
+      closeAfterRefusal(conn);
+      throw new TetherError(ErrorCode.RateLimited, "Too many handshakes on one connection.");
+    }
+    if (entry.pending) throw new TetherError(ErrorCode.RateLimited, "A handshake is already in progress.");
+    entry.pending = true;
+    return (refused) => {
+      entry.pending = false;
+      if (refused && entry.count >= MAX_CONNECTS_PER_TRANSPORT) closeAfterRefusal(conn);
+    };
+  }
+}
+
+/** Closes the connection once the refusal went out (Engine.IO's close waits for its write buffer to drain). */
+function closeAfterRefusal(conn: Connection): void {
+  setImmediate(() => conn.close());
+}
