@@ -14,9 +14,9 @@ type Connection = TetherSocket["conn"];
 
 /**
  * Counts handshakes per Engine.IO connection: one at a time, and at most
- * MAX_CONNECTS_PER_TRANSPORT in its life. Past that the connection is closed
- * once the refusal was sent (the client's reconnection then opens a new one,
- * which pays the per-address limits again).
+ * MAX_CONNECTS_PER_TRANSPORT in its life: the last refusal closes the
+ * connection once it was sent, and one more attempt closes it at once (the
+ * client's reconnection then opens a new one, which pays the per-address limits again).
  */
 export class ConnectAttempts {
   private readonly attempts = new WeakMap<Connection, { count: number; pending: boolean }>();
@@ -32,7 +32,9 @@ export class ConnectAttempts {
     this.attempts.set(conn, entry);
     entry.count += 1;
     if (entry.count > MAX_CONNECTS_PER_TRANSPORT) {
-      closeAfterRefusal(conn);
+      // At once, not after a refusal: Engine.IO ignores every packet after this, even those
+      // already read in the same chunk (a flood arrives as thousands of frames in one read).
+      conn.close();
       throw new TetherError(ErrorCode.RateLimited, "Too many handshakes on one connection.");
     }
     if (entry.pending) throw new TetherError(ErrorCode.RateLimited, "A handshake is already in progress.");
@@ -44,7 +46,10 @@ export class ConnectAttempts {
   }
 }
 
-/** Closes the connection once the refusal went out (Engine.IO's close waits for its write buffer to drain). */
+/**
+ * Closes the connection once the refusal went out: the refusal is written on a
+ * later tick, and Engine.IO's close waits for its write buffer to drain.
+ */
 function closeAfterRefusal(conn: Connection): void {
   setImmediate(() => conn.close());
 }
