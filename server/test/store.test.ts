@@ -3,9 +3,13 @@ import { createMemoryBackend } from "../src/store/memory.js";
 import { RedisAuthStore } from "../src/store/redis-auth.js";
 import type { AuthStore, HostSessionWrite } from "../src/store/types.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
-/** One suite, both implementations: the Redis store and its in-process twin behave alike. */
+/**
+ * One suite, every implementation: the Redis store (on one Redis, and on a Redis Cluster,
+ * where its steps take another path) and its in-process twin behave alike.
+ */
 interface Harness {
   store: AuthStore;
   /** Writes a session the way express-session would. */
@@ -17,16 +21,35 @@ interface Harness {
 }
 
 let redis: TestRedis;
+/** Started by the cluster suite only (three more redis-servers). */
+let cluster: TestRedisCluster | undefined;
 beforeAll(async () => {
   redis = await startRedis();
 });
-afterAll(async () => redis?.close());
+afterAll(async () => {
+  await redis?.close();
+  await cluster?.close();
+});
 
-const implementations: [string, () => Harness][] = [
+const implementations: [string, () => Harness | Promise<Harness>][] = [
   [
     "redis",
     () => {
       const client = redis.client();
+      return {
+        store: new RedisAuthStore(client),
+        putSession: async (key, data, ttlMs) => void (await client.set(key, JSON.stringify(data), "PX", ttlMs)),
+        ttlOf: (key) => client.pttl(key),
+        exists: async (key) => (await client.exists(key)) === 1,
+        get: async (key) => (await client.get(key)) ?? undefined,
+      };
+    },
+  ],
+  [
+    "redis cluster",
+    async () => {
+      cluster = await startRedisCluster();
+      const client = cluster.client();
       return {
         store: new RedisAuthStore(client),
         putSession: async (key, data, ttlMs) => void (await client.set(key, JSON.stringify(data), "PX", ttlMs)),
@@ -54,8 +77,8 @@ const implementations: [string, () => Harness][] = [
 
 describe.each(implementations)("AuthStore on %s", (name, make) => {
   let h: Harness;
-  beforeAll(() => {
-    h = make();
+  beforeAll(async () => {
+    h = await make();
   });
   const key = (suffix: string) => `test:${name}:${suffix}:${Math.random().toString(36).slice(2)}`;
 
