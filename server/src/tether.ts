@@ -144,10 +144,14 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    * or JWT; no Tether cookie). Call it from the host's own authenticated route and send
    * the result to the client (the SDK's `getToken` option). The Tether session is keyed
    * by `sessionKey` (stored hashed), renewed while the user is connected, capped at
-   * `expiresAt`, and covered by liveness, limits and resume tickets like a login session.
+   * `expiresAt` and at `TETHER_SESSION_MAX_AGE` after the key's first grant (later grants
+   * and reconnects never move that cap), and covered by liveness, limits and resume
+   * tickets like a login session. The first grant binds the key to `userId`.
    * Rejects with a {@link TetherError}: ORIGIN_FORBIDDEN for a browser on another origin,
-   * SESSION_REQUIRED once `expiresAt` has passed or the key was ended, RATE_LIMITED,
-   * UNAVAILABLE. Protect the route against CSRF like the host's other routes.
+   * FORBIDDEN when the key is bound to another user (keys must be unique across users,
+   * not per user: a per-user counter collides), SESSION_REQUIRED once `expiresAt` or the
+   * max age has passed or the key was ended, RATE_LIMITED, UNAVAILABLE. Protect the route
+   * against CSRF like the host's other routes.
    *
    * @example
    * app.get("/my/tether-token", requireUser, async (req, res) => {
@@ -160,7 +164,10 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
   /**
    * Ends a host-issued session (see `issueTokenFor`): its sockets on every instance get
    * `session:ended` (reason `logout` by default) and disconnect, and no token is issued
-   * for `sessionKey` again (for `TETHER_SESSION_MAX_AGE`). Call it from the host's logout.
+   * for `sessionKey` again: the end is remembered at least `TETHER_SESSION_MAX_AGE`, and
+   * at least until the latest `expiresAt` the key was granted with (at most a year ahead
+   * of a grant), a later grant with a later `expiresAt` extending it. Call it from the
+   * host's logout.
    */
   endSession(sessionKey: string, reason?: SessionEndReason): Promise<void>;
   /** The Socket.IO server, once attached. */

@@ -1,26 +1,37 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryBackend } from "../src/store/memory.js";
 import { RedisAuthStore } from "../src/store/redis-auth.js";
-import type { AuthStore } from "../src/store/types.js";
+import type { AuthStore, HostSessionWrite } from "../src/store/types.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
-/** One suite, both implementations: the Redis store and its in-process twin behave alike. */
+/**
+ * One suite, every implementation: the Redis store (on one Redis, and on a Redis Cluster,
+ * where its steps take another path) and its in-process twin behave alike.
+ */
 interface Harness {
   store: AuthStore;
   /** Writes a session the way express-session would. */
   putSession(key: string, data: object, ttlMs: number): Promise<void>;
   ttlOf(key: string): Promise<number>;
   exists(key: string): Promise<boolean>;
+  /** A string key's value; undefined when absent. */
+  get(key: string): Promise<string | undefined>;
 }
 
 let redis: TestRedis;
+/** Started by the cluster suite only (three more redis-servers). */
+let cluster: TestRedisCluster | undefined;
 beforeAll(async () => {
   redis = await startRedis();
 });
-afterAll(async () => redis?.close());
+afterAll(async () => {
+  await redis?.close();
+  await cluster?.close();
+});
 
-const implementations: [string, () => Harness][] = [
+const implementations: [string, () => Harness | Promise<Harness>][] = [
   [
     "redis",
     () => {
@@ -30,6 +41,21 @@ const implementations: [string, () => Harness][] = [
         putSession: async (key, data, ttlMs) => void (await client.set(key, JSON.stringify(data), "PX", ttlMs)),
         ttlOf: (key) => client.pttl(key),
         exists: async (key) => (await client.exists(key)) === 1,
+        get: async (key) => (await client.get(key)) ?? undefined,
+      };
+    },
+  ],
+  [
+    "redis cluster",
+    async () => {
+      cluster = await startRedisCluster();
+      const client = cluster.client();
+      return {
+        store: new RedisAuthStore(client),
+        putSession: async (key, data, ttlMs) => void (await client.set(key, JSON.stringify(data), "PX", ttlMs)),
+        ttlOf: (key) => client.pttl(key),
+        exists: async (key) => (await client.exists(key)) === 1,
+        get: async (key) => (await client.get(key)) ?? undefined,
       };
     },
   ],
@@ -43,6 +69,7 @@ const implementations: [string, () => Harness][] = [
         putSession: async (key, data, ttlMs) => void (await kv.set(key, JSON.stringify(data), "PX", ttlMs)),
         ttlOf: (key) => kv.pttl(key),
         exists: async (key) => (await kv.get(key)) !== null,
+        get: async (key) => (await kv.get(key)) ?? undefined,
       };
     },
   ],
@@ -50,8 +77,8 @@ const implementations: [string, () => Harness][] = [
 
 describe.each(implementations)("AuthStore on %s", (name, make) => {
   let h: Harness;
-  beforeAll(() => {
-    h = make();
+  beforeAll(async () => {
+    h = await make();
   });
   const key = (suffix: string) => `test:${name}:${suffix}:${Math.random().toString(36).slice(2)}`;
 
@@ -61,18 +88,148 @@ describe.each(implementations)("AuthStore on %s", (name, make) => {
     expect(await h.store.getOrCreate(k, "second")).toBe("first");
   });
 
-  it("writes a host session with its TTL until it is ended, then never again", async () => {
-    const sess = key("host-sess");
-    const ended = key("host-ended");
-    const record = JSON.stringify({ userId: "u1", capAt: Date.now() + 600_000 });
-    expect(await h.store.putHostSession(sess, ended, record, 30_000)).toBe(true);
-    expect(await h.ttlOf(sess)).toBeGreaterThan(25_000);
-    expect(await h.ttlOf(sess)).toBeLessThanOrEqual(30_000);
-    await h.store.endHostSession(sess, ended, 60_000);
-    expect(await h.exists(sess)).toBe(false);
-    expect(await h.ttlOf(ended)).toBeGreaterThan(55_000);
-    expect(await h.store.putHostSession(sess, ended, record, 30_000)).toBe(false);
-    expect(await h.exists(sess)).toBe(false);
+  /** The keys of one host session; the grant defaults: a host expiry an hour away, a 10 s max age. */
+  const hostKeys = () => ({ session: key("host-sess"), record: key("host-rec"), legacyEnded: key("host-ended") });
+  const grantOf = (over: Partial<HostSessionWrite> = {}): HostSessionWrite => {
+    const now = over.now ?? Date.now();
+    return {
+      userId: "u1",
+      expiresAt: now + 3_600_000,
+      now,
+      maxAgeMs: 10_000,
+      idleTtlMs: 5_000,
+      credentialTtlMs: 2_000,
+      ...over,
+    };
+  };
+  const readSession = async (k: string) => {
+    const json = await h.get(k);
+    return json === undefined ? undefined : (JSON.parse(json) as { userId: string; capAt: number });
+  };
+
+  it("writes a host session as express-session does, living the idle TTL, until it is ended, then never again", async () => {
+    const keys = hostKeys();
+    const grant = grantOf({ expiresAt: Date.now() + 8_000 });
+    const capAt = grant.expiresAt;
+    expect(await h.store.putHostSession(keys, grant)).toEqual({ status: "ok", capAt });
+    expect(JSON.parse((await h.get(keys.session)) ?? "")).toEqual({
+      cookie: {
+        originalMaxAge: capAt - grant.now,
+        expires: new Date(capAt).toISOString(),
+        httpOnly: true,
+        path: "/",
+      },
+      userId: "u1",
+      capAt,
+    });
+    expect(await h.ttlOf(keys.session)).toBeGreaterThan(4_000);
+    expect(await h.ttlOf(keys.session)).toBeLessThanOrEqual(5_000);
+    await h.store.endHostSession(keys, { now: Date.now(), maxAgeMs: 60_000 });
+    expect(await h.exists(keys.session)).toBe(false);
+    expect(await h.store.putHostSession(keys, grantOf())).toEqual({ status: "ended" });
+    expect(await h.exists(keys.session)).toBe(false);
+  });
+
+  it("the cap is fixed at the first grant: later grants keep it, and once it passed they are refused", async () => {
+    const keys = hostKeys();
+    const t0 = Date.now();
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 }))).toEqual({ status: "ok", capAt: t0 + 10_000 });
+    // A reconnect later on (the store is told the time): the cap does not move.
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 + 6_000 }))).toEqual({
+      status: "ok",
+      capAt: t0 + 10_000,
+    });
+    expect((await readSession(keys.session))?.capAt).toBe(t0 + 10_000);
+    // The host's expiry caps it further, and may move within the max age.
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 + 7_000, expiresAt: t0 + 8_000 }))).toEqual({
+      status: "ok",
+      capAt: t0 + 8_000,
+    });
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 + 7_500 }))).toEqual({
+      status: "ok",
+      capAt: t0 + 10_000,
+    });
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 + 10_000 }))).toEqual({ status: "expired" });
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 + 20_000 }))).toEqual({ status: "expired" });
+  });
+
+  it("a key is bound to its first user: another user's grant is refused and changes nothing, even once ended", async () => {
+    const keys = hostKeys();
+    const t0 = Date.now();
+    await h.store.putHostSession(keys, grantOf({ now: t0 }));
+    const ttlBefore = await h.ttlOf(keys.record);
+    expect(
+      await h.store.putHostSession(keys, grantOf({ userId: "u2", now: t0 + 1, expiresAt: t0 + 30 * 86_400_000 })),
+    ).toEqual({ status: "other-user" });
+    expect(await readSession(keys.session)).toMatchObject({ userId: "u1", capAt: t0 + 10_000 });
+    expect(await h.ttlOf(keys.record)).toBeLessThanOrEqual(ttlBefore);
+    await h.store.endHostSession(keys, { now: t0 + 2, maxAgeMs: 10_000 });
+    expect(await h.store.putHostSession(keys, grantOf({ userId: "u2", now: t0 + 3 }))).toEqual({
+      status: "other-user",
+    });
+    expect(await h.exists(keys.session)).toBe(false);
+  });
+
+  it("concurrent grants of one key for two users: one wins, the other is refused, the session is the winner's", async () => {
+    const keys = hostKeys();
+    const now = Date.now();
+    const [first, second] = await Promise.all([
+      h.store.putHostSession(keys, grantOf({ userId: "u1", now })),
+      h.store.putHostSession(keys, grantOf({ userId: "u2", now })),
+    ]);
+    const results = [first?.status, second?.status];
+    expect(results.sort()).toEqual(["ok", "other-user"]);
+    const winner = first?.status === "ok" ? "u1" : "u2";
+    expect((await readSession(keys.session))?.userId).toBe(winner);
+  });
+
+  it("the record lives while a credential could be presented: past the cap by the credential TTL, and until the host's expiry", async () => {
+    const keys = hostKeys();
+    const t0 = Date.now();
+    // Host expiry (1 h) later than the cap (10 s): kept until the host expiry.
+    await h.store.putHostSession(keys, grantOf({ now: t0 }));
+    expect(await h.ttlOf(keys.record)).toBeGreaterThan(3_500_000);
+    // Host expiry within the cap: kept until the cap plus the credential TTL.
+    const short = hostKeys();
+    await h.store.putHostSession(short, grantOf({ now: t0, expiresAt: t0 + 3_000 }));
+    expect(await h.ttlOf(short.record)).toBeGreaterThan(11_000);
+    expect(await h.ttlOf(short.record)).toBeLessThanOrEqual(12_000);
+    // A later expiry seen extends it; an earlier one never shortens it.
+    await h.store.putHostSession(short, grantOf({ now: t0 + 1, expiresAt: t0 + 60_000 }));
+    expect(await h.ttlOf(short.record)).toBeGreaterThan(55_000);
+    await h.store.putHostSession(short, grantOf({ now: t0 + 2, expiresAt: t0 + 4_000 }));
+    expect(await h.ttlOf(short.record)).toBeGreaterThan(55_000);
+  });
+
+  it("an end is remembered at least the max age, and until the latest host expiry seen, before or after the end", async () => {
+    const t0 = Date.now();
+    // Never granted: the max age.
+    const unknown = hostKeys();
+    await h.store.endHostSession(unknown, { now: t0, maxAgeMs: 60_000 });
+    expect(await h.ttlOf(unknown.record)).toBeGreaterThan(55_000);
+    expect(await h.store.putHostSession(unknown, grantOf({ now: t0 + 1 }))).toEqual({ status: "ended" });
+    // Granted with a host expiry a day away: a day, whatever the max age.
+    const keys = hostKeys();
+    await h.store.putHostSession(keys, grantOf({ now: t0, expiresAt: t0 + 86_400_000 }));
+    await h.store.endHostSession(keys, { now: t0 + 1, maxAgeMs: 10_000 });
+    expect(await h.ttlOf(keys.record)).toBeGreaterThan(86_000_000);
+    // A refused grant with a later host expiry (the host extended its session) extends it.
+    expect(await h.store.putHostSession(keys, grantOf({ now: t0 + 2, expiresAt: t0 + 2 * 86_400_000 }))).toEqual({
+      status: "ended",
+    });
+    expect(await h.ttlOf(keys.record)).toBeGreaterThan(172_000_000);
+    expect(await h.exists(keys.session)).toBe(false);
+  });
+
+  it("honours and writes the ended marker of earlier releases (a rolling upgrade)", async () => {
+    const keys = hostKeys();
+    await h.putSession(keys.legacyEnded, {}, 60_000);
+    expect(await h.store.putHostSession(keys, grantOf())).toEqual({ status: "ended" });
+    expect(await h.exists(keys.session)).toBe(false);
+    const other = hostKeys();
+    await h.store.putHostSession(other, grantOf());
+    await h.store.endHostSession(other, { now: Date.now(), maxAgeMs: 60_000 });
+    expect(await h.exists(other.legacyEnded)).toBe(true);
   });
 
   it("mints a token only for a live session, and the token is consumed once", async () => {

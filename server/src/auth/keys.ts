@@ -7,7 +7,16 @@ export const Keys = {
   wsToken: (token: string) => `tether:wstok:${token}`,
   /** A consumed resume ticket's nonce (single use). */
   ticketNonce: (nonce: string) => `tether:ticket:${nonce}`,
-  /** A host session that `tether.endSession` ended: no token is issued for it again until this expires. */
+  /**
+   * A host-issued session's record: its owner, its cap, the latest host expiry seen, and
+   * whether it was ended (see `AuthService.issueTokenFor`). Outlives the session itself.
+   */
+  hostSession: (sid: string) => `tether:host:${sid}`,
+  /**
+   * The ended marker of earlier releases (before the record above): still honoured, and
+   * written on every end, so instances on either release refuse an ended key during a
+   * rolling upgrade.
+   */
   hostSessionEnded: (sid: string) => `tether:host-ended:${sid}`,
   apiKey: "tether:apikey",
   sessionSecret: "tether:session-secret",
@@ -28,6 +37,11 @@ export function tagOf(secret: string): string {
  */
 export function hostSessionId(sessionKey: string): string {
   return `host:${createHash("sha256").update(sessionKey).digest("base64url")}`;
+}
+
+/** The store keys of a host-issued session. */
+export function hostSessionKeys(sid: string): { session: string; record: string; legacyEnded: string } {
+  return { session: Keys.session(sid), record: Keys.hostSession(sid), legacyEnded: Keys.hostSessionEnded(sid) };
 }
 
 /** Socket.IO room of every socket of one login session (on every instance). */

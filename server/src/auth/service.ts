@@ -5,7 +5,7 @@ import { TetherError, toTetherError } from "../errors.js";
 import type { AuthStore, ConsumedToken, LimitCounter, StreamHead } from "../store/types.js";
 import type { TrustProxy } from "./client-ip.js";
 import { Deadline, RequestDeadlines } from "./deadline.js";
-import { hostSessionId, Keys, tagOf } from "./keys.js";
+import { hostSessionId, hostSessionKeys, Keys, tagOf } from "./keys.js";
 import { type LimitName, type RateLimits, rateLimited } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
@@ -60,12 +60,25 @@ export interface HostSessionGrant {
   /**
    * A key unique to the host's session (its session id, a JWT's `jti`): the same key
    * for every token of that session, never the user id (an ended key stays ended).
-   * Tether stores only a hash of it.
+   * Tether stores only a hash of it. The first grant binds the key to its user: a grant
+   * of the same key for another user is refused with FORBIDDEN for as long as Tether
+   * remembers the key (at least until the session's cap, and the host's `expiresAt`, have
+   * passed), so a key that is unique per user only (a per-user counter) collides loudly
+   * instead of moving one user's session to another.
    */
   sessionKey: string;
-  /** Epoch ms: the host session's expiry, the Tether session's absolute cap. */
+  /**
+   * Epoch ms: the host session's expiry, a cap on the Tether session. The host may move it
+   * with later grants, but never past `TETHER_SESSION_MAX_AGE` after the key's first grant.
+   */
   expiresAt: number;
 }
+
+/**
+ * How long Tether remembers a host session's key at most for the host's `expiresAt`
+ * (beyond its own max age): a host expiry decades away must not keep a record forever.
+ */
+const HOST_EXPIRY_HORIZON_MS = 366 * 24 * 3_600_000;
 
 /** Backoff of the deletion of a token whose consume failed on a store error. */
 const TOKEN_RETIRE_FIRST_DELAY_MS = 50;
@@ -220,10 +233,17 @@ export class AuthService {
 
   /**
    * Mints a WS token for a session the host app vouches for. The session (keyed by a
-   * hash of the host's session key, stored like a login session: idle TTL, the host's
-   * expiry as its cap) is written or renewed, then the token is minted as for a
-   * cookie session, under the same per-session limit. SESSION_REQUIRED when the host's
-   * session has expired or was ended with `endHostSession`.
+   * hash of the host's session key, stored like a login session: idle TTL, capped) is
+   * checked against its record and written or renewed in one store step, then the token
+   * is minted as for a cookie session, under the same per-session limit. The first grant
+   * of a key binds it to its user and fixes its cap at that instant plus
+   * `TETHER_SESSION_MAX_AGE` (the host's `expiresAt` caps it further); later grants and
+   * reconnects never move it.
+   *
+   * Refusals: FORBIDDEN when the key belongs to another user's session (refused, not made
+   * a second session: the key names one session, the one `endHostSession` ends);
+   * SESSION_REQUIRED when the host's session has expired, the cap has passed, or the key
+   * was ended with `endHostSession`.
    */
   async issueTokenFor(req: IncomingMessage, grant: HostSessionGrant): Promise<{ token: string; expiresAt: number }> {
     const { userId, sessionKey, expiresAt } = grant;
@@ -234,38 +254,46 @@ export class AuthService {
     if (typeof expiresAt !== "number" || Number.isNaN(expiresAt))
       throw new TypeError("issueTokenFor: expiresAt must be an epoch time in ms");
     const now = Date.now();
-    const { sessionIdleTtlMs, sessionMaxAgeMs, store } = this.options;
-    // The host's expiry is the cap, within Tether's own absolute cap.
-    const capAt = Math.min(expiresAt, now + sessionMaxAgeMs);
-    if (capAt <= now) throw new TetherError(ErrorCode.SessionRequired, "The host session has expired.");
+    if (expiresAt <= now) throw new TetherError(ErrorCode.SessionRequired, "The host session has expired.");
+    const { sessionIdleTtlMs, sessionMaxAgeMs, wsTokenTtlMs, tickets, store } = this.options;
     const sid = hostSessionId(sessionKey);
     const deadline = this.deadlines.of(req);
     await this.options.limits.consume("token", () => tagOf(sid), deadline);
-    // express-session's record shape, so every reader of a session reads this one too.
-    const record = JSON.stringify({
-      cookie: { originalMaxAge: capAt - now, expires: new Date(capAt).toISOString(), httpOnly: true, path: "/" },
-      userId,
-      capAt,
-    });
-    const ttlMs = Math.min(sessionIdleTtlMs, capAt - now);
-    const written = await deadline.run(
-      store.putHostSession(Keys.session(sid), Keys.hostSessionEnded(sid), record, ttlMs),
+    const put = await deadline.run(
+      store.putHostSession(hostSessionKeys(sid), {
+        userId,
+        // Whole ms (the record is kept in Redis as integers), and a far-off expiry bounded.
+        expiresAt: Math.floor(Math.min(expiresAt, now + Math.max(sessionMaxAgeMs, HOST_EXPIRY_HORIZON_MS))),
+        now,
+        maxAgeMs: sessionMaxAgeMs,
+        idleTtlMs: sessionIdleTtlMs,
+        // A socket past the cap is ended within one session check (shorter than the idle TTL),
+        // and a token or ticket it got meanwhile lives its TTL more: the key stays bound that long.
+        credentialTtlMs: Math.max(wsTokenTtlMs, tickets?.ttlMs ?? 0) + sessionIdleTtlMs,
+      }),
     );
-    if (!written) throw new TetherError(ErrorCode.SessionRequired, "The host session was ended.");
+    if (put.status === "other-user")
+      throw new TetherError(ErrorCode.Forbidden, "This session key belongs to another user's session.");
+    if (put.status === "ended") throw new TetherError(ErrorCode.SessionRequired, "The host session was ended.");
+    if (put.status === "expired")
+      throw new TetherError(ErrorCode.SessionRequired, "The session has reached its maximum age.");
     return this.mint(sid, deadline);
   }
 
   /**
-   * Ends a host-issued session: deletes it, and refuses tokens for its key for the
-   * session max age. Returns its session id (for ending its sockets).
+   * Ends a host-issued session: deletes it, and refuses tokens for its key for at least
+   * the session max age and at least until the latest host `expiresAt` it was granted
+   * with (a credential the host may still present). Returns its session id (for ending
+   * its sockets).
    */
   async endHostSession(sessionKey: string): Promise<string> {
     const sid = hostSessionId(sessionKey);
-    await this.deadlines
-      .fresh()
-      .run(
-        this.options.store.endHostSession(Keys.session(sid), Keys.hostSessionEnded(sid), this.options.sessionMaxAgeMs),
-      );
+    await this.deadlines.fresh().run(
+      this.options.store.endHostSession(hostSessionKeys(sid), {
+        now: Date.now(),
+        maxAgeMs: this.options.sessionMaxAgeMs,
+      }),
+    );
     return sid;
   }
 

@@ -1,7 +1,17 @@
 import { EventEmitter } from "node:events";
 import { MemoryHistoryStore } from "./history-memory.js";
 import { MemoryPresenceStore } from "./presence.js";
-import type { AuthStore, Backend, ConsumedToken, ControlBus, HistoryLimits } from "./types.js";
+import { hostSessionJson } from "./scripts.js";
+import type {
+  AuthStore,
+  Backend,
+  ConsumedToken,
+  ControlBus,
+  HistoryLimits,
+  HostSessionKeys,
+  HostSessionPut,
+  HostSessionWrite,
+} from "./types.js";
 
 interface Entry {
   value: string;
@@ -17,6 +27,24 @@ function readCapAt(session: string): number | undefined {
     return typeof capAt === "number" ? capAt : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** A host-issued session's record, as the in-process store keeps it (the Redis store: a hash). */
+interface HostRecord {
+  user?: string;
+  maxAt?: number;
+  exp?: number;
+  ended?: boolean;
+}
+
+function readHostRecord(json: string | null): HostRecord {
+  if (json === null) return {};
+  try {
+    const data = JSON.parse(json) as unknown;
+    return typeof data === "object" && data !== null ? (data as HostRecord) : {};
+  } catch {
+    return {};
   }
 }
 
@@ -171,15 +199,66 @@ export class MemoryAuthStore implements AuthStore {
     return session === null ? { status: "session-gone", sid } : { status: "ok", sid, session };
   }
 
-  async putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean> {
-    if ((await this.kv.get(endedKey)) !== null) return false;
-    await this.kv.set(sessionKey, session, "PX", ttlMs);
-    return true;
+  /**
+   * The host-session steps, one after another: each is several awaited key-value calls,
+   * and two grants of one key interleaved there could both find the key unowned (the
+   * Redis script is atomic; this makes the twin so).
+   */
+  private hostSteps: Promise<unknown> = Promise.resolve();
+
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.hostSteps.then(step);
+    this.hostSteps = run.catch(() => undefined);
+    return run;
   }
 
-  async endHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<void> {
-    await this.kv.set(endedKey, "1", "PX", endedTtlMs);
-    await this.kv.del(sessionKey);
+  /** Same rules as the Redis script HOST_GRANT (see there). */
+  putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {
+    return this.serially(() => this.grantHostSession(keys, grant));
+  }
+
+  /** Same rules as the Redis script END_HOST_SESSION. */
+  endHostSession(keys: HostSessionKeys, end: { now: number; maxAgeMs: number }): Promise<void> {
+    return this.serially(() => this.endHostRecord(keys, end));
+  }
+
+  private async grantHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {
+    const { userId, expiresAt, now } = grant;
+    const record = readHostRecord(await this.kv.get(keys.record));
+    if (record.user !== undefined && record.user !== userId) return { status: "other-user" };
+    const maxAt = record.maxAt ?? now + grant.maxAgeMs;
+    const exp = Math.max(record.exp ?? 0, expiresAt);
+    const ended = record.ended === true || (await this.kv.get(keys.legacyEnded)) !== null;
+    await this.keep(
+      keys.record,
+      { user: userId, maxAt, exp, ended },
+      Math.max(maxAt + grant.credentialTtlMs, exp) - now,
+    );
+    if (ended) return { status: "ended" };
+    const capAt = Math.min(expiresAt, maxAt);
+    if (capAt <= now) return { status: "expired" };
+    await this.kv.set(keys.session, hostSessionJson(userId, capAt, now), "PX", Math.min(grant.idleTtlMs, capAt - now));
+    return { status: "ok", capAt };
+  }
+
+  private async endHostRecord(keys: HostSessionKeys, end: { now: number; maxAgeMs: number }): Promise<void> {
+    const record = readHostRecord(await this.kv.get(keys.record));
+    const keptMs = await this.keep(
+      keys.record,
+      { ...record, ended: true },
+      Math.max(end.maxAgeMs, (record.exp ?? 0) - end.now),
+    );
+    await this.kv.set(keys.legacyEnded, "1", "PX", keptMs);
+    await this.kv.del(keys.session);
+  }
+
+  /** Writes a record kept at least `ms` more (its TTL only grows); returns the ms it is kept. */
+  private async keep(key: string, record: HostRecord, ms: number): Promise<number> {
+    const wanted = Math.max(1, Math.floor(ms));
+    const ttl = await this.kv.pttl(key);
+    const kept = Math.max(ttl, wanted);
+    await this.kv.set(key, JSON.stringify(record), "PX", kept);
+    return kept;
   }
 
   async deleteToken(tokenKey: string): Promise<void> {

@@ -4,11 +4,20 @@ import {
   CONSUME_TICKET,
   CONSUME_TOKEN,
   END_HOST_SESSION,
+  HOST_GRANT,
+  hostSessionJson,
   MINT_TOKEN,
-  PUT_HOST_SESSION,
   RENEW_SESSIONS,
 } from "./scripts.js";
-import type { AuthStore, ConsumedToken, LimitCounter, MintResult } from "./types.js";
+import type {
+  AuthStore,
+  ConsumedToken,
+  HostSessionKeys,
+  HostSessionPut,
+  HostSessionWrite,
+  LimitCounter,
+  MintResult,
+} from "./types.js";
 
 /** The meta key prefix of user streams (`user:<id>`), for the scripts that read a user's head. */
 const USER_META_PREFIX = `${META_KEY_PREFIX}user:`;
@@ -25,6 +34,8 @@ function consumed(reply: ConsumeReply): ConsumedToken {
     : { status: "ok", sid, session, userHead: { last, epoch: epoch ?? "" } };
 }
 
+type HostGrantReply = ["ok", capAt: number, ttlMs: number] | ["ended" | "expired" | "other-user"];
+
 interface Scripted {
   /** The mint and consume scripts take a key count: the limits counted with them are optional keys. */
   tetherMintToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
@@ -32,8 +43,14 @@ interface Scripted {
   tetherConsumeTicket(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
   tetherRenewSessions(keyCount: number, ...keysThenIdleTtl: (string | number)[]): Promise<number[]>;
   tetherRenewSession(sessionKey: string, idleTtlMs: number): Promise<number[]>;
-  tetherPutHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<number>;
-  tetherEndHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<number>;
+  tetherHostGrant(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<HostGrantReply>;
+  tetherEndHostSession(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  tetherHostGrantRecord(recordKey: string, ...args: (string | number)[]): Promise<HostGrantReply>;
+  tetherEndHostRecord(recordKey: string, now: number, maxAgeMs: number): Promise<number>;
+}
+
+function hostPut(reply: HostGrantReply): HostSessionPut {
+  return reply[0] === "ok" ? { status: "ok", capAt: reply[1] } : { status: reply[0] };
 }
 
 /** Keys, then ARGV, of the limits a consume script counts. */
@@ -50,7 +67,9 @@ function limitArgs(limits: LimitCounter[]): { keys: string[]; args: number[] } {
  * counted in that same script (the limiter's keys live in the same Redis). On a
  * Redis Cluster a token and its session live in different slots, so minting and
  * consuming take two steps; still correct, as a session deleted in between is
- * caught when the token is consumed; the limits are then counted apart.
+ * caught when the token is consumed; the limits are then counted apart. A host
+ * session's record and the session are in different slots too: its grant checks the
+ * record atomically first, then writes the session, then looks for an end again.
  */
 export class RedisAuthStore implements AuthStore {
   private readonly client: RedisClient & Scripted;
@@ -64,10 +83,12 @@ export class RedisAuthStore implements AuthStore {
     client.defineCommand("tetherConsumeToken", { lua: CONSUME_TOKEN });
     client.defineCommand("tetherConsumeTicket", { lua: CONSUME_TICKET });
     client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
-    client.defineCommand("tetherPutHostSession", { numberOfKeys: 2, lua: PUT_HOST_SESSION });
-    client.defineCommand("tetherEndHostSession", { numberOfKeys: 2, lua: END_HOST_SESSION });
-    // The same script with one fixed key, so a Redis Cluster client can route it by that key.
+    client.defineCommand("tetherHostGrant", { lua: HOST_GRANT });
+    client.defineCommand("tetherEndHostSession", { lua: END_HOST_SESSION });
+    // The same scripts with one fixed key, so a Redis Cluster client can route them by that key.
     client.defineCommand("tetherRenewSession", { numberOfKeys: 1, lua: RENEW_SESSIONS });
+    client.defineCommand("tetherHostGrantRecord", { numberOfKeys: 1, lua: HOST_GRANT });
+    client.defineCommand("tetherEndHostRecord", { numberOfKeys: 1, lua: END_HOST_SESSION });
     this.client = client as RedisClient & Scripted;
     this.clustered = client.isCluster;
     this.foldsLimits = !this.clustered;
@@ -164,21 +185,37 @@ export class RedisAuthStore implements AuthStore {
     );
   }
 
-  async putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean> {
-    if (!this.clustered) return (await this.client.tetherPutHostSession(sessionKey, endedKey, session, ttlMs)) === 1;
-    // Two slots: an end that lands in between is caught when the token is minted (the session is gone).
-    if ((await this.client.exists(endedKey)) === 1) return false;
-    await this.client.set(sessionKey, session, "PX", ttlMs);
-    return true;
+  async putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {
+    const args = [grant.userId, grant.expiresAt, grant.now, grant.maxAgeMs, grant.idleTtlMs, grant.credentialTtlMs];
+    if (!this.clustered) {
+      return hostPut(await this.client.tetherHostGrant(3, keys.record, keys.session, keys.legacyEnded, ...args));
+    }
+    // Three slots: the record is checked and updated atomically on its own (the owner, the cap
+    // and the end are decided there), then the session is written, then the end is looked for
+    // again. An end marks the record before it deletes the session, so an end that landed
+    // after the first step is seen here, or deletes the session after this write.
+    const legacyEnded = (await this.client.exists(keys.legacyEnded)) === 1 ? "1" : "0";
+    const reply = await this.client.tetherHostGrantRecord(keys.record, ...args, legacyEnded);
+    const put = hostPut(reply);
+    if (put.status !== "ok") return put;
+    await this.client.set(keys.session, hostSessionJson(grant.userId, put.capAt, grant.now), "PX", reply[2] as number);
+    const [ended] = await this.client.hmget(keys.record, "ended");
+    if (ended === "1" || (await this.client.exists(keys.legacyEnded)) === 1) {
+      await this.client.del(keys.session);
+      return { status: "ended" };
+    }
+    return put;
   }
 
-  async endHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<void> {
+  async endHostSession(keys: HostSessionKeys, end: { now: number; maxAgeMs: number }): Promise<void> {
     if (!this.clustered) {
-      await this.client.tetherEndHostSession(sessionKey, endedKey, endedTtlMs);
+      await this.client.tetherEndHostSession(3, keys.record, keys.session, keys.legacyEnded, end.now, end.maxAgeMs);
       return;
     }
-    await this.client.set(endedKey, "1", "PX", endedTtlMs);
-    await this.client.del(sessionKey);
+    // The record first (see putHostSession), then what instances of earlier releases read.
+    const keptMs = await this.client.tetherEndHostRecord(keys.record, end.now, end.maxAgeMs);
+    await this.client.set(keys.legacyEnded, "1", "PX", keptMs);
+    await this.client.del(keys.session);
   }
 
   async deleteToken(tokenKey: string): Promise<void> {

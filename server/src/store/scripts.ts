@@ -135,18 +135,117 @@ return session_and_head(ARGV[2], ARGV[3] .. ARGV[2], ARGV[4])
 `;
 
 /**
- * KEYS: session, ended marker. ARGV: session JSON, ttl ms. Writes a host-issued
- * session unless it was ended. Returns 1 when written, 0 when ended.
+ * Keeps a key at least `ms` more from now: a TTL only ever grows, so no later step
+ * shortens what an earlier one promised to remember. Returns the ms it is kept.
  */
-export const PUT_HOST_SESSION = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+const KEEP = `
+local function keep(key, ms)
+  ms = math.max(1, math.floor(ms))
+  local ttl = redis.call('PTTL', key)
+  if ttl >= ms then return ttl end
+  redis.call('PEXPIRE', key, ms)
+  return ms
+end
 `;
 
-/** KEYS: session, ended marker. ARGV: marker ttl ms. Marks the session ended, then deletes it. */
-export const END_HOST_SESSION = `
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-redis.call('DEL', KEYS[1])
-return 1
+/**
+ * A host-issued session as express-session stores one (cookie, userId, capAt), so every
+ * reader of a session reads it too: the twin of `hostSessionJson`. The cookie's
+ * `expires` is ISO 8601 in UTC (days to a civil date: Howard Hinnant's algorithm;
+ * Redis's Lua has no os.date).
+ */
+const HOST_SESSION_JSON = `
+local function iso8601(ms)
+  local s = math.floor(ms / 1000)
+  local days = math.floor(s / 86400)
+  local rem = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+    math.floor(rem / 3600), math.floor((rem % 3600) / 60), rem % 60, ms % 1000)
+end
+local function host_session_json(userId, capAt, now)
+  return cjson.encode({
+    cookie = { originalMaxAge = capAt - now, expires = iso8601(capAt), httpOnly = true, path = '/' },
+    userId = userId,
+    capAt = capAt,
+  })
+end
+`;
+
+/**
+ * The TS twin of the scripts' host session record (the in-process store and the
+ * Redis Cluster path write it from here).
+ */
+export function hostSessionJson(userId: string, capAt: number, now: number): string {
+  return JSON.stringify({
+    cookie: { originalMaxAge: capAt - now, expires: new Date(capAt).toISOString(), httpOnly: true, path: "/" },
+    userId,
+    capAt,
+  });
+}
+
+/**
+ * A grant of a host-issued session (`tether.issueTokenFor`), checked against and
+ * recorded in the session's record, a hash: `user` (the owner, set by the first grant),
+ * `maxAt` (first grant + max age: the cap, never moved by later grants), `exp` (the
+ * latest host expiry seen), `ended` ("1" once ended). The record outlives the session:
+ * kept until the later of `maxAt` + ARGV[6] (credentials bound to the session, tokens
+ * and tickets, live that long after it) and `exp` (the host can present its credential
+ * until then), so neither the cap nor the end nor the owner lapses while any of them
+ * could be presented.
+ *
+ * KEYS: record[, session, ended marker of earlier releases]. Without the session key
+ * (Redis Cluster: it is in another slot) only the record is checked and updated, and
+ * the caller writes the session. ARGV: user id, host expiry (epoch ms), now (epoch ms),
+ * max age ms, idle ttl ms, ms credentials outlive the cap[, "1" when the caller found
+ * the earlier releases' ended marker]. Refusals change nothing but the host expiry seen
+ * (the owner's own: another user's grant changes nothing).
+ * Returns {'ok', capAt, session ttl ms}, {'ended'}, {'expired'} or {'other-user'}.
+ */
+export const HOST_GRANT = `${KEEP}${HOST_SESSION_JSON}
+local userId = ARGV[1]
+local expiresAt = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local rec = redis.call('HMGET', KEYS[1], 'user', 'maxAt', 'exp', 'ended')
+if rec[1] and rec[1] ~= userId then return {'other-user'} end
+local maxAt = tonumber(rec[2]) or (now + tonumber(ARGV[4]))
+local exp = math.max(tonumber(rec[3]) or 0, expiresAt)
+local ended = rec[4] == '1' or ARGV[7] == '1' or (KEYS[3] ~= nil and redis.call('EXISTS', KEYS[3]) == 1)
+redis.call('HSET', KEYS[1], 'user', userId, 'maxAt', maxAt, 'exp', exp)
+if ended then redis.call('HSET', KEYS[1], 'ended', '1') end
+keep(KEYS[1], math.max(maxAt + tonumber(ARGV[6]), exp) - now)
+if ended then return {'ended'} end
+local capAt = math.min(expiresAt, maxAt)
+if capAt <= now then return {'expired'} end
+local ttl = math.min(tonumber(ARGV[5]), capAt - now)
+if KEYS[2] then redis.call('SET', KEYS[2], host_session_json(userId, capAt, now), 'PX', ttl) end
+return {'ok', capAt, ttl}
+`;
+
+/**
+ * Ends a host-issued session: marks its record ended and keeps it at least the max age
+ * and at least until the latest host expiry seen (a credential the host still holds is
+ * refused until then), then deletes the session.
+ *
+ * KEYS: record[, session, ended marker of earlier releases]. ARGV: now (epoch ms), max
+ * age ms. Without the session key (Redis Cluster) the caller deletes it, after this.
+ * Returns the ms the record is kept from now (the marker of earlier releases, when
+ * given, is set for as long: instances not upgraded yet refuse too).
+ */
+export const END_HOST_SESSION = `${KEEP}
+local now = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'ended', '1')
+local exp = tonumber(redis.call('HGET', KEYS[1], 'exp')) or 0
+local ms = keep(KEYS[1], math.max(tonumber(ARGV[2]), exp - now))
+if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ms) end
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+return ms
 `;

@@ -22,6 +22,33 @@ export interface LimitCounter {
   windowSeconds: number;
 }
 
+/** The store keys of one host-issued session. */
+export interface HostSessionKeys {
+  /** The session itself, as express-session stores one. */
+  session: string;
+  /** Its record: owner, cap, latest host expiry, ended. Outlives the session. */
+  record: string;
+  /** The ended marker of earlier releases: honoured and written, for a rolling upgrade. */
+  legacyEnded: string;
+}
+
+/** One grant of a host-issued session, as the store checks and records it. */
+export interface HostSessionWrite {
+  userId: string;
+  /** Epoch ms: the host session's expiry (bounded by the caller). */
+  expiresAt: number;
+  /** Epoch ms: the caller's clock, the instant of the grant. */
+  now: number;
+  /** Tether's max age: the first grant fixes the cap at its `now` plus this. */
+  maxAgeMs: number;
+  idleTtlMs: number;
+  /** How long credentials bound to the session (tokens, resume tickets) can outlive its cap. */
+  credentialTtlMs: number;
+}
+
+/** What a host-issued session's grant found: written (with its cap), or refused and why. */
+export type HostSessionPut = { status: "ok"; capAt: number } | { status: "ended" | "expired" | "other-user" };
+
 /** What minting found: minted, the session gone, or a limit counted with it past its points (nothing minted). */
 export type MintResult = boolean | { limitedMs: number };
 
@@ -66,12 +93,19 @@ export interface AuthStore {
     limits?: LimitCounter[],
   ): Promise<ConsumedToken>;
   /**
-   * Writes a host-issued session (`session` as JSON, living `ttlMs`) unless `endedKey`
-   * says it was ended; false when it was.
+   * Checks a host-issued session's grant against the session's record and, when it
+   * holds, writes the session (as JSON, living the idle TTL, never past its cap), in one
+   * step on one Redis. The first grant binds the record to its user and fixes the cap at
+   * `now + maxAgeMs`; the host's expiry caps it further. Refused: `other-user` (the key
+   * belongs to another user's session), `ended`, `expired` (the cap has passed). The
+   * record is kept as long as a credential for the session could still be presented.
    */
-  putHostSession(sessionKey: string, endedKey: string, session: string, ttlMs: number): Promise<boolean>;
-  /** Ends a host-issued session: marks it ended (for `endedTtlMs`) and deletes it. */
-  endHostSession(sessionKey: string, endedKey: string, endedTtlMs: number): Promise<void>;
+  putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut>;
+  /**
+   * Ends a host-issued session: marks its record ended, kept at least `maxAgeMs` and at
+   * least until the latest host expiry seen, and deletes the session.
+   */
+  endHostSession(keys: HostSessionKeys, end: { now: number; maxAgeMs: number }): Promise<void>;
   /** Deletes a token (one whose consume failed on a store error, so it may have survived). */
   deleteToken(tokenKey: string): Promise<void>;
 }
