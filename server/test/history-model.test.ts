@@ -97,19 +97,22 @@ class Read implements Command {
     readonly s: number,
     readonly pick: number,
     readonly count: number,
+    /** A page's byte cap (0: none); every entry here is 3 bytes ("e" and "{}"). */
+    readonly maxBytes: number,
   ) {}
   check = () => true;
   async run(model: Model, real: Real): Promise<void> {
     const offset = model.offsets[this.pick % model.offsets.length]!;
     const pos = parseOffset(offset)!;
-    const read = await real.store.readAfter(real.stream(this.s), pos.id, this.count);
+    const read = await real.store.readAfter(real.stream(this.s), pos.id, this.count, this.maxBytes);
+    const page = Math.min(this.count, this.maxBytes > 0 ? Math.max(1, Math.floor(this.maxBytes / 3)) : this.count);
     const expected = model.expected(this.s, offset);
     const lost = unrecoverable(pos, read);
     expect({ offset, recoverable: lost === undefined }).toEqual({ offset, recoverable: expected.recoverable });
-    if (expected.recoverable) expect(read.entries.map((e) => e.id)).toEqual(expected.after.slice(0, this.count));
+    if (expected.recoverable) expect(read.entries.map((e) => e.id)).toEqual(expected.after.slice(0, page));
     expect(read.last).toBe(model.segments[this.s]!.at(-1)?.id ?? ZERO_ID);
   }
-  toString = () => `read(${this.s}, offset#${this.pick}, ${this.count})`;
+  toString = () => `read(${this.s}, offset#${this.pick}, ${this.count}, ${this.maxBytes} bytes)`;
 }
 
 class Advance implements Command {
@@ -149,8 +152,12 @@ const commands = (withDataLoss: boolean) =>
     [
       stream.map((s) => new Append(s)),
       stream.map((s) => new Append(s)),
-      fc.tuple(stream, fc.nat(), fc.integer({ min: 1, max: 6 })).map(([s, pick, count]) => new Read(s, pick, count)),
-      fc.tuple(stream, fc.nat(), fc.integer({ min: 1, max: 6 })).map(([s, pick, count]) => new Read(s, pick, count)),
+      fc
+        .tuple(stream, fc.nat(), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 12 }))
+        .map(([s, pick, count, bytes]) => new Read(s, pick, count, bytes)),
+      fc
+        .tuple(stream, fc.nat(), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 12 }))
+        .map(([s, pick, count, bytes]) => new Read(s, pick, count, bytes)),
       fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constant(LIMITS.windowMs)).map((ms) => new Advance(ms)),
       stream.map((s) => new ExpireKey(s)),
       ...(withDataLoss ? [stream.map((s) => new Lose(s))] : []),

@@ -20,7 +20,7 @@ import { onLeave } from "./socket-lifetime.js";
 import { roomOf } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
-/** Entries read from the store per page of a replay: bounds what one replay holds in memory. */
+/** Entries read from the store per page of a replay (each page is also at most the replay buffer in bytes). */
 const REPLAY_PAGE = 500;
 /** Live events held for one socket's stream while it is read; past this it is disconnected and retries. */
 const MAX_HELD = 10_000;
@@ -440,22 +440,25 @@ export class Delivery {
         read = await this.read(stream, ZERO_ID);
         continue;
       }
+      let full = false;
       for (const entry of read.entries) {
         this.emit(gate.socket, stream, entry, read.epoch);
         pos = { id: entry.id, epoch: read.epoch };
         replayed += 1;
         sinceCheck += entry.data.length;
-        // A client that does not read must not make this instance hold its whole backlog.
         if (sinceCheck >= budget / 4) {
           sinceCheck = 0;
-          if (bufferedBytes(gate.socket) > budget) {
-            this.options.metrics.replayWaits.inc();
-            if (!(await drained(gate.socket, budget / 2))) break;
-          }
+          full ||= bufferedBytes(gate.socket) > budget;
         }
       }
       cursor.pos = pos;
-      if (read.entries.length < REPLAY_PAGE || !gate.socket.connected) break;
+      if (read.entries.length === 0 || read.entries.at(-1)?.id === read.last || !gate.socket.connected) break;
+      // A client that does not read must not make this instance hold its backlog: pages are at most the
+      // budget in bytes, and the next one is read only once the socket has sent most of what it holds.
+      if (full) {
+        this.options.metrics.replayWaits.inc();
+        if (!(await drained(gate.socket, budget / 2))) break;
+      }
       read = await this.read(stream, pos.id);
     }
     this.options.metrics.replayed.inc(replayed);
@@ -489,7 +492,9 @@ export class Delivery {
     const key = `${stream}\n${after}`;
     let read = this.reads.get(key);
     if (!read) {
-      read = this.history.readAfter(stream, after, REPLAY_PAGE).finally(() => this.reads.delete(key));
+      read = this.history
+        .readAfter(stream, after, REPLAY_PAGE, this.options.replayBufferBytes)
+        .finally(() => this.reads.delete(key));
       this.reads.set(key, read);
     }
     return read;

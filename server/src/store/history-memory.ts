@@ -87,14 +87,14 @@ export class MemoryHistoryStore implements HistoryStore {
     return { last: stream?.last ?? ZERO_ID, epoch: stream?.epoch ?? "" };
   }
 
-  async readAfter(name: string, after: string, count: number): Promise<StreamRead> {
+  async readAfter(name: string, after: string, count: number, maxBytes = 0): Promise<StreamRead> {
     const now = Math.floor(this.clock());
     const stream = this.live(name, now);
     if (!stream) return { last: ZERO_ID, epoch: "", maxDeleted: ZERO_ID, length: 0, entries: [] };
     const { last, epoch } = stream;
     if (stream.entries.length === 0) return { last, epoch, maxDeleted: last, length: 0, entries: [] };
     this.trim(stream, now);
-    const entries = stream.entries.filter((entry) => compareIds(entry.id, after) > 0).slice(0, count);
+    const entries = pageOf(stream.entries.filter((entry) => compareIds(entry.id, after) > 0).slice(0, count), maxBytes);
     return { last, epoch, maxDeleted: stream.maxDeleted, length: stream.entries.length, entries };
   }
 
@@ -116,4 +116,17 @@ export class MemoryHistoryStore implements HistoryStore {
     // In process nothing is ever dropped: no resync.
     this.bus.on("appended", (event: AppendedEvent) => subscriber.onEvent(event));
   }
+}
+
+/** The first entries whose event names and data add up to at most `maxBytes` (at least one; 0: all), as the Redis script counts them. */
+function pageOf(entries: StreamEntry[], maxBytes: number): StreamEntry[] {
+  if (maxBytes <= 0) return entries;
+  let bytes = 0;
+  const page: StreamEntry[] = [];
+  for (const entry of entries) {
+    bytes += Buffer.byteLength(entry.event) + Buffer.byteLength(entry.data);
+    if (bytes > maxBytes && page.length > 0) break;
+    page.push(entry);
+  }
+  return page;
 }

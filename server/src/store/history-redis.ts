@@ -103,7 +103,7 @@ export class RedisHistoryStore implements HistoryStore {
     return { last: last ?? "0-0", epoch: epoch ?? "" };
   }
 
-  async readAfter(stream: string, after: string, count: number): Promise<StreamRead> {
+  async readAfter(stream: string, after: string, count: number, maxBytes = 0): Promise<StreamRead> {
     const [last, epoch, maxDeleted, length, entries] = await this.client.tetherReadAfter(
       streamKey(stream),
       metaKey(stream),
@@ -112,6 +112,7 @@ export class RedisHistoryStore implements HistoryStore {
       this.limits.windowMs,
       this.limits.maxLength,
       this.now(),
+      maxBytes,
     );
     return { last, epoch, maxDeleted, length, entries: entries.map(toEntry) };
   }

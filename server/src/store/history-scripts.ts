@@ -95,7 +95,8 @@ return {id, epoch}
 `;
 
 /**
- * KEYS: stream, meta. ARGV: after id (exclusive), count, window ms, max length, now ('' = TIME).
+ * KEYS: stream, meta. ARGV: after id (exclusive), count, window ms, max length, now ('' = TIME),
+ * max bytes ('' or 0 = no cap: the page ends before the entry that would pass it, but holds at least one).
  * Returns {last, epoch, newest deleted id, length, entries}. An expired stream lost everything up to its last id.
  */
 export const READ_AFTER = `${COMMON}
@@ -108,6 +109,17 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {last, epoch, last, 0, {}} end
 trim(KEYS[1], KEYS[2], now, window, tonumber(ARGV[4]))
 local deleted = redis.call('HGET', KEYS[2], 'deleted') or '0-0'
 local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+local maxBytes = tonumber(ARGV[6] or '0') or 0
+if maxBytes > 0 then
+  local page, bytes = {}, 0
+  for _, entry in ipairs(entries) do
+    -- The event name and data ({'e', event, 'd', data}), as the in-process twin counts them.
+    bytes = bytes + #entry[2][2] + #entry[2][4]
+    if bytes > maxBytes and #page > 0 then break end
+    table.insert(page, entry)
+  end
+  entries = page
+end
 return {last, epoch, deleted, redis.call('XLEN', KEYS[1]), entries}
 `;
 

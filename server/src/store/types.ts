@@ -197,9 +197,12 @@ export interface HistoryStore {
   head(stream: string): Promise<StreamHead>;
   /**
    * Entries after id `after` (exclusive); entries older than the window (and a
-   * stream idle past the window) are dropped first.
+   * stream idle past the window) are dropped first. At most `count` entries and,
+   * when `maxBytes` is given, at most that many bytes of event names and data
+   * (but always one entry when there is one): a page is complete when its last
+   * entry is the stream's `last`.
    */
-  readAfter(stream: string, after: string, count: number): Promise<StreamRead>;
+  readAfter(stream: string, after: string, count: number, maxBytes?: number): Promise<StreamRead>;
   /**
    * Evidence of a rollback: an instance delivered `seen` in `epoch`, and the
    * stream's newest id is now older. Starts a new epoch (once), so positions
