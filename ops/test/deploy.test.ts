@@ -75,7 +75,15 @@ function composeConfig(): ComposeFile {
 }
 
 /** What compose fixes for the instances rather than passing through from .env. */
-const FIXED = ["PORT", "HOST", "REDIS_URL", "TETHER_TRUST_PROXY", "TETHER_INSTANCE_ID", "TETHER_AGENT_PORT"];
+const FIXED = [
+  "PORT",
+  "HOST",
+  "REDIS_URL",
+  "TETHER_TRUST_PROXY",
+  "TETHER_INSTANCE_ID",
+  "TETHER_AGENT_PORT",
+  "TETHER_AGENT_HOST",
+];
 /** Secrets the `init` service writes to the shared volume; the instances read their files. */
 const FROM_INIT = ["TETHER_API_KEY", "TETHER_SESSION_SECRET"];
 const SECRETS_DIR = "/run/secrets/tether";
@@ -108,6 +116,8 @@ describe.skipIf(!onPath("docker-compose"))("docker-compose.yml", () => {
     expect(service?.environment).toMatchObject({
       REDIS_URL: "redis://redis:6379",
       TETHER_TRUST_PROXY: "1",
+      // HAProxy, in another container, reads the agent port (127.0.0.1 by default).
+      TETHER_AGENT_HOST: "0.0.0.0",
       TETHER_API_KEY_FILE: `${SECRETS_DIR}/api_key`,
       TETHER_SESSION_SECRET_FILE: `${SECRETS_DIR}/session_secret`,
     });

@@ -50,11 +50,15 @@ export async function startServer(
 
   // The token request runs on every reconnect: answered before express's routing.
   const isToken = tether.basePath === "" ? isTokenRequest : tokenRequestUnder(tether.basePath);
-  // Timeouts and a connection cap set deliberately (slowloris; see deploy/haproxy.cfg for the proxy's side).
-  const http = createHttpServer(config.http, (req, res) =>
-    isToken(req) ? tether.tokenRoute(req, res) : app(req, res),
+  // Timeouts and connection limits set deliberately (slowloris, one address filling the cap;
+  // see deploy/haproxy.cfg for the proxy's side). The gate runs before Engine.IO's listeners.
+  const http = createHttpServer(
+    config.http,
+    (req, res) => (isToken(req) ? tether.tokenRoute(req, res) : app(req, res)),
+    { maxConnectionsPerIp: config.maxConnectionsPerIp, trustProxy: config.trustProxy, logger: tether.logger },
   );
-  tether.attach(http);
+  // A socket that never sends CONNECT is closed after this, not Socket.IO's 45 s.
+  tether.attach(http).connectTimeout(config.connectTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(config.port, config.host, () => resolve());
@@ -62,7 +66,7 @@ export async function startServer(
   const agent =
     config.agentPort === undefined
       ? undefined
-      : await startAgent(config.agentPort, config.host, () => tether.agentStatus());
+      : await startAgent(config.agentPort, config.agentHost, () => tether.agentStatus());
   const { port } = http.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   return {

@@ -63,6 +63,12 @@ export interface TetherConfig {
   admission: AdmissionLimits;
   /** Port of the HAProxy agent check (this instance's weight); undefined: none. */
   agentPort: number | undefined;
+  /** Address the agent port binds to (`127.0.0.1` unless set: it need not face clients). */
+  agentHost: string;
+  /** A connection that has not completed the Socket.IO handshake by then is closed. */
+  connectTimeoutMs: number;
+  /** Open connections per client address (0: no limit); see `gateConnections`. */
+  maxConnectionsPerIp: number;
   instanceId: string;
   /** On SIGTERM, clients are moved to other instances over this long. */
   drainWindowMs: number;
@@ -277,6 +283,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxEventLoopDelayMs: e.TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY,
     },
     agentPort: e.TETHER_AGENT_PORT,
+    agentHost: e.TETHER_AGENT_HOST,
+    connectTimeoutMs: e.TETHER_CONNECT_TIMEOUT,
+    maxConnectionsPerIp: e.TETHER_MAX_CONNECTIONS_PER_IP,
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
     drainWindowMs: e.TETHER_DRAIN_WINDOW,
     shutdownTimeoutMs: e.TETHER_SHUTDOWN_TIMEOUT,

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { DEFAULTS, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import bytes from "bytes";
 import { z } from "zod";
@@ -131,6 +132,16 @@ const origin = z.string().refine((text) => {
   }
 }, "expected an origin such as https://app.example.com (scheme, host and port only, no trailing slash)");
 
+/**
+ * Connection admission defaults. Socket.IO's own connect timeout is 45 s: a socket
+ * that never authenticates held a connection slot that long.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Generous: behind a proxy without TETHER_TRUST_PROXY every client shares the proxy's address. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 500;
+/** The agent port answers only on loopback unless told otherwise (compose sets 0.0.0.0 on its private network). */
+export const DEFAULT_AGENT_HOST = "127.0.0.1";
+
 /** Environment variables of the public contract and their validation. */
 export const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(DEFAULTS.port),
@@ -205,6 +216,26 @@ export const EnvSchema = z.object({
         return z.NEVER;
       }
       return port;
+    }),
+  /** Time a connection gets to complete the Socket.IO handshake (send CONNECT) before it is closed. */
+  TETHER_CONNECT_TIMEOUT: duration(DEFAULT_CONNECT_TIMEOUT_MS),
+  /** Open connections (HTTP keep-alive and WebSocket) per client address; `off`: no limit. */
+  TETHER_MAX_CONNECTIONS_PER_IP: countOrOff(DEFAULT_MAX_CONNECTIONS_PER_IP),
+  /** The address the agent port binds to. */
+  TETHER_AGENT_HOST: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const trimmed = text?.trim() ?? "";
+      if (trimmed === "") return DEFAULT_AGENT_HOST;
+      if (isIP(trimmed) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(trimmed)) {
+        ctx.addIssue({
+          code: "custom",
+          message: "expected an IP address or a host name, such as 127.0.0.1 or 0.0.0.0",
+        });
+        return z.NEVER;
+      }
+      return trimmed;
     }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

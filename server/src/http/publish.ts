@@ -2,7 +2,7 @@ import { ErrorCode, PublishBody, Route } from "@tether/shared";
 import express, { type RequestHandler, Router } from "express";
 import { safeEqual } from "../auth/secrets.js";
 import { TetherError } from "../errors.js";
-import type { Publisher } from "../realtime/publisher.js";
+import { assertPublishableData, type Publisher } from "../realtime/publisher.js";
 
 function bearer(publishKey: string): RequestHandler {
   return (req, _res, next) => {
@@ -21,6 +21,8 @@ export function publishRoutes(
   const router = Router();
   if (publishKey === undefined) return router;
   router.post(Route.Publish, bearer(publishKey), express.json({ limit: maxBodyBytes }), async (req, res) => {
+    // Before the schema, which must not be the first to walk a body nested thousands deep.
+    assertPublishableData((req.body as { data?: unknown } | undefined)?.data);
     const body = PublishBody.safeParse(req.body);
     if (!body.success) {
       throw new TetherError(

@@ -1,6 +1,10 @@
 import { createServer, type RequestListener, type Server, type ServerOptions } from "node:http";
 import { DEFAULTS } from "@tether/shared";
+import type { Logger } from "pino";
+import type { TrustProxy } from "../auth/client-ip.js";
 import type { HttpLimits } from "../config/config.js";
+import { DEFAULT_MAX_CONNECTIONS_PER_IP } from "../config/schema.js";
+import { gateConnections } from "./connection-gate.js";
 
 /**
  * Node's HTTP server options for Tether's limits: time to send the headers and the
@@ -19,18 +23,41 @@ export function httpServerOptions(limits: HttpLimits): ServerOptions {
   };
 }
 
+/** The connection gate's settings besides `HttpLimits` (see `gateConnections`). */
+export interface HttpServerGateOptions {
+  /** Open connections per client address (`config.maxConnectionsPerIp`; 0: none); unset: 500. */
+  maxConnectionsPerIp?: number;
+  /** `config.trustProxy`: behind a proxy without it, every client counts as the proxy's address. */
+  trustProxy?: TrustProxy;
+  /** Gets one line when the instance is full. */
+  logger?: Logger;
+}
+
 /**
- * An HTTP server with Tether's timeouts and connection cap (`config.http`), as
+ * An HTTP server with Tether's timeouts and connection limits (`config.http`), as
  * `startServer` uses: for a host app that wants the same limits on its own server.
- * Connections beyond the cap are closed at once; upgraded WebSockets count towards it.
+ * Past the cap (`TETHER_HTTP_MAX_CONNECTIONS`), or past the per-address limit, requests
+ * get 503 + `Retry-After` and upgrades a 503, while probes are still answered; upgraded
+ * WebSockets count towards both. See `gateConnections`.
  *
  * @example
- * const server = createHttpServer(config.http, app);
+ * const server = createHttpServer(config.http, app, {
+ *   maxConnectionsPerIp: config.maxConnectionsPerIp,
+ *   trustProxy: config.trustProxy,
+ * });
  * tether.attach(server);
  * server.listen(3000);
  */
-export function createHttpServer(limits: HttpLimits, listener: RequestListener): Server {
+export function createHttpServer(
+  limits: HttpLimits,
+  listener: RequestListener,
+  options: HttpServerGateOptions = {},
+): Server {
   const server = createServer(httpServerOptions(limits), listener);
-  server.maxConnections = limits.maxConnections;
+  gateConnections(server, {
+    ...options,
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
+  });
   return server;
 }

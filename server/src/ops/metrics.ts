@@ -12,6 +12,19 @@ const RECOVERY_REASONS: readonly RecoveryFailure[] = ["trimmed", "reset", "inval
 /** `tether_reconnect_duration_seconds`'s `credential`. */
 type Credential = "token" | "ticket";
 
+/** Why the connection gate refused a connection (`tether_connections_refused_total`'s `reason`). */
+export type ConnectionRefusal = "instance" | "address";
+
+/**
+ * The HTTP connection gate's counts (see `gateConnections`), process-wide like the
+ * default process metrics: the gate wraps the HTTP server, which may exist before
+ * (or without) a Tether, so every Tether's registry reports the process's counts.
+ */
+export const connectionCounts: { open: number; refused: Record<ConnectionRefusal, number> } = {
+  open: 0,
+  refused: { instance: 0, address: 0 },
+};
+
 /**
  * Tether's Prometheus metrics, on a registry of their own (a host app's
  * default registry is left alone). Served at GET /metrics.
@@ -158,6 +171,24 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(connectedSockets());
+      },
+    });
+    new Gauge({
+      name: "tether_http_connections",
+      help: "Open HTTP connections (WebSockets included) on this process's gated HTTP server (TETHER_HTTP_MAX_CONNECTIONS is its cap).",
+      registers: [this.registry],
+      collect() {
+        this.set(connectionCounts.open);
+      },
+    });
+    new Counter({
+      name: "tether_connections_refused_total",
+      help: "Connections answered 503 + Retry-After by the connection gate, by reason: instance (past TETHER_HTTP_MAX_CONNECTIONS), address (past TETHER_MAX_CONNECTIONS_PER_IP).",
+      labelNames: ["reason"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(connectionCounts.refused)) this.inc({ reason }, count);
       },
     });
     collectDefaultMetrics({ register: this.registry });

@@ -6,6 +6,7 @@ import {
   isPublishableEventName,
   MAX_EVENT_NAME_LENGTH,
   type Offset,
+  payloadShapeProblem,
   type TetherEvents,
 } from "@tether/shared";
 import { TetherError } from "../errors.js";
@@ -24,7 +25,8 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
    * Appends the event to the target's history and delivers it live. `data`
    * arrives as the event's payload with `offset` (and `room`) added. Rejects
    * with a TetherError INVALID_INPUT for a reserved event name (`welcome`,
-   * `newListener`, …: see `isPublishableEventName` in @tether/shared).
+   * `newListener`, …: see `isPublishableEventName` in @tether/shared), and for
+   * `data` nested too deep, too large or not JSON (see `payloadShapeProblem`).
    *
    * @example
    * const offset = await tether.publisher.publish({ user: "alice" }, "build:log", { line: "ok" });
@@ -42,6 +44,7 @@ export class StreamPublisher implements Publisher {
 
   async publish(target: Target, event: string, data: object): Promise<Offset> {
     assertPublishable(event);
+    assertPublishableData(data);
     const stream = "user" in target ? userStream(target.user) : roomStream(target.room);
     const { id, epoch } = await this.history.append(stream, event, JSON.stringify(data));
     return formatOffset(id, epoch);
@@ -56,4 +59,14 @@ export function assertPublishable(event: unknown): asserts event is string {
       `Event names are 1 to ${MAX_EVENT_NAME_LENGTH} characters and not reserved by Socket.IO or Tether.`,
     );
   }
+}
+
+/**
+ * The publish-side payload rule, for every publish entry (HTTP, in-process, worker):
+ * checked without recursion before JSON.stringify walks it (a deep one overflowed the stack).
+ */
+export function assertPublishableData(data: unknown): void {
+  const problem = payloadShapeProblem(data);
+  if (problem !== undefined)
+    throw new TetherError(ErrorCode.InvalidInput, `The event data cannot be published: ${problem}.`);
 }

@@ -6,6 +6,7 @@ import { Server } from "socket.io";
 import { sessionRoom } from "../auth/keys.js";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../config/schema.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
@@ -34,6 +35,8 @@ export interface RealtimeOptions {
   path: string;
   pingIntervalMs: number;
   pingTimeoutMs: number;
+  /** Time to send the Socket.IO CONNECT before the connection is closed; unset: TETHER_CONNECT_TIMEOUT's default. */
+  connectTimeoutMs?: number;
   /** How often connected sessions are renewed and checked for their end. */
   sessionCheckIntervalMs: number;
   /** How often live streams are compared with the store's head. */
@@ -85,6 +88,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     path: options.path,
     pingInterval: options.pingIntervalMs,
     pingTimeout: options.pingTimeoutMs,
+    connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     maxHttpBufferSize: options.maxMessageBytes,
     perMessageDeflate: false,
     // `cors` does not apply to WebSocket upgrades: the origin is checked here, for every transport.

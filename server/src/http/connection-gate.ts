@@ -1,0 +1,193 @@
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import { ErrorCode, Route } from "@tether/shared";
+import type { Logger } from "pino";
+import { clientIpResolver, type TrustProxy } from "../auth/client-ip.js";
+import { TetherError } from "../errors.js";
+import { type ConnectionRefusal, connectionCounts } from "../ops/metrics.js";
+import { sendJson } from "./errors.js";
+
+/** Room above the cap for probes and for answering 503s: 10 %, and at least this many connections. */
+const HEADROOM_RATIO = 0.1;
+const MIN_HEADROOM = 16;
+/** Retry-After of a refusal: this many seconds plus up to as many again, so refused clients do not all return at once. */
+const RETRY_AFTER_SECONDS = 5;
+/** A refused upgrade's socket is destroyed this long after its answer if the client keeps it open. */
+const REFUSED_LINGER_MS = 2_000;
+/** At most one "instance full" log line per this long, however often the instance fills. */
+const FULL_LOG_INTERVAL_MS = 60_000;
+/** Probes, answered whatever the load (the ops routes are mounted at the root, whatever the base path). */
+const PROBES: ReadonlySet<string> = new Set([Route.Health, Route.Ready, Route.Metrics]);
+
+/** The connection gate's limits (see `gateConnections`). */
+export interface ConnectionGateOptions {
+  /** The instance cap: past this many open connections, new ones are refused with 503. */
+  maxConnections: number;
+  /** Open connections per client address; past it that address is refused with 503. 0: no limit. */
+  maxConnectionsPerIp: number;
+  /** How the client's address is read (`TETHER_TRUST_PROXY`); unset: the peer's address. */
+  trustProxy?: TrustProxy;
+  /** Gets one line when the instance is full. */
+  logger?: Logger;
+}
+
+/** What a gate counts, for tests and diagnostics. */
+export interface ConnectionGate {
+  /** Open connections on the server (refused ones until they close included). */
+  readonly open: number;
+  /** Open connections attributed to a client address. */
+  openFrom(address: string): number;
+}
+
+/** The hard ceiling for a cap: Node drops connections past it (`server.maxConnections`). */
+export function connectionCeiling(cap: number): number {
+  return cap + Math.max(Math.ceil(cap * HEADROOM_RATIO), MIN_HEADROOM);
+}
+
+/** One connection, as the gate knows it. */
+interface Connection {
+  /** The client address it counts for (the first request's, by the client-IP rule). */
+  address: string;
+  /** Judged once, at its first request that is no probe; admitted connections stay admitted. */
+  admitted: boolean;
+}
+
+/**
+ * Connection admission on an HTTP(S) server, cheapest check first, before
+ * Engine.IO or express see anything (it wraps the server's `emit`, so it holds
+ * whatever listeners are added or reshuffled later, as Engine.IO's `attach` does):
+ *
+ * 1. Probes (`/healthz`, `/readyz`, `/metrics`) are always answered: the load balancer
+ *    must see the instance as it is, full or not.
+ * 2. A connection that arrives past the instance cap gets 503 + `Retry-After` +
+ *    `Connection: close` (the contract's UNAVAILABLE body), an upgrade a plain 503: a
+ *    status and a hint, never a bare reset. The Socket.IO handshake's own limits come
+ *    after (admission control: UNAVAILABLE with `retryAfterMs`).
+ * 3. The same past `maxConnectionsPerIp` open connections (keep-alive and WebSocket)
+ *    from one client address, as `req.ip` reads it: behind a proxy without
+ *    `trustProxy`, every client shares the proxy's address.
+ *
+ * A connection counts for the address of its first request, and is judged once:
+ * admitted connections stay admitted. Past a hard ceiling above the cap (10 %, at
+ * least 16) Node drops new connections at once (`server.maxConnections`): the last
+ * resort against running out of file descriptors. Silent connections (no request)
+ * count towards the cap until the headers timeout closes them.
+ */
+export function gateConnections(server: HttpServer | HttpsServer, options: ConnectionGateOptions): ConnectionGate {
+  const { maxConnections: cap, maxConnectionsPerIp: perIp, logger } = options;
+  const clientIp = clientIpResolver(options.trustProxy);
+  const connections = new WeakMap<object, Connection>();
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  let full = false;
+  let fullLoggedAt = Number.NEGATIVE_INFINITY;
+
+  server.maxConnections = connectionCeiling(cap);
+  server.on("connection", (socket: Duplex) => {
+    open += 1;
+    connectionCounts.open += 1;
+    socket.once("close", () => {
+      open -= 1;
+      connectionCounts.open -= 1;
+      if (open <= cap) full = false;
+    });
+  });
+
+  /** The connection of a request, counted for its client's address at its first request. */
+  const connectionOf = (req: IncomingMessage): Connection => {
+    const known = connections.get(req.socket);
+    if (known) return known;
+    const connection = { address: clientIp(req), admitted: false };
+    connections.set(req.socket, connection);
+    perAddress.set(connection.address, (perAddress.get(connection.address) ?? 0) + 1);
+    req.socket.once("close", () => {
+      const left = (perAddress.get(connection.address) ?? 1) - 1;
+      if (left > 0) perAddress.set(connection.address, left);
+      else perAddress.delete(connection.address);
+    });
+    return connection;
+  };
+
+  /** Why this request's connection is refused, or undefined: it may go on. */
+  const refusal = (req: IncomingMessage): ConnectionRefusal | undefined => {
+    const connection = connectionOf(req);
+    if (connection.admitted || PROBES.has(req.url?.split("?", 1)[0] ?? "")) return undefined;
+    if (open > cap) {
+      if (!full && Date.now() - fullLoggedAt >= FULL_LOG_INTERVAL_MS) {
+        fullLoggedAt = Date.now();
+        logger?.warn({ open, cap }, "connection cap reached: new connections get 503 until others close");
+      }
+      full = true;
+      return refused("instance");
+    }
+    if (perIp > 0 && (perAddress.get(connection.address) ?? 0) > perIp) return refused("address");
+    connection.admitted = true;
+    return undefined;
+  };
+
+  const emit = server.emit;
+  server.emit = function gatedEmit(this: typeof server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === "request" || event === "checkContinue") {
+      const [req, res] = args as [IncomingMessage, ServerResponse];
+      const reason = refusal(req);
+      if (reason !== undefined) {
+        refuseRequest(res, reason);
+        return true;
+      }
+    } else if (event === "upgrade") {
+      const [req, socket] = args as [IncomingMessage, Duplex];
+      const reason = refusal(req);
+      if (reason !== undefined) {
+        refuseUpgrade(socket, reason);
+        return true;
+      }
+    }
+    return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
+  } as typeof server.emit;
+
+  return {
+    get open() {
+      return open;
+    },
+    openFrom: (address) => perAddress.get(address) ?? 0,
+  };
+}
+
+function refused(reason: ConnectionRefusal): ConnectionRefusal {
+  connectionCounts.refused[reason] += 1;
+  return reason;
+}
+
+const MESSAGES: Readonly<Record<ConnectionRefusal, string>> = {
+  instance: "This instance is at its connection limit; retry shortly.",
+  address: "Too many open connections from this address; close some or retry later.",
+};
+
+function retryAfter(): string {
+  return String(RETRY_AFTER_SECONDS + Math.floor(Math.random() * (RETRY_AFTER_SECONDS + 1)));
+}
+
+function refuseRequest(res: ServerResponse, reason: ConnectionRefusal): void {
+  const body = new TetherError(ErrorCode.Unavailable, MESSAGES[reason]).toBody();
+  sendJson(res, 503, body, { "Retry-After": retryAfter(), Connection: "close", "Cache-Control": "no-store" });
+}
+
+/** The upgrade's socket has no HTTP response object any more: the 503 is written by hand. */
+function refuseUpgrade(socket: Duplex, reason: ConnectionRefusal): void {
+  const body = JSON.stringify(new TetherError(ErrorCode.Unavailable, MESSAGES[reason]).toBody());
+  socket.on("error", () => {});
+  socket.end(
+    [
+      "HTTP/1.1 503 Service Unavailable",
+      `Retry-After: ${retryAfter()}`,
+      "Connection: close",
+      "Cache-Control: no-store",
+      "Content-Type: application/json; charset=utf-8",
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      "",
+      body,
+    ].join("\r\n"),
+  );
+  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+}
