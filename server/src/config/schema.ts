@@ -1,5 +1,6 @@
 import { DEFAULTS } from "@tether/shared";
 import { z } from "zod";
+import { ROOM_LIMIT_DEFAULTS } from "../realtime/room-bounds.js";
 import { parseDuration } from "./duration.js";
 
 const duration = (fallbackMs: number) =>
@@ -155,6 +156,10 @@ export const EnvSchema = z.object({
     .max(100_000)
     .default(DEFAULTS.sessionEventsPerSecond),
   TETHER_MAX_SOCKETS_PER_SESSION: z.coerce.number().int().min(1).max(10_000).default(DEFAULTS.maxSocketsPerSession),
+  /** Distinct rooms with history one user may be in on one instance, its sockets and sessions together (`off`: none). */
+  TETHER_MAX_ROOMS_PER_USER: countOrOff(ROOM_LIMIT_DEFAULTS.perUser),
+  /** Distinct rooms with history one instance holds sockets in (`off`: none). */
+  TETHER_MAX_ROOMS_PER_INSTANCE: countOrOff(ROOM_LIMIT_DEFAULTS.perInstance),
   TETHER_ADMISSION_HANDSHAKES_PER_SECOND: countOrOff(DEFAULTS.admissionHandshakesPerSecond),
   TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: durationOrOff(DEFAULTS.admissionMaxEventLoopDelayMs),
   /** Unset: no agent. A TCP port on which HAProxy's agent check reads this instance's weight. */
