@@ -7,6 +7,7 @@ import {
   RedisPresenceStore,
 } from "../src/store/presence.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 /** One suite over both presence stores: Redis (its Lua script) and the in-process twin. */
@@ -142,5 +143,24 @@ describe.each(stores)("presence store (%s)", (_, make) => {
     expect(read.total).toBe(150);
     expect((await store.members("big")).members).toHaveLength(150);
     expect((await store.members("nobody", 10)).members).toEqual([]);
+  });
+});
+
+describe("presence store on a Redis Cluster", () => {
+  let cluster: TestRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 90_000);
+  afterAll(async () => cluster?.close());
+
+  it("updateMany spreads rooms over slots (one script per room), and members reads each room's slot", async () => {
+    const store = new RedisPresenceStore((cluster as TestRedisCluster).client());
+    const rooms = Array.from({ length: 12 }, (_, i) => `spread-${i}`);
+    const results = await store.updateMany(
+      rooms.map((room) => ({ room, instanceId: "A", mode: "add", entries: [["sam", 1]], ttlMs: 5_000 })),
+    );
+    expect(results.map((r) => r.changes)).toEqual(rooms.map(() => [{ userId: "sam", before: 0, after: 1 }]));
+    for (const room of rooms)
+      expect(await store.members(room)).toEqual({ members: [{ userId: "sam", connections: 1 }], total: 1 });
   });
 });

@@ -90,6 +90,31 @@ describe("tether.removeFromRoom", () => {
   });
 });
 
+describe("tether.removeFromRoom by host session", () => {
+  it("removes that session's sockets on B, not the same user's other session", async () => {
+    const work = await tab(b.url, "bob", opened, "bob-laptop-session");
+    const phone = await tab(b.url, "bob", opened, "bob-phone-session");
+    const carol = await tab(b.url, "carol", opened);
+    const alice = await tab(a.url, "alice", opened);
+    policy.canJoin.bob = ["*"];
+    for (const t of [work, phone, carol, alice]) await t.client.join("doc:s");
+    expect(users(await a.tether.members("doc:s")).bob).toBe(2);
+    await a.tether.removeFromRoom("doc:s", { sessionKey: "bob-laptop-session" });
+    await waitFor("room:revoked for the laptop", () => work.of("room:revoked").length === 1, { timeoutMs: WITHIN_MS });
+    expect(work.of("room:revoked")).toEqual([{ room: "doc:s" }]);
+    await waitFor("one of bob's connections left", async () => users(await a.tether.members("doc:s")).bob === 1, {
+      timeoutMs: WITHIN_MS,
+    });
+    expect(await work.rawMembers("doc:s")).toMatchObject({ ok: false, error: { code: ErrorCode.Forbidden } });
+    await publish(a.url, "doc:s", "doc:edit", { n: 7 });
+    await waitFor("the phone's event", () => phone.of("doc:edit", "doc:s").length === 1);
+    await waitFor("carol's event", () => carol.of("doc:edit", "doc:s").length === 1);
+    await work.client.echo("sync");
+    expect(work.of("doc:edit", "doc:s")).toEqual([]);
+    expect(phone.of("room:revoked")).toEqual([]);
+  });
+});
+
 describe("tether.recheckRooms", () => {
   it("re-runs canJoin for connected sockets: on A, it removes a socket on B no longer allowed within a second", async () => {
     const dave = await tab(b.url, "dave", opened);

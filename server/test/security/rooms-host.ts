@@ -44,6 +44,12 @@ export async function startRoomsHost(env: Record<string, string>, policy: Policy
     },
   });
   const app = express();
+  // A host's own token route (its users signed in by the host): `?user=…&key=…` (the host session's key).
+  app.get("/my/tether-token", async (req, res) => {
+    const userId = String(req.query.user);
+    const sessionKey = String(req.query.key);
+    res.json(await tether.issueTokenFor(req, { userId, sessionKey, expiresAt: Date.now() + 3_600_000 }));
+  });
   app.use(tether.router);
   const http: Server = createServer(app);
   tether.attach(http);
@@ -63,12 +69,25 @@ export interface Received {
   payload: Record<string, unknown>;
 }
 
-/** A tab logged in as `user` (a session of its own), connected, recording every event at the raw Socket.IO level. */
-export async function tab(url: string, user: string, opened: TestClient[]) {
-  const t = startClient(url);
+/**
+ * A tab logged in as `user` (a session of its own; with `hostSessionKey`, a host-issued
+ * session through the host's token route), connected, recording every event at the raw Socket.IO level.
+ */
+export async function tab(url: string, user: string, opened: TestClient[], hostSessionKey?: string) {
+  const getToken =
+    hostSessionKey === undefined
+      ? undefined
+      : async () => {
+          const res = await fetch(`${url}/my/tether-token?user=${user}&key=${hostSessionKey}`);
+          if (!res.ok) throw new Error(`token route: ${res.status}`);
+          return (await res.json()) as { token: string; expiresAt: number };
+        };
+  const t = startClient(url, { getToken });
   opened.push(t);
-  const res = await t.post("/api/auth/login", { apiKey: API_KEY, user });
-  if (res.status !== 200) throw new Error(`login as ${user} failed: ${res.status}`);
+  if (hostSessionKey === undefined) {
+    const res = await t.post("/api/auth/login", { apiKey: API_KEY, user });
+    if (res.status !== 200) throw new Error(`login as ${user} failed: ${res.status}`);
+  }
   const received: Received[] = [];
   t.client.socket.onAny((event: string, payload: Record<string, unknown>) => received.push({ event, payload }));
   t.client.connect();
