@@ -6,6 +6,7 @@ import {
   DEFAULTS,
   ErrorCode,
   type RoomMember,
+  RoomNameSchema,
   Route,
   type SchemaOutput,
   SessionEndReason,
@@ -15,7 +16,7 @@ import {
 import { Router } from "express";
 import type { Logger } from "pino";
 import { clientIpResolver } from "./auth/client-ip.js";
-import { hostSessionId } from "./auth/keys.js";
+import { hostSessionId, sessionRoom } from "./auth/keys.js";
 import { RateLimits } from "./auth/limits.js";
 import { apiKeyLogin } from "./auth/login.js";
 import { OriginPolicy } from "./auth/origins.js";
@@ -40,6 +41,7 @@ import { type EventHandler, EventHandlers } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
 import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
+import type { RoomControl, RoomControlMessage } from "./realtime/room-control.js";
 import type { CanJoin } from "./realtime/rooms.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
@@ -130,8 +132,41 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
     schema: S,
     handler: EventHandler<SchemaOutput<S>, AppClientResult<E, K>>,
   ): void;
-  /** Who is in a room with history, across the fleet: users with their connection counts. */
-  members(room: string): Promise<RoomMember[]>;
+  /**
+   * Who is in a room with history, across the fleet: users with their connection
+   * counts. All of them unless `limit` is given (clients get at most 100).
+   *
+   * @example
+   * const first = await tether.members("doc:42", { limit: 20 });
+   */
+  members(room: string, options?: { limit?: number }): Promise<RoomMember[]>;
+  /**
+   * Takes a user's sockets (`{ userId }`), or a host-issued session's (`{ sessionKey }`,
+   * see `issueTokenFor`), out of a room on every instance, within a second: the room's
+   * events stop, they leave its presence (`presence:leave` for a user's last connection),
+   * `room:members` is refused to them, and they get `room:revoked {room}` (the SDK forgets
+   * the room). They stay connected. Change what `canJoin` (or `roomsOf`) answers first,
+   * or the client may join again. Resolves once this instance's sockets are out and the
+   * others are told; rejects with UNAVAILABLE when Redis could not be reached (call again).
+   *
+   * @example
+   * await acl.revoke(docId, userId);
+   * await tether.removeFromRoom(`doc:${docId}`, { userId });
+   */
+  removeFromRoom(room: string, who: { userId: string } | { sessionKey: string }): Promise<void>;
+  /**
+   * Asks `canJoin` again (and `roomsOf`, for the rooms it granted) for every connected
+   * socket in `room`, or in any room when `room` is omitted, on every instance, and
+   * removes the sockets no longer allowed as `removeFromRoom` does. Call it after a
+   * change of permissions you cannot pin on one user. A check that throws keeps the
+   * room. Resolves once this instance is rechecked and the others are told (each
+   * rechecks on receipt); rejects with UNAVAILABLE when Redis could not be reached.
+   *
+   * @example
+   * await db.setChannelPrivate(channelId);
+   * await tether.recheckRooms(`channel:${channelId}`);
+   */
+  recheckRooms(room?: string): Promise<void>;
   /** Starts Socket.IO on the host's HTTP server. Call once. */
   attach(server: HttpServer): TetherServer;
   /**
@@ -277,6 +312,17 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     jobs.stopAll();
   }
 
+  /** A room instruction to every instance; before `attach`, to the others only (this one has no sockets). */
+  async function sendRoomControl(control: RoomControl): Promise<void> {
+    try {
+      if (realtime) await realtime.roomControl(control);
+      else await backend.control.publish({ roomControl: control, from: "" } satisfies RoomControlMessage);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, "room control not sent");
+      throw new TetherError(ErrorCode.Unavailable, "Could not reach every instance; try again.");
+    }
+  }
+
   const tokenRoute = tokenHandler({ auth, origins, metrics, logger });
   const cors = corsForAllowlist(origins);
   const errors = errorHandler(logger);
@@ -380,18 +426,23 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     handle(event, schema, handler) {
       handlers.add(event, schema, handler);
     },
-    async members(room) {
-      if (realtime) return realtime.rooms.members(room);
-      const ttlMs = config.sessionCheckIntervalMs;
-      const read = await backend.presence.update({
-        room,
-        instanceId: config.instanceId,
-        mode: "add",
-        entries: [],
-        ttlMs,
-        withMembers: true,
-      });
-      return read.members ?? [];
+    async members(room, { limit } = {}) {
+      // A read: it writes nothing (expired entries are left out; the heartbeat removes them).
+      const read = await (realtime ? realtime.rooms.members(room, limit) : backend.presence.members(room, limit));
+      return read.members;
+    },
+    async removeFromRoom(room, who) {
+      if (!RoomNameSchema.safeParse(room).success) throw new TetherError(ErrorCode.InvalidInput, "Not a room name.");
+      const control: RoomControl =
+        "userId" in who
+          ? { op: "remove", room, userId: who.userId }
+          : { op: "remove", room, session: sessionRoom(hostSessionId(who.sessionKey)) };
+      await sendRoomControl(control);
+    },
+    async recheckRooms(room) {
+      if (room !== undefined && !RoomNameSchema.safeParse(room).success)
+        throw new TetherError(ErrorCode.InvalidInput, "Not a room name.");
+      await sendRoomControl(room === undefined ? { op: "recheck" } : { op: "recheck", room });
     },
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
@@ -414,6 +465,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
         roomsOf: options.roomsOf ?? (() => []),
         handlers,
         canJoin: options.canJoin ?? (() => false),
+        roomLimits: config.roomLimits,
         isDraining: () => draining,
         logger,
       });

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   MemoryPresenceStore,
+  PRESENCE_CHUNK,
   type PresenceStore,
   type PresenceUpdate,
   RedisPresenceStore,
 } from "../src/store/presence.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 /** One suite over both presence stores: Redis (its Lua script) and the in-process twin. */
@@ -68,5 +70,97 @@ describe.each(stores)("presence store (%s)", (_, make) => {
     expect(set.changes).toEqual([{ userId: "ivan", before: 0, after: 2 }]);
     const again = await store.update({ room: "s", instanceId: "A", mode: "set", entries: [["ivan", 2]], ttlMs: TTL });
     expect(again.changes).toEqual([]);
+  });
+
+  it("updateMany: several rooms in one call, each with the same rules as update (the heartbeat)", async () => {
+    const store = make();
+    await store.update(add("m1", "dead", [["olga", 1]]));
+    await store.update(add("m2", "A", [["pat", 1]]));
+    const set = (room: string, entries: [string, number][]): PresenceUpdate => ({
+      room,
+      instanceId: "A",
+      mode: "set",
+      entries,
+      ttlMs: TTL,
+    });
+    const first = await store.updateMany([set("m1", [["pat", 2]]), set("m2", [["pat", 1]]), set("m3", [])]);
+    expect(first.map((r) => r.changes)).toEqual([[{ userId: "pat", before: 0, after: 2 }], [], []]);
+    // olga's instance never renews: a later batch reports her gone, in her room only.
+    const gone = await waitFor(
+      "olga's entry to expire",
+      async () => {
+        const results = await store.updateMany([set("m1", [["pat", 2]]), set("m2", [["pat", 1]])]);
+        return results[0]?.changes.some((c) => c.userId === "olga") ? results : undefined;
+      },
+      { timeoutMs: TTL * 3, intervalMs: TTL / 4 },
+    );
+    expect(gone.map((r) => r.changes)).toEqual([[{ userId: "olga", before: 1, after: 0 }], []]);
+    expect(await store.updateMany([])).toEqual([]);
+  });
+
+  it("updateMany: more rooms than one chunk holds are all written, results in order", async () => {
+    const store = make();
+    const n = PRESENCE_CHUNK.rooms + 10;
+    const rooms = Array.from({ length: n }, (_, i) => `chunk-${i}`);
+    const results = await store.updateMany(
+      rooms.map((room, i) => ({ room, instanceId: "A", mode: "set", entries: [[`u${i}`, 1]], ttlMs: 5_000 })),
+    );
+    expect(results).toHaveLength(n);
+    expect(results.every((r, i) => r.changes[0]?.userId === `u${i}`)).toBe(true);
+    expect((await store.members(rooms[n - 1] as string)).members).toEqual([{ userId: `u${n - 1}`, connections: 1 }]);
+  });
+
+  it("members: a read that writes nothing (an expired entry is left out, and its change is still reported later)", async () => {
+    const store = make();
+    await store.update(add("ro", "dead", [["quinn", 1]]));
+    await store.update({ ...add("ro", "alive", [["rita", 1]]), ttlMs: 60_000 });
+    expect(await store.members("ro")).toEqual({
+      members: expect.arrayContaining([
+        { userId: "quinn", connections: 1 },
+        { userId: "rita", connections: 1 },
+      ]),
+      total: 2,
+    });
+    await waitFor("quinn left out of members", async () => (await store.members("ro")).total === 1, {
+      timeoutMs: TTL * 3,
+      intervalMs: TTL / 4,
+    });
+    expect(await store.members("ro")).toEqual({ members: [{ userId: "rita", connections: 1 }], total: 1 });
+    // The read removed nothing: the next update is the one that finds quinn gone.
+    const next = await store.update({ ...add("ro", "alive", []), withMembers: false });
+    expect(next.changes).toEqual([{ userId: "quinn", before: 1, after: 0 }]);
+  });
+
+  it("members and updates list at most the limit asked for, with the total", async () => {
+    const store = make();
+    const entries = Array.from({ length: 150 }, (_, i): [string, number] => [`m${i}`, 1]);
+    const written = await store.update({ ...add("big", "A", entries), ttlMs: 60_000, membersLimit: 100 });
+    expect(written.members).toHaveLength(100);
+    expect(written.membersTotal).toBe(150);
+    const read = await store.members("big", 100);
+    expect(read.members).toHaveLength(100);
+    expect(new Set(read.members.map((m) => m.userId)).size).toBe(100);
+    expect(read.total).toBe(150);
+    expect((await store.members("big")).members).toHaveLength(150);
+    expect((await store.members("nobody", 10)).members).toEqual([]);
+  });
+});
+
+describe("presence store on a Redis Cluster", () => {
+  let cluster: TestRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 90_000);
+  afterAll(async () => cluster?.close());
+
+  it("updateMany spreads rooms over slots (one script per room), and members reads each room's slot", async () => {
+    const store = new RedisPresenceStore((cluster as TestRedisCluster).client());
+    const rooms = Array.from({ length: 12 }, (_, i) => `spread-${i}`);
+    const results = await store.updateMany(
+      rooms.map((room) => ({ room, instanceId: "A", mode: "add", entries: [["sam", 1]], ttlMs: 5_000 })),
+    );
+    expect(results.map((r) => r.changes)).toEqual(rooms.map(() => [{ userId: "sam", before: 0, after: 1 }]));
+    for (const room of rooms)
+      expect(await store.members(room)).toEqual({ members: [{ userId: "sam", connections: 1 }], total: 1 });
   });
 });

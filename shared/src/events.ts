@@ -112,12 +112,18 @@ export interface RoomAckError {
   error: { code: ErrorCode; message: string };
 }
 
-/** `room:join`'s acknowledgement: the room's `recovery` (also sent as an event), its offset, its members. */
-export type RoomJoinAck = { ok: true; recovery: RecoveryPayload; offset: Offset; members: RoomMember[] } | RoomAckError;
+/**
+ * `room:join`'s acknowledgement: the room's `recovery` (also sent as an event), its offset, its members
+ * (at most 100 listed; `membersTotal`, from servers that bound the list, counts them all).
+ */
+export type RoomJoinAck =
+  | { ok: true; recovery: RecoveryPayload; offset: Offset; members: RoomMember[]; membersTotal?: number }
+  | RoomAckError;
 
 export type RoomLeaveAck = { ok: true } | RoomAckError;
 
-export type RoomMembersAck = { ok: true; members: RoomMember[] } | RoomAckError;
+/** `room:members`' acknowledgement: at most 100 members listed; `membersTotal` counts them all. */
+export type RoomMembersAck = { ok: true; members: RoomMember[]; membersTotal?: number } | RoomAckError;
 
 /** Every event the server emits to clients. */
 export interface ServerToClientEvents {

@@ -6,6 +6,7 @@ import type { z } from "zod";
 import type { LimitSpecs } from "../auth/limits.js";
 import type { AdmissionLimits } from "../realtime/admission.js";
 import type { SocketLimits } from "../realtime/guards.js";
+import type { RoomLimits } from "../realtime/room-bounds.js";
 import type { RedisTarget } from "../store/redis-connection.js";
 import { parseDuration } from "./duration.js";
 import { type Env, EnvSchema } from "./schema.js";
@@ -61,6 +62,8 @@ export interface TetherConfig {
   socketLimits: SocketLimits;
   /** Admission control under a reconnect storm. */
   admission: AdmissionLimits;
+  /** Rooms per user and per instance (0: no bound); per socket is `DEFAULTS.maxRoomsPerSocket`. */
+  roomLimits: RoomLimits;
   /** Port of the HAProxy agent check (this instance's weight); undefined: none. */
   agentPort: number | undefined;
   /** Address the agent port binds to (`127.0.0.1` unless set: it need not face clients). */
@@ -282,6 +285,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       handshakesPerSecond: e.TETHER_ADMISSION_HANDSHAKES_PER_SECOND,
       maxEventLoopDelayMs: e.TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY,
     },
+    roomLimits: { perUser: e.TETHER_MAX_ROOMS_PER_USER, perInstance: e.TETHER_MAX_ROOMS_PER_INSTANCE },
     agentPort: e.TETHER_AGENT_PORT,
     agentHost: e.TETHER_AGENT_HOST,
     connectTimeoutMs: e.TETHER_CONNECT_TIMEOUT,

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { DEFAULTS, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import bytes from "bytes";
 import { z } from "zod";
+import { ROOM_LIMIT_DEFAULTS } from "../realtime/room-bounds.js";
 import { parseDuration } from "./duration.js";
 
 /** Per-socket bounds on what a client can make the server hold (see `SocketLimits`). */
@@ -201,6 +202,10 @@ export const EnvSchema = z.object({
   TETHER_MAX_CALLS_PER_SOCKET: z.coerce.number().int().min(1).max(10_000).default(SOCKET_DEFAULTS.callsPerSocket),
   TETHER_MAX_CALLS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(SOCKET_DEFAULTS.callsPerUser),
   TETHER_REPLAY_BUFFER: size(SOCKET_DEFAULTS.replayBufferBytes),
+  /** Distinct rooms with history one user may be in on one instance, its sockets and sessions together (`off`: none). */
+  TETHER_MAX_ROOMS_PER_USER: countOrOff(ROOM_LIMIT_DEFAULTS.perUser),
+  /** Distinct rooms with history one instance holds sockets in (`off`: none). */
+  TETHER_MAX_ROOMS_PER_INSTANCE: countOrOff(ROOM_LIMIT_DEFAULTS.perInstance),
   TETHER_ADMISSION_HANDSHAKES_PER_SECOND: countOrOff(DEFAULTS.admissionHandshakesPerSecond),
   TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: durationOrOff(DEFAULTS.admissionMaxEventLoopDelayMs),
   /** Unset: no agent. A TCP port on which HAProxy's agent check reads this instance's weight. */

@@ -1,21 +1,24 @@
-import { ClientEvent, DEFAULTS, ErrorCode, type RoomAckError, type RoomMember, ServerEvent } from "@tether/shared";
+import { DEFAULTS, ErrorCode, type RoomAckError, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import type { SocketIdentity } from "../auth/service.js";
 import { toTetherError } from "../errors.js";
-import type { PresenceChange, PresenceStore } from "../store/presence.js";
+import type { MembersRead, PresenceStore } from "../store/presence.js";
 import type { Delivery } from "./delivery.js";
+import type { RoomsOf } from "./handshake.js";
+import { RoomBounds, type RoomLimits } from "./room-bounds.js";
+import type { RoomControl } from "./room-control.js";
+import { MEMBERS_LISTED, presenceRoom, RoomPresence } from "./room-presence.js";
 import { onLeave } from "./socket-lifetime.js";
 import { roomStream } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
+export { presenceRoom };
+
 /**
  * Whether a user may join a room at run time (`client.join`), or keep it on a
- * reconnect. Rooms granted by `roomsOf` need no check.
+ * reconnect or a `recheckRooms`. Rooms granted by `roomsOf` need no check.
  */
 export type CanJoin = (identity: SocketIdentity, room: string) => boolean | Promise<boolean>;
-
-/** The Socket.IO room (no history, through the adapter) that carries a room's presence events. */
-export const presenceRoom = (room: string) => `presence:${room}`;
 
 /** What the handshake decided about a socket's rooms. */
 export interface AdmittedRooms {
@@ -29,10 +32,14 @@ export interface AdmittedRooms {
 
 /** One socket's rooms. Most sockets have none: nothing here is allocated per socket that a room-less socket does not need. */
 interface SocketRooms {
+  socket: TetherSocket;
   granted: ReadonlySet<string>;
+  /** Each joined room is held in the bounds until the socket leaves it. */
   joined: Set<string>;
-  /** Runtime joins in progress (created on the first). */
+  /** Runtime joins in progress (created on the first); a new room is held from the start of its join. */
   joining?: Set<string>;
+  /** Joins in progress that a removal reached first: they are refused. */
+  cancelled?: Set<string>;
   /** Counted present in every joined room (from its connection on). */
   present: boolean;
   /** Told at connection, then dropped. */
@@ -41,44 +48,47 @@ interface SocketRooms {
 
 const NONE: ReadonlySet<string> = new Set();
 const NO_ROOMS: readonly string[] = [];
+/** Sockets whose rooms `recheck` asks about at once: a recheck of a busy instance does not flood the host's checks. */
+const RECHECK_BATCH = 64;
 
-const refusal = (code: ErrorCode, message: string): RoomAckError => ({ ok: false, error: { code, message } });
+export const refusal = (code: ErrorCode, message: string): RoomAckError => ({ ok: false, error: { code, message } });
 
 /**
  * Rooms of connected sockets: runtime joins and leaves (authorized by
- * `canJoin`), and presence. Presence counts connections per user per room in
- * the store, per instance, each instance's entries renewed every third of
- * `intervalMs` and expiring after `intervalMs`: a killed instance's members are
- * gone within one interval. A user's first connection in a room (fleet-wide)
- * sends `presence:join`, its last `presence:leave`, to the room's members
- * through the Socket.IO adapter (a room without history: presence is not replayed).
+ * `canJoin`), bounded per socket, per user and per instance (see
+ * `RoomBounds`), presence (see `RoomPresence`), and removals decided by the
+ * host (`removeFromRoom`, `recheckRooms`) through the control channel.
  */
 export class Rooms {
   private readonly sockets = new Map<string, SocketRooms>();
-  /** This instance's connections per room and user: what the heartbeat writes. */
-  private readonly local = new Map<string, Map<string, number>>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly bounds: RoomBounds;
+  private readonly presence: RoomPresence;
 
   constructor(
-    private readonly io: TetherServer,
+    io: TetherServer,
     private readonly delivery: Delivery,
-    private readonly presence: PresenceStore,
+    store: PresenceStore,
     private readonly options: {
       instanceId: string;
       canJoin: CanJoin;
+      /** Asked again by `recheck` for the rooms it granted. */
+      roomsOf?: RoomsOf;
       intervalMs: number;
       maxRoomsPerSocket?: number;
+      limits?: RoomLimits;
       logger: Logger;
     },
-  ) {}
+  ) {
+    this.bounds = new RoomBounds(options.limits ?? { perUser: 0, perInstance: 0 });
+    this.presence = new RoomPresence(io, store, options);
+  }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.heartbeat(), Math.max(1, this.options.intervalMs / 3)).unref();
+    this.presence.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.presence.stop();
   }
 
   private get max(): number {
@@ -87,7 +97,8 @@ export class Rooms {
 
   /**
    * In the handshake: the rooms `roomsOf` granted, plus those the client asks
-   * to keep (`auth.rooms`) that `canJoin` still allows; the others are revoked.
+   * to keep (`auth.rooms`) that `canJoin` still allows; the others are revoked,
+   * and so are rooms past the user's or the instance's bound (not asked about).
    */
   async admit(identity: SocketIdentity, granted: string[], asked: string[]): Promise<AdmittedRooms> {
     const grantedSet = new Set(granted);
@@ -95,26 +106,41 @@ export class Rooms {
       0,
       Math.max(0, this.max - grantedSet.size),
     );
-    const verdicts = await Promise.all(extra.map((room) => this.options.canJoin(identity, room)));
+    const [within, beyond] = this.bounds.split(identity.userId, [...grantedSet, ...extra]);
+    const ask = within.filter((room) => !grantedSet.has(room));
+    const verdicts = await Promise.all(ask.map((room) => this.options.canJoin(identity, room)));
     return {
       granted: grantedSet,
-      rooms: [...grantedSet, ...extra.filter((_, i) => verdicts[i] === true)],
-      revoked: extra.filter((_, i) => verdicts[i] !== true),
+      rooms: [...within.filter((room) => grantedSet.has(room)), ...ask.filter((_, i) => verdicts[i] === true)],
+      revoked: [...ask.filter((_, i) => verdicts[i] !== true), ...beyond],
     };
   }
 
-  /** In the handshake, once admitted: the socket's rooms, until it leaves. */
+  /**
+   * In the handshake, once admitted: the socket's rooms, held in the bounds
+   * until it leaves. Synchronous, so the bounds decide here for good: a room
+   * another handshake took meanwhile past a bound is taken off the socket and revoked.
+   */
   prepare(socket: TetherSocket, admitted: AdmittedRooms): void {
+    const { userId } = socket.data;
+    const [within, beyond] = this.bounds.split(userId, admitted.rooms);
+    for (const room of within) this.bounds.take(userId, room);
+    for (const room of beyond) this.delivery.unsubscribe(socket, roomStream(room));
+    const revoked = [...admitted.revoked, ...beyond];
     const state: SocketRooms = {
+      socket,
       granted: admitted.granted.size > 0 ? admitted.granted : NONE,
-      joined: new Set(admitted.rooms),
+      joined: new Set(within),
       present: false,
-      revoked: admitted.revoked.length > 0 ? admitted.revoked : NO_ROOMS,
+      revoked: revoked.length > 0 ? revoked : NO_ROOMS,
     };
     this.sockets.set(socket.id, state);
     onLeave(socket, () => {
       this.sockets.delete(socket.id);
-      if (state.present) for (const room of state.joined) void this.count(socket, room, -1);
+      for (const room of state.joined) {
+        this.bounds.release(userId, room);
+        if (state.present) void this.presence.count(userId, room, -1);
+      }
     });
   }
 
@@ -127,32 +153,49 @@ export class Rooms {
     state.present = true;
     for (const room of state.joined) {
       socket.join(presenceRoom(room));
-      void this.count(socket, room, +1);
+      void this.presence.count(socket.data.userId, room, +1);
     }
   }
 
-  /** `room:join`: authorize, then replay from the offset and go live; the ack carries the recovery and members. */
+  /**
+   * `room:join`: bound, authorize, then replay from the offset and go live; the
+   * ack carries the recovery and the members (at most MEMBERS_LISTED, and `membersTotal`).
+   */
   async join(socket: TetherSocket, room: string, offset: string | undefined) {
     const state = this.sockets.get(socket.id);
     if (!state) return refusal(ErrorCode.Unavailable, "Not connected.");
     if (state.joining?.has(room)) return refusal(ErrorCode.InvalidInput, "Already joining this room.");
-    if (!state.joined.has(room) && state.joined.size + (state.joining?.size ?? 0) >= this.max)
-      return refusal(ErrorCode.InvalidInput, `At most ${this.max} rooms per connection.`);
+    const { userId } = socket.data;
+    const fresh = !state.joined.has(room);
+    if (fresh) {
+      if (state.joined.size + (state.joining?.size ?? 0) >= this.max)
+        return refusal(ErrorCode.InvalidInput, `At most ${this.max} rooms per connection.`);
+      const bound = this.bounds.refusal(userId, room);
+      if (bound) return refusal(bound.code, bound.message);
+      this.bounds.take(userId, room);
+    }
     state.joining ??= new Set();
     const joining = state.joining;
     joining.add(room);
     try {
-      if (!state.granted.has(room) && !state.joined.has(room) && !(await this.options.canJoin(socket.data, room)))
+      if (fresh && !state.granted.has(room) && !(await this.options.canJoin(socket.data, room)))
         return refusal(ErrorCode.Forbidden, "Not allowed to join this room.");
+      if (state.cancelled?.delete(room)) return refusal(ErrorCode.Forbidden, "Removed from this room.");
       const { offset: now, ...recovery } = await this.delivery.subscribe(socket, roomStream(room), offset);
       if (!socket.connected || this.sockets.get(socket.id) !== state) return refusal(ErrorCode.Unavailable, "Gone.");
-      let members: RoomMember[] | undefined;
-      if (!state.joined.has(room)) {
+      if (state.cancelled?.delete(room)) {
+        // Removed meanwhile (the stream was added back by this join): it goes again.
+        this.delivery.unsubscribe(socket, roomStream(room));
+        return refusal(ErrorCode.Forbidden, "Removed from this room.");
+      }
+      let members: MembersRead | undefined;
+      if (fresh) {
         state.joined.add(room);
         socket.join(presenceRoom(room));
-        members = await this.count(socket, room, +1, true);
+        members = await this.presence.count(userId, room, +1, true);
       }
-      return { ok: true as const, recovery, offset: now, members: members ?? (await this.members(room)) };
+      members ??= await this.presence.members(room, MEMBERS_LISTED);
+      return { ok: true as const, recovery, offset: now, members: members.members, membersTotal: members.total };
     } catch (err) {
       const error = toTetherError(err);
       if (error.code === ErrorCode.Internal)
@@ -160,6 +203,8 @@ export class Rooms {
       return refusal(error.code === ErrorCode.Internal ? ErrorCode.Unavailable : error.code, error.message);
     } finally {
       joining.delete(room);
+      state.cancelled?.delete(room);
+      if (fresh && !state.joined.has(room)) this.bounds.release(userId, room);
     }
   }
 
@@ -167,10 +212,11 @@ export class Rooms {
   async leave(socket: TetherSocket, room: string): Promise<void> {
     const state = this.sockets.get(socket.id);
     if (!state?.joined.delete(room)) return;
+    this.bounds.release(socket.data.userId, room);
     this.delivery.unsubscribe(socket, roomStream(room));
     socket.leave(presenceRoom(room));
     // Acknowledged once presence has it: a members() after the leave does not count this socket.
-    if (state.present) await this.count(socket, room, -1);
+    if (state.present) await this.presence.count(socket.data.userId, room, -1);
   }
 
   /** Whether this socket is in the room (it may ask for its members). */
@@ -178,122 +224,87 @@ export class Rooms {
     return this.sockets.get(socket.id)?.joined.has(room) ?? false;
   }
 
-  /** The room's members across the fleet: users with their connection counts. */
-  async members(room: string): Promise<RoomMember[]> {
-    const result = await this.presence.update({
-      room,
-      instanceId: this.options.instanceId,
-      mode: "add",
-      entries: [],
-      ttlMs: this.options.intervalMs,
-      withMembers: true,
-    });
-    this.announce(room, result.changes);
-    return result.members ?? [];
+  /** The room's members across the fleet: users with their connection counts (at most `limit`), and how many. */
+  members(room: string, limit?: number): Promise<MembersRead> {
+    return this.presence.members(room, limit);
   }
 
-  /** One connection in or out; sent in call order (one store connection keeps it). */
-  private async count(
-    socket: TetherSocket,
-    room: string,
-    delta: 1 | -1,
-    withMembers = false,
-  ): Promise<RoomMember[] | undefined> {
+  /**
+   * A host's instruction, on this instance. `sockets` resolves a session's room
+   * tag to its sockets here. A recheck resolves once every socket was checked.
+   */
+  async control(control: RoomControl, sessionSockets: (tag: string) => Iterable<TetherSocket>): Promise<void> {
+    if (control.op === "recheck") return this.recheck(control.room);
+    const sockets =
+      "session" in control
+        ? sessionSockets(control.session)
+        : [...this.sockets.values()].filter((s) => s.socket.data.userId === control.userId).map((s) => s.socket);
+    for (const socket of sockets) this.remove(socket, control.room);
+  }
+
+  /**
+   * Takes a socket out of a room now: its stream unsubscribed (no further
+   * events), out of the presence room and no longer counted present
+   * (`presence:leave` when it was the user's last connection), no longer
+   * granted, and told `room:revoked {room}` (at connection, if not connected
+   * yet). A join of the room in progress is refused.
+   */
+  remove(socket: TetherSocket, room: string): void {
+    const state = this.sockets.get(socket.id);
+    if (!state) return;
+    if (state.joining?.has(room)) {
+      state.cancelled ??= new Set();
+      state.cancelled.add(room);
+    }
+    if (state.granted.has(room)) state.granted = new Set([...state.granted].filter((r) => r !== room));
+    if (!state.joined.delete(room)) return;
     const { userId } = socket.data;
-    const users = this.local.get(room) ?? new Map<string, number>();
-    const n = (users.get(userId) ?? 0) + delta;
-    if (n > 0) users.set(userId, n);
-    else users.delete(userId);
-    if (users.size > 0) this.local.set(room, users);
-    else this.local.delete(room);
-    try {
-      const result = await this.presence.update({
-        room,
-        instanceId: this.options.instanceId,
-        mode: "add",
-        entries: [[userId, delta]],
-        ttlMs: this.options.intervalMs,
-        withMembers,
-      });
-      this.announce(room, result.changes);
-      return result.members;
-    } catch (err) {
-      // The store is unreachable: the heartbeat writes this instance's counts again once it is back.
-      this.options.logger.warn({ err: (err as Error).message }, "presence update failed");
-      return undefined;
-    }
-  }
-
-  /** Renews this instance's entries (and puts back any the store lost); announces what changed meanwhile. */
-  private async heartbeat(): Promise<void> {
-    await Promise.all(
-      [...this.local].map(async ([room, users]) => {
-        try {
-          const result = await this.presence.update({
-            room,
-            instanceId: this.options.instanceId,
-            mode: "set",
-            entries: [...users],
-            ttlMs: this.options.intervalMs,
-          });
-          this.announce(room, result.changes);
-        } catch (err) {
-          this.options.logger.warn({ err: (err as Error).message }, "presence heartbeat failed");
-        }
-      }),
-    );
-  }
-
-  private announce(room: string, changes: PresenceChange[]): void {
-    for (const { userId, before, after } of changes) {
-      const payload = { room, user: userId };
-      if (before === 0 && after > 0) this.io.to(presenceRoom(room)).emit(ServerEvent.PresenceJoin, payload);
-      else if (before > 0 && after === 0) this.io.to(presenceRoom(room)).emit(ServerEvent.PresenceLeave, payload);
-    }
-  }
-}
-
-/** Acknowledges when the client asked for it (the guard made `ack` safe to call with anything). */
-function answer(ack: unknown, reply: unknown): void {
-  if (typeof ack === "function") ack(reply);
-}
-
-/**
- * The client's room events (validated by the inbound guard before they get here),
- * as listeners shared by every socket: Socket.IO calls a listener with the socket
- * as `this`, so a connect allocates no closure for them.
- *
- * @example
- * const listen = roomEvents(rooms);
- * io.on("connection", (socket) => listen(socket));
- */
-export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
-  function onJoin(this: TetherSocket, { room, offset }: { room: string; offset?: string }, ack?: unknown) {
-    void rooms.join(this, room, offset).then(
-      (result) => answer(ack, result),
-      (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
-    );
-  }
-  function onLeave(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
-    void rooms.leave(this, room).then(
-      () => answer(ack, { ok: true }),
-      (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
-    );
-  }
-  function onMembers(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
-    if (typeof ack !== "function") return;
-    if (!rooms.isIn(this, room)) {
-      ack(refusal(ErrorCode.Forbidden, "Not in this room."));
+    this.bounds.release(userId, room);
+    this.delivery.unsubscribe(socket, roomStream(room));
+    if (!state.present) {
+      state.revoked = [...state.revoked, room];
       return;
     }
-    rooms.members(room).then(
-      (members) => ack({ ok: true, members }),
-      (err: unknown) => ack(refusal(ErrorCode.Unavailable, toTetherError(err).message)),
-    );
+    socket.leave(presenceRoom(room));
+    socket.emit(ServerEvent.RoomRevoked, { room });
+    void this.presence.count(userId, room, -1);
   }
-  return (socket) => {
-    socket.on(ClientEvent.RoomJoin, onJoin);
-    socket.on(ClientEvent.RoomLeave, onLeave);
-    socket.on(ClientEvent.RoomMembers, onMembers);
-  };
+
+  /**
+   * Asks again, for every socket here in `room` (every room when absent):
+   * `roomsOf` for the rooms it granted, `canJoin` for the others (and for a
+   * granted room `roomsOf` no longer grants). Those no longer allowed are
+   * removed. A check that throws keeps the room (logged): a blip in the host's
+   * store must not empty every room.
+   */
+  async recheck(room?: string): Promise<void> {
+    const states = [...this.sockets.values()].filter((s) =>
+      room === undefined ? s.joined.size > 0 : s.joined.has(room),
+    );
+    for (let i = 0; i < states.length; i += RECHECK_BATCH)
+      await Promise.all(states.slice(i, i + RECHECK_BATCH).map((state) => this.recheckSocket(state, room)));
+  }
+
+  private async recheckSocket(state: SocketRooms, only: string | undefined): Promise<void> {
+    const { socket } = state;
+    const rooms = only === undefined ? [...state.joined] : [only];
+    try {
+      const granted = rooms.some((r) => state.granted.has(r))
+        ? new Set(this.options.roomsOf ? await this.options.roomsOf(socket.data) : [])
+        : NONE;
+      const verdicts = await Promise.all(
+        rooms.map(async (r) => granted.has(r) || (await this.options.canJoin(socket.data, r)) === true),
+      );
+      // The socket may have left, or left and re-joined, meanwhile: only its current state is acted on.
+      if (this.sockets.get(socket.id) !== state) return;
+      for (const [i, r] of rooms.entries()) {
+        if (verdicts[i]) {
+          if (state.granted.has(r) && !granted.has(r))
+            state.granted = new Set([...state.granted].filter((g) => g !== r));
+        } else this.remove(socket, r);
+      }
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, "room recheck failed; rooms kept");
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { createShardedAdapter } from "@socket.io/redis-adapter";
 import { ClientEvent, ServerEvent, type SessionEndReason } from "@tether/shared";
@@ -18,7 +19,10 @@ import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
-import { type CanJoin, Rooms, roomEvents } from "./rooms.js";
+import type { RoomLimits } from "./room-bounds.js";
+import { parseRoomControl, type RoomControl, type RoomControlMessage } from "./room-control.js";
+import { roomEvents } from "./room-events.js";
+import { type CanJoin, Rooms } from "./rooms.js";
 import { SessionEnds } from "./session-end.js";
 import { TicketRefresh } from "./ticket-refresh.js";
 import type { TetherServer } from "./types.js";
@@ -56,6 +60,8 @@ export interface RealtimeOptions {
   /** The app's client → server events (`tether.handle`). */
   handlers: EventHandlers;
   canJoin: CanJoin;
+  /** Rooms per user and per instance (0: no bound). */
+  roomLimits?: RoomLimits;
   /** True once the instance is shutting down: handshakes are refused. */
   isDraining: () => boolean;
   logger: Logger;
@@ -73,6 +79,12 @@ export interface Realtime {
    * instance's sockets at once; the others' through Redis, retried until sent.
    */
   endSession(sid: string, reason: SessionEndReason): Promise<void>;
+  /**
+   * A host's room instruction on every instance: this one's sockets at once,
+   * the others' through the control channel. Rejects when it could not be sent
+   * to the others (Redis unreachable): call again.
+   */
+  roomControl(control: RoomControl): Promise<void>;
   /** Stops the session checks and the pending session-end retries. */
   stop(): void;
 }
@@ -142,10 +154,30 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   const rooms = new Rooms(io, delivery, backend.presence, {
     instanceId: options.instanceId,
     canJoin: options.canJoin,
+    roomsOf: options.roomsOf,
     intervalMs: options.sessionCheckIntervalMs,
+    limits: options.roomLimits,
     logger,
   });
   rooms.start();
+  // Room instructions from the host, sent by any instance (the sender applied its own already:
+  // it knows its messages by an id of this process, not the configurable instance id).
+  const controlSender = randomUUID();
+  const applyRoomControl = (control: RoomControl) =>
+    rooms
+      .control(control, (tag) => sessions.of(tag))
+      .catch((err: unknown) => logger.warn({ err }, "room control failed"));
+  backend.control
+    .subscribe((message) => {
+      const parsed = parseRoomControl(message);
+      if (parsed && parsed.from !== controlSender) void applyRoomControl(parsed.roomControl);
+    })
+    .catch((err: unknown) => logger.error({ err }, "could not subscribe to room control messages"));
+  const roomControl = async (control: RoomControl) => {
+    const local = applyRoomControl(control);
+    await backend.control.publish({ roomControl: control, from: controlSender } satisfies RoomControlMessage);
+    await local;
+  };
   const admission = new Admission(options.admission, options.metrics);
   admission.start();
   const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
@@ -184,7 +216,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     delivery.stop();
     ends.stop();
   };
-  return { io, liveness, delivery, admission, rooms, endSession, stop };
+  return { io, liveness, delivery, admission, rooms, endSession, roomControl, stop };
 }
 
 /** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */

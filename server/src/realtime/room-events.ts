@@ -1,0 +1,50 @@
+import { ClientEvent, ErrorCode } from "@tether/shared";
+import { toTetherError } from "../errors.js";
+import { MEMBERS_LISTED } from "./room-presence.js";
+import { type Rooms, refusal } from "./rooms.js";
+import type { TetherSocket } from "./types.js";
+
+/** Acknowledges when the client asked for it (the inbound guard made `ack` safe to call with anything). */
+function answer(ack: unknown, reply: unknown): void {
+  if (typeof ack === "function") ack(reply);
+}
+
+/**
+ * The client's room events (validated by the inbound guard before they get here),
+ * as listeners shared by every socket: Socket.IO calls a listener with the socket
+ * as `this`, so a connect allocates no closure for them.
+ *
+ * @example
+ * const listen = roomEvents(rooms);
+ * io.on("connection", (socket) => listen(socket));
+ */
+export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
+  function onJoin(this: TetherSocket, { room, offset }: { room: string; offset?: string }, ack?: unknown) {
+    void rooms.join(this, room, offset).then(
+      (result) => answer(ack, result),
+      (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
+    );
+  }
+  function onLeave(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
+    void rooms.leave(this, room).then(
+      () => answer(ack, { ok: true }),
+      (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
+    );
+  }
+  function onMembers(this: TetherSocket, { room }: { room: string }, ack?: unknown) {
+    if (typeof ack !== "function") return;
+    if (!rooms.isIn(this, room)) {
+      ack(refusal(ErrorCode.Forbidden, "Not in this room."));
+      return;
+    }
+    rooms.members(room, MEMBERS_LISTED).then(
+      ({ members, total }) => ack({ ok: true, members, membersTotal: total }),
+      (err: unknown) => ack(refusal(ErrorCode.Unavailable, toTetherError(err).message)),
+    );
+  }
+  return (socket) => {
+    socket.on(ClientEvent.RoomJoin, onJoin);
+    socket.on(ClientEvent.RoomLeave, onLeave);
+    socket.on(ClientEvent.RoomMembers, onMembers);
+  };
+}
