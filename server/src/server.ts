@@ -58,7 +58,7 @@ export async function startServer(
     { maxConnectionsPerIp: config.maxConnectionsPerIp, trustProxy: config.trustProxy, logger: tether.logger },
   );
   // A socket that never sends CONNECT is closed after this, not Socket.IO's 45 s.
-  tether.attach(http).connectTimeout(config.connectTimeoutMs);
+  tether.attach(http);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(config.port, config.host, () => resolve());

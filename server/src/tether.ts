@@ -451,6 +451,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
         path: socketPath,
         pingIntervalMs: config.pingIntervalMs,
         pingTimeoutMs: config.pingTimeoutMs,
+        connectTimeoutMs: config.connectTimeoutMs,
         sessionCheckIntervalMs: config.sessionCheckIntervalMs,
         streamCheckIntervalMs: config.streamCheckIntervalMs,
         resumeTicketTtlMs: config.resumeTicketTtlMs,

@@ -7,7 +7,6 @@ import { Server } from "socket.io";
 import { sessionRoom } from "../auth/keys.js";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
-import { DEFAULT_CONNECT_TIMEOUT_MS } from "../config/schema.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
@@ -39,8 +38,8 @@ export interface RealtimeOptions {
   path: string;
   pingIntervalMs: number;
   pingTimeoutMs: number;
-  /** Time to send the Socket.IO CONNECT before the connection is closed; unset: TETHER_CONNECT_TIMEOUT's default. */
-  connectTimeoutMs?: number;
+  /** Time an Engine.IO connection has to send its Socket.IO CONNECT before it is closed. */
+  connectTimeoutMs: number;
   /** How often connected sessions are renewed and checked for their end. */
   sessionCheckIntervalMs: number;
   /** How often live streams are compared with the store's head. */
@@ -100,7 +99,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     path: options.path,
     pingInterval: options.pingIntervalMs,
     pingTimeout: options.pingTimeoutMs,
-    connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    connectTimeout: options.connectTimeoutMs,
     maxHttpBufferSize: options.maxMessageBytes,
     perMessageDeflate: false,
     // `cors` does not apply to WebSocket upgrades: the origin is checked here, for every transport.
