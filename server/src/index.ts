@@ -5,17 +5,19 @@
 
 export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
+export type { TrustProxy } from "./auth/client-ip.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
-export { createHttpServer, httpServerOptions } from "./http/server-limits.js";
+export { createHttpServer, type HttpServerGateOptions, httpServerOptions } from "./http/server-limits.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { JobLimits } from "./realtime/jobs.js";
 export type { Publisher, Target } from "./realtime/publisher.js";
 export type { CanJoin } from "./realtime/rooms.js";
+export type { RoomLimits } from "./realtime/room-bounds.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";
 export { createTether, type Tether, type TetherOptions } from "./tether.js";
