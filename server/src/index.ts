@@ -4,8 +4,8 @@
  */
 
 export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
-export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { TrustProxy } from "./auth/client-ip.js";
+export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
 export { TetherError } from "./errors.js";
@@ -16,8 +16,8 @@ export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { JobLimits } from "./realtime/jobs.js";
 export type { Publisher, Target } from "./realtime/publisher.js";
-export type { CanJoin } from "./realtime/rooms.js";
 export type { RoomLimits } from "./realtime/room-bounds.js";
+export type { CanJoin } from "./realtime/rooms.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";
 export { createTether, type Tether, type TetherOptions } from "./tether.js";
