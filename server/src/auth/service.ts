@@ -80,6 +80,9 @@ export interface HostSessionGrant {
  */
 const HOST_EXPIRY_HORIZON_MS = 366 * 24 * 3_600_000;
 
+/** Tokens refused before their consume (by the address screen) deleted at once, at most: the rest expire with their TTL. */
+const MAX_TOKENS_RETIRING = 1_000;
+
 /** Backoff of the deletion of a token whose consume failed on a store error. */
 const TOKEN_RETIRE_FIRST_DELAY_MS = 50;
 const TOKEN_RETIRE_MAX_DELAY_MS = 1_000;
@@ -324,10 +327,17 @@ export class AuthService {
    * control and then `admitSocket`.
    */
   async screenSocket(auth: unknown, req: IncomingMessage): Promise<void> {
-    await this.options.limits.screen("handshakeIp", () => this.options.clientIp(req));
     const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { token?: unknown; ticket?: unknown };
+    const token = HandshakeAuthSchema.shape.token.safeParse(sent.token);
+    try {
+      await this.options.limits.screen("handshakeIp", () => this.options.clientIp(req));
+    } catch (err) {
+      // A token presented once is never usable again, refused or not (as when the store counts the limit).
+      if (token.success) this.retireToken(Keys.wsToken(token.data), { ifRoom: true });
+      throw err;
+    }
     const wellFormed =
-      HandshakeAuthSchema.shape.token.safeParse(sent.token).success ||
+      token.success ||
       (sent.token === undefined &&
         this.options.tickets !== undefined &&
         ResumeTicketSchema.safeParse(sent.ticket).success);
@@ -418,12 +428,15 @@ export class AuthService {
   }
 
   /**
-   * Deletes a token whose consume failed on a store error, retrying with backoff
-   * until it is gone or its TTL has passed (then it is gone anyway): a token that
-   * was presented once is never usable again, even if Redis kept it.
+   * Deletes a token whose consume failed on a store error (or that was refused
+   * before its consume: `ifRoom`, skipped when many are pending), retrying with
+   * backoff until it is gone or its TTL has passed (then it is gone anyway): a
+   * token that was presented once is never usable again, even if Redis kept it.
    */
-  private retireToken(tokenKey: string): void {
+  private retireToken(tokenKey: string, { ifRoom = false } = {}): void {
     if (this.retiring.has(tokenKey)) return;
+    // A flood of made-up tokens must not become a flood of deletions: past this many, those are skipped.
+    if (ifRoom && this.retiring.size >= MAX_TOKENS_RETIRING) return;
     this.retiring.add(tokenKey);
     const until = Date.now() + this.options.wsTokenTtlMs;
     const attempt = (delayMs: number): void => {

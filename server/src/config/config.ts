@@ -274,6 +274,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       eventsPerSecond: e.TETHER_SOCKET_EVENTS_PER_SECOND,
       sessionEventsPerSecond: e.TETHER_SESSION_EVENTS_PER_SECOND,
       socketsPerSession: e.TETHER_MAX_SOCKETS_PER_SESSION,
+      socketsPerUser: e.TETHER_MAX_SOCKETS_PER_USER,
       maxPayloadDepth: e.TETHER_MAX_PAYLOAD_DEPTH,
       handlerTimeoutMs: e.TETHER_HANDLER_TIMEOUT,
       callsPerSocket: e.TETHER_MAX_CALLS_PER_SOCKET,

@@ -7,6 +7,8 @@ import { parseDuration } from "./duration.js";
 
 /** Per-socket bounds on what a client can make the server hold (see `SocketLimits`). */
 export const SOCKET_DEFAULTS = {
+  /** Sockets one user may hold on one instance, all its sessions together (8 logins at the per-session bound). */
+  socketsPerUser: 256,
   /** A `tether.handle` handler's deadline: then its call is answered UNAVAILABLE and its signal aborted. */
   handlerTimeoutMs: 15_000,
   /** Handler calls one socket may have running at once. */
@@ -197,6 +199,7 @@ export const EnvSchema = z.object({
     .max(100_000)
     .default(DEFAULTS.sessionEventsPerSecond),
   TETHER_MAX_SOCKETS_PER_SESSION: z.coerce.number().int().min(1).max(10_000).default(DEFAULTS.maxSocketsPerSession),
+  TETHER_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).max(1_000_000).default(SOCKET_DEFAULTS.socketsPerUser),
   TETHER_MAX_PAYLOAD_DEPTH: z.coerce.number().int().min(1).max(1_000).default(PAYLOAD_SHAPE_LIMITS.maxDepth),
   TETHER_HANDLER_TIMEOUT: duration(SOCKET_DEFAULTS.handlerTimeoutMs),
   TETHER_MAX_CALLS_PER_SOCKET: z.coerce.number().int().min(1).max(10_000).default(SOCKET_DEFAULTS.callsPerSocket),

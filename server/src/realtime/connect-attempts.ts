@@ -32,9 +32,11 @@ export class ConnectAttempts {
     this.attempts.set(conn, entry);
     entry.count += 1;
     if (entry.count > MAX_CONNECTS_PER_TRANSPORT) {
-      // At once, not after a refusal: Engine.IO ignores every packet after this, even those
-      // already read in the same chunk (a flood arrives as thousands of frames in one read).
-      conn.close();
+      // At once, not after a refusal: Engine.IO ignores every packet after this, even those already
+      // read in the same chunk (a flood arrives as thousands of frames in one read), and the
+      // WebSocket is cut rather than closed politely, so nothing more of the flood is even parsed.
+      conn.close(true);
+      terminate(conn);
       throw new TetherError(ErrorCode.RateLimited, "Too many handshakes on one connection.");
     }
     if (entry.pending) throw new TetherError(ErrorCode.RateLimited, "A handshake is already in progress.");
@@ -52,4 +54,10 @@ export class ConnectAttempts {
  */
 function closeAfterRefusal(conn: Connection): void {
   setImmediate(() => conn.close());
+}
+
+/** Cuts a WebSocket transport's TCP connection (ws's `terminate`); polling transports hold none. */
+function terminate(conn: Connection): void {
+  const ws = (conn as unknown as { transport?: { socket?: { terminate?: unknown } } }).transport?.socket;
+  if (typeof ws?.terminate === "function") (ws.terminate as () => void).call(ws);
 }

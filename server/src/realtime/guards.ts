@@ -14,6 +14,8 @@ export interface SocketLimits {
   sessionEventsPerSecond: number;
   /** Sockets one session may hold on one instance. */
   socketsPerSession: number;
+  /** Sockets one user may hold on one instance, its sessions together. */
+  socketsPerUser: number;
   /** Deepest nesting of an inbound event's payload: deeper ones are refused before anything walks them. */
   maxPayloadDepth: number;
   /** Deadline of one `tether.handle` call. */
@@ -162,28 +164,41 @@ async function consume(limiters: EventLimiters, socket: TetherSocket): Promise<v
   await limiters.session.consume(socket.data.sid);
 }
 
-/** Counts sockets per session on this instance, and refuses past the limit. */
-export class SessionSocketCounter {
-  private readonly counts = new Map<string, number>();
+/**
+ * Counts sockets per session and per user on this instance, and refuses past
+ * either limit: a user's many logins cannot multiply the per-session bound
+ * without end.
+ */
+export class SocketCounter {
+  private readonly sessions = new Map<string, number>();
+  private readonly users = new Map<string, number>();
 
-  constructor(private readonly max: number) {}
+  constructor(private readonly max: { perSession: number; perUser: number }) {}
 
   /**
-   * Call in the handshake; throws RATE_LIMITED when the session already holds
-   * `max` sockets here. The slot is freed on every way out: disconnect, a
-   * refused handshake, or a client that left before it connected.
+   * Call in the handshake; throws RATE_LIMITED when the session or the user
+   * already holds its most sockets here. The slots are freed on every way out:
+   * disconnect, a refused handshake, or a client that left before it connected.
    */
   admit(socket: TetherSocket): void {
-    const { sid } = socket.data;
-    const count = this.counts.get(sid) ?? 0;
-    if (count >= this.max) throw new TetherError(ErrorCode.RateLimited, "Too many connections for this session.");
-    this.counts.set(sid, count + 1);
+    const { sid, userId } = socket.data;
+    if ((this.sessions.get(sid) ?? 0) >= this.max.perSession)
+      throw new TetherError(ErrorCode.RateLimited, "Too many connections for this session.");
+    if ((this.users.get(userId) ?? 0) >= this.max.perUser)
+      throw new TetherError(ErrorCode.RateLimited, "Too many connections for this user.");
+    count(this.sessions, sid, +1);
+    count(this.users, userId, +1);
     onLeave(socket, () => {
-      const left = (this.counts.get(sid) ?? 1) - 1;
-      if (left <= 0) this.counts.delete(sid);
-      else this.counts.set(sid, left);
+      count(this.sessions, sid, -1);
+      count(this.users, userId, -1);
     });
   }
+}
+
+function count(counts: Map<string, number>, key: string, delta: 1 | -1): void {
+  const n = (counts.get(key) ?? 0) + delta;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 /** The event limiters, in process: a socket lives on one instance, and the session limit is per instance. */

@@ -7,7 +7,7 @@ import type { Metrics } from "../ops/metrics.js";
 import type { Admission } from "./admission.js";
 import type { ConnectAttempts } from "./connect-attempts.js";
 import type { Delivery } from "./delivery.js";
-import type { SessionSocketCounter } from "./guards.js";
+import type { SocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
 import type { Rooms } from "./rooms.js";
 import { handshakeRefused } from "./socket-lifetime.js";
@@ -56,7 +56,7 @@ export function handshakeMiddleware(deps: {
   delivery: Delivery;
   roomsOf: RoomsOf;
   rooms: Rooms;
-  perSession: SessionSocketCounter;
+  socketCounts: SocketCounter;
   sessions: LocalSessions;
   admission: Admission;
   attempts: ConnectAttempts;
@@ -64,7 +64,7 @@ export function handshakeMiddleware(deps: {
   isDraining: () => boolean;
   logger: Logger;
 }) {
-  const { auth, delivery, roomsOf, perSession, sessions, metrics, logger } = deps;
+  const { auth, delivery, roomsOf, socketCounts, sessions, metrics, logger } = deps;
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     let ended: ((refused: boolean) => void) | undefined;
     try {
@@ -94,7 +94,7 @@ export function handshakeMiddleware(deps: {
       });
       sessions.add(socket, identity.sid);
       deps.rooms.prepare(socket, admitted);
-      perSession.admit(socket);
+      socketCounts.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
       metrics.tokens.inc({ result: credential === "ticket" ? "ticket" : "consumed" });
       if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();

@@ -13,7 +13,7 @@ import type { Backend, HistoryStore } from "../store/types.js";
 import { Admission, type AdmissionLimits } from "./admission.js";
 import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
-import { EventGuard, SessionSocketCounter, type SocketLimits } from "./guards.js";
+import { EventGuard, SocketCounter, type SocketLimits } from "./guards.js";
 import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
@@ -179,7 +179,10 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   };
   const admission = new Admission(options.admission, options.metrics);
   admission.start();
-  const perSession = new SessionSocketCounter(options.socketLimits.socketsPerSession);
+  const socketCounts = new SocketCounter({
+    perSession: options.socketLimits.socketsPerSession,
+    perUser: options.socketLimits.socketsPerUser,
+  });
   const guard = new EventGuard(options.socketLimits, options.handlers, options.instanceId, logger);
   io.use(
     handshakeMiddleware({
@@ -187,7 +190,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       delivery,
       roomsOf: options.roomsOf,
       rooms,
-      perSession,
+      socketCounts,
       sessions,
       admission,
       attempts: new ConnectAttempts(),
