@@ -1,6 +1,6 @@
-import { connect } from "node:net";
 import { ErrorCode } from "@tether/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentSays } from "./helpers/agent.js";
 import { connectRaw, HandshakeRefused, login, wsToken } from "./helpers/http.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { freePort } from "./helpers/ports.js";
@@ -9,19 +9,6 @@ import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "admission-test-api-key-0123456789";
 const RATE = 5;
-
-/** One line from the agent-check port, as HAProxy reads it. */
-function agentSays(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let text = "";
-    socket.on("data", (chunk) => {
-      text += chunk.toString();
-    });
-    socket.on("end", () => resolve(text.trim()));
-    socket.on("error", reject);
-  });
-}
 
 /** Admission control: a storm is turned into a ramp, and the load balancer hears it as a weight. */
 describe("admission control", () => {

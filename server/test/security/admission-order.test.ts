@@ -1,6 +1,6 @@
-import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nextClientAddress } from "../helpers/address.js";
+import { agentSays } from "../helpers/agent.js";
 import { connectRaw, login, wsToken } from "../helpers/http.js";
 import { startInstance, type TestInstance } from "../helpers/instance.js";
 import { freePort } from "../helpers/ports.js";
@@ -9,19 +9,6 @@ import { startRedis, type TestRedis } from "../helpers/redis.js";
 import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "admission-order-api-key-0123456789";
-
-/** One line from the agent-check port, as HAProxy reads it. */
-function agentSays(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const socket = connect(port, "127.0.0.1");
-    socket.on("data", (chunk) => {
-      text += chunk.toString();
-    });
-    socket.on("end", () => resolve(text.trim()));
-    socket.on("error", reject);
-  });
-}
 
 /** The admission refusals the instance counted (tether_admission_refusals_total, every reason). */
 async function admissionRefusals(url: string): Promise<number> {
