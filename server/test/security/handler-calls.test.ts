@@ -35,7 +35,7 @@ describe("handler calls: bounded, with a deadline, and cancelled with their sock
     redis = await startRedis();
     server = await startInstance(
       // A short deadline for the timeout case; the in-flight bounds keep their defaults.
-      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_HANDLER_TIMEOUT: "3s" },
+      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_HANDLER_TIMEOUT: "6s" },
       { main: HOST },
     );
     observer = await connectRaw(server.url, { token: await wsToken(server.url, await login(server.url, API_KEY)) });
@@ -85,7 +85,7 @@ describe("handler calls: bounded, with a deadline, and cancelled with their sock
       return current.running === 0 ? current : undefined;
     });
     expect(after.aborted).toBe(started);
-    // (On a loaded box a call may reach its 3 s deadline first: either way its signal fired.)
+    // (On a loaded box a call may reach its 6 s deadline first: either way its signal fired.)
     expect(after.reasons).toContain("The connection closed.");
     const answered = await Promise.all(replies);
     const refused = answered.filter((r) => (r as { error?: { code?: string } }).error?.code === ErrorCode.RateLimited);
