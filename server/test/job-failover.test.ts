@@ -57,7 +57,7 @@ describe("a job across a failover's READONLY window", () => {
     const env = { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY };
     [instance, short] = await Promise.all([
       startInstance(env),
-      startInstance({ ...env, TETHER_PUBLISH_DEADLINE: "1s" }),
+      startInstance({ ...env, TETHER_PUBLISH_DEADLINE: "2s" }),
     ]);
   });
 
@@ -95,8 +95,9 @@ describe("a job across a failover's READONLY window", () => {
     expect(res.status).toBe(202);
     const jobId = res.body?.jobId as string;
     await waitFor("step 5", () => eventsOf(socket, "job:progress", jobId).length >= 5);
-    // Longer than the 1 s deadline: the step in flight is given up.
-    await readOnlyFor(admin, 1_800);
+    // A second longer than the 2 s deadline: the step in flight is given up, and job:failed
+    // (retried under a deadline of its own) lands after the window.
+    await readOnlyFor(admin, 3_000);
     const [failed] = (await waitFor("job:failed", () => {
       const found = eventsOf(socket, "job:failed", jobId);
       return found.length > 0 ? found : undefined;
