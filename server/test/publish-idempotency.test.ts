@@ -9,6 +9,7 @@ import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { freePort } from "./helpers/ports.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "idempotency-test-api-key-0123456789";
@@ -242,5 +243,38 @@ describe("the in-process publisher (embedded store)", () => {
     // Per stream: the same id on another target is another publish.
     expect(await publisher.publish({ room: "s" }, "msg", { n: 1 }, { id: "m1" })).not.toBe(first);
     expect((await store.readAfter("room:r", "0-0", 10)).entries).toHaveLength(1);
+  });
+});
+
+describe("on a Redis Cluster", () => {
+  let cluster: TestRedisCluster;
+  let publisher: WorkerPublisher;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    publisher = await createPublisher(
+      loadConfig({ REDIS_URL: cluster.urls, TETHER_REDIS_CLUSTER: "on", LOG_LEVEL: "silent" }),
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await publisher?.close();
+    await cluster?.close();
+  });
+
+  it("a publish id lives in its stream's slot: retries of one id on streams across the shards append once each", async () => {
+    const client = cluster.client();
+    // Users whose streams hash to different slots (and so, mostly, shards).
+    const users = Array.from({ length: 6 }, (_, i) => `cluster-user-${i}-${randomUUID()}`);
+    const answers = await Promise.all(
+      users.map(async (user) => {
+        const calls = Array.from({ length: 4 }, () =>
+          publisher.publish({ user }, "order:paid", { user }, { id: "same-id" }),
+        );
+        return new Set(await Promise.all(calls));
+      }),
+    );
+    for (const offsets of answers) expect(offsets.size).toBe(1);
+    for (const user of users) expect(await client.xlen(`tether:stream:{user:${user}}`)).toBe(1);
   });
 });

@@ -48,7 +48,7 @@ const metaKey = (stream: string) => `${META_KEY_PREFIX}${stream}}`;
 /**
  * One key per publish id, expiring with the window: Redis drops each on time by
  * itself (no scan or trim on the hot path), and the stream's hash tag keeps it in
- * the stream's slot. Costs ~150 bytes per publish for the window.
+ * the stream's slot. Costs ~250 bytes per publish (a UUID id) for the window.
  */
 const publishIdKey = (stream: string, id: string) => `tether:publish-id:{${stream}}:${id}`;
 
