@@ -1,7 +1,7 @@
 import type { JobProgressPayload } from "@tether/shared";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
+import { connectRaw, HandshakeRefused, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { freePort } from "./helpers/ports.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
@@ -32,10 +32,21 @@ async function readOnlyFor(admin: Redis, ms: number): Promise<number> {
   return (await readOnlyRefusals(admin)) - before;
 }
 
-/** A raw Socket.IO client of a fresh login on `url`, and its job's events as received. */
+/**
+ * A raw Socket.IO client of a fresh login on `url`. A retryable refusal (UNAVAILABLE: admission
+ * control on a loaded machine, a store still settling after the previous window) is retried
+ * with a fresh token, as the SDK would.
+ */
 async function rawClient(url: string): Promise<{ socket: WelcomedSocket; cookie: string }> {
   const session = await login(url, API_KEY);
-  const socket = await connectRaw(url, { token: await wsToken(url, session) });
+  const socket = await waitFor("a connected raw socket", async () => {
+    try {
+      return await connectRaw(url, { token: await wsToken(url, session) });
+    } catch (err) {
+      if (err instanceof HandshakeRefused && err.data?.retryable) return undefined;
+      throw err;
+    }
+  });
   return { socket, cookie: session.cookie };
 }
 

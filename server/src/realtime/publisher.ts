@@ -34,7 +34,10 @@ export interface PublishOptions {
 
 /** How a publisher retries and when it acknowledges. */
 export interface PublishPolicy {
-  /** Transient store failures are retried (same id, backoff with jitter) until this long after the call. */
+  /**
+   * Transient store failures are retried (same id, backoff with jitter) until this long after
+   * the call; an attempt under way at the deadline may take one Redis command timeout more.
+   */
   deadlineMs: number;
   /** Acknowledge once this many replicas confirmed the write (Redis `WAIT`); 0: once the primary has it. */
   replicas: number;
@@ -42,6 +45,7 @@ export interface PublishPolicy {
   replicaTimeoutMs: number;
 }
 
+/** 30 s: longer than a typical Sentinel or Cluster failover (a few seconds to ~20 s). */
 export const PUBLISH_DEFAULTS: PublishPolicy = { deadlineMs: 30_000, replicas: 0, replicaTimeoutMs: 1_000 };
 
 /** Backoff between attempts: doubling from 25 ms to 1 s, each delay half fixed, half random. */
