@@ -40,7 +40,7 @@ import { RedisSafety } from "./ops/redis-safety.js";
 import { type EventHandler, EventHandlers } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import { DEFAULT_JOB_LIMITS, type JobLimits, JobRunner } from "./realtime/jobs.js";
-import { type Publisher, StreamPublisher } from "./realtime/publisher.js";
+import { type Publisher, type PublishPolicy, StreamPublisher } from "./realtime/publisher.js";
 import type { RoomControl, RoomControlMessage } from "./realtime/room-control.js";
 import type { CanJoin } from "./realtime/rooms.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
@@ -234,6 +234,19 @@ export function historyLimits(config: TetherConfig): HistoryLimits {
 }
 
 /**
+ * The publishers' policy from config: retries until TETHER_PUBLISH_DEADLINE, WAIT for
+ * TETHER_PUBLISH_REPLICAS replicas (at most half the command timeout per attempt, so
+ * WAIT answers before the client gives up on it).
+ */
+export function publishPolicy(config: TetherConfig): PublishPolicy {
+  return {
+    deadlineMs: config.publish.deadlineMs,
+    replicas: config.publish.replicas,
+    replicaTimeoutMs: Math.max(1, Math.floor(config.redisCommandTimeoutMs / 2)),
+  };
+}
+
+/**
  * Creates Tether: connects the store, resolves the shared secrets and builds the routes.
  *
  * @example
@@ -291,7 +304,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     config.allowedOrigins,
     config.trustProxy !== undefined && config.trustProxy !== false,
   );
-  const publisher = new StreamPublisher(history);
+  const publisher = new StreamPublisher(history, publishPolicy(config));
   const handlers = new EventHandlers(logger);
   const jobLimits = typeof options.demo === "object" ? options.demo : {};
   const jobs = new JobRunner(publisher, logger, { ...DEFAULT_JOB_LIMITS, ...jobLimits });

@@ -5,7 +5,7 @@ import type { Publisher } from "./realtime/publisher.js";
 import { StreamPublisher } from "./realtime/publisher.js";
 import { RedisHistoryStore } from "./store/history-redis.js";
 import { connectRedis } from "./store/redis-connection.js";
-import { historyLimits } from "./tether.js";
+import { historyLimits, publishPolicy } from "./tether.js";
 
 /** A publisher for processes that run no Socket.IO server (workers, cron jobs). */
 export interface WorkerPublisher<E extends TetherEvents = TetherEvents> extends Publisher<E> {
@@ -15,10 +15,13 @@ export interface WorkerPublisher<E extends TetherEvents = TetherEvents> extends 
 /**
  * Publishes to Tether's users and rooms from another process: the same
  * history and fan-out as the server's own publisher, over one Redis connection.
+ * Each `publish()` retries a failover or a lost connection under one id until
+ * TETHER_PUBLISH_DEADLINE; give your own `id` to make your retries (a job run
+ * again) publish once too.
  *
  * @example
  * const publisher = await createPublisher(loadConfig());
- * await publisher.publish({ user: "alice" }, "report:ready", { url: "/reports/42" });
+ * await publisher.publish({ user: "alice" }, "report:ready", { url: "/reports/42" }, { id: "report-42-ready" });
  * // typed: createPublisher<AppEvents>(config) checks the name and data against the app's event map
  * await publisher.close();
  */
@@ -28,10 +31,20 @@ export async function createPublisher<E extends TetherEvents = TetherEvents>(
   if (!config.redis) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
   const logger = createLogger(config.logLevel, { publisher: config.instanceId });
   const client = await connectRedis(config.redis, "publisher", config.redisCommandTimeoutMs, logger);
-  const publisher = new StreamPublisher(new RedisHistoryStore(client, client, historyLimits(config)));
+  const publisher = new StreamPublisher(
+    new RedisHistoryStore(client, client, historyLimits(config)),
+    publishPolicy(config),
+  );
+  // Retries still waiting when closed stop (UNAVAILABLE) rather than outlive the connection.
+  const closing = new AbortController();
   return {
-    publish: (target, event, data) => publisher.publish(target, event, data),
+    publish: (target, event, data, options = {}) =>
+      publisher.publish(target, event, data, {
+        ...options,
+        signal: options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal,
+      }),
     close: async () => {
+      closing.abort();
       await client.quit().catch(() => client.disconnect());
     },
   };

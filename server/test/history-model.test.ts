@@ -9,8 +9,10 @@ import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 /**
  * Model-based check of the history stores: random interleavings of appends,
- * reads from any offset a client could hold, time passing (within and past the
- * window), length-cap trims, key expiry and (on Redis) data loss, judged
+ * publishes under an idempotency id (retries of the same id, with the same or
+ * another body), reads from any offset a client could hold, time passing
+ * (within and past the window), length-cap trims, key expiry and (on Redis)
+ * data loss, judged
  * against one small reference model. Both stores must agree with the model on
  * every run. Time is a stepped clock passed to the stores (tests only).
  * A failure prints fast-check's seed and path; FC_SEED=<seed> replays it.
@@ -26,6 +28,12 @@ interface ModelEvent {
   at: number;
 }
 
+/** What a stream remembers of a publish id: its first event and body. */
+interface ModelPublish {
+  event: ModelEvent;
+  body: string;
+}
+
 /** The reference: what a client at an offset can get back, by the contract's rules alone. */
 class Model {
   now = Date.now();
@@ -35,6 +43,31 @@ class Model {
   readonly alive: ModelEvent[][] = Array.from({ length: STREAMS }, () => []);
   /** Every offset ever handed out, as a client would hold it. */
   readonly offsets: string[] = [ZERO_ID];
+  /** Per stream: publish id → its first publish. */
+  readonly publishes: Map<string, ModelPublish>[] = Array.from({ length: STREAMS }, () => new Map());
+
+  /** The first publish under `key`, while remembered: for the window, in the epoch it was appended in. */
+  remembered(s: number, key: string): ModelPublish | undefined {
+    const first = this.publishes[s]?.get(key);
+    const epoch = this.segments[s]?.[0]?.epoch;
+    if (!first || this.now - first.event.at > LIMITS.windowMs || first.event.epoch !== epoch) return undefined;
+    return first;
+  }
+
+  /** An appended event: the stream's newest, counted by the length cap, an offset a client can hold. */
+  appended(s: number, id: string, epoch: string): ModelEvent {
+    const segment = this.segments[s]!;
+    const previous = segment.at(-1);
+    if (previous) {
+      expect(epoch).toBe(previous.epoch);
+      expect(compareIds(id, previous.id)).toBeGreaterThan(0);
+    }
+    const event = { id, epoch, at: this.now };
+    segment.push(event);
+    this.alive[s]!.push(event);
+    this.offsets.push(formatOffset(id, epoch));
+    return event;
+  }
 
   retained(s: number): ModelEvent[] {
     const alive = this.alive[s] ?? [];
@@ -78,18 +111,41 @@ class Append implements Command {
   async run(model: Model, real: Real): Promise<void> {
     model.expireIdle(this.s);
     const { id, epoch } = await real.store.append(real.stream(this.s), "e", "{}");
-    const segment = model.segments[this.s]!;
-    const previous = segment.at(-1);
-    if (previous) {
-      expect(epoch).toBe(previous.epoch);
-      expect(compareIds(id, previous.id)).toBeGreaterThan(0);
-    }
-    const event = { id, epoch, at: model.now };
-    segment.push(event);
-    model.alive[this.s]!.push(event);
-    model.offsets.push(formatOffset(id, epoch));
+    model.appended(this.s, id, epoch);
   }
   toString = () => `append(${this.s})`;
+}
+
+/**
+ * A publish under an id, often a retry of an earlier one: while the id is
+ * remembered, the same body answers the first offset and appends nothing, and
+ * another body is refused; once forgotten, it appends anew.
+ */
+class Publish implements Command {
+  constructor(
+    readonly s: number,
+    readonly key: string,
+    /** "{}" or "[]" (another body of the same size, as reads count bytes): a reused id with different data. */
+    readonly data: string,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    model.expireIdle(this.s);
+    const first = model.remembered(this.s, this.key);
+    const before = model.segments[this.s]!.at(-1)?.id ?? ZERO_ID;
+    const result = await real.store.append(real.stream(this.s), "e", this.data, { id: this.key });
+    if (first) {
+      expect({ id: result.id, epoch: result.epoch }).toEqual({ id: first.event.id, epoch: first.event.epoch });
+      expect(result.status).toBe(first.body === this.data ? "duplicate" : "conflict");
+      // Nothing appended: the stream's head has not moved.
+      expect((await real.store.head(real.stream(this.s))).last).toBe(before);
+      return;
+    }
+    expect(result.status).toBe("appended");
+    const event = model.appended(this.s, result.id, result.epoch);
+    model.publishes[this.s]!.set(this.key, { event, body: this.data });
+  }
+  toString = () => `publish(${this.s}, ${this.key}, ${this.data})`;
 }
 
 class Read implements Command {
@@ -147,11 +203,17 @@ class Lose implements Command {
 }
 
 const stream = fc.integer({ min: 0, max: STREAMS - 1 });
+/** Few ids and mostly the same body: retries are the common case. */
+const publish = fc
+  .tuple(stream, fc.constantFrom("k0", "k1", "k2"), fc.constantFrom("{}", "{}", "{}", "[]"))
+  .map(([s, key, data]) => new Publish(s, key, data));
 const commands = (withDataLoss: boolean) =>
   fc.commands(
     [
       stream.map((s) => new Append(s)),
       stream.map((s) => new Append(s)),
+      publish,
+      publish,
       fc
         .tuple(stream, fc.nat(), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 12 }))
         .map(([s, pick, count, bytes]) => new Read(s, pick, count, bytes)),

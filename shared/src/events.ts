@@ -9,6 +9,8 @@ export const ServerEvent = {
   Ticket: "ticket",
   JobProgress: "job:progress",
   JobDone: "job:done",
+  /** A job gave up: a step could not be published within the publish deadline. */
+  JobFailed: "job:failed",
   /** A user's first connection in a room arrived (fleet-wide). */
   PresenceJoin: "presence:join",
   /** A user's last connection in a room went (or its instance died). */
@@ -91,6 +93,18 @@ export interface JobDonePayload {
   offset: Offset;
 }
 
+/**
+ * A job ended without finishing: `step` could not be published within the publish
+ * deadline (`reason`: the error's code, e.g. `UNAVAILABLE`). Every step before it
+ * was delivered once; no step after it, and no `job:done`, will come.
+ */
+export interface JobFailedPayload {
+  jobId: string;
+  step: number;
+  reason: ErrorCode;
+  offset: Offset;
+}
+
 /** One member of a room: a user, with its connections in the room across the fleet. */
 export interface RoomMember {
   userId: string;
@@ -133,6 +147,7 @@ export interface ServerToClientEvents {
   ticket: (payload: TicketPayload) => void;
   "job:progress": (payload: JobProgressPayload) => void;
   "job:done": (payload: JobDonePayload) => void;
+  "job:failed": (payload: JobFailedPayload) => void;
   "presence:join": (payload: PresencePayload) => void;
   "presence:leave": (payload: PresencePayload) => void;
   "room:revoked": (payload: RoomRevokedPayload) => void;

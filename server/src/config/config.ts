@@ -48,6 +48,11 @@ export interface TetherConfig {
   /** express `trust proxy` value, already parsed. */
   trustProxy: boolean | number | string | undefined;
   publishKey: string | undefined;
+  /**
+   * Publishing: transient store failures are retried until `deadlineMs`; with `replicas`,
+   * a publish is acknowledged once that many replicas confirmed it (Redis only).
+   */
+  publish: { deadlineMs: number; replicas: number };
   /** Bearer key for `GET /metrics`; unset: open. */
   metricsKey: string | undefined;
   /** Prefix of every Tether HTTP route: "" (the root) or e.g. `/tether`. */
@@ -252,6 +257,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: e.TETHER_ALLOWED_ORIGINS,
     trustProxy: parseTrustProxy(e.TETHER_TRUST_PROXY),
     publishKey: e.TETHER_PUBLISH_KEY,
+    publish: { deadlineMs: e.TETHER_PUBLISH_DEADLINE, replicas: e.TETHER_PUBLISH_REPLICAS },
     metricsKey: e.TETHER_METRICS_KEY,
     basePath: e.TETHER_BASE_PATH,
     socketPath: `${e.TETHER_SOCKET_PATH || `${e.TETHER_BASE_PATH}/socket.io`}/`,

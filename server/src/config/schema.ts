@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { DEFAULTS, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import bytes from "bytes";
 import { z } from "zod";
+import { PUBLISH_DEFAULTS } from "../realtime/publisher.js";
 import { ROOM_LIMIT_DEFAULTS } from "../realtime/room-bounds.js";
 import { parseDuration } from "./duration.js";
 
@@ -170,6 +171,10 @@ export const EnvSchema = z.object({
   TETHER_ALLOWED_ORIGINS: list.pipe(z.array(origin)),
   TETHER_TRUST_PROXY: optionalText,
   TETHER_PUBLISH_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
+  /** How long a publish retries transient store failures (a failover) before it rejects UNAVAILABLE. */
+  TETHER_PUBLISH_DEADLINE: duration(PUBLISH_DEFAULTS.deadlineMs),
+  /** Replicas that must confirm a publish (Redis WAIT) before it is acknowledged; 0: the primary's word. */
+  TETHER_PUBLISH_REPLICAS: z.coerce.number().int().min(0).max(100).default(PUBLISH_DEFAULTS.replicas),
   /** Bearer key for `GET /metrics`. Unset: /metrics is open (scrape it from a private network). */
   TETHER_METRICS_KEY: optionalText.pipe(z.string().min(16, "expected at least 16 characters").optional()),
   /** Prefix of every Tether HTTP route (and, by default, of the Socket.IO path). */

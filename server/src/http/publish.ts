@@ -2,7 +2,7 @@ import { ErrorCode, PublishBody, Route } from "@tether/shared";
 import express, { type RequestHandler, Router } from "express";
 import { safeEqual } from "../auth/secrets.js";
 import { TetherError } from "../errors.js";
-import { assertPublishableData, type Publisher } from "../realtime/publisher.js";
+import { assertPublishableData, assertPublishId, type Publisher } from "../realtime/publisher.js";
 
 function bearer(publishKey: string): RequestHandler {
   return (req, _res, next) => {
@@ -12,7 +12,23 @@ function bearer(publishKey: string): RequestHandler {
   };
 }
 
-/** `POST /api/publish` for other backends, behind the publish key (off when no key is set). */
+/**
+ * The `Idempotency-Key` header (IETF httpapi draft): a structured-field string
+ * (`"…"`) or, leniently, the bare token; undefined when absent.
+ */
+function idempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = (Array.isArray(header) ? header.join(",") : header).trim();
+  const key = /^"(.*)"$/.exec(value)?.[1] ?? value;
+  assertPublishId(key);
+  return key;
+}
+
+/**
+ * `POST /api/publish` for other backends, behind the publish key (off when no key is set).
+ * With an `Idempotency-Key` header, a retried request publishes once and answers the first
+ * offset (202 again); the same key with another body is refused with 422.
+ */
 export function publishRoutes(
   publishKey: string | undefined,
   publisher: () => Publisher,
@@ -30,7 +46,14 @@ export function publishRoutes(
         'Expected {"target": {"user"} or {"room"}, "event": a non-reserved name, "data": an object}.',
       );
     }
-    const offset = await publisher().publish(body.data.target, body.data.event, body.data.data);
+    const id = idempotencyKey(req.headers["idempotency-key"]);
+    // A client that hung up stops the retries: it will retry itself (under its key, still once).
+    const gone = new AbortController();
+    res.once("close", () => gone.abort());
+    const offset = await publisher().publish(body.data.target, body.data.event, body.data.data, {
+      ...(id === undefined ? {} : { id }),
+      signal: gone.signal,
+    });
     res.status(202).json({ offset });
   });
   return router;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULTS, ErrorCode, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
-import { TetherError } from "../errors.js";
+import { TetherError, toTetherError } from "../errors.js";
 import type { Publisher } from "./publisher.js";
 
 /** Per-user caps of the demo workload, on one instance. */
@@ -28,12 +28,17 @@ interface RunningJob {
  * The demo workload: a job that publishes `job:progress` every `intervalMs`
  * for `steps` steps, then `job:done`, to every tab of the user. Jobs publish
  * through the store, not to sockets, so they run on while clients move to
- * other instances during a drain.
+ * other instances during a drain. Each step is published under (job id, step),
+ * retried through a failover (the publisher's deadline), and the next waits
+ * for it: no step is skipped or sent twice. A step past the deadline ends the
+ * job with `job:failed`.
  */
 export class JobRunner {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly idleWaiters = new Set<() => void>();
   private readonly running = new Map<string, RunningJob>();
+  /** Aborted by `stopAll`: stops the retries of the steps in flight. */
+  private stopping = new AbortController();
 
   constructor(
     private readonly publisher: Publisher,
@@ -48,21 +53,31 @@ export class JobRunner {
     const job: RunningJob = { userId, remaining: steps, endsAt: Date.now() + steps * intervalMs };
     this.running.set(jobId, job);
     const target = { user: userId };
+    const { signal } = this.stopping;
     let step = 0;
+    const finish = () => {
+      this.running.delete(jobId);
+      this.settle();
+    };
     const tick = async (): Promise<void> => {
       step += 1;
       job.remaining = steps - step;
       try {
-        await this.publisher.publish(target, ServerEvent.JobProgress, { jobId, step, steps });
-        if (step === steps) await this.publisher.publish(target, ServerEvent.JobDone, { jobId });
+        await this.publisher.publish(
+          target,
+          ServerEvent.JobProgress,
+          { jobId, step, steps },
+          { id: `job:${jobId}:${step}`, signal },
+        );
+        if (step === steps)
+          await this.publisher.publish(target, ServerEvent.JobDone, { jobId }, { id: `job:${jobId}:done`, signal });
       } catch (err) {
-        this.logger.warn({ err, jobId, step }, "job event not published");
+        if (!signal.aborted) await this.fail(target, jobId, step, err, signal);
+        finish();
+        return;
       }
-      if (step < steps) schedule();
-      else {
-        this.running.delete(jobId);
-        this.settle();
-      }
+      if (step < steps && !signal.aborted) schedule();
+      else finish();
     };
     const schedule = () => {
       const timer = setTimeout(() => {
@@ -75,9 +90,25 @@ export class JobRunner {
     return jobId;
   }
 
+  /** Tells the user the job stopped at `step`: published with a deadline of its own, logged if even that fails. */
+  private async fail(target: { user: string }, jobId: string, step: number, err: unknown, signal: AbortSignal) {
+    const reason = toTetherError(err).code;
+    this.logger.error({ err, jobId, step }, "job step not published by the deadline: job failed");
+    try {
+      await this.publisher.publish(
+        target,
+        ServerEvent.JobFailed,
+        { jobId, step, reason },
+        { id: `job:${jobId}:failed`, signal },
+      );
+    } catch (failedErr) {
+      this.logger.error({ err: failedErr, jobId, step }, "job:failed not published");
+    }
+  }
+
   /** Resolves when no job is running, or after `timeoutMs`, whichever comes first. */
   whenIdle(timeoutMs: number): Promise<void> {
-    if (this.timers.size === 0) return Promise.resolve();
+    if (this.running.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       function done() {
@@ -88,8 +119,10 @@ export class JobRunner {
     });
   }
 
-  /** Stops every job of this instance. */
+  /** Stops every job of this instance (a step being retried stops retrying). */
   stopAll(): void {
+    this.stopping.abort();
+    this.stopping = new AbortController();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.running.clear();
@@ -112,7 +145,8 @@ export class JobRunner {
   }
 
   private settle(): void {
-    if (this.timers.size > 0) return;
+    // A job between steps has a timer; one publishing a step has none, but is still running.
+    if (this.running.size > 0) return;
     for (const waiter of this.idleWaiters) waiter();
     this.idleWaiters.clear();
   }

@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type AppEventData,
   type AppServerEventName,
@@ -9,12 +11,48 @@ import {
   payloadShapeProblem,
   type TetherEvents,
 } from "@tether/shared";
-import { TetherError } from "../errors.js";
-import type { HistoryStore } from "../store/types.js";
+import { isStoreUnavailable, TetherError, toTetherError } from "../errors.js";
+import type { AppendResult, HistoryStore } from "../store/types.js";
 import { roomStream, userStream } from "./streams.js";
 
 /** Who receives a published event: every tab of a user, or every socket in a room. */
 export type Target = { user: string } | { room: string };
+
+/** Options of one publish. */
+export interface PublishOptions {
+  /**
+   * The publish's idempotency id, 1 to 200 visible ASCII characters: the same id on the
+   * same target within `TETHER_RECOVERY_WINDOW` is published once, and every call with it
+   * answers the first offset, on any instance. Reusing it with another event or data is
+   * refused (INVALID_INPUT, HTTP 422). Default: a fresh id per `publish()` call (its own
+   * retries stay safe, a call of yours again is another event).
+   */
+  id?: string;
+  /** Stops retrying (the call rejects UNAVAILABLE): for a shutdown. A retry later under the same id stays safe. */
+  signal?: AbortSignal;
+}
+
+/** How a publisher retries and when it acknowledges. */
+export interface PublishPolicy {
+  /**
+   * Transient store failures are retried (same id, backoff with jitter) until this long after
+   * the call; an attempt under way at the deadline may take one Redis command timeout more.
+   */
+  deadlineMs: number;
+  /** Acknowledge once this many replicas confirmed the write (Redis `WAIT`); 0: once the primary has it. */
+  replicas: number;
+  /** The longest `WAIT` for them, per attempt (below the Redis command timeout). */
+  replicaTimeoutMs: number;
+}
+
+/** 30 s: longer than a typical Sentinel or Cluster failover (a few seconds to ~20 s). */
+export const PUBLISH_DEFAULTS: PublishPolicy = { deadlineMs: 30_000, replicas: 0, replicaTimeoutMs: 1_000 };
+
+/** Backoff between attempts: doubling from 25 ms to 1 s, each delay half fixed, half random. */
+const BACKOFF_BASE_MS = 25;
+const BACKOFF_MAX_MS = 1_000;
+/** Ids the caller gives: printable, no spaces, bounded (they become part of a Redis key). */
+const PUBLISH_ID = /^[\x21-\x7e]{1,200}$/;
 
 /**
  * Publishes events to users or rooms, on every instance; each gets an offset.
@@ -22,33 +60,101 @@ export type Target = { user: string } | { room: string };
  */
 export interface Publisher<E extends TetherEvents = TetherEvents> {
   /**
-   * Appends the event to the target's history and delivers it live. `data`
-   * arrives as the event's payload with `offset` (and `room`) added. Rejects
-   * with a TetherError INVALID_INPUT for a reserved event name (`welcome`,
-   * `newListener`, …: see `isPublishableEventName` in @tether/shared), and for
-   * `data` nested too deep, too large or not JSON (see `payloadShapeProblem`).
+   * Appends the event to the target's history and delivers it live, exactly once per
+   * id (see {@link PublishOptions.id}). `data` arrives as the event's payload with
+   * `offset` (and `room`) added. Store failures that pass (a failover's READONLY, a lost
+   * connection, a timeout) are retried under the same id until `TETHER_PUBLISH_DEADLINE`;
+   * only then does it reject, with UNAVAILABLE (publish again with the same id: still once).
+   * Rejects with a TetherError INVALID_INPUT for a reserved event name (`welcome`,
+   * `newListener`, …: see `isPublishableEventName` in @tether/shared), for `data` nested
+   * too deep, too large or not JSON (see `payloadShapeProblem`), for a malformed id, and
+   * (status 422) for an id already published with another event or data.
    *
    * @example
    * const offset = await tether.publisher.publish({ user: "alice" }, "build:log", { line: "ok" });
+   * // once, however often it is retried (by you, or by a worker run again):
+   * await tether.publisher.publish({ user: "alice" }, "order:paid", { order: 42 }, { id: "order-42-paid" });
    */
   publish<K extends AppServerEventName<E>>(
     target: Target,
     event: K,
     data: AppEventData<E, K> & object,
+    options?: PublishOptions,
   ): Promise<Offset>;
+}
+
+/** A publish id reused with another event or data: refused, 422 as the Idempotency-Key draft has it. */
+export class IdempotencyConflictError extends TetherError {
+  override readonly status = 422;
+
+  constructor(readonly firstOffset: Offset) {
+    super(
+      ErrorCode.InvalidInput,
+      "This id was published already with another event or data; use a new id for a new event.",
+    );
+  }
 }
 
 /** The publisher over a history store: the store's append is also the fan-out. */
 export class StreamPublisher implements Publisher {
-  constructor(private readonly history: HistoryStore) {}
+  private readonly policy: PublishPolicy;
 
-  async publish(target: Target, event: string, data: object): Promise<Offset> {
+  constructor(
+    private readonly history: HistoryStore,
+    policy: Partial<PublishPolicy> = {},
+  ) {
+    this.policy = { ...PUBLISH_DEFAULTS, ...policy };
+  }
+
+  async publish(target: Target, event: string, data: object, options: PublishOptions = {}): Promise<Offset> {
     assertPublishable(event);
     assertPublishableData(data);
+    if (options.id !== undefined) assertPublishId(options.id);
     const stream = "user" in target ? userStream(target.user) : roomStream(target.room);
-    const { id, epoch } = await this.history.append(stream, event, JSON.stringify(data));
-    return formatOffset(id, epoch);
+    const body = JSON.stringify(data);
+    // One id for every attempt of this call: a write that landed before a timeout is not written twice.
+    const append = { id: options.id ?? randomUUID(), ...this.replicas() };
+    const deadline = Date.now() + this.policy.deadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      let result: AppendResult;
+      try {
+        result = await this.history.append(stream, event, body, append);
+      } catch (err) {
+        if (!isStoreUnavailable(err)) throw toTetherError(err);
+        const left = deadline - Date.now();
+        if (left <= 0 || options.signal?.aborted) throw notPublished(err);
+        const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+        // The last attempt lands on the deadline rather than past it.
+        const delay = Math.min(left, ceiling / 2 + (Math.random() * ceiling) / 2);
+        await sleep(delay, undefined, { signal: options.signal }).catch(() => {
+          throw notPublished(err);
+        });
+        continue;
+      }
+      const offset = formatOffset(result.id, result.epoch);
+      if (result.status === "conflict") throw new IdempotencyConflictError(offset);
+      return offset;
+    }
   }
+
+  private replicas(): { replicas?: number; replicaTimeoutMs?: number } {
+    const { replicas, replicaTimeoutMs } = this.policy;
+    return replicas > 0 ? { replicas, replicaTimeoutMs } : {};
+  }
+}
+
+function notPublished(cause: unknown): TetherError {
+  return new TetherError(
+    ErrorCode.Unavailable,
+    "The event could not be published in time; publish it again with the same id.",
+    { cause },
+  );
+}
+
+/** A caller's publish id: INVALID_INPUT unless 1 to 200 visible ASCII characters. */
+export function assertPublishId(id: unknown): asserts id is string {
+  if (typeof id !== "string" || !PUBLISH_ID.test(id))
+    throw new TetherError(ErrorCode.InvalidInput, "A publish id is 1 to 200 visible ASCII characters (no spaces).");
 }
 
 /** The publish-side half of the event-name rule: nothing reserved ever reaches a stream. */

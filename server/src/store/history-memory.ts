@@ -1,7 +1,10 @@
+import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { compareIds, ZERO_ID } from "@tether/shared";
 import type {
   AppendedEvent,
+  AppendOptions,
+  AppendResult,
   Clock,
   HistoryLimits,
   HistoryStore,
@@ -18,7 +21,23 @@ interface MemoryStream {
   epoch: string;
   /** Clock ms of the last append: the stream expires a window after it. */
   touchedAt: number;
+  /** Publish id → its first publish, oldest first; dropped a window after it (as the Redis keys' TTL). */
+  publishes: Map<string, RememberedPublish>;
 }
+
+interface RememberedPublish {
+  id: string;
+  epoch: string;
+  /** Of the event and data, as the Redis script hashes them. */
+  hash: string;
+  at: number;
+}
+
+/** sha1 of the length-prefixed event and data: the APPEND script's hash. */
+const bodyHash = (event: string, data: string) =>
+  createHash("sha1")
+    .update(`${Buffer.byteLength(event)}:${event}${data}`)
+    .digest("hex");
 
 let epochs = 0;
 /** A new epoch: unique within this process (an embedded store lives and dies with it). */
@@ -60,14 +79,24 @@ export class MemoryHistoryStore implements HistoryStore {
     return stream;
   }
 
-  async append(name: string, event: string, data: string): Promise<{ id: string; epoch: string }> {
+  async append(name: string, event: string, data: string, options: AppendOptions = {}): Promise<AppendResult> {
     const now = Math.floor(this.clock());
-    const stream = this.live(name, now) ?? {
+    const known = this.streams.get(name);
+    const hash = options.id === undefined ? "" : bodyHash(event, data);
+    if (known && options.id !== undefined) {
+      this.forgetPublishes(known, now);
+      const first = known.publishes.get(options.id);
+      if (first && first.epoch === known.epoch) {
+        return { id: first.id, epoch: first.epoch, status: first.hash === hash ? "duplicate" : "conflict" };
+      }
+    }
+    const stream: MemoryStream = this.live(name, now) ?? {
       entries: [],
       last: ZERO_ID,
       maxDeleted: ZERO_ID,
       epoch: newEpoch(),
       touchedAt: 0,
+      publishes: new Map(),
     };
     this.streams.set(name, stream);
     // The stream expired: everything up to its last id is gone, and replays must say so.
@@ -78,8 +107,21 @@ export class MemoryHistoryStore implements HistoryStore {
     stream.last = id;
     stream.touchedAt = now;
     this.trim(stream, now);
+    if (options.id !== undefined) {
+      // Re-inserted at the end, so the map stays oldest first.
+      stream.publishes.delete(options.id);
+      stream.publishes.set(options.id, { id, epoch: stream.epoch, hash, at: now });
+    }
     this.bus.emit("appended", { stream: name, id, prev, epoch: stream.epoch, event, data } satisfies AppendedEvent);
-    return { id, epoch: stream.epoch };
+    return { id, epoch: stream.epoch, status: "appended" };
+  }
+
+  /** Drops the publish ids older than the window: memory stays bounded by a window of publishes. */
+  private forgetPublishes(stream: MemoryStream, now: number): void {
+    for (const [key, first] of stream.publishes) {
+      if (now - first.at <= this.limits.windowMs) break;
+      stream.publishes.delete(key);
+    }
   }
 
   async head(name: string): Promise<StreamHead> {

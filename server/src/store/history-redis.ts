@@ -1,8 +1,10 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER } from "./history-scripts.js";
 import type { RedisClient } from "./redis-connection.js";
 import type {
   AppendedEvent,
+  AppendOptions,
+  AppendResult,
   Clock,
   HistoryLimits,
   HistoryStore,
@@ -24,7 +26,12 @@ const CHANNEL_PREFIX = "tether:ev:";
 type RawEntry = [string, string[]];
 
 interface HistoryScripts {
-  tetherAppend(stream: string, metaKey: string, ...args: (string | number)[]): Promise<[string, string]>;
+  tetherAppend(
+    stream: string,
+    metaKey: string,
+    publishIdKey: string,
+    ...args: (string | number)[]
+  ): Promise<[string, string, AppendResult["status"]]>;
   tetherReadAfter(
     stream: string,
     metaKey: string,
@@ -38,6 +45,12 @@ const streamKey = (stream: string) => `tether:stream:{${stream}}`;
 /** Meta keys are `<prefix><stream>}`: the consume scripts build a user stream's from its user id. */
 export const META_KEY_PREFIX = "tether:stream-meta:{";
 const metaKey = (stream: string) => `${META_KEY_PREFIX}${stream}}`;
+/**
+ * One key per publish id, expiring with the window: Redis drops each on time by
+ * itself (no scan or trim on the hot path), and the stream's hash tag keeps it in
+ * the stream's slot. Costs ~250 bytes per publish (a UUID id) for the window.
+ */
+const publishIdKey = (stream: string, id: string) => `tether:publish-id:{${stream}}:${id}`;
 
 function toEntry([id, fields]: RawEntry): StreamEntry {
   return { id, event: fields[1] ?? "", data: fields[3] ?? "{}" };
@@ -74,18 +87,20 @@ export class RedisHistoryStore implements HistoryStore {
     private readonly limits: HistoryLimits,
     clock?: Clock,
   ) {
-    client.defineCommand("tetherAppend", { numberOfKeys: 2, lua: APPEND });
+    client.defineCommand("tetherAppend", { numberOfKeys: 3, lua: APPEND });
     client.defineCommand("tetherReadAfter", { numberOfKeys: 2, lua: READ_AFTER });
     client.defineCommand("tetherNewEpochIfBehind", { numberOfKeys: 1, lua: NEW_EPOCH_IF_BEHIND });
     this.client = client as RedisClient & HistoryScripts;
     this.now = clock ? () => String(Math.floor(clock())) : () => "";
   }
 
-  async append(stream: string, event: string, data: string): Promise<{ id: string; epoch: string }> {
+  async append(stream: string, event: string, data: string, options: AppendOptions = {}): Promise<AppendResult> {
     const { maxLength, windowMs, lastIdTtlMs } = this.limits;
-    const [id, epoch] = await this.client.tetherAppend(
+    const publishId = options.id ?? "";
+    const args = [
       streamKey(stream),
       metaKey(stream),
+      publishIdKey(stream, publishId),
       event,
       data,
       maxLength,
@@ -94,8 +109,30 @@ export class RedisHistoryStore implements HistoryStore {
       streamChannel(stream),
       stream,
       this.now(),
-    );
-    return { id, epoch };
+      publishId,
+    ] as const;
+    const replicas = options.replicas ?? 0;
+    if (replicas <= 0) {
+      const [id, epoch, status] = await this.client.tetherAppend(...args);
+      return { id, epoch, status };
+    }
+    // WAIT right behind the append on the same connection (a pipeline: on a Cluster, the
+    // stream's node): it counts the replicas that have every write of it so far, ours included.
+    // A duplicate waits too: the first attempt's write may not have reached them yet.
+    const pipeline = this.client.pipeline() as ChainableCommander & {
+      tetherAppend(...args: (string | number)[]): ChainableCommander;
+    };
+    pipeline.tetherAppend(...args);
+    pipeline.wait(replicas, Math.max(1, options.replicaTimeoutMs ?? 1_000));
+    const results = await pipeline.exec();
+    const [appendError, appended] = results?.[0] ?? [new Error("Connection is closed.")];
+    if (appendError) throw appendError;
+    const [waitError, confirmed] = results?.[1] ?? [new Error("Connection is closed.")];
+    if (waitError) throw waitError;
+    if (Number(confirmed) < replicas)
+      throw new Error(`NOREPLICAS ${Number(confirmed)} of ${replicas} replicas confirmed the write in time`);
+    const [id, epoch, status] = appended as [string, string, AppendResult["status"]];
+    return { id, epoch, status };
   }
 
   async head(stream: string): Promise<StreamHead> {

@@ -56,18 +56,37 @@ end
 `;
 
 /**
- * KEYS: stream, meta. ARGV: event, data, max length, window ms, meta ttl ms, channel, stream name, now ('' = TIME).
+ * KEYS: stream, meta, publish id. ARGV: event, data, max length, window ms, meta ttl ms, channel, stream name,
+ * now ('' = TIME), publish id ('' = none: KEYS[3] is then never touched).
  * XADD and SPUBLISH in one script: every instance that listens to the stream's
  * own channel (sharded pub/sub: on a Redis Cluster, the shard that holds the
  * stream) receives its events in stream order, each with the id before it
  * (`prev`) and the epoch.
- * Returns {id, epoch}.
+ * A publish id is remembered for the window in a key of its own (same hash tag:
+ * same slot), holding `<stream id> <epoch> <sha1 of event and data> <ms>`. While
+ * it is remembered, a publish under it appends and publishes nothing and answers
+ * the first id: `duplicate` for the same event and data, `conflict` for others.
+ * An id from another epoch is forgotten: its event went with the lost data.
+ * Returns {id, epoch, 'appended' | 'duplicate' | 'conflict'}.
  */
 export const APPEND = `${COMMON}
 local now = time_now(ARGV[8])
 local window = tonumber(ARGV[4])
 local meta = redis.call('HMGET', KEYS[2], 'last', 'epoch', 'touched')
 local last, epoch = meta[1], meta[2]
+local publishId = ARGV[9] or ''
+-- Length-prefixed, so no other (event, data) pair hashes the same text.
+local bodyHash = publishId ~= '' and redis.sha1hex(string.len(ARGV[1]) .. ':' .. ARGV[1] .. ARGV[2]) or ''
+if publishId ~= '' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then
+    local firstId, firstEpoch, firstHash, at = string.match(seen, '^(%S+) (%S+) (%S+) (%d+)$')
+    -- Checked here too: a key's TTL runs on Redis's clock, the window on the scripts' now.
+    if firstId and firstEpoch == epoch and now - tonumber(at) <= window then
+      return {firstId, firstEpoch, firstHash == bodyHash and 'duplicate' or 'conflict'}
+    end
+  end
+end
 if not last then
   -- No meta: a new stream, or one whose data was lost. Either way, a new epoch.
   last = '0-0'
@@ -90,8 +109,11 @@ trim(KEYS[1], KEYS[2], now, window, tonumber(ARGV[3]))
 redis.call('PEXPIREAT', KEYS[1], now + window)
 redis.call('HSET', KEYS[2], 'last', id, 'touched', string.format('%d', now))
 redis.call('PEXPIREAT', KEYS[2], now + tonumber(ARGV[5]))
+if publishId ~= '' then
+  redis.call('SET', KEYS[3], id .. ' ' .. epoch .. ' ' .. bodyHash .. ' ' .. string.format('%d', now), 'PXAT', now + window)
+end
 redis.call('SPUBLISH', ARGV[6], cjson.encode({ARGV[7], id, last, epoch, ARGV[1], ARGV[2]}))
-return {id, epoch}
+return {id, epoch, 'appended'}
 `;
 
 /**

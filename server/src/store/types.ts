@@ -192,8 +192,13 @@ export interface HistorySubscriber {
  * receives events of one stream in stream order.
  */
 export interface HistoryStore {
-  /** Appends an event; resolves to its id and the stream's epoch. */
-  append(stream: string, event: string, data: string): Promise<{ id: string; epoch: string }>;
+  /**
+   * Appends an event (and fans it out); resolves to its id and the stream's epoch.
+   * With a publish id (`options.id`) remembered on this stream from a publish within
+   * the window, appends and fans out nothing and resolves to that first publish's id
+   * and epoch: `duplicate` for the same event and data, `conflict` for others.
+   */
+  append(stream: string, event: string, data: string, options?: AppendOptions): Promise<AppendResult>;
   head(stream: string): Promise<StreamHead>;
   /**
    * Entries after id `after` (exclusive); entries older than the window (and a
@@ -218,6 +223,26 @@ export interface HistoryStore {
   watch(stream: string): Promise<void>;
   /** Stops receiving a stream's events (its last socket here left). */
   unwatch(stream: string): void;
+}
+
+/** How an append is made idempotent and durable. */
+export interface AppendOptions {
+  /** The publish id: the same id on the same stream within the window appends once. */
+  id?: string;
+  /**
+   * Redis only: acknowledge once this many replicas confirmed the write (`WAIT`), waiting
+   * at most `replicaTimeoutMs`; fewer rejects with a NOREPLICAS error (retry under the id).
+   */
+  replicas?: number;
+  replicaTimeoutMs?: number;
+}
+
+/** An append's answer: the event's id and epoch, the first publish's for a known publish id. */
+export interface AppendResult {
+  id: string;
+  epoch: string;
+  /** `duplicate`/`conflict`: the publish id was known (same/other event and data); nothing appended. */
+  status: "appended" | "duplicate" | "conflict";
 }
 
 /** How long and how much history is kept. */
