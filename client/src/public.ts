@@ -4,6 +4,7 @@ export type {
   EventAck,
   EventAckError,
   JobDonePayload,
+  JobFailedPayload,
   JobProgressPayload,
   Offset,
   PresencePayload,

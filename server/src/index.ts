@@ -15,7 +15,13 @@ export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { JobLimits } from "./realtime/jobs.js";
-export type { Publisher, Target } from "./realtime/publisher.js";
+export {
+  IdempotencyConflictError,
+  type Publisher,
+  type PublishOptions,
+  type PublishPolicy,
+  type Target,
+} from "./realtime/publisher.js";
 export type { RoomLimits } from "./realtime/room-bounds.js";
 export type { CanJoin } from "./realtime/rooms.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
