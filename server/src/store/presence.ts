@@ -193,6 +193,7 @@ return { members, total }
 type Flat = (string | number)[];
 type PresenceScripts = {
   tetherPresence(...args: (string | number)[]): Promise<[Flat, Flat, number][]>;
+  tetherPresenceRoom(...args: (string | number)[]): Promise<[Flat, Flat, number][]>;
   tetherPresenceRead(...args: (string | number)[]): Promise<[Flat, number]>;
 };
 
@@ -236,6 +237,10 @@ export class RedisPresenceStore implements PresenceStore {
 
   constructor(client: RedisClient) {
     client.defineCommand("tetherPresence", { lua: PRESENCE_UPDATE });
+    // One room, its key count fixed: ioredis's Cluster auto-pipelining groups a command by its first
+    // argument's slot, and for a script with a variable key count that is the count, not a key (it
+    // then sends commands of several slots in one pipeline, and the whole pipeline fails).
+    client.defineCommand("tetherPresenceRoom", { numberOfKeys: 3, lua: PRESENCE_UPDATE });
     client.defineCommand("tetherPresenceRead", { numberOfKeys: 3, lua: PRESENCE_READ });
     this.client = client as RedisClient & PresenceScripts;
   }
@@ -266,7 +271,10 @@ export class RedisPresenceStore implements PresenceStore {
       update.entries.length,
       ...update.entries.flatMap(([userId, n]) => [fieldOf(update.instanceId, userId), userId, n]),
     ]);
-    const results = await this.client.tetherPresence(keys.length, ...keys, ...args);
+    const results =
+      updates.length === 1
+        ? await this.client.tetherPresenceRoom(...keys, ...args)
+        : await this.client.tetherPresence(keys.length, ...keys, ...args);
     return updates.map((update, r) => {
       const [flat = [], members = [], total = 0] = results[r] ?? [];
       const changes: PresenceChange[] = [];
