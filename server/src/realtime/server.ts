@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
-import { createShardedAdapter } from "@socket.io/redis-adapter";
 import { ClientEvent, ServerEvent, type SessionEndReason } from "@tether/shared";
 import type { Logger } from "pino";
 import { Server } from "socket.io";
@@ -10,6 +9,7 @@ import type { AuthService } from "../auth/service.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
+import { redisAdapter } from "./adapter.js";
 import { Admission, type AdmissionLimits } from "./admission.js";
 import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
@@ -108,7 +108,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       callback(allowed ? null : "ORIGIN_FORBIDDEN", allowed);
     },
     cors: origins.allowlist ? { origin: origins.allowlist, credentials: true } : undefined,
-    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
+    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend, logger) : undefined,
   });
 
   const delivery = new Delivery(io, options.history, {
@@ -224,18 +224,4 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
 /** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */
 function echo(payload: unknown, ack?: unknown): void {
   if (typeof ack === "function") ack(payload);
-}
-
-/**
- * The sharded Redis adapter, in dynamic mode: a room without history that apps
- * join gets a channel of its own, heard only by instances with a member, and
- * socket queries (`fetchSockets`) and server-side emits reach every instance.
- * Tether's own streams do not go through it (they have their own channels, with
- * history), and sockets join no room by default: a connect costs the adapter nothing.
- */
-function redisAdapter(backend: RedisBackend) {
-  return createShardedAdapter(backend.pub, backend.sub, {
-    channelPrefix: "tether:io",
-    subscriptionMode: "dynamic",
-  });
 }
