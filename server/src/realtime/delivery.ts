@@ -27,7 +27,7 @@ const MAX_HELD = 10_000;
 /** Backoff between attempts to re-read a stream while the store is unreachable. */
 const REPAIR_RETRY_MS = { first: 100, max: 2_000 } as const;
 
-type RepairCause = "gap" | "epoch" | "resync" | "check" | "subscribe";
+type RepairCause = "gap" | "epoch" | "resync" | "subscribe";
 
 interface Gate {
   socket: TetherSocket;
@@ -69,7 +69,11 @@ interface ReplayMode {
 
 export interface DeliveryOptions {
   instanceId: string;
-  /** How often each stream with sockets here is compared with the store's head (catches a lost last event). */
+  /**
+   * How often a delivery probe goes through each subscriber connection
+   * (TETHER_STREAM_CHECK_INTERVAL): one that stopped delivering is reconnected
+   * and every stream re-read, so a lost last event arrives within about two.
+   */
   checkIntervalMs: number;
   /** Replayed bytes one socket may have waiting to be sent: past them its replay waits for it to drain. */
   replayBufferBytes: number;
@@ -83,10 +87,12 @@ export interface DeliveryOptions {
  *
  * Every fan-out message carries the id before it (`prev`) and the stream's
  * epoch. A socket's cursor takes a live event only when it is the next one;
- * a gap (a lost message), an epoch change, a resubscribe of the fan-out
- * connection or a periodic head check that finds the cursor behind makes it
- * re-read the stream from the cursor, holding live events meanwhile. On
- * connect the same read replays what the client missed.
+ * a gap (a lost message), an epoch change, or a reconnect of the fan-out
+ * connection (after a drop, or forced when its delivery probe did not return)
+ * makes it re-read the stream from the cursor, holding live events meanwhile.
+ * A lost last event (nothing after it reveals the gap) is lost only with its
+ * connection, so the reconnect's re-read finds it: no per-stream head check.
+ * On connect the same read replays what the client missed.
  */
 export class Delivery {
   private readonly gates = new Map<string, Gate>();
@@ -94,7 +100,9 @@ export class Delivery {
   private readonly watched = new Map<string, Watched>();
   /** Reads in flight, shared by every socket at the same position of a stream. */
   private readonly reads = new Map<string, Promise<StreamRead>>();
-  private timer: NodeJS.Timeout | undefined;
+  /** Stops the subscription and its probe; set once subscribed. */
+  private unsubscribeAll: (() => void) | undefined;
+  private stopped = false;
 
   constructor(
     private readonly io: TetherServer,
@@ -102,15 +110,28 @@ export class Delivery {
     private readonly options: DeliveryOptions,
   ) {}
 
-  /** Starts receiving appended events (from every instance and publisher), and the periodic check. */
+  /** Starts receiving appended events (from every instance and publisher), and the delivery probe. */
   async start(): Promise<void> {
-    this.timer ??= setInterval(() => void this.check(), this.options.checkIntervalMs).unref();
-    await this.history.subscribe({ onEvent: (event) => this.onEvent(event), onResync: () => this.resyncAll() });
+    const { metrics, logger } = this.options;
+    const unsubscribe = await this.history.subscribe(
+      {
+        onEvent: (event) => this.onEvent(event),
+        onResync: () => this.resyncAll(),
+        onProbeLost: (node, silentMs) => {
+          metrics.probeFailures.inc();
+          logger.warn({ node: node || undefined, silentMs }, "delivery probe did not return; resubscribing");
+        },
+      },
+      { probeIntervalMs: this.options.checkIntervalMs },
+    );
+    if (this.stopped) unsubscribe();
+    else this.unsubscribeAll = unsubscribe;
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopped = true;
+    this.unsubscribeAll?.();
+    this.unsubscribeAll = undefined;
   }
 
   /**
@@ -171,7 +192,7 @@ export class Delivery {
     const known = gate.connecting?.heads?.get(stream);
     if (known) {
       void watched?.ready.then((ok) => {
-        if (ok) void this.checkStream(stream, "subscribe");
+        if (ok) void this.checkStream(stream);
       });
       return known;
     }
@@ -320,8 +341,9 @@ export class Delivery {
       if (this.offer(gate, event) === "next") this.emit(gate.socket, stream, event, event.epoch);
     }
     if (cursor.recheck && !cursor.held) {
-      cursor.recheck = false;
-      this.repair(gate, stream, "subscribe");
+      const cause = cursor.recheck;
+      cursor.recheck = undefined;
+      this.repair(gate, stream, cause);
     }
   }
 
@@ -352,52 +374,34 @@ export class Delivery {
     })();
   }
 
-  /** The subscriber reconnected: messages may have been lost, so every cursor re-reads. */
+  /**
+   * A subscriber connection reconnected (after a drop, or forced by the probe):
+   * messages may have been lost, so every cursor of every watched stream
+   * re-reads; one being read now is re-read once released (its read may have
+   * started before the loss).
+   */
   private resyncAll(): void {
     for (const gate of this.gates.values()) {
-      for (const [stream, cursor] of gate.cursors) if (!cursor.held) this.repair(gate, stream, "resync");
+      for (const [stream, cursor] of gate.cursors) {
+        if (cursor.held) cursor.recheck = "resync";
+        else this.repair(gate, stream, "resync");
+      }
     }
   }
 
-  /**
-   * Compares each stream's head with the cursors that took no event since the
-   * last check: a cursor behind lost the stream's last message (nothing after it
-   * would reveal the gap).
-   */
   /**
    * Compares one stream's head with every cursor of it here (the subscription
    * was just confirmed): a cursor behind re-reads; one still being read is
    * re-read once it is released.
    */
-  private async checkStream(stream: string, cause: RepairCause): Promise<void> {
+  private async checkStream(stream: string): Promise<void> {
     const head = await this.history.head(stream).catch(() => undefined);
     for (const gate of this.watched.get(stream)?.gates ?? []) {
       const cursor = gate.cursors.get(stream);
       if (!cursor) continue;
-      if (cursor.held) cursor.recheck = true;
+      if (cursor.held) cursor.recheck ??= "subscribe";
       else if (!head || head.epoch !== cursor.pos.epoch || compareIds(head.last, cursor.pos.id) !== 0)
-        this.repair(gate, stream, cause);
-    }
-  }
-
-  private async check(): Promise<void> {
-    const byStream = new Map<string, [Gate, Cursor][]>();
-    for (const gate of this.gates.values()) {
-      for (const [stream, cursor] of gate.cursors) {
-        if (cursor.held) continue;
-        const idle = cursor.checked === cursor.pos;
-        cursor.checked = cursor.pos;
-        if (!idle) continue;
-        byStream.set(stream, [...(byStream.get(stream) ?? []), [gate, cursor]]);
-      }
-    }
-    for (const [stream, cursors] of byStream) {
-      const head = await this.history.head(stream).catch(() => undefined);
-      if (!head) return; // The store is unreachable: its reconnect resyncs.
-      for (const [gate, cursor] of cursors) {
-        const behind = head.epoch !== cursor.pos.epoch || compareIds(head.last, cursor.pos.id) !== 0;
-        if (behind && !cursor.held && cursor.checked === cursor.pos) this.repair(gate, stream, "check");
-      }
+        this.repair(gate, stream, "subscribe");
     }
   }
 
