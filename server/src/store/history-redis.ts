@@ -152,6 +152,7 @@ export class RedisHistoryStore implements HistoryStore {
     // listener existed): none may be skipped. A PING answered on the same connection says the
     // subscriptions are in place; then every stream is re-read.
     const onReady = () => {
+      probe?.reconnected();
       (this.sub as Redis).ping().then(
         () => subscriber.onResync(),
         () => {
@@ -162,6 +163,7 @@ export class RedisHistoryStore implements HistoryStore {
     // A Cluster replaces a lost sharded subscriber and subscribes it again, then says so: each new
     // connection answers a PING after those subscriptions, then every stream is re-read.
     const onShardsReady = () => {
+      probe?.reconnected();
       const connections = shardConnections(this.sub as Cluster);
       void Promise.allSettled(connections.map((connection) => connection.ping())).then(() => subscriber.onResync());
     };

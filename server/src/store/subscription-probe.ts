@@ -66,6 +66,16 @@ export class SubscriptionProbe {
     this.timer = undefined;
   }
 
+  /**
+   * A subscriber connection (re)connected and subscribed again, and its streams
+   * are being re-read: probes sent before say nothing about it. (A second forced
+   * reconnect now would also reject ioredis's own resubscribe commands, which
+   * nothing awaits.)
+   */
+  reconnected(): void {
+    for (const shard of this.shards.values()) shard.pending = undefined;
+  }
+
   /** Any message on the subscriber: a probe's (true) is taken here; others show the connection is alive. */
   take(channel: string, message: string): boolean {
     this.lastMessageAt = Date.now();
