@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -9,6 +10,7 @@ import { fetchFrom, nextClientAddress } from "./helpers/address.js";
 import { connectRaw, HandshakeRefused, login, type TestSession, type WelcomedSocket, wsToken } from "./helpers/http.js";
 import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
 import { type RedisProxy, startRedisProxy } from "./helpers/redis-proxy.js";
 import { idleFor, waitFor } from "./helpers/wait.js";
 
@@ -226,5 +228,56 @@ describe("the idle cost of live streams", () => {
     expect(calls.get("hmget") ?? 0).toBe(0);
     expect(calls.get("spublish") ?? 0).toBeGreaterThanOrEqual(2);
     expect(total).toBeLessThan(USERS * (ROOMS + 1));
+  });
+});
+
+describe("the delivery probe on a Redis Cluster", () => {
+  let cluster: TestRedisCluster;
+  let server: TestInstance;
+  let publisher: WorkerPublisher;
+  const name = `probe-cluster-${process.pid}`;
+  const nodes = () => cluster.urls.split(",").map((url) => new URL(url));
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    const env = { REDIS_URL: cluster.urls, TETHER_REDIS_CLUSTER: "on", TETHER_API_KEY: API_KEY };
+    server = await startInstance({ ...env, TETHER_STREAM_CHECK_INTERVAL: "500ms", TETHER_INSTANCE_ID: name });
+    publisher = await createPublisher(loadConfig({ ...env, LOG_LEVEL: "silent" }));
+  }, 90_000);
+
+  afterAll(async () => {
+    await publisher?.close();
+    await server?.kill();
+    await cluster?.close();
+  });
+
+  /** `redis-cli` against one node. */
+  const cli = (url: URL, ...args: string[]) =>
+    new Promise<string>((done, fail) =>
+      execFile("redis-cli", ["-p", url.port, ...args], (err, out) => (err ? fail(err) : done(out))),
+    );
+
+  it("one probe channel per master, each SPUBLISHed on its master and back; a killed shard subscriber re-reads", async () => {
+    // Every master carries probes (its own SPUBLISH calls) and none went missing.
+    await waitFor("a probe through every master", async () => {
+      const calls = await Promise.all(nodes().map((url) => cli(url, "INFO", "commandstats")));
+      return calls.every((text) => /cmdstat_spublish:calls=[1-9]/.test(text));
+    });
+    const session = await login(server.url, API_KEY);
+    const socket = await connectRaw(server.url, { token: await wsToken(server.url, session) });
+    try {
+      await publisher.publish({ user: "admin" }, "tick", { seq: 1 });
+      await waitFor("the first tick", () => ticks(socket).length === 1);
+      // Every shard subscriber dropped; one event published across it, then quiet.
+      await Promise.all(nodes().map((url) => cli(url, "CLIENT", "KILL", "TYPE", "pubsub")));
+      await publisher.publish({ user: "admin" }, "tick", { seq: 2 });
+      await waitFor("the tick published across the drop", () => ticks(socket).length === 2, { timeoutMs: 5_000 });
+      expect(ticks(socket)).toEqual([1, 2]);
+    } finally {
+      socket.close();
+    }
+    // Probes kept returning through a healthy cluster: no false alarm (the kill is a reconnect, not a probe loss).
+    const log = readFileSync(join(LOG_DIR, `${name}.log`), "utf8");
+    expect(log).not.toMatch(/delivery probe did not return/);
   });
 });
