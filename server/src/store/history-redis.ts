@@ -149,8 +149,9 @@ export class RedisHistoryStore implements HistoryStore {
     const onOther = () => probe?.take("", "");
     // Pub/sub drops what is published while a connection is down, and ioredis subscribes again after a
     // reconnect. Every "ready" from now on is a reconnect (the connection was ready before this
-    // listener existed): none may be skipped. A PING answered on the same connection says the
-    // subscriptions are in place; then every stream is re-read.
+    // listener existed; were it not, a re-read on the first connect is merely redundant): none may
+    // be skipped. A PING answered on the same connection says the subscriptions are in place; then
+    // every stream is re-read.
     const onReady = () => {
       probe?.reconnected();
       (this.sub as Redis).ping().then(

@@ -148,27 +148,34 @@ export class SubscriptionProbe {
       const lagging = this.lastMessageAt > pending.sentAt;
       if (lagging && late < MAX_LAG_INTERVALS * this.options.intervalMs) return;
       shard.pending = undefined;
-      this.reconnect(shard.node);
-      this.options.onLost(shard.node, late);
+      if (this.reconnect(shard.node)) this.options.onLost(shard.node, late);
     });
   }
 
   /**
    * Drops one subscriber connection so that it connects and subscribes again.
    * Its socket is destroyed, not ended: a half-open peer never answers a FIN.
-   * A connection already reconnecting is left to it (its "ready" resyncs).
+   * A connection already reconnecting is left to it (its "ready" resyncs; an
+   * outage is not counted as lost probes). True when one was dropped here.
    */
-  private reconnect(node: string): void {
+  private reconnect(node: string): boolean {
     const { sub } = this.options;
     if (!sub.isCluster) {
-      if (sub.status === "ready") (sub as Redis).stream.destroy();
-      return;
+      if (sub.status !== "ready") return false;
+      (sub as Redis).stream.destroy();
+      return true;
     }
     // ioredis keeps a Cluster's sharded subscribers internal; the end of one makes the group replace
     // it and subscribe again ("subscribersReady"). Without that API, the whole client reconnects.
     const instance = shardConnection(sub as Cluster, node);
-    if (instance?.stream) instance.stream.destroy();
-    else if (sub.status === "ready") sub.disconnect(true);
+    if (instance) {
+      if (instance.status !== "ready") return false;
+      instance.stream.destroy();
+      return true;
+    }
+    if (sub.status !== "ready") return false;
+    sub.disconnect(true);
+    return true;
   }
 }
 
