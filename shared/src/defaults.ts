@@ -19,12 +19,18 @@ export const DEFAULTS = {
   admissionMaxEventLoopDelayMs: 250,
   /** Life of a resume ticket (0 turns them off); a new one is pushed every half of it. */
   resumeTicketTtlMs: 5 * 60 * 1000,
-  /** How often each live stream is compared with the store's head (a lost last event is caught within two). */
-  streamCheckIntervalMs: 30 * 1000,
+  /**
+   * How often a delivery probe goes through each subscriber connection (per shard on a Cluster): one
+   * that stopped delivering is reconnected and every stream re-read (a lost last event arrives within two).
+   */
+  streamCheckIntervalMs: 5_000,
   /** Longest wait for one Redis command before the request fails with UNAVAILABLE. */
   redisCommandTimeoutMs: 2_000,
-  /** How often an instance checks that Redis still holds the generated API key and session secret. */
-  secretsCheckIntervalMs: 30_000,
+  /**
+   * How often an instance checks that Redis still holds the generated API key and session secret: after
+   * Redis lost them, every instance agrees again within this (two small commands per instance per round).
+   */
+  secretsCheckIntervalMs: 2_000,
   /** Largest accepted JSON body and Socket.IO message. */
   maxBodyBytes: 16 * 1024,
   maxSocketMessageBytes: 64 * 1024,

@@ -109,7 +109,14 @@ export class SharedSecrets {
     return this.running;
   }
 
-  /** Converges every `intervalMs` and whenever the store connection is back. */
+  /**
+   * Converges every `intervalMs` (2 s by default: after Redis lost the secrets,
+   * every instance agrees again within that, so a user who logs in again is
+   * refused nowhere for longer) and whenever the store connection is back.
+   * Polled rather than driven by keyspace notifications: those need Redis
+   * configuration a managed Redis may not allow, and are pub/sub, at most once,
+   * so a poll would still be needed. Two small commands per round, none per request.
+   */
   watch(intervalMs: number, logger: Logger, reconnects?: Reconnects): void {
     if (!this.apiKeyGenerated && !this.sessionSecretGenerated) return;
     const round = () =>

@@ -163,7 +163,10 @@ export const EnvSchema = z.object({
   TETHER_RECOVERY_WINDOW: duration(DEFAULTS.recoveryWindowMs),
   /** Unset: derived from the idle TTL (a third of it, at most 30 s). */
   TETHER_SESSION_CHECK_INTERVAL: optionalText.pipe(z.string().optional()),
-  TETHER_STREAM_CHECK_INTERVAL: duration(DEFAULTS.streamCheckIntervalMs),
+  /** The delivery probe's interval: a probe has half of it to return, so not shorter than a busy event loop's lag. */
+  TETHER_STREAM_CHECK_INTERVAL: duration(DEFAULTS.streamCheckIntervalMs).pipe(
+    z.number().min(100, "must be at least 100ms (a probe has half of it to come back)"),
+  ),
   TETHER_RESUME_TICKET_TTL: durationOrOff(DEFAULTS.resumeTicketTtlMs),
   TETHER_RECOVERY_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULTS.recoveryMaxEvents),
   TETHER_REDIS_COMMAND_TIMEOUT: duration(DEFAULTS.redisCommandTimeoutMs),

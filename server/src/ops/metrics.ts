@@ -97,8 +97,13 @@ export class Metrics {
   });
   readonly streamRepairs = new Counter({
     name: "tether_stream_repairs_total",
-    help: "Live streams re-read for a socket, by cause: gap (a fan-out message was lost), epoch (the store lost or rolled back the stream), resync (the subscriber reconnected), check (the periodic head check), subscribe (a stream's first socket here, once its subscription was confirmed).",
+    help: "Live streams re-read for a socket, by cause: gap (a fan-out message was lost), epoch (the store lost or rolled back the stream), resync (a subscriber connection reconnected, after a drop or forced when its delivery probe did not return), subscribe (a stream's first socket here, once its subscription was confirmed).",
     labelNames: ["cause"] as const,
+    registers: [this.registry],
+  });
+  readonly probeFailures = new Counter({
+    name: "tether_probe_failures_total",
+    help: "Delivery probes that did not return through their subscriber connection in time: the connection was reconnected and every stream re-read.",
     registers: [this.registry],
   });
   readonly storeDuration = new Histogram({

@@ -9,10 +9,11 @@ import type { AppendedEvent } from "../store/types.js";
 export interface Cursor {
   pos: StreamPosition;
   held: AppendedEvent[] | undefined;
-  /** `pos` as the previous periodic check saw it: unchanged since means no live event arrived. */
-  checked?: StreamPosition;
-  /** Compare with the head once released (its stream's subscription was confirmed while it was being read). */
-  recheck?: boolean;
+  /**
+   * Read again once released: its stream's subscription was confirmed, or its
+   * subscriber reconnected, while it was being read.
+   */
+  recheck?: "subscribe" | "resync";
 }
 
 /** What a live event is to a cursor: the next one, one it has, or proof it missed something. */

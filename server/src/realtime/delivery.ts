@@ -1,33 +1,21 @@
-import {
-  compareIds,
-  ErrorCode,
-  isPublishableEventName,
-  type RecoveryFailure,
-  type RecoveryPayload,
-  ServerEvent,
-  type StreamPosition,
-  type WelcomePayload,
-  ZERO_ID,
-} from "@tether/shared";
+import { compareIds, ErrorCode, type RecoveryPayload, ServerEvent, type WelcomePayload, ZERO_ID } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { AppendedEvent, HistoryStore, StreamEntry, StreamHead, StreamRead } from "../store/types.js";
-import { bufferedBytes, drained } from "./backpressure.js";
+import type { AppendedEvent, HistoryStore, StreamHead, StreamRead } from "../store/types.js";
 import { type Continuity, type Cursor, continuity } from "./cursor.js";
-import { offsetOf, positionOf, type StreamStart, startFrom, unrecoverable } from "./recovery.js";
+import { offsetOf, positionOf, type StreamStart, startFrom } from "./recovery.js";
+import { Replayer, roomField } from "./replay.js";
 import { onLeave } from "./socket-lifetime.js";
 import { roomOf } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
-/** Entries read from the store per page of a replay (each page is also at most the replay buffer in bytes). */
-const REPLAY_PAGE = 500;
 /** Live events held for one socket's stream while it is read; past this it is disconnected and retries. */
 const MAX_HELD = 10_000;
 /** Backoff between attempts to re-read a stream while the store is unreachable. */
 const REPAIR_RETRY_MS = { first: 100, max: 2_000 } as const;
 
-type RepairCause = "gap" | "epoch" | "resync" | "check" | "subscribe";
+type RepairCause = "gap" | "epoch" | "resync" | "subscribe";
 
 interface Gate {
   socket: TetherSocket;
@@ -60,16 +48,13 @@ interface Watched {
   ready: Promise<boolean>;
 }
 
-/** How a replay reports: on connect, always (`recovery`); on a live repair, only when recovery failed. */
-interface ReplayMode {
-  report: "always" | "failure";
-  /** The position is one this instance delivered (not client input): evidence enough of a rollback. */
-  trusted: boolean;
-}
-
 export interface DeliveryOptions {
   instanceId: string;
-  /** How often each stream with sockets here is compared with the store's head (catches a lost last event). */
+  /**
+   * How often a delivery probe goes through each subscriber connection
+   * (TETHER_STREAM_CHECK_INTERVAL): one that stopped delivering is reconnected
+   * and every stream re-read, so a lost last event arrives within about two.
+   */
   checkIntervalMs: number;
   /** Replayed bytes one socket may have waiting to be sent: past them its replay waits for it to drain. */
   replayBufferBytes: number;
@@ -83,34 +68,53 @@ export interface DeliveryOptions {
  *
  * Every fan-out message carries the id before it (`prev`) and the stream's
  * epoch. A socket's cursor takes a live event only when it is the next one;
- * a gap (a lost message), an epoch change, a resubscribe of the fan-out
- * connection or a periodic head check that finds the cursor behind makes it
- * re-read the stream from the cursor, holding live events meanwhile. On
- * connect the same read replays what the client missed.
+ * a gap (a lost message), an epoch change, or a reconnect of the fan-out
+ * connection (after a drop, or forced when its delivery probe did not return)
+ * makes it re-read the stream from the cursor, holding live events meanwhile.
+ * A lost last event (nothing after it reveals the gap) is lost only with its
+ * connection, so the reconnect's re-read finds it: no per-stream head check.
+ * On connect the same read replays what the client missed.
  */
 export class Delivery {
   private readonly gates = new Map<string, Gate>();
   /** Per stream with a socket here: who listens. Only these streams' events reach this instance. */
   private readonly watched = new Map<string, Watched>();
-  /** Reads in flight, shared by every socket at the same position of a stream. */
-  private readonly reads = new Map<string, Promise<StreamRead>>();
-  private timer: NodeJS.Timeout | undefined;
+  /** Store reads (shared by every socket at one position) and replays to sockets. */
+  private readonly replayer: Replayer;
+  /** Stops the subscription and its probe; set once subscribed. */
+  private unsubscribeAll: (() => void) | undefined;
+  private stopped = false;
 
   constructor(
     private readonly io: TetherServer,
     private readonly history: HistoryStore,
     private readonly options: DeliveryOptions,
-  ) {}
+  ) {
+    this.replayer = new Replayer(history, options);
+  }
 
-  /** Starts receiving appended events (from every instance and publisher), and the periodic check. */
+  /** Starts receiving appended events (from every instance and publisher), and the delivery probe. */
   async start(): Promise<void> {
-    this.timer ??= setInterval(() => void this.check(), this.options.checkIntervalMs).unref();
-    await this.history.subscribe({ onEvent: (event) => this.onEvent(event), onResync: () => this.resyncAll() });
+    const { metrics, logger } = this.options;
+    const unsubscribe = await this.history.subscribe(
+      {
+        onEvent: (event) => this.onEvent(event),
+        onResync: () => this.resyncAll(),
+        onProbeLost: (node, silentMs) => {
+          metrics.probeFailures.inc();
+          logger.warn({ node: node || undefined, silentMs }, "delivery probe did not return; resubscribing");
+        },
+      },
+      { probeIntervalMs: this.options.checkIntervalMs },
+    );
+    if (this.stopped) unsubscribe();
+    else this.unsubscribeAll = unsubscribe;
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopped = true;
+    this.unsubscribeAll?.();
+    this.unsubscribeAll = undefined;
   }
 
   /**
@@ -171,7 +175,7 @@ export class Delivery {
     const known = gate.connecting?.heads?.get(stream);
     if (known) {
       void watched?.ready.then((ok) => {
-        if (ok) void this.checkStream(stream, "subscribe");
+        if (ok) void this.checkStream(stream);
       });
       return known;
     }
@@ -193,7 +197,7 @@ export class Delivery {
           }
           // The replay reads once this instance listens: nothing appended after the read can slip by.
           await this.watched.get(stream)?.ready;
-          return { stream, start, read: await this.read(stream, start.from.id) };
+          return { stream, start, read: await this.replayer.read(stream, start.from.id) };
         }),
       );
       gate.connecting = undefined;
@@ -236,7 +240,7 @@ export class Delivery {
       const start = startFrom(offset);
       const read =
         start.kind === "resume"
-          ? await this.watched.get(stream)?.ready.then(() => this.read(stream, start.from.id))
+          ? await this.watched.get(stream)?.ready.then(() => this.replayer.read(stream, start.from.id))
           : { ...(await this.freshStart(gate, stream)), maxDeleted: ZERO_ID, length: 0, entries: [] };
       if (!read) throw new Error("subscribe: not watched");
       const report = await this.begin(gate, stream, start, read);
@@ -270,10 +274,10 @@ export class Delivery {
     if (!cursor) return undefined;
     let report: RecoveryPayload | undefined = { recovered: true, missed: 0, ...roomField(stream) };
     if (start.kind === "resume") {
-      report = await this.replay(gate, stream, start.from, read, { report: "always", trusted: false });
+      report = await this.replayer.replay(gate, stream, start.from, read, { report: "always", trusted: false });
     } else {
       cursor.pos = positionOf(read);
-      if (start.kind === "unusable") report = this.reportLost(gate, stream, 0, "invalid");
+      if (start.kind === "unusable") report = this.replayer.reportLost(gate, stream, 0, "invalid");
     }
     this.release(gate, stream);
     return report;
@@ -288,7 +292,7 @@ export class Delivery {
       const ready: string[] = [];
       for (const gate of members) if (this.offer(gate, event) === "next") ready.push(gate.socket.id);
       // One encode for every socket that takes it.
-      if (ready.length > 0) this.emit(this.io.local.to(ready), event.stream, event, event.epoch);
+      if (ready.length > 0) this.replayer.emit(this.io.local.to(ready), event.stream, event, event.epoch);
     } catch (err) {
       // Nothing may escape into the Redis client's message handler.
       this.options.logger.error({ err: (err as Error).message, stream: event.stream }, "live delivery failed");
@@ -317,11 +321,12 @@ export class Delivery {
     if (!cursor || !held) return;
     cursor.held = undefined;
     for (const event of held) {
-      if (this.offer(gate, event) === "next") this.emit(gate.socket, stream, event, event.epoch);
+      if (this.offer(gate, event) === "next") this.replayer.emit(gate.socket, stream, event, event.epoch);
     }
     if (cursor.recheck && !cursor.held) {
-      cursor.recheck = false;
-      this.repair(gate, stream, "subscribe");
+      const cause = cursor.recheck;
+      cursor.recheck = undefined;
+      this.repair(gate, stream, cause);
     }
   }
 
@@ -338,8 +343,8 @@ export class Delivery {
     void (async () => {
       for (let attempt = 0; this.gates.get(gate.socket.id) === gate; attempt++) {
         try {
-          const read = await this.read(stream, cursor.pos.id);
-          await this.replay(gate, stream, cursor.pos, read, { report: "failure", trusted: true });
+          const read = await this.replayer.read(stream, cursor.pos.id);
+          await this.replayer.replay(gate, stream, cursor.pos, read, { report: "failure", trusted: true });
           this.release(gate, stream);
           return;
         } catch (err) {
@@ -352,185 +357,34 @@ export class Delivery {
     })();
   }
 
-  /** The subscriber reconnected: messages may have been lost, so every cursor re-reads. */
+  /**
+   * A subscriber connection reconnected (after a drop, or forced by the probe):
+   * messages may have been lost, so every cursor of every watched stream
+   * re-reads; one being read now is re-read once released (its read may have
+   * started before the loss).
+   */
   private resyncAll(): void {
     for (const gate of this.gates.values()) {
-      for (const [stream, cursor] of gate.cursors) if (!cursor.held) this.repair(gate, stream, "resync");
+      for (const [stream, cursor] of gate.cursors) {
+        if (cursor.held) cursor.recheck = "resync";
+        else this.repair(gate, stream, "resync");
+      }
     }
   }
 
-  /**
-   * Compares each stream's head with the cursors that took no event since the
-   * last check: a cursor behind lost the stream's last message (nothing after it
-   * would reveal the gap).
-   */
   /**
    * Compares one stream's head with every cursor of it here (the subscription
    * was just confirmed): a cursor behind re-reads; one still being read is
    * re-read once it is released.
    */
-  private async checkStream(stream: string, cause: RepairCause): Promise<void> {
+  private async checkStream(stream: string): Promise<void> {
     const head = await this.history.head(stream).catch(() => undefined);
     for (const gate of this.watched.get(stream)?.gates ?? []) {
       const cursor = gate.cursors.get(stream);
       if (!cursor) continue;
-      if (cursor.held) cursor.recheck = true;
+      if (cursor.held) cursor.recheck ??= "subscribe";
       else if (!head || head.epoch !== cursor.pos.epoch || compareIds(head.last, cursor.pos.id) !== 0)
-        this.repair(gate, stream, cause);
+        this.repair(gate, stream, "subscribe");
     }
   }
-
-  private async check(): Promise<void> {
-    const byStream = new Map<string, [Gate, Cursor][]>();
-    for (const gate of this.gates.values()) {
-      for (const [stream, cursor] of gate.cursors) {
-        if (cursor.held) continue;
-        const idle = cursor.checked === cursor.pos;
-        cursor.checked = cursor.pos;
-        if (!idle) continue;
-        byStream.set(stream, [...(byStream.get(stream) ?? []), [gate, cursor]]);
-      }
-    }
-    for (const [stream, cursors] of byStream) {
-      const head = await this.history.head(stream).catch(() => undefined);
-      if (!head) return; // The store is unreachable: its reconnect resyncs.
-      for (const [gate, cursor] of cursors) {
-        const behind = head.epoch !== cursor.pos.epoch || compareIds(head.last, cursor.pos.id) !== 0;
-        if (behind && !cursor.held && cursor.checked === cursor.pos) this.repair(gate, stream, "check");
-      }
-    }
-  }
-
-  /**
-   * Replays entries after `from`, page by page, each page checked again (a
-   * trim between pages must not pass silently); then reports. When the stream
-   * cannot be recovered the socket is told, and its cursor moves to the head.
-   * Undefined when the stream is no longer the socket's (nothing to report).
-   */
-  private async replay(
-    gate: Gate,
-    stream: string,
-    from: StreamPosition,
-    first: StreamRead,
-    mode: ReplayMode,
-  ): Promise<RecoveryPayload | undefined> {
-    const cursor = gate.cursors.get(stream);
-    if (!cursor) return undefined;
-    let read = first;
-    let pos = from;
-    let replayed = 0;
-    let sinceCheck = 0;
-    const budget = this.options.replayBufferBytes;
-    let reported: RecoveryPayload | undefined;
-    for (;;) {
-      const lost = unrecoverable(pos, read);
-      if (lost) {
-        let target = positionOf(read);
-        if (pos.epoch !== read.epoch && read.maxDeleted === ZERO_ID && read.epoch !== "") {
-          // A new epoch that has lost nothing yet: what was lost is gone, but all of the new one can follow.
-          target = { id: ZERO_ID, epoch: read.epoch };
-        } else if (mode.trusted && pos.epoch === read.epoch && compareIds(pos.id, read.last) > 0) {
-          // This instance delivered an id the store no longer has, in the same epoch: the store rolled back.
-          target = positionOf(await this.history.newEpochIfBehind(stream, pos.epoch, pos.id));
-        }
-        cursor.pos = target;
-        reported ??= this.reportLost(gate, stream, lost.missed, lost.reason);
-        if (target.id !== ZERO_ID) return reported;
-        pos = target;
-        read = await this.read(stream, ZERO_ID);
-        continue;
-      }
-      let full = false;
-      for (const entry of read.entries) {
-        this.emit(gate.socket, stream, entry, read.epoch);
-        pos = { id: entry.id, epoch: read.epoch };
-        replayed += 1;
-        sinceCheck += entry.data.length;
-        if (sinceCheck >= budget / 4) {
-          sinceCheck = 0;
-          full ||= bufferedBytes(gate.socket) > budget;
-        }
-      }
-      cursor.pos = pos;
-      if (read.entries.length === 0 || read.entries.at(-1)?.id === read.last || !gate.socket.connected) break;
-      // A client that does not read must not make this instance hold its backlog: pages are at most the
-      // budget in bytes, and the next one is read only once the socket has sent most of what it holds.
-      if (full) {
-        this.options.metrics.replayWaits.inc();
-        if (!(await drained(gate.socket, budget / 2))) break;
-      }
-      read = await this.read(stream, pos.id);
-    }
-    this.options.metrics.replayed.inc(replayed);
-    if (reported) return reported;
-    const report: RecoveryPayload = { recovered: true, missed: replayed, ...roomField(stream) };
-    if (mode.report === "always") {
-      const { metrics } = this.options;
-      metrics.recovery("none");
-      metrics.replaySize.observe({ stream: roomOf(stream) === undefined ? "user" : "room" }, replayed);
-      gate.socket.emit(ServerEvent.Recovery, report);
-    }
-    return report;
-  }
-
-  private reportLost(gate: Gate, stream: string, missed: number, reason: RecoveryFailure): RecoveryPayload {
-    const cursor = gate.cursors.get(stream);
-    this.options.metrics.recovery(reason);
-    const report: RecoveryPayload = {
-      recovered: false,
-      missed,
-      ...roomField(stream),
-      ...(cursor ? { offset: offsetOf(cursor.pos) } : {}),
-      reason,
-    };
-    gate.socket.emit(ServerEvent.Recovery, report);
-    return report;
-  }
-
-  /** A page of a stream after an id; concurrent identical reads (many sockets at one position) share one. */
-  private read(stream: string, after: string): Promise<StreamRead> {
-    const key = `${stream}\n${after}`;
-    let read = this.reads.get(key);
-    if (!read) {
-      read = this.history
-        .readAfter(stream, after, REPLAY_PAGE, this.options.replayBufferBytes)
-        .finally(() => this.reads.delete(key));
-      this.reads.set(key, read);
-    }
-    return read;
-  }
-
-  /**
-   * Emits one stored event. One that must not reach a client (a reserved name
-   * written before the rule, a payload that is not JSON) is logged and skipped,
-   * never thrown.
-   */
-  private emit(
-    target: { emit: (...args: never[]) => unknown },
-    stream: string,
-    entry: StreamEntry,
-    epoch: string,
-  ): void {
-    try {
-      if (!isPublishableEventName(entry.event)) throw new Error("reserved event name");
-      const payload = payloadOf(stream, entry, epoch);
-      (target.emit as (event: string, payload: unknown) => unknown).call(target, entry.event, payload);
-    } catch (err) {
-      this.options.logger.error(
-        { err: (err as Error).message, stream, event: entry.event.slice(0, 64) },
-        "event not deliverable; skipped",
-      );
-    }
-  }
-}
-
-const roomField = (stream: string) => {
-  const room = roomOf(stream);
-  return room === undefined ? {} : { room };
-};
-
-/** The payload a client receives: the published data plus its offset (and room). */
-function payloadOf(stream: string, entry: StreamEntry, epoch: string): Record<string, unknown> {
-  const data = JSON.parse(entry.data) as Record<string, unknown>;
-  return { ...data, offset: offsetOf({ id: entry.id, epoch }), ...roomField(stream) };
 }

@@ -154,9 +154,11 @@ export class MemoryHistoryStore implements HistoryStore {
 
   unwatch(_stream: string): void {}
 
-  async subscribe(subscriber: HistorySubscriber): Promise<void> {
-    // In process nothing is ever dropped: no resync.
-    this.bus.on("appended", (event: AppendedEvent) => subscriber.onEvent(event));
+  async subscribe(subscriber: HistorySubscriber): Promise<() => void> {
+    // In process nothing is ever dropped: no resync, no probe.
+    const listener = (event: AppendedEvent) => subscriber.onEvent(event);
+    this.bus.on("appended", listener);
+    return () => this.bus.off("appended", listener);
   }
 }
 

@@ -1,6 +1,7 @@
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER } from "./history-scripts.js";
 import type { RedisClient } from "./redis-connection.js";
+import { SubscriptionProbe, shardConnections } from "./subscription-probe.js";
 import type {
   AppendedEvent,
   AppendOptions,
@@ -12,6 +13,7 @@ import type {
   StreamEntry,
   StreamHead,
   StreamRead,
+  SubscribeOptions,
 } from "./types.js";
 
 /**
@@ -159,28 +161,62 @@ export class RedisHistoryStore implements HistoryStore {
     return { last, epoch: current };
   }
 
-  async subscribe(subscriber: HistorySubscriber): Promise<void> {
-    this.sub.on("smessage", (channel: string, message: string) => {
-      if (!channel.startsWith(CHANNEL_PREFIX)) return;
+  /**
+   * Listens to the watched streams' channels, and keeps the listening honest:
+   * every reconnect of a subscriber connection re-reads every stream, and the
+   * delivery probe (see SubscriptionProbe) turns a connection that stopped
+   * delivering without closing into such a reconnect. Resolves to a stop.
+   */
+  async subscribe(subscriber: HistorySubscriber, options: SubscribeOptions = {}): Promise<() => void> {
+    const probe =
+      options.probeIntervalMs && options.probeIntervalMs > 0
+        ? new SubscriptionProbe({
+            sub: this.sub,
+            publish: (channel, message) => this.client.spublish(channel, message),
+            intervalMs: options.probeIntervalMs,
+            onLost: (node, silentMs) => subscriber.onProbeLost?.(node, silentMs),
+          })
+        : undefined;
+    const onMessage = (channel: string, message: string) => {
+      if (probe?.take(channel, message) || !channel.startsWith(CHANNEL_PREFIX)) return;
       const event = parseMessage(message);
       if (event) subscriber.onEvent(event);
-    });
-    // Pub/sub drops what is published while the connection is down. ioredis
-    // subscribes again after a reconnect; a PING answered on the same connection
-    // says those subscriptions are in place, and then every stream is re-read.
-    let first = true;
-    this.sub.on("ready", () => {
-      if (first) {
-        first = false;
-        return;
-      }
+    };
+    // Any traffic on the subscriber (the adapter's too) shows it alive: a late probe is then lag, not loss.
+    const onOther = () => probe?.take("", "");
+    // Pub/sub drops what is published while a connection is down, and ioredis subscribes again after a
+    // reconnect. Every "ready" from now on is a reconnect (the connection was ready before this
+    // listener existed; were it not, a re-read on the first connect is merely redundant): none may
+    // be skipped. A PING answered on the same connection says the subscriptions are in place; then
+    // every stream is re-read.
+    const onReady = () => {
+      probe?.reconnected();
       (this.sub as Redis).ping().then(
         () => subscriber.onResync(),
         () => {
           // Down again before the PING landed: the next "ready" retries.
         },
       );
-    });
+    };
+    // A Cluster replaces a lost sharded subscriber and subscribes it again, then says so: each new
+    // connection answers a PING after those subscriptions, then every stream is re-read.
+    const onShardsReady = () => {
+      probe?.reconnected();
+      const connections = shardConnections(this.sub as Cluster);
+      void Promise.allSettled(connections.map((connection) => connection.ping())).then(() => subscriber.onResync());
+    };
+    this.sub.on("smessage", onMessage);
+    this.sub.on("message", onOther);
+    this.sub.on("ready", onReady);
+    if (this.sub.isCluster) this.sub.on("subscribersReady", onShardsReady);
+    probe?.start();
+    return () => {
+      probe?.stop();
+      this.sub.off("smessage", onMessage);
+      this.sub.off("message", onOther);
+      this.sub.off("ready", onReady);
+      this.sub.off("subscribersReady", onShardsReady);
+    };
   }
 
   /**

@@ -184,6 +184,23 @@ export interface HistorySubscriber {
    * lost meanwhile, so every stream must be re-read.
    */
   onResync(): void;
+  /**
+   * A delivery probe did not return through a subscriber connection (`node`:
+   * its master on a Cluster, "" on one Redis) for `silentMs`: the connection is
+   * being made to reconnect, and its reconnect resyncs (`onResync`).
+   */
+  onProbeLost?(node: string, silentMs: number): void;
+}
+
+/** How the fan-out subscription watches itself. */
+export interface SubscribeOptions {
+  /**
+   * Every this long a probe goes through each subscriber connection; one that
+   * does not return by the next round (or, while other messages still arrive,
+   * within three rounds) means the connection stopped delivering. Unset or 0:
+   * no probe (a store that cannot lose a message).
+   */
+  probeIntervalMs?: number;
 }
 
 /**
@@ -214,8 +231,11 @@ export interface HistoryStore {
    * from before cannot be resumed as if nothing was lost. Resolves to the head.
    */
   newEpochIfBehind(stream: string, epoch: string, seen: string): Promise<StreamHead>;
-  /** Registers the receiver of appended events of the watched streams (this instance's delivery). */
-  subscribe(subscriber: HistorySubscriber): Promise<void>;
+  /**
+   * Registers the receiver of appended events of the watched streams (this
+   * instance's delivery); resolves to a function that stops it (and the probe).
+   */
+  subscribe(subscriber: HistorySubscriber, options?: SubscribeOptions): Promise<() => void>;
   /**
    * Starts receiving a stream's appended events (its first socket here):
    * resolves once events appended from then on are sure to arrive.
