@@ -212,7 +212,7 @@ export async function inject(spec: FaultSpec, context: FaultContext): Promise<Fa
       const lines = topology
         .outputBufferDrops()
         .slice(logged)
-        .filter((line) => line.includes("name=tether:sub") || /\bssub=[1-9]/.test(line));
+        .filter((line) => /name=\S*tether:sub /.test(line) || /\bssub=[1-9]/.test(line));
       const dropped = gone > 0 && lines.length > 0;
       return {
         dropped,

@@ -269,10 +269,14 @@ function dropLines(files: string[]): string[] {
   });
 }
 
+/** On a Cluster, ioredis names its sharded subscribers `ioredis-cluster(ssubscriber):<name>`. */
 function parseClientList(node: number, list: string, name: string): NodeClient[] {
   return list
     .split("\n")
-    .filter((line) => line.includes(` name=${name} `))
+    .filter((line) => {
+      const given = / name=(\S*) /.exec(line)?.[1] ?? "";
+      return given === name || given.endsWith(`:${name}`);
+    })
     .map((line) => /id=(\d+)/.exec(line)?.[1])
     .filter((id): id is string => id !== undefined)
     .map((id) => ({ node, id }));
