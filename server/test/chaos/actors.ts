@@ -290,7 +290,7 @@ export class StreamPublisher {
         if (res.status === 202 && typeof answer.offset === "string") {
           record.acked = true;
           record.offset = answer.offset;
-          record.error = undefined;
+          // record.error stays: why the attempt before the acked one failed (what the retry was for).
           return;
         }
         record.error = `${res.status} ${answer.error?.code ?? ""}`.trim();

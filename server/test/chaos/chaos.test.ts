@@ -42,6 +42,7 @@ function describeRun(result: ChaosResult): string {
     "faults:",
     ...faults,
     ...report(result, SHORT_RUN_TARGET).lines,
+    `(the verdict above is npm run chaos's; this short run tolerates ${[...TOLERATED].join(", ")} and leaves out ${LEFT_OUT.join(", ")})`,
     ...blame,
   ].join("\n");
 }

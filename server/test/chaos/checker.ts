@@ -27,7 +27,7 @@ export interface PublishRecord {
   /** True when it was still not acknowledged at its deadline: given up and reported. */
   failed: boolean;
   offset?: string;
-  /** Why the last attempt failed, for the report. */
+  /** Why the last failed attempt failed (also on a call acked on a retry), for the report. */
   error?: string;
 }
 
