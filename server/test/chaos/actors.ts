@@ -1,7 +1,8 @@
 /**
  * The chaos suite's actors: raw Socket.IO clients that record every packet they
  * get (no SDK, no duplicate filter), and a publisher that publishes each
- * stream's events one after the other and records every acknowledgement.
+ * stream's events one after the other, retries each call under its own id,
+ * and records every call's outcome.
  */
 import { io, type Socket } from "socket.io-client";
 import type { ClientEvent, ClientRecord, PublishRecord } from "./checker.js";
@@ -39,6 +40,8 @@ export interface RecordingClient {
   readonly lastSeq: Map<string, number>;
   /** Per stream, the time of the last recovered:false. */
   readonly lastNotRecovered: Map<string, number>;
+  /** The instance (TETHER_INSTANCE_ID) of the current connection, if connected. */
+  readonly instance: string | undefined;
   close(): void;
 }
 
@@ -76,6 +79,7 @@ export function startRecordingClient(options: {
   const lastNotRecovered = new Map<string, number>();
   let stopped = false;
   let failures = 0;
+  let instance: string | undefined;
   let retry: ReturnType<typeof setTimeout> | undefined;
 
   const stop = () => {
@@ -134,6 +138,7 @@ export function startRecordingClient(options: {
     push({ t: now(), kind: "connect" });
   });
   socket.on("disconnect", (reason) => {
+    instance = undefined;
     push({ t: now(), kind: "disconnect", reason });
     reconnectLater();
   });
@@ -150,7 +155,8 @@ export function startRecordingClient(options: {
         [userStream, String(payload.offset)],
         ...Object.entries(rooms).map(([room, offset]) => [roomStreamOf(room), offset] as [string, string]),
       ]);
-      push({ t, kind: "welcome", instance: String(payload.instance), streams: [...welcomeOffsets.keys()] });
+      instance = String(payload.instance);
+      push({ t, kind: "welcome", instance, streams: [...welcomeOffsets.keys()] });
       // A stream this client has no offset for starts where the server says it stands.
       for (const [stream, offset] of welcomeOffsets) if (!offsets.has(stream)) offsets.set(stream, offset);
     } else if (name === "recovery") {
@@ -173,7 +179,8 @@ export function startRecordingClient(options: {
       const offset = String(payload.offset);
       const stream = String(payload.cs);
       const seq = Number(payload.seq);
-      push({ t, kind: "event", stream, seq, offset });
+      const cid = typeof payload.cid === "string" ? payload.cid : undefined;
+      push({ t, kind: "event", stream, seq, offset, ...(cid === undefined ? {} : { cid }) });
       offsets.set(wireStream, offset);
       if (seq > (lastSeq.get(stream) ?? 0)) lastSeq.set(stream, seq);
     }
@@ -186,6 +193,9 @@ export function startRecordingClient(options: {
     },
     lastSeq,
     lastNotRecovered,
+    get instance() {
+      return instance;
+    },
     close() {
       record.connectedAtEnd = socket.connected;
       stop();
@@ -198,22 +208,38 @@ function targetOf(stream: string): { user: string } | { room: string } {
   return stream.startsWith("room:") ? { room: stream.slice(5) } : { user: stream.slice(5) };
 }
 
+/** HTTP answers that say the call itself is wrong: retrying it cannot help (a bug in the suite). */
+const FINAL_STATUSES = new Set([400, 401, 403, 404, 413]);
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 1_000;
+/** One attempt's bound: longer than the server's Redis command timeout, so an attempt normally gets its answer. */
+const ATTEMPT_TIMEOUT_MS = 8_000;
+
 /**
- * Publishes to one stream, one event at a time: seq n+1 is sent only after
- * seq n was answered, always through the same instance until that instance
- * refuses connections (so an unanswered publish cannot overtake a later one on
- * another connection). Every publish is recorded with its outcome.
+ * Publishes to one stream, one call at a time: call n+1 is sent only after
+ * call n was acknowledged or given up, always through the same instance until
+ * that instance refuses connections (so an unanswered attempt cannot overtake
+ * a later call on another connection). Each call has a unique id, sent as the
+ * `Idempotency-Key` and in the data (`cid`); a rejected or unanswered attempt
+ * is retried under the same id until the call's deadline, then the call is
+ * recorded as failed. Where the server does not deduplicate by that key, a
+ * retried write that had landed shows up as a duplicate: that is the point.
  */
 export class StreamPublisher {
   private seq = 0;
   private home: number;
   private running = true;
+  private quietUntil = 0;
 
   constructor(
     readonly stream: string,
     private readonly instanceUrls: () => string[],
     private readonly records: PublishRecord[],
     start: number,
+    /** Per call: how long it is retried before it is given up (ms). */
+    private readonly callDeadlineMs: number,
+    /** Makes call ids unique across runs (Redis keeps nothing between runs, but a reader of logs may). */
+    private readonly runTag: string,
   ) {
     this.home = start;
   }
@@ -223,48 +249,95 @@ export class StreamPublisher {
   }
 
   async publishOne(padBytes: number): Promise<void> {
-    const urls = this.instanceUrls();
-    const url = urls[this.home % urls.length];
     const seq = ++this.seq;
+    const callId = `${this.runTag}:${this.stream}:${seq}`;
     const startedAt = now();
-    const record: PublishRecord = { stream: this.stream, seq, startedAt, endedAt: startedAt, acked: false };
+    const deadline = startedAt + this.callDeadlineMs;
+    const record: PublishRecord = {
+      stream: this.stream,
+      seq,
+      callId,
+      startedAt,
+      endedAt: startedAt,
+      attempts: 0,
+      acked: false,
+      failed: false,
+    };
     this.records.push(record);
-    try {
-      const res = await fetch(`${url}/api/publish`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${PUBLISH_KEY}` },
-        body: JSON.stringify({
-          target: targetOf(this.stream),
-          event: "chaos",
-          data: { cs: this.stream, seq, pad: "x".repeat(padBytes) },
-        }),
-        // Longer than the server's Redis command timeout: a publish normally gets its answer.
-        signal: AbortSignal.timeout(8_000),
-      });
-      const body = (await res.json().catch(() => ({}))) as { offset?: string; error?: { code?: string } };
-      record.endedAt = now();
-      if (res.status === 202 && typeof body.offset === "string") {
-        record.acked = true;
-        record.offset = body.offset;
-      } else record.error = `${res.status} ${body.error?.code ?? ""}`;
-    } catch (err) {
-      record.endedAt = now();
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      record.error = cause ?? (err as Error).name;
-      // Only a refused connection proves this instance took nothing: then move on to the next.
-      if (cause === "ECONNREFUSED") this.home++;
+    const body = JSON.stringify({
+      target: targetOf(this.stream),
+      event: "chaos",
+      data: { cs: this.stream, seq, cid: callId, pad: "x".repeat(padBytes) },
+    });
+    for (;;) {
+      record.attempts++;
+      const urls = this.instanceUrls();
+      const url = urls[this.home % urls.length];
+      let final = false;
+      try {
+        const res = await fetch(`${url}/api/publish`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${PUBLISH_KEY}`,
+            "idempotency-key": callId,
+          },
+          body,
+          signal: AbortSignal.timeout(Math.max(1_000, Math.min(ATTEMPT_TIMEOUT_MS, deadline - now()))),
+        });
+        const answer = (await res.json().catch(() => ({}))) as { offset?: string; error?: { code?: string } };
+        record.endedAt = now();
+        if (res.status === 202 && typeof answer.offset === "string") {
+          record.acked = true;
+          record.offset = answer.offset;
+          // record.error stays: why the attempt before the acked one failed (what the retry was for).
+          return;
+        }
+        record.error = `${res.status} ${answer.error?.code ?? ""}`.trim();
+        final = FINAL_STATUSES.has(res.status);
+      } catch (err) {
+        record.endedAt = now();
+        const cause = (err as { cause?: { code?: string } }).cause?.code;
+        record.error = cause ?? (err as Error).name;
+        // Only a refused connection proves this instance took nothing: then move on to the next.
+        if (cause === "ECONNREFUSED") this.home++;
+      }
+      const backoff = Math.min(RETRY_BASE_MS * 2 ** (record.attempts - 1), RETRY_MAX_MS);
+      if (final || now() + backoff >= deadline) {
+        record.failed = true;
+        return;
+      }
+      await sleep(backoff);
     }
   }
 
-  /** Publishes every `intervalMs` until stopped. */
+  /**
+   * Publishes every `intervalMs` until stopped, except while quiet. The gap a
+   * quiet period leaves is what the checker judges the last event by.
+   */
   async run(intervalMs: number, padBytes: number): Promise<void> {
     while (this.running) {
-      await this.publishOne(padBytes);
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      const quiet = this.quietUntil - now();
+      if (quiet > 0) await sleep(Math.min(quiet, 500));
+      else {
+        await this.publishOne(padBytes);
+        await sleep(intervalMs);
+      }
     }
+  }
+
+  get isQuiet(): boolean {
+    return now() < this.quietUntil;
+  }
+
+  /** No publishes on this stream for `ms` from now (a call under way still completes). */
+  quiet(ms: number): void {
+    this.quietUntil = Math.max(this.quietUntil, now() + ms);
   }
 
   stop(): void {
     this.running = false;
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
