@@ -6,6 +6,7 @@
  *   npm run bench                          connect ramp, round trips, reconnect storm, fan-out scaling
  *   npm run bench -- ramp|storm|fanout     one of them
  *   npm run bench -- idle                  10k idle sessions for a minute
+ *   npm run bench -- publish               publish latency per durability setting
  *   npm run bench -- soak --minutes 30     churn soak, heap and RSS plotted
  *
  * `--quick` for a smoke run at small sizes; `--cpu-prof` writes the servers'
@@ -20,6 +21,7 @@ import { runFanOut } from "./lib/fanout.js";
 import { runIdle } from "./lib/idle.js";
 import { startPlain, startTether } from "./lib/instances.js";
 import { stop } from "./lib/procs.js";
+import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
 import { startRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
@@ -50,7 +52,7 @@ function setting(name: string, normal: number, smoke: number): number {
   return value;
 }
 
-const SCENARIOS = ["all", "ramp", "storm", "fanout", "idle", "soak"];
+const SCENARIOS = ["all", "ramp", "storm", "fanout", "publish", "idle", "soak"];
 
 async function main(): Promise<void> {
   // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
@@ -149,6 +151,13 @@ async function main(): Promise<void> {
       print(`## Fan-out scaling: ${options.users} users, ${options.rate} events/s each, ${options.seconds}s\n`);
       print(fanOutTable(fanOut));
       json.fanOut = { options, results: fanOut };
+    }
+    if (scenario === "all" || scenario === "publish") {
+      const count = setting("publishes", 2_000, 200);
+      const latency = await runPublishLatency(bench, count);
+      print(`## Publish latency: ${count} sequential publishes per setting (a worker, an id per call)\n`);
+      print(publishTable(latency));
+      json.publish = { count, results: latency };
     }
     if (scenario === "idle") {
       const sessions = setting("sessions", 10_000, 200);

@@ -27,8 +27,11 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** A throwaway redis-server on a free port, no persistence, client limit raised for 10k-socket runs. */
-export async function startRedis(): Promise<BenchRedis> {
+/**
+ * A throwaway redis-server on a free port, no persistence, client limit raised for 10k-socket runs.
+ * `args` are added last (they win): e.g. `--replicaof`, or `--appendonly yes --appendfsync always`.
+ */
+export async function startRedis(extra: string[] = []): Promise<BenchRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "tether-bench-redis-"));
   onExit(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,7 +49,7 @@ export async function startRedis(): Promise<BenchRedis> {
     "--maxclients",
     "10000",
   ];
-  const child = spawnTracked("redis-server", [...args, "--loglevel", "warning"], {
+  const child = spawnTracked("redis-server", [...args, ...extra, "--loglevel", "warning"], {
     stdio: ["ignore", "ignore", "inherit"],
   });
   await whileAlive(
