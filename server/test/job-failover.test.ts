@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectRaw, HandshakeRefused, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
 import { startInstance, type TestInstance } from "./helpers/instance.js";
 import { freePort } from "./helpers/ports.js";
+import { startProxy, type TestProxy } from "./helpers/proxy.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { idleFor, waitFor } from "./helpers/wait.js";
 
@@ -120,4 +121,65 @@ describe("a job across a failover's READONLY window", () => {
     expect(steps).toEqual(Array.from({ length: (failed?.step ?? 0) - 1 }, (_, i) => i + 1));
     expect(eventsOf(socket, "job:done", jobId)).toEqual([]);
   });
+});
+
+/**
+ * A real failover: the primary holding the job's stream is killed with kill -9
+ * mid-job, one of its two replicas promoted and the other made its replica (what
+ * Sentinel does); the instance's address (a TCP proxy, as a Sentinel-aware proxy
+ * or a DNS name would be) moves to it. With TETHER_PUBLISH_REPLICAS=1 every
+ * acknowledged step is on a replica, and the step in flight is retried under its
+ * id on the new primary.
+ */
+describe("a job across a primary killed and its replica promoted", () => {
+  let primary: TestRedis;
+  let replica: TestRedis;
+  let other: TestRedis;
+  let proxy: TestProxy;
+  let instance: TestInstance;
+  const sockets: WelcomedSocket[] = [];
+
+  beforeAll(async () => {
+    primary = await startRedis();
+    const replicaOfPrimary = () => startRedis({ args: ["--replicaof", "127.0.0.1", String(primary.port)] });
+    [replica, other] = await Promise.all([replicaOfPrimary(), replicaOfPrimary()]);
+    for (const r of [replica, other]) {
+      const probe = r.client();
+      await waitFor("a replica in sync", async () => /master_link_status:up/.test(await probe.info("replication")));
+    }
+    proxy = await startProxy([primary.port]);
+    instance = await startInstance({
+      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      TETHER_API_KEY: API_KEY,
+      TETHER_PUBLISH_REPLICAS: "1",
+    });
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await instance?.kill();
+    await proxy?.close();
+    await Promise.all([primary?.close(), replica?.close(), other?.close()]);
+  });
+
+  it("the demo job of 100 steps at 50 ms: every step exactly once at the raw client, nothing reported lost", async () => {
+    const { socket, cookie } = await rawClient(instance.url);
+    sockets.push(socket);
+    const res = await post(`${instance.url}/api/jobs`, { steps: 100, intervalMs: 50 }, { cookie });
+    expect(res.status).toBe(202);
+    const jobId = res.body?.jobId as string;
+    await waitFor("step 20", () => eventsOf(socket, "job:progress", jobId).length >= 20);
+    await primary.stop({ kill: true });
+    await replica.client().replicaof("NO", "ONE");
+    await other.client().replicaof("127.0.0.1", String(replica.port));
+    proxy.backends = [replica.port];
+    proxy.cut();
+    await waitFor("job:done", () => eventsOf(socket, "job:done", jobId).length > 0, { timeoutMs: 40_000 });
+    const steps = eventsOf(socket, "job:progress", jobId).map((p) => (p as JobProgressPayload).step);
+    expect(steps).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(eventsOf(socket, "job:done", jobId)).toHaveLength(1);
+    expect(
+      socket.received.filter(([event, p]) => event === "recovery" && !(p as { recovered: boolean }).recovered),
+    ).toEqual([]);
+  }, 60_000);
 });

@@ -63,7 +63,8 @@ export async function startRedis(options: { persistence?: boolean; args?: string
 
   const stop = async ({ kill = false } = {}) => {
     const proc = child;
-    if (!proc || proc.exitCode !== null) return;
+    // Gone already (killed with a signal: its exitCode stays null) — its exit event has fired.
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((resolve) => proc.once("exit", resolve));
     proc.kill(kill ? "SIGKILL" : "SIGTERM");
     await exited;
