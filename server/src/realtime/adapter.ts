@@ -1,7 +1,5 @@
 import { createShardedAdapter } from "@socket.io/redis-adapter";
-import type { Logger } from "pino";
 import type { RedisBackend } from "../store/redis.js";
-import type { RedisClient } from "../store/redis-connection.js";
 
 /**
  * The sharded Redis adapter, in dynamic mode: a room without history that apps
@@ -10,38 +8,10 @@ import type { RedisClient } from "../store/redis-connection.js";
  * Tether's own streams do not go through it (they have their own channels, with
  * history), and sockets join no room by default: a connect costs the adapter nothing.
  */
-export function redisAdapter(backend: RedisBackend, logger: Logger): ReturnType<typeof createShardedAdapter> {
-  return createShardedAdapter(backend.pub, caughtSubscriptions(backend.sub, logger), {
+export function redisAdapter(backend: RedisBackend): ReturnType<typeof createShardedAdapter> {
+  // Its (un)subscribe failures, which it does not catch, are handled on the connection (connectRedis).
+  return createShardedAdapter(backend.pub, backend.sub, {
     channelPrefix: "tether:io",
     subscriptionMode: "dynamic",
-  });
-}
-
-/** The adapter's (un)subscribe calls, which it neither awaits nor catches. */
-const SUBSCRIPTION_COMMANDS = new Set<string | symbol>(["ssubscribe", "sunsubscribe"]);
-
-/**
- * The subscriber connection as the adapter sees it, with its (un)subscribe
- * calls' failures caught and logged. The adapter fires them and forgets: when
- * Redis drops the connection (a frozen instance past the pub/sub output
- * buffer limit) or does not answer within the command timeout, the rejection
- * was unhandled and ended the process. Nothing is lost by catching it: ioredis
- * subscribes again to every channel it holds once it has reconnected.
- */
-function caughtSubscriptions(sub: RedisClient, logger: Logger): RedisClient {
-  return new Proxy(sub, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== "function") return value;
-      if (!SUBSCRIPTION_COMMANDS.has(property)) return value.bind(target);
-      return (...args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (result instanceof Promise)
-          result.catch((err: unknown) =>
-            logger.warn({ err: (err as Error)?.message, command: String(property) }, "adapter subscription failed"),
-          );
-        return result;
-      };
-    },
   });
 }

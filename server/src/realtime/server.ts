@@ -108,7 +108,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       callback(allowed ? null : "ORIGIN_FORBIDDEN", allowed);
     },
     cors: origins.allowlist ? { origin: origins.allowlist, credentials: true } : undefined,
-    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend, logger) : undefined,
+    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
   });
 
   const delivery = new Delivery(io, options.history, {

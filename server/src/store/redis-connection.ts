@@ -87,6 +87,7 @@ export async function connectRedis(
   subscriber = false,
 ): Promise<RedisClient> {
   const client = createClient(target, name, commandTimeoutMs, subscriber);
+  if (subscriber) handleSubscriptionFailures(client, name, logger);
   let down = false;
   client.on("error", (err: Error) => {
     if (down) return;
@@ -103,4 +104,32 @@ export async function connectRedis(
   });
   await ready;
   return client;
+}
+
+/** The (un)subscribe commands of a subscriber connection. */
+const SUBSCRIPTION_COMMANDS = ["subscribe", "ssubscribe", "psubscribe", "unsubscribe", "sunsubscribe", "punsubscribe"];
+
+/**
+ * Every (un)subscribe on this connection gets its failure handled (logged),
+ * whoever called it: ioredis subscribes again after a reconnect, and the
+ * Socket.IO adapter (un)subscribes, both without catching. When Redis drops the
+ * connection meanwhile (a frozen instance past the pub/sub output-buffer limit)
+ * or does not answer within the command timeout, that rejection was unhandled
+ * and ended the process. Callers that await still see it; nothing is lost, as
+ * ioredis subscribes again to every channel it holds once it has reconnected.
+ */
+function handleSubscriptionFailures(client: RedisClient, name: string, logger: Logger): void {
+  const commands = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const command of SUBSCRIPTION_COMMANDS) {
+    const original = commands[command];
+    if (typeof original !== "function") continue;
+    commands[command] = function (this: unknown, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      if (result instanceof Promise)
+        result.catch((err: unknown) =>
+          logger.warn({ client: name, command, err: (err as Error)?.message }, "redis subscription command failed"),
+        );
+      return result;
+    };
+  }
 }
