@@ -59,6 +59,9 @@ describe("Redis availability errors: 503 UNAVAILABLE (retryable) on every route 
       TETHER_API_KEY: API_KEY,
       TETHER_PUBLISH_KEY: PUBLISH_KEY,
       TETHER_REDIS_COMMAND_TIMEOUT: "1s",
+      // Publishes retry transient failures until this deadline (publish-idempotency.test.ts): shorter
+      // than every fault here, so POST /api/publish answers within the fault like the other routes.
+      TETHER_PUBLISH_DEADLINE: "500ms",
       TETHER_WS_TOKEN_TTL: "30s",
       LOG_LEVEL: "debug",
       TETHER_INSTANCE_ID: INSTANCE_ID,
