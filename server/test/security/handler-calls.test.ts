@@ -8,8 +8,7 @@ import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "handler-calls-api-key-0123456789abc";
 const HOST = resolve(import.meta.dirname, "../fixtures/hostile-host.ts");
-/** The defaults: calls in flight per socket and per user (TETHER_MAX_CALLS_PER_SOCKET / _PER_USER). */
-const PER_SOCKET = 16;
+/** The default calls in flight per user (TETHER_MAX_CALLS_PER_USER); per socket the default is 16. */
 const PER_USER = 64;
 
 interface SlowStats {
