@@ -8,8 +8,11 @@ import { parseDuration } from "./duration.js";
 
 /** Per-socket bounds on what a client can make the server hold (see `SocketLimits`). */
 export const SOCKET_DEFAULTS = {
-  /** Sockets one user may hold on one instance, all its sessions together (8 logins at the per-session bound). */
-  socketsPerUser: 256,
+  /**
+   * Sockets one user may hold on one instance, all its sessions together (31 logins at the
+   * per-session bound). High: the built-in API-key login signs everyone in as one user.
+   */
+  socketsPerUser: 1_000,
   /** A `tether.handle` handler's deadline: then its call is answered UNAVAILABLE and its signal aborted. */
   handlerTimeoutMs: 15_000,
   /** Handler calls one socket may have running at once. */
