@@ -115,11 +115,13 @@ describe("no message ends an instance", () => {
     try {
       // Three windows of 8 refusals: 24 in the socket's life, more than 20 (the count that once never reset).
       for (let round = 0; round < 3; round++) {
-        const windowEnds = Date.now() + 2_100;
         for (let i = 0; i < 8; i++) {
           expect(await socket.timeout(5_000).emitWithAck("no:such:event", {})).toMatchObject({ ok: false });
         }
         expect(socket.connected).toBe(true);
+        // The limiter's window began at or before this round's first refusal: two seconds after its
+        // last one, the next round starts a window of its own, however slowly this one went.
+        const windowEnds = Date.now() + 2_100;
         await waitFor("the refusal window to pass", () => Date.now() > windowEnds, { timeoutMs: 5_000 });
       }
       for (let i = 0; i <= REFUSALS; i++) socket.emit("no:such:event", {});
