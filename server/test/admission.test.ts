@@ -40,7 +40,7 @@ describe("admission control", () => {
     const tokens = await Promise.all(Array.from({ length: 4 * RATE }, () => wsToken(server.url, session)));
     const outcomes = await Promise.all(
       tokens.map((token) =>
-        connectRaw(server.url, { token }).then(
+        connectRaw(server.url, { token }, { retryBusy: false }).then(
           (socket) => {
             socket.close();
             return "ok" as const;

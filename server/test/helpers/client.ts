@@ -21,6 +21,8 @@ export interface TestClient {
   /** Every WS token it fetched, in order. */
   readonly tokens: string[];
   readonly welcomes: WelcomePayload[];
+  /** The newest resume ticket it holds (from a welcome or a pushed `ticket` event). */
+  latestTicket(): string | undefined;
   /** The cookie jar: share it (and `address`) to make a second tab of the same browser. */
   readonly jar: CookieJar;
   /** The loopback address its HTTP requests and sockets leave from (its own unless given). */
@@ -72,8 +74,17 @@ export function startClient(
   const states: TetherState[] = [];
   const welcomes: WelcomePayload[] = [];
   client.on("state", (state) => states.push(state));
-  client.on("welcome", (welcome) => welcomes.push(welcome));
+  let ticket: string | undefined;
+  client.on("welcome", (welcome) => {
+    welcomes.push(welcome);
+    ticket = welcome.ticket ?? ticket;
+  });
+  // Pushed refreshes (every half ticket life) go to the raw socket; the SDK keeps them to itself.
+  client.socket.on("ticket", (payload: { ticket: string }) => {
+    ticket = payload.ticket;
+  });
   return {
+    latestTicket: () => ticket,
     client,
     states,
     tokens,

@@ -68,15 +68,38 @@ export type WelcomedSocket = Socket & {
   received: [event: string, payload: unknown][];
 };
 
+/** How long `connectRaw` keeps retrying handshakes that admission control turned away as busy. */
+const BUSY_RETRY_DEADLINE_MS = 15_000;
+
 /**
- * Connects a raw socket.io-client with `auth`; resolves once welcomed (the
- * listener is in place before connecting, as `welcome` can arrive with the
- * connect), rejects with the connect_error.
+ * Connects a raw socket.io-client with `auth`; resolves once welcomed, rejects with the
+ * connect_error. A handshake refused as busy (UNAVAILABLE with a `retryAfterMs` hint: admission
+ * control on a loaded box; the credential is not spent) is retried after the hint, as the SDK
+ * does, unless `retryBusy` is false (tests of admission control itself).
  */
-export function connectRaw(
+export async function connectRaw(
   baseUrl: string,
   auth: unknown,
-  options: { extraHeaders?: Record<string, string>; localAddress?: string } = {},
+  options: { extraHeaders?: Record<string, string>; localAddress?: string; retryBusy?: boolean } = {},
+): Promise<WelcomedSocket> {
+  const localAddress = options.localAddress ?? nextClientAddress();
+  const deadline = Date.now() + BUSY_RETRY_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await connectOnce(baseUrl, auth, { ...options, localAddress });
+    } catch (err) {
+      const hint = err instanceof HandshakeRefused ? err.data?.retryAfterMs : undefined;
+      if (options.retryBusy === false || hint === undefined || Date.now() + hint > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(hint, 1_000)));
+    }
+  }
+}
+
+/** One handshake (the listener is in place before connecting, as `welcome` can arrive with the connect). */
+function connectOnce(
+  baseUrl: string,
+  auth: unknown,
+  options: { extraHeaders?: Record<string, string>; localAddress: string },
 ): Promise<WelcomedSocket> {
   const socket = io(baseUrl, {
     transports: ["websocket"],
@@ -85,7 +108,7 @@ export function connectRaw(
     auth: auth as Record<string, unknown>,
     extraHeaders: options.extraHeaders,
     // Passed on to ws (engine.io-client picks it), so each raw client has an address of its own.
-    ...localAddressOption(options.localAddress ?? nextClientAddress()),
+    ...localAddressOption(options.localAddress),
   });
   const received: [string, unknown][] = [];
   socket.onAny((event: string, payload: unknown) => received.push([event, payload]));
