@@ -70,14 +70,16 @@ export class TetherError extends Error {
 /**
  * Redis error replies that mean "not now" rather than "wrong": a replica that became
  * read-only after a failover, memory full, a dataset still loading, a cluster that is
- * down or resharding, a busy script, a master without replicas. Matched on the reply's
+ * down or resharding (or a redirect the client could not follow mid-failover), a busy
+ * script, a master without replicas. Matched on the reply's
  * code (its first word), which Redis 7 keeps when the error comes from inside a script.
  */
-const UNAVAILABLE_REPLY = /^(READONLY|OOM|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|NOREPLICAS|NOTREADY)\b/;
+const UNAVAILABLE_REPLY =
+  /^(READONLY|OOM|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|NOREPLICAS|NOTREADY|MOVED|ASK)\b/;
 
 /** Failures to reach Redis at all: timeouts, closed or unwritable connections, no node answering. */
 const UNREACHABLE =
-  /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|Redis connection is not ready|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/i;
+  /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|Redis connection is not ready|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Too many Cluster redirections/i;
 
 /**
  * Is this Redis (or the network to it) being unavailable, as opposed to a bug?

@@ -64,6 +64,9 @@ describe("error classification and the log serializer", () => {
     "LOADING Redis is loading the dataset in memory",
     "READONLY You can't write against a read only replica.",
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+    // A redirect the Cluster client did not follow (a pipeline mid-failover): the slot moved, retry.
+    "MOVED 4489 127.0.0.1:43477",
+    "ASK 4489 127.0.0.1:43477",
   ])("%s → UNAVAILABLE", (reply) => {
     expect(toTetherError(new ReplyError(reply)).code).toBe(ErrorCode.Unavailable);
   });

@@ -1,6 +1,6 @@
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER } from "./history-scripts.js";
-import type { RedisClient } from "./redis-connection.js";
+import { isUnroutedSubscription, type RedisClient } from "./redis-connection.js";
 import { SubscriptionProbe, shardConnections } from "./subscription-probe.js";
 import type {
   AppendedEvent,
@@ -78,6 +78,11 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly now: () => string;
   /** Channels to subscribe at the end of this turn of the event loop, with their waiters. */
   private pendingWatches: Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void }> | undefined;
+  /**
+   * Cluster only: (un)subscriptions ioredis turned away unsent and unrecorded (no
+   * sharded subscriber for the slot yet), sent again once the shards are ready.
+   */
+  private readonly unrouted = new Map<string, "subscribe" | "unsubscribe">();
 
   /**
    * @param sub a subscriber connection (the adapter's may be shared: other channels are ignored).
@@ -200,10 +205,14 @@ export class RedisHistoryStore implements HistoryStore {
     };
     // A Cluster replaces a lost sharded subscriber and subscribes it again, then says so: each new
     // connection answers a PING after those subscriptions, then every stream is re-read.
+    // (Un)subscriptions turned away meanwhile are sent first: their PINGs then answer after them.
     const onShardsReady = () => {
       probe?.reconnected();
+      const resent = this.resendUnrouted();
       const connections = shardConnections(this.sub as Cluster);
-      void Promise.allSettled(connections.map((connection) => connection.ping())).then(() => subscriber.onResync());
+      void Promise.allSettled([...resent, ...connections.map((connection) => connection.ping())]).then(() =>
+        subscriber.onResync(),
+      );
     };
     this.sub.on("smessage", onMessage);
     this.sub.on("message", onOther);
@@ -228,7 +237,14 @@ export class RedisHistoryStore implements HistoryStore {
   async watch(stream: string): Promise<void> {
     const channel = streamChannel(stream);
     if (this.sub.isCluster) {
-      await this.sub.ssubscribe(channel);
+      this.unrouted.delete(channel);
+      try {
+        await this.sub.ssubscribe(channel);
+      } catch (err) {
+        // Unlike a subscription lost with its connection, ioredis will not send this one again.
+        if (isUnroutedSubscription(err)) this.unrouted.set(channel, "subscribe");
+        throw err;
+      }
       return;
     }
     if (this.pendingWatches === undefined) {
@@ -267,8 +283,26 @@ export class RedisHistoryStore implements HistoryStore {
       waiting.settle(false);
       return;
     }
-    this.sub.sunsubscribe(channel).catch(() => {
-      // Gone with the connection anyway; a reconnect subscribes only to what is watched.
+    if (this.unrouted.get(channel) === "subscribe") {
+      // Never reached Redis: nothing to undo.
+      this.unrouted.delete(channel);
+      return;
+    }
+    this.sub.sunsubscribe(channel).catch((err: unknown) => {
+      // Turned away unsent: ioredis still holds the channel and would subscribe it again.
+      if (isUnroutedSubscription(err)) this.unrouted.set(channel, "unsubscribe");
+      // Otherwise gone with the connection anyway; a reconnect subscribes only to what is watched.
     });
+  }
+
+  /** Sends the (un)subscriptions turned away while a shard had no subscriber; settles when each is answered. */
+  private resendUnrouted(): Promise<unknown>[] {
+    const sends = [...this.unrouted];
+    this.unrouted.clear();
+    return sends.map(([channel, op]) =>
+      (op === "subscribe" ? this.sub.ssubscribe(channel) : this.sub.sunsubscribe(channel)).catch((err: unknown) => {
+        if (isUnroutedSubscription(err) && !this.unrouted.has(channel)) this.unrouted.set(channel, op);
+      }),
+    );
   }
 }

@@ -10,6 +10,18 @@ export type RedisClient = Redis | Cluster;
 /** Reconnect forever, backing off to at most this long between attempts. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
 const retryDelay = (attempt: number) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS);
+/** How often a Cluster's subscriber client re-reads the slot map (one CLUSTER SLOTS). */
+const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
+
+/**
+ * ioredis turned a Cluster (un)subscribe away before sending or recording it: no
+ * sharded subscriber holds the channel's slot yet (mid-failover, or while the
+ * client reconnects). Unlike a command lost with its connection, ioredis will not
+ * send it again by itself.
+ */
+export function isUnroutedSubscription(err: unknown): boolean {
+  return err instanceof Error && /^No (sharded )?subscriber for/.test(err.message);
+}
 
 /**
  * Options for every connection: bounded waits and no crash on an outage.
@@ -61,8 +73,13 @@ function createClient(target: RedisTarget, name: string, commandTimeoutMs: numbe
     // Stream events and the adapter use sharded pub/sub: one subscriber connection per shard.
     shardedSubscribers: subscriber,
     enableOfflineQueue: subscriber,
-    enableAutoPipelining: !subscriber,
+    // Not on a Cluster: an auto-pipelined batch that meets a topology change surfaces raw MOVED
+    // errors instead of following them (redis/ioredis#2075), failing reads and publishes mid-failover.
+    enableAutoPipelining: false,
     clusterRetryStrategy: retryDelay,
+    // ioredis replaces a lost sharded subscriber only when a slots refresh runs, and a refresh asked
+    // for while another is in flight is dropped: refresh on a timer too, so none stays lost.
+    slotsRefreshInterval: subscriber ? SUBSCRIBER_SLOTS_REFRESH_MS : undefined,
     redisOptions: {
       // Node connections open lazily, on a node's first command: ioredis lets that command wait
       // for it (bounded by the command timeout) unless told otherwise, so no enableOfflineQueue

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import type { RedisClient } from "./redis-connection.js";
+import { isUnroutedSubscription, type RedisClient } from "./redis-connection.js";
 
 /** Where probes travel: one channel per subscriber connection (per master on a Cluster). */
 export const PROBE_CHANNEL_PREFIX = "tether:probe:";
@@ -114,9 +114,13 @@ export class SubscriptionProbe {
   }
 
   private addShard(node: string, channel: string): void {
-    this.shards.set(node, { node, channel });
+    const shard: Shard = { node, channel };
+    this.shards.set(node, shard);
     // Queued while the subscriber (re)connects; ioredis subscribes again after each reconnect.
-    this.options.sub.ssubscribe(channel).catch(() => {});
+    this.options.sub.ssubscribe(channel).catch((err: unknown) => {
+      // Turned away unsent (the master has no subscriber yet): the next round adds it again.
+      if (isUnroutedSubscription(err) && this.shards.get(node) === shard) this.shards.delete(node);
+    });
   }
 
   private round(): void {
@@ -166,15 +170,18 @@ export class SubscriptionProbe {
       return true;
     }
     // ioredis keeps a Cluster's sharded subscribers internal; the end of one makes the group replace
-    // it and subscribe again ("subscribersReady"). Without that API, the whole client reconnects.
-    const instance = shardConnection(sub as Cluster, node);
-    if (instance) {
-      if (instance.status !== "ready") return false;
+    // it and subscribe again ("subscribersReady").
+    const cluster = sub as Cluster;
+    const instance = shardConnection(cluster, node);
+    if (instance?.status === "ready") {
       instance.stream.destroy();
       return true;
     }
-    if (sub.status !== "ready") return false;
-    sub.disconnect(true);
+    if (instance && instance.status !== "end" && instance.status !== "close") return false;
+    // Ended (a sharded subscriber never reconnects by itself) or missing, and no slots refresh came
+    // to replace it (one asked for during another is dropped): ask for one now.
+    if (cluster.status !== "ready") return false;
+    cluster.refreshSlotsCache();
     return true;
   }
 }
