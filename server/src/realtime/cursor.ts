@@ -1,5 +1,7 @@
 import { compareIds, type StreamPosition } from "@tether/shared";
-import type { AppendedEvent } from "../store/types.js";
+import type { AppendedEvent, StreamHead } from "../store/types.js";
+import type { StreamStart } from "./recovery.js";
+import type { TetherSocket } from "./types.js";
 
 /**
  * One socket's place in one stream: the last event it was given (or where it
@@ -14,6 +16,26 @@ export interface Cursor {
    * subscriber reconnected, while it was being read.
    */
   recheck?: "subscribe" | "resync";
+}
+
+/** Where each stream of a connecting socket starts, as the offset it is handed (stream → offset). */
+export type StartOffsets = Map<string, string>;
+
+/** What delivery keeps for one socket: its cursor in each of its streams. */
+export interface Gate {
+  socket: TetherSocket;
+  cursors: Map<string, Cursor>;
+  /** What the connect needs until its first reads; dropped then (a connected socket keeps its cursors only). */
+  connecting?: Connecting;
+}
+
+export interface Connecting {
+  /** Where each stream starts, from what the client sent. */
+  starts: Map<string, StreamStart>;
+  /** Heads the handshake already read (the user stream's, with the token): no second read. */
+  heads?: Map<string, StreamHead>;
+  /** Told where every stream starts, before anything is replayed (the socket's `welcome` goes out here). */
+  onStart: (offsets: StartOffsets) => void;
 }
 
 /** What a live event is to a cursor: the next one, one it has, or proof it missed something. */

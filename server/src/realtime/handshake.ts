@@ -1,4 +1,4 @@
-import { ErrorCode, HandshakeAuthSchema, RoomNameSchema } from "@tether/shared";
+import { ErrorCode, HandshakeAuthSchema, RoomNameSchema, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
@@ -11,8 +11,10 @@ import type { SocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
 import type { Rooms } from "./rooms.js";
 import { handshakeRefused } from "./socket-lifetime.js";
+import type { SocketTickets } from "./socket-tickets.js";
 import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
+import { welcomePayload } from "./welcome.js";
 
 /** The rooms with history a user's sockets join at connect (and recover on reconnect). */
 export type RoomsOf = (identity: SocketIdentity) => string[] | Promise<string[]>;
@@ -49,11 +51,14 @@ function sentRooms(auth: unknown): Record<string, unknown> {
  * also reads the session), notes where each of the socket's streams starts,
  * then joins its session, user and room rooms. Rooms the client remembers
  * beyond `roomsOf`'s are checked again with `canJoin`. Refusals carry
- * `{ code, retryable }` in `connect_error.data`.
+ * `{ code, retryable }` in `connect_error.data`. Once delivery knows where the
+ * socket's streams start, the socket gets `welcome`, with its first resume ticket.
  */
 export function handshakeMiddleware(deps: {
+  instanceId: string;
   auth: AuthService;
   delivery: Delivery;
+  tickets: SocketTickets;
   roomsOf: RoomsOf;
   rooms: Rooms;
   socketCounts: SocketCounter;
@@ -64,7 +69,7 @@ export function handshakeMiddleware(deps: {
   isDraining: () => boolean;
   logger: Logger;
 }) {
-  const { auth, delivery, roomsOf, socketCounts, sessions, metrics, logger } = deps;
+  const { auth, delivery, tickets, roomsOf, socketCounts, sessions, metrics, logger } = deps;
   return async (socket: TetherSocket, next: (err?: Error) => void): Promise<void> => {
     let ended: ((refused: boolean) => void) | undefined;
     try {
@@ -86,11 +91,11 @@ export function handshakeMiddleware(deps: {
       const admitted = await deps.rooms.admit(identity, await roomsOf(identity), asked);
       const requested = requestedOffsets(socket.handshake.auth, identity.userId, admitted.rooms);
       const userStreamName = userStream(identity.userId);
-      const ticket = auth.issueTicket(identity.sid);
       // From here on the socket's live events are held until it has caught up.
       delivery.prepare(socket, requested, {
         heads: userHead ? new Map([[userStreamName, userHead]]) : undefined,
-        welcome: ticket ? { ticket: ticket.ticket, ticketExpiresAt: ticket.expiresAt } : undefined,
+        onStart: (offsets) =>
+          socket.emit(ServerEvent.Welcome, welcomePayload(deps.instanceId, offsets, tickets.forWelcome(identity.sid))),
       });
       sessions.add(socket, identity.sid);
       deps.rooms.prepare(socket, admitted);

@@ -11,10 +11,9 @@ import type { Logger } from "pino";
 import type { Metrics } from "../ops/metrics.js";
 import type { HistoryStore, StreamEntry, StreamRead } from "../store/types.js";
 import { bufferedBytes, drained } from "./backpressure.js";
-import type { Cursor } from "./cursor.js";
+import type { Gate } from "./cursor.js";
 import { offsetOf, positionOf, unrecoverable } from "./recovery.js";
 import { roomOf } from "./streams.js";
-import type { TetherSocket } from "./types.js";
 
 /** Entries read from the store per page of a replay (each page is also at most the replay buffer in bytes). */
 const REPLAY_PAGE = 500;
@@ -24,12 +23,6 @@ export interface ReplayMode {
   report: "always" | "failure";
   /** The position is one this instance delivered (not client input): evidence enough of a rollback. */
   trusted: boolean;
-}
-
-/** A socket and its cursors: what a replay writes to. */
-export interface ReplayTarget {
-  socket: TetherSocket;
-  cursors: Map<string, Cursor>;
 }
 
 export interface ReplayOptions {
@@ -59,7 +52,7 @@ export class Replayer {
    * Undefined when the stream is no longer the socket's (nothing to report).
    */
   async replay(
-    gate: ReplayTarget,
+    gate: Gate,
     stream: string,
     from: StreamPosition,
     first: StreamRead,
@@ -124,7 +117,7 @@ export class Replayer {
     return report;
   }
 
-  reportLost(gate: ReplayTarget, stream: string, missed: number, reason: RecoveryFailure): RecoveryPayload {
+  reportLost(gate: Gate, stream: string, missed: number, reason: RecoveryFailure): RecoveryPayload {
     const cursor = gate.cursors.get(stream);
     this.options.metrics.recovery(reason);
     const report: RecoveryPayload = {

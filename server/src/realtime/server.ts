@@ -23,7 +23,7 @@ import { parseRoomControl, type RoomControl, type RoomControlMessage } from "./r
 import { roomEvents } from "./room-events.js";
 import { type CanJoin, Rooms } from "./rooms.js";
 import { SessionEnds } from "./session-end.js";
-import { TicketRefresh } from "./ticket-refresh.js";
+import { SocketTickets } from "./socket-tickets.js";
 import type { TetherServer } from "./types.js";
 
 /** The control message that ends a session's sockets everywhere (the room is a tag, not the session id). */
@@ -112,7 +112,6 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
   });
 
   const delivery = new Delivery(io, options.history, {
-    instanceId: options.instanceId,
     checkIntervalMs: options.streamCheckIntervalMs,
     replayBufferBytes: options.socketLimits.replayBufferBytes,
     metrics: options.metrics,
@@ -184,10 +183,14 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     perUser: options.socketLimits.socketsPerUser,
   });
   const guard = new EventGuard(options.socketLimits, options.handlers, options.instanceId, logger);
+  const tickets = new SocketTickets(io, options.auth, options.resumeTicketTtlMs);
+  tickets.start();
   io.use(
     handshakeMiddleware({
+      instanceId: options.instanceId,
       auth: options.auth,
       delivery,
+      tickets,
       roomsOf: options.roomsOf,
       rooms,
       socketCounts,
@@ -208,8 +211,6 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     socket.on(ClientEvent.Echo, echo);
     listenToRooms(socket);
   });
-  const tickets = new TicketRefresh(io, options.auth, options.resumeTicketTtlMs);
-  tickets.start();
   const stop = () => {
     tickets.stop();
     admission.stop();

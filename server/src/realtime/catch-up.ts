@@ -1,0 +1,120 @@
+import { ErrorCode, type RecoveryPayload, ZERO_ID } from "@tether/shared";
+import type { Logger } from "pino";
+import { TetherError } from "../errors.js";
+import type { HistoryStore, StreamHead, StreamRead } from "../store/types.js";
+import type { Gate } from "./cursor.js";
+import { offsetOf, positionOf, type StreamStart, startFrom } from "./recovery.js";
+import type { StreamRepair } from "./repair.js";
+import { type Replayer, roomField } from "./replay.js";
+import type { StreamWatch } from "./stream-watch.js";
+
+/**
+ * A socket's first read of each of its streams: on connect (where every
+ * stream starts, then each one's missed events and `recovery`), and when a
+ * stream is added at runtime (a room joined). Fresh streams start at the head;
+ * resumed ones replay from the client's offset. Live events are held until
+ * then, and released after.
+ */
+export class CatchUp {
+  constructor(
+    private readonly history: HistoryStore,
+    private readonly watch: StreamWatch,
+    private readonly replayer: Replayer,
+    private readonly repair: StreamRepair,
+    private readonly logger: Logger,
+  ) {}
+
+  /** After connect: where each stream starts (`onStart`), then each stream's missed events and `recovery`, then live. */
+  async connect(gate: Gate): Promise<void> {
+    const { socket, connecting } = gate;
+    if (!connecting) return;
+    try {
+      const firsts = await Promise.all(
+        [...connecting.starts].map(async ([stream, start]) => {
+          if (start.kind !== "resume") {
+            const head = await this.freshStart(gate, stream);
+            return { stream, start, read: { ...head, maxDeleted: ZERO_ID, length: 0, entries: [] } };
+          }
+          // The replay reads once this instance listens: nothing appended after the read can slip by.
+          await this.watch.ready(stream);
+          return { stream, start, read: await this.replayer.read(stream, start.from.id) };
+        }),
+      );
+      gate.connecting = undefined;
+      connecting.onStart(new Map(firsts.map(({ stream, read }) => [stream, offsetOf(positionOf(read))])));
+
+      for (const { stream, start, read } of firsts) await this.begin(gate, stream, start, read);
+    } catch (err) {
+      // The store failed mid-replay: the client reconnects with the same offset and tries again.
+      this.logger.warn({ err: (err as Error).message, socket: socket.id }, "replay failed; disconnecting");
+      socket.disconnect(true);
+    }
+  }
+
+  /**
+   * A stream just added to a connected socket (its cursor is in place, holding):
+   * replays from the offset the client sent for it, if any, then live. Resolves
+   * to the `recovery` the socket was also sent (a fresh join: recovered, none
+   * missed). Rejects when the store is unreachable, or the stream was taken off
+   * the socket meanwhile.
+   */
+  async join(gate: Gate, stream: string, offset: unknown): Promise<RecoveryPayload & { offset: string }> {
+    const start = startFrom(offset);
+    const read =
+      start.kind === "resume"
+        ? await this.watch.ready(stream)?.then(() => this.replayer.read(stream, start.from.id))
+        : { ...(await this.freshStart(gate, stream)), maxDeleted: ZERO_ID, length: 0, entries: [] };
+    if (!read) throw new Error("subscribe: not watched");
+    const report = await this.begin(gate, stream, start, read);
+    // Its cursor went meanwhile (the stream was taken off the socket): nothing was reported, the join fails.
+    if (!report) throw new TetherError(ErrorCode.Unavailable, "The stream was left while it was being joined.");
+    return { ...report, offset: offsetOf(gate.cursors.get(stream)?.pos ?? positionOf(read)) };
+  }
+
+  /**
+   * Where a fresh socket starts: at a live socket's cursor of the same stream
+   * here (exact: anything after it arrives live), else at the head the
+   * handshake read or a read made now. A head read before this instance's
+   * subscription was confirmed may miss an event appended in between: the
+   * stream is checked again once the subscription is in place.
+   */
+  private async freshStart(gate: Gate, stream: string): Promise<StreamHead> {
+    for (const other of this.watch.gatesOf(stream) ?? []) {
+      const cursor = other.cursors.get(stream);
+      if (other !== gate && cursor && !cursor.held) return { last: cursor.pos.id, epoch: cursor.pos.epoch };
+    }
+    const ready = this.watch.ready(stream);
+    const known = gate.connecting?.heads?.get(stream);
+    if (known) {
+      void ready?.then((ok) => {
+        if (ok) void this.repair.checkStream(stream);
+      });
+      return known;
+    }
+    await ready;
+    return this.history.head(stream);
+  }
+
+  /**
+   * The first read of one stream for a socket: replay (or where a fresh start stands), report, then live.
+   * Undefined when the stream was taken off the socket meanwhile (nothing is reported).
+   */
+  private async begin(
+    gate: Gate,
+    stream: string,
+    start: StreamStart,
+    read: StreamRead,
+  ): Promise<RecoveryPayload | undefined> {
+    const cursor = gate.cursors.get(stream);
+    if (!cursor) return undefined;
+    let report: RecoveryPayload | undefined = { recovered: true, missed: 0, ...roomField(stream) };
+    if (start.kind === "resume") {
+      report = await this.replayer.replay(gate, stream, start.from, read, { report: "always", trusted: false });
+    } else {
+      cursor.pos = positionOf(read);
+      if (start.kind === "unusable") report = this.replayer.reportLost(gate, stream, 0, "invalid");
+    }
+    this.repair.release(gate, stream);
+    return report;
+  }
+}
