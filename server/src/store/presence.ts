@@ -1,4 +1,5 @@
 import type { RoomMember } from "@tether/shared";
+import { PRESENCE_READ, PRESENCE_UPDATE } from "./presence-scripts.js";
 import type { RedisClient } from "./redis-connection.js";
 
 /** A user's fleet-wide connection count in a room, before and after one update. */
@@ -57,138 +58,10 @@ export interface PresenceStore {
 }
 
 const fieldOf = (instanceId: string, userId: string) => `${instanceId}\n${userId}`;
+const userOf = (field: string) => field.slice(field.indexOf("\n") + 1);
 
 /** Rooms and entries in one script call at most: the heartbeat of a busy instance is chunked, no script runs long. */
 export const PRESENCE_CHUNK = { rooms: 256, entries: 4_096 } as const;
-
-/**
- * KEYS: per room, counts (hash instance\nuser → n), expiries (zset instance\nuser
- * by expiry ms), users (hash user → total). ARGV: per room, ttl ms, mode
- * (add|set), members limit (-2: none, -1: all), entry count, then field, user,
- * n triples. Returns per room { {user, before, after, …}, members (flat), total }.
- */
-const PRESENCE_UPDATE = `
-local now = redis.call('TIME')
-local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local results = {}
-local a = 1
-for r = 1, #KEYS / 3 do
-  local counts, expiries, users = KEYS[3 * r - 2], KEYS[3 * r - 1], KEYS[3 * r]
-  local ttl, mode, limit, n = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  a = a + 4
-  local out = {}
-  local function bump(uid, delta)
-    if delta == 0 then return end
-    local before = tonumber(redis.call('HGET', users, uid) or '0')
-    local after = before + delta
-    if after <= 0 then
-      after = 0
-      redis.call('HDEL', users, uid)
-    else
-      redis.call('HSET', users, uid, after)
-    end
-    if before ~= after then
-      table.insert(out, uid)
-      table.insert(out, before)
-      table.insert(out, after)
-    end
-  end
-  for _, field in ipairs(redis.call('ZRANGEBYSCORE', expiries, '-inf', nowMs)) do
-    local c = tonumber(redis.call('HGET', counts, field) or '0')
-    redis.call('HDEL', counts, field)
-    redis.call('ZREM', expiries, field)
-    local cut = string.find(field, '\\n', 1, true)
-    if cut then bump(string.sub(field, cut + 1), -c) end
-  end
-  for _ = 1, n do
-    local field, uid, c = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-    a = a + 3
-    local before = tonumber(redis.call('HGET', counts, field) or '0')
-    local after = c
-    if mode == 'add' then after = before + c end
-    if after <= 0 then
-      after = 0
-      redis.call('HDEL', counts, field)
-      redis.call('ZREM', expiries, field)
-    else
-      redis.call('HSET', counts, field, after)
-      redis.call('ZADD', expiries, nowMs + ttl, field)
-    end
-    bump(uid, after - before)
-  end
-  if redis.call('ZCARD', expiries) == 0 then
-    redis.call('DEL', counts, expiries, users)
-  else
-    redis.call('PEXPIRE', counts, ttl)
-    redis.call('PEXPIRE', expiries, ttl)
-    redis.call('PEXPIRE', users, ttl)
-  end
-  local members, total = {}, 0
-  if limit ~= -2 then
-    total = redis.call('HLEN', users)
-    if limit == -1 or total <= limit then
-      members = redis.call('HGETALL', users)
-    else
-      local cursor, seen = '0', {}
-      repeat
-        local page = redis.call('HSCAN', users, cursor, 'COUNT', 100)
-        cursor = page[1]
-        for k = 1, #page[2], 2 do
-          local uid = page[2][k]
-          if #members < 2 * limit and not seen[uid] then
-            seen[uid] = true
-            table.insert(members, uid)
-            table.insert(members, page[2][k + 1])
-          end
-        end
-      until cursor == '0' or #members >= 2 * limit
-    end
-  end
-  results[r] = { out, members, total }
-end
-return results
-`;
-
-/**
- * KEYS: counts, expiries, users (as above). ARGV: limit (-1: all). Reads only:
- * users whose entries all expired are left out, counts lessened by expired
- * entries. Returns { members (flat, at most limit), total }.
- */
-const PRESENCE_READ = `#!lua flags=no-writes
-local now = redis.call('TIME')
-local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local expired = {}
-for _, field in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowMs)) do
-  local cut = string.find(field, '\\n', 1, true)
-  if cut then
-    local uid = string.sub(field, cut + 1)
-    expired[uid] = (expired[uid] or 0) + tonumber(redis.call('HGET', KEYS[1], field) or '0')
-  end
-end
-local gone = 0
-for uid, c in pairs(expired) do
-  local n = tonumber(redis.call('HGET', KEYS[3], uid) or '0')
-  if n > 0 and n - c <= 0 then gone = gone + 1 end
-end
-local total = redis.call('HLEN', KEYS[3]) - gone
-local members, listed, seen, cursor = {}, 0, {}, '0'
-repeat
-  local page = redis.call('HSCAN', KEYS[3], cursor, 'COUNT', 100)
-  cursor = page[1]
-  for k = 1, #page[2], 2 do
-    local uid = page[2][k]
-    local n = tonumber(page[2][k + 1]) - (expired[uid] or 0)
-    if n > 0 and not seen[uid] and (limit < 0 or listed < limit) then
-      seen[uid] = true
-      listed = listed + 1
-      table.insert(members, uid)
-      table.insert(members, n)
-    end
-  end
-until cursor == '0' or (limit >= 0 and listed >= limit)
-return { members, total }
-`;
 
 type Flat = (string | number)[];
 type PresenceScripts = {
@@ -312,7 +185,7 @@ export class MemoryPresenceStore implements PresenceStore {
     for (const [field, entry] of room.entries) {
       if (entry.expiresAt > now) continue;
       room.entries.delete(field);
-      bump(field.slice(field.indexOf("\n") + 1), -entry.count);
+      bump(userOf(field), -entry.count);
     }
     for (const [userId, n] of update.entries) {
       const field = fieldOf(update.instanceId, userId);
@@ -325,13 +198,9 @@ export class MemoryPresenceStore implements PresenceStore {
     if (room.entries.size === 0) this.rooms.delete(update.room);
     else this.rooms.set(update.room, room);
     if (!update.withMembers) return { changes };
-    const all = [...room.users];
-    const listed = update.membersLimit === undefined ? all : all.slice(0, update.membersLimit);
-    return {
-      changes,
-      members: listed.map(([userId, connections]) => ({ userId, connections })),
-      membersTotal: all.length,
-    };
+    // The expired entries are gone already: the users' totals are the members.
+    const { members, total } = listMembers(room.users, update.membersLimit);
+    return { changes, members, membersTotal: total };
   }
 
   async updateMany(updates: PresenceUpdate[]): Promise<PresenceResult[]> {
@@ -346,11 +215,16 @@ export class MemoryPresenceStore implements PresenceStore {
     const users = new Map<string, number>();
     for (const [field, entry] of entries) {
       if (entry.expiresAt <= now) continue;
-      const userId = field.slice(field.indexOf("\n") + 1);
+      const userId = userOf(field);
       users.set(userId, (users.get(userId) ?? 0) + entry.count);
     }
-    const all = [...users];
-    const listed = limit === undefined ? all : all.slice(0, limit);
-    return { members: listed.map(([userId, connections]) => ({ userId, connections })), total: all.length };
+    return listMembers(users, limit);
   }
+}
+
+/** A room's users (user → connections) as members: at most `limit` listed (all when absent), and how many. */
+function listMembers(users: Map<string, number>, limit?: number): MembersRead {
+  const all = [...users];
+  const listed = limit === undefined ? all : all.slice(0, limit);
+  return { members: listed.map(([userId, connections]) => ({ userId, connections })), total: all.length };
 }
