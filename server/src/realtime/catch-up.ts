@@ -31,10 +31,7 @@ export class CatchUp {
     try {
       const firsts = await Promise.all(
         [...connecting.starts].map(async ([stream, start]) => {
-          if (start.kind !== "resume") {
-            const head = await this.freshStart(gate, stream);
-            return { stream, start, read: { ...head, maxDeleted: ZERO_ID, length: 0, entries: [] } };
-          }
+          if (start.kind !== "resume") return { stream, start, read: await this.freshStart(gate, stream) };
           // The replay reads once this instance listens: nothing appended after the read can slip by.
           await this.watch.ready(stream);
           return { stream, start, read: await this.replayer.read(stream, start.from.id) };
@@ -63,12 +60,18 @@ export class CatchUp {
     const read =
       start.kind === "resume"
         ? await this.watch.ready(stream)?.then(() => this.replayer.read(stream, start.from.id))
-        : { ...(await this.freshStart(gate, stream)), maxDeleted: ZERO_ID, length: 0, entries: [] };
+        : await this.freshStart(gate, stream);
     if (!read) throw new Error("subscribe: not watched");
     const report = await this.begin(gate, stream, start, read);
     // Its cursor went meanwhile (the stream was taken off the socket): nothing was reported, the join fails.
     if (!report) throw new TetherError(ErrorCode.Unavailable, "The stream was left while it was being joined.");
     return { ...report, offset: offsetOf(gate.cursors.get(stream)?.pos ?? positionOf(read)) };
+  }
+
+  /** A fresh start, as a read with nothing to replay. */
+  private async freshStart(gate: Gate, stream: string): Promise<StreamRead> {
+    const head = await this.freshHead(gate, stream);
+    return { ...head, maxDeleted: ZERO_ID, length: 0, entries: [] };
   }
 
   /**
@@ -78,7 +81,7 @@ export class CatchUp {
    * subscription was confirmed may miss an event appended in between: the
    * stream is checked again once the subscription is in place.
    */
-  private async freshStart(gate: Gate, stream: string): Promise<StreamHead> {
+  private async freshHead(gate: Gate, stream: string): Promise<StreamHead> {
     for (const other of this.watch.gatesOf(stream) ?? []) {
       const cursor = other.cursors.get(stream);
       if (other !== gate && cursor && !cursor.held) return { last: cursor.pos.id, epoch: cursor.pos.epoch };
