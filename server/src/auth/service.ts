@@ -6,7 +6,7 @@ import type { AuthStore, ConsumedToken, LimitCounter, StreamHead } from "../stor
 import type { TrustProxy } from "./client-ip.js";
 import { Deadline, RequestDeadlines } from "./deadline.js";
 import { hostSessionId, hostSessionKeys, Keys, tagOf } from "./keys.js";
-import { type LimitName, type RateLimits, rateLimited } from "./limits.js";
+import { type RateLimits, rateLimited } from "./limits.js";
 import { randomSecret } from "./secrets.js";
 import { createSessionMiddleware, parseStoredSession, sessionIdFromRequest } from "./sessions.js";
 import type { ResumeTickets } from "./tickets.js";
@@ -209,39 +209,24 @@ export class AuthService {
 
   /**
    * Mints a single-use WS token for the request's session (and renews the
-   * session): one store round trip, no session load.
+   * session), counting the session's token limit in the same store step: one
+   * round trip, no session load.
    */
   async issueToken(req: IncomingMessage): Promise<{ token: string; expiresAt: number }> {
     const sid = sessionIdFromRequest(req, this.options.sessionSecrets);
     if (sid === undefined) throw new TetherError(ErrorCode.SessionRequired);
-    const deadline = this.deadlines.of(req);
-    const limit = await this.limitInStore("token", () => tagOf(sid), deadline);
-    return this.mint(sid, deadline, limit);
-  }
-
-  /**
-   * A limit the store counts in its own step (one round trip for both), or, when
-   * the store cannot (embedded, Redis Cluster), counted here and now: undefined.
-   */
-  private async limitInStore(
-    name: LimitName,
-    key: () => string,
-    deadline: Deadline,
-  ): Promise<LimitCounter | undefined> {
-    const { limits, store } = this.options;
-    if (store.foldsLimits && limits.shared) return limits.counter(name, key);
-    await limits.consume(name, key, deadline);
-    return undefined;
+    const limit = this.options.limits.counter("token", () => tagOf(sid));
+    return this.mint(sid, this.deadlines.of(req), limit);
   }
 
   /**
    * Mints a WS token for a session the host app vouches for. The session (keyed by a
    * hash of the host's session key, stored like a login session: idle TTL, capped) is
    * checked against its record and written or renewed in one store step, then the token
-   * is minted as for a cookie session, under the same per-session limit. The first grant
-   * of a key binds it to its user and fixes its cap at that instant plus
-   * `TETHER_SESSION_MAX_AGE` (the host's `expiresAt` caps it further); later grants and
-   * reconnects never move it.
+   * is minted as for a cookie session, under the same per-session limit (counted first:
+   * a refused request writes nothing). The first grant of a key binds it to its user and
+   * fixes its cap at that instant plus `TETHER_SESSION_MAX_AGE` (the host's `expiresAt`
+   * caps it further); later grants and reconnects never move it.
    *
    * Refusals: FORBIDDEN when the key belongs to another user's session (refused, not made
    * a second session: the key names one session, the one `endHostSession` ends);
@@ -347,10 +332,10 @@ export class AuthService {
   /**
    * Admits a socket: consumes the credential in its handshake `auth` — a WS
    * token, or a resume ticket the server pushed earlier — and checks its
-   * session. One store round trip with the limits off; the address limit (and,
-   * for a ticket, the session limit: its session is known before the store is
-   * asked) is checked in the same round trip. A token's session was charged when
-   * the token was issued, so a token handshake is not charged to it again.
+   * session, in one store step that also counts the address limit (and, for a
+   * ticket, the session limit: its session is known before the store is asked).
+   * A token's session was charged when the token was issued, so a token
+   * handshake is not charged to it again.
    */
   async admitSocket(auth: unknown, req: IncomingMessage): Promise<AdmittedSocket> {
     // One handshake, one budget (a fresh one: a request object may outlive one handshake).
@@ -359,24 +344,21 @@ export class AuthService {
     if (sent.ticket !== undefined && sent.token === undefined) return this.admitWithTicket(sent.ticket, req, deadline);
     const { limits, store, clientIp } = this.options;
     const parsed = HandshakeAuthSchema.shape.token.safeParse(sent.token);
-    const tokenKey = parsed.success ? Keys.wsToken(parsed.data) : undefined;
     const ipKey = () => clientIp(req);
+    if (!parsed.success) {
+      // `screenSocket` refuses it first; counted as a handshake all the same.
+      await limits.consume("handshakeIp", ipKey, deadline).catch(() => undefined);
+      throw new TetherError(ErrorCode.TokenInvalid);
+    }
+    const tokenKey = Keys.wsToken(parsed.data);
     let found: ConsumedToken;
     try {
-      if (tokenKey !== undefined && store.foldsLimits && limits.shared) {
-        // The address limit is counted in the consume script: one command, one round trip.
-        const ipLimit = limits.counter("handshakeIp", ipKey);
-        found = await deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix, ipLimit ? [ipLimit] : []));
-      } else {
-        const consume =
-          tokenKey === undefined
-            ? Promise.reject(new TetherError(ErrorCode.TokenInvalid))
-            : deadline.run(store.consumeToken(tokenKey, Keys.sessionPrefix));
-        [, found] = await Promise.all([limits.consume("handshakeIp", ipKey, deadline), consume]);
-      }
+      found = await deadline.run(
+        store.consumeToken(tokenKey, Keys.sessionPrefix, counted(limits.counter("handshakeIp", ipKey))),
+      );
     } catch (err) {
       // The token may have survived (a refused write, a reply lost in a timeout): make sure it dies.
-      if (tokenKey !== undefined && toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
+      if (toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
       throw err;
     }
     return this.admitted(found, "token");
@@ -386,28 +368,18 @@ export class AuthService {
     const { limits, store, clientIp, tickets } = this.options;
     const claims = tickets && ResumeTicketSchema.safeParse(ticket).success ? tickets.open(ticket as string) : undefined;
     if (!claims) throw new TetherError(ErrorCode.TokenInvalid, "The resume ticket is not valid: fetch a WS token.");
-    const ipKey = () => clientIp(req);
-    const sessionKey = () => tagOf(claims.sid);
-    const consume = (folded?: LimitCounter[]) =>
-      deadline.run(
-        store.consumeTicket(
-          Keys.ticketNonce(claims.nonce),
-          Math.max(1, claims.expiresAt - Date.now()),
-          claims.sid,
-          Keys.sessionPrefix,
-          folded,
+    const found = await deadline.run(
+      store.consumeTicket(
+        Keys.ticketNonce(claims.nonce),
+        Math.max(1, claims.expiresAt - Date.now()),
+        claims.sid,
+        Keys.sessionPrefix,
+        counted(
+          limits.counter("handshakeIp", () => clientIp(req)),
+          limits.counter("handshakeSession", () => tagOf(claims.sid)),
         ),
-      );
-    if (store.foldsLimits && limits.shared) {
-      // Both limits are counted in the consume script: one command, one round trip.
-      const folded = [limits.counter("handshakeIp", ipKey), limits.counter("handshakeSession", sessionKey)];
-      return this.admitted(await consume(folded.filter((limit) => limit !== undefined)), "ticket");
-    }
-    const [, , found] = await Promise.all([
-      limits.consume("handshakeIp", ipKey, deadline),
-      limits.consume("handshakeSession", sessionKey, deadline),
-      consume(),
-    ]);
+      ),
+    );
     return this.admitted(found, "ticket");
   }
 
@@ -456,4 +428,9 @@ export class AuthService {
     const gone = await this.options.store.renewSessions(sids.map(Keys.session), this.options.sessionIdleTtlMs);
     return gone.flatMap((index) => sids[index] ?? []);
   }
+}
+
+/** The limits that are on, for a store step to count. */
+function counted(...limits: (LimitCounter | undefined)[]): LimitCounter[] {
+  return limits.filter((limit) => limit !== undefined);
 }
