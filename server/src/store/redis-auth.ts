@@ -29,22 +29,30 @@ function consumed(reply: ConsumeReply): ConsumedToken {
     : { status: "ok", sid, session, userHead: { last, epoch: epoch ?? "" } };
 }
 
-/** Keys, then ARGV, of the limits a consume script counts. */
-function limitArgs(limits: LimitCounter[]): { keys: string[]; args: number[] } {
-  return {
-    keys: limits.map((limit) => limit.key),
-    args: limits.flatMap((limit) => [limit.points, limit.windowSeconds]),
-  };
+type ScriptArgs = [keyCount: number, ...keysThenArgs: (string | number)[]];
+
+/**
+ * The arguments of a script that counts limits with its work: its own keys, then
+ * the limits' keys; its own ARGV, then each limit's points and window.
+ */
+function withLimits(keys: string[], args: (string | number)[], limits: LimitCounter[]): ScriptArgs {
+  return [
+    keys.length + limits.length,
+    ...keys,
+    ...limits.map((limit) => limit.key),
+    ...args,
+    ...limits.flatMap((limit) => [limit.points, limit.windowSeconds]),
+  ];
 }
 
+/** Scripts over several keys, each taking its key count (the limits counted with some are optional keys). */
 interface MultiKeyScripts {
-  /** These scripts take a key count: the limits counted with them are optional keys. */
-  tetherMintToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
-  tetherConsumeToken(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
-  tetherConsumeTicket(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<ConsumeReply>;
-  tetherRenewSessions(keyCount: number, ...keysThenIdleTtl: (string | number)[]): Promise<number[]>;
-  tetherHostGrant(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<HostGrantReply>;
-  tetherEndHostSession(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  tetherMintToken(...args: ScriptArgs): Promise<number>;
+  tetherConsumeToken(...args: ScriptArgs): Promise<ConsumeReply>;
+  tetherConsumeTicket(...args: ScriptArgs): Promise<ConsumeReply>;
+  tetherRenewSessions(...args: ScriptArgs): Promise<number[]>;
+  tetherHostGrant(...args: ScriptArgs): Promise<HostGrantReply>;
+  tetherEndHostSession(...args: ScriptArgs): Promise<number>;
 }
 
 /**
@@ -75,16 +83,8 @@ class OneScriptAuthStore extends SteppedAuthStore {
     idleTtlMs: number,
     limit?: LimitCounter,
   ): Promise<MintResult> {
-    const { keys, args } = limitArgs(limit ? [limit] : []);
     const reply = await this.client.tetherMintToken(
-      2 + keys.length,
-      sessionKey,
-      tokenKey,
-      ...keys,
-      sid,
-      tokenTtlMs,
-      idleTtlMs,
-      ...args,
+      ...withLimits([sessionKey, tokenKey], [sid, tokenTtlMs, idleTtlMs], limit ? [limit] : []),
     );
     return reply < 0 ? { limitedMs: -reply } : reply === 1;
   }
@@ -100,16 +100,8 @@ class OneScriptAuthStore extends SteppedAuthStore {
     sessionKeyPrefix: string,
     limits: LimitCounter[] = [],
   ): Promise<ConsumedToken> {
-    const { keys, args } = limitArgs(limits);
     return consumed(
-      await this.client.tetherConsumeToken(
-        1 + keys.length,
-        tokenKey,
-        ...keys,
-        sessionKeyPrefix,
-        USER_META_PREFIX,
-        ...args,
-      ),
+      await this.client.tetherConsumeToken(...withLimits([tokenKey], [sessionKeyPrefix, USER_META_PREFIX], limits)),
     );
   }
 
@@ -120,19 +112,8 @@ class OneScriptAuthStore extends SteppedAuthStore {
     sessionKeyPrefix: string,
     limits: LimitCounter[] = [],
   ): Promise<ConsumedToken> {
-    const { keys, args } = limitArgs(limits);
-    return consumed(
-      await this.client.tetherConsumeTicket(
-        1 + keys.length,
-        nonceKey,
-        ...keys,
-        ttlMs,
-        sid,
-        sessionKeyPrefix,
-        USER_META_PREFIX,
-        ...args,
-      ),
-    );
+    const ownArgs = [ttlMs, sid, sessionKeyPrefix, USER_META_PREFIX];
+    return consumed(await this.client.tetherConsumeTicket(...withLimits([nonceKey], ownArgs, limits)));
   }
 
   override async putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {
