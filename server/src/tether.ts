@@ -292,11 +292,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     tickets:
       config.resumeTicketTtlMs > 0 ? new ResumeTickets(secrets.sessionSecrets, config.resumeTicketTtlMs) : undefined,
     storeDeadlineMs: config.redisCommandTimeoutMs,
-    limits: new RateLimits(
-      config.limits,
-      backend.kind === "redis" ? (backend as RedisBackend).commands : undefined,
-      config.rateLimits,
-    ),
+    limits: new RateLimits(config.limits, authStore, config.rateLimits),
     clientIp: clientIpResolver(config.trustProxy),
     trustProxy: config.trustProxy,
   });

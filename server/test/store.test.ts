@@ -281,4 +281,56 @@ describe.each(implementations)("AuthStore on %s", (name, make) => {
     expect(await h.store.renewSessions([key("missing"), live, past], 60_000)).toEqual([0, 2]);
     expect(await h.exists(past)).toBe(false);
   });
+
+  it("counts a limit in a fixed window: past its points it answers the ms left; a peek counts nothing; a reset forgets", async () => {
+    const limit = { key: key("limit"), points: 2, windowSeconds: 10 };
+    expect(await h.store.peekLimit(limit.key)).toBeUndefined();
+    expect(await h.store.chargeLimit(limit)).toBe(0);
+    expect(await h.store.chargeLimit(limit)).toBe(0);
+    const limitedMs = await h.store.chargeLimit(limit);
+    expect(limitedMs).toBeGreaterThan(0);
+    expect(limitedMs).toBeLessThanOrEqual(10_000);
+    const peeked = await h.store.peekLimit(limit.key);
+    expect(peeked?.count).toBe(3);
+    expect(peeked?.msLeft).toBeLessThanOrEqual(10_000);
+    expect((await h.store.peekLimit(limit.key))?.count).toBe(3);
+    await h.store.resetLimit(limit.key);
+    expect(await h.store.peekLimit(limit.key)).toBeUndefined();
+    expect(await h.store.chargeLimit(limit)).toBe(0);
+  });
+
+  it("a mint past its limit mints nothing; a consume past a limit counts every limit and still spends its token", async () => {
+    const sess = key("sess");
+    const prefix = sess.slice(0, sess.lastIndexOf(":") + 1);
+    const sid = sess.slice(prefix.length);
+    await h.putSession(sess, { userId: "u1", capAt: Date.now() + 600_000 }, 60_000);
+    const mintLimit = { key: key("mint-limit"), points: 1, windowSeconds: 10 };
+    const first = key("tok");
+    expect(await h.store.mintToken(sess, first, sid, 10_000, 60_000, mintLimit)).toBe(true);
+    const refused = key("tok");
+    expect(await h.store.mintToken(sess, refused, sid, 10_000, 60_000, mintLimit)).toMatchObject({
+      limitedMs: expect.any(Number),
+    });
+    expect(await h.exists(refused)).toBe(false);
+    const second = key("tok");
+    await h.store.mintToken(sess, second, sid, 10_000, 60_000);
+    const tight = { key: key("tight"), points: 1, windowSeconds: 10 };
+    const loose = { key: key("loose"), points: 5, windowSeconds: 10 };
+    expect(await h.store.consumeToken(first, prefix, [tight, loose])).toMatchObject({ status: "ok", sid });
+    expect(await h.store.consumeToken(second, prefix, [tight, loose])).toMatchObject({ status: "limited" });
+    expect(await h.exists(second)).toBe(false);
+    expect((await h.store.peekLimit(tight.key))?.count).toBe(2);
+    expect((await h.store.peekLimit(loose.key))?.count).toBe(2);
+  });
+
+  it("concurrent consumes of one resume ticket: exactly one gets its session", async () => {
+    const sess = key("sess");
+    const prefix = sess.slice(0, sess.lastIndexOf(":") + 1);
+    const sid = sess.slice(prefix.length);
+    await h.putSession(sess, { userId: "u1", capAt: Date.now() + 600_000 }, 60_000);
+    const nonce = key("nonce");
+    const found = await Promise.all(Array.from({ length: 5 }, () => h.store.consumeTicket(nonce, 10_000, sid, prefix)));
+    expect(found.filter((result) => result.status === "ok")).toHaveLength(1);
+    expect(found.filter((result) => result.status === "unknown")).toHaveLength(4);
+  });
 });

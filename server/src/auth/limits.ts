@@ -1,8 +1,7 @@
 import { ErrorCode } from "@tether/shared";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
-import type { RedisClient } from "../store/redis-connection.js";
-import type { LimitCounter } from "../store/types.js";
+import type { LimitCounter, LimitStore } from "../store/types.js";
+import { WindowCounters } from "../store/window-counters.js";
 import type { Deadline } from "./deadline.js";
 
 /** `points` actions per `durationMs`, per key. */
@@ -33,7 +32,7 @@ export interface LimitSpecs {
 
 export type LimitName = keyof LimitSpecs;
 
-/** rate-limiter-flexible's keys are `<keyPrefix>:<key>`. */
+/** The counters' keys are `tether:rl:<limit>:<key>`, as rate-limiter-flexible lays them out (see `LimitStore`). */
 const keyPrefixOf = (name: LimitName) => `tether:rl:${name}`;
 
 /** RATE_LIMITED, with Retry-After from the ms until the limit's window ends. */
@@ -46,109 +45,75 @@ export function rateLimited(msBeforeNext: number): TetherError {
 const windowSecondsOf = (spec: LimitSpec) => Math.max(1, Math.ceil(spec.durationMs / 1000));
 
 /**
- * Rate limits shared by every instance through Redis (rate-limiter-flexible);
- * embedded mode keeps them in process. Every check runs under the request's
- * deadline, and a check Redis cannot answer fails the request (UNAVAILABLE):
- * the work behind it needs Redis anyway, so there is nothing to fall back to.
+ * Tether's rate limits, each a fixed window counted in the store: in Redis,
+ * shared by every instance (embedded mode: in process). One counter for all of
+ * them: the token and handshake limits go into the store's mint and consume steps
+ * (`counter`), which count them with their own work; the rest are counted here.
+ * Every count runs under the request's deadline, and one the store cannot answer
+ * fails the request (UNAVAILABLE): the work behind it needs the store anyway, so
+ * there is nothing to fall back to.
  */
 export class RateLimits {
-  private readonly limiters: Map<LimitName, RateLimiterMemory | RateLimiterRedis>;
-  /** In-process twins of some limits, for `screen`. */
-  private readonly screens = new Map<LimitName, RateLimiterMemory>();
-  private readonly specs: LimitSpecs;
-  /** The limits live in Redis: a store script may count them with its own work (`counter`). */
-  readonly shared: boolean;
+  /** This instance's own copies of some limits, for `screen`. */
+  private readonly screens = new WindowCounters();
 
-  constructor(specs: LimitSpecs, redis: RedisClient | undefined, enabled: boolean) {
-    this.specs = specs;
-    this.limiters = new Map();
-    this.shared = enabled && redis !== undefined;
-    if (!enabled) return;
-    for (const [name, spec] of Object.entries(specs) as [LimitName, LimitSpec][]) {
-      const options = {
-        keyPrefix: keyPrefixOf(name),
-        points: spec.points,
-        duration: windowSecondsOf(spec),
-      };
-      this.limiters.set(
-        name,
-        redis
-          ? new RateLimiterRedis({ ...options, storeClient: redis, rejectIfRedisNotReady: true })
-          : new RateLimiterMemory(options),
-      );
-    }
-  }
+  /** @param enabled false: every limit is off (`TETHER_RATE_LIMITS=off`). */
+  constructor(
+    private readonly specs: LimitSpecs,
+    private readonly store: LimitStore,
+    private readonly enabled: boolean,
+  ) {}
 
   /**
-   * Counts one action for the key; throws RATE_LIMITED (with Retry-After) past
-   * the limit. The key is computed only when the limit is on (hashing a session
-   * id or resolving a client IP is work the hot path skips otherwise).
-   */
-  async consume(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
-    const limiter = this.limiters.get(name);
-    if (!limiter) return;
-    try {
-      await deadline.run(limiter.consume(key()));
-    } catch (res) {
-      if (res instanceof RateLimiterRes) throw rateLimited(res.msBeforeNext);
-      throw res;
-    }
-  }
-
-  /**
-   * What a store script needs to count one action under this limit exactly as
-   * `consume` would (same key, points and window); undefined when the limit is
-   * off or the limits are not in Redis (then `consume` it).
+   * What counting one action under this limit takes (the counter's key, points
+   * and window), for a store step that counts it with its own work; undefined when
+   * the limits are off. The key is computed only when the limit is on (hashing a
+   * session id or resolving a client IP is work the hot path skips otherwise).
    */
   counter(name: LimitName, key: () => string): LimitCounter | undefined {
-    if (!this.shared || !this.limiters.has(name)) return undefined;
+    if (!this.enabled) return undefined;
     const spec = this.specs[name];
     return { key: `${keyPrefixOf(name)}:${key()}`, points: spec.points, windowSeconds: windowSecondsOf(spec) };
+  }
+
+  /** Counts one action for the key; throws RATE_LIMITED (with Retry-After) past the limit. */
+  async consume(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
+    const counter = this.counter(name, key);
+    if (!counter) return;
+    const limitedMs = await deadline.run(this.store.chargeLimit(counter));
+    if (limitedMs > 0) throw rateLimited(limitedMs);
   }
 
   /**
    * Counts one action against this instance's own copy of the limit, in process,
    * and throws RATE_LIMITED past it: a free first gate that refuses a flood from
    * one key before it spends anything shared (the instance's admission budget, a
-   * Redis round trip). The fleet-wide count (`consume`, `counter`) still applies after.
+   * store round trip). The fleet-wide count still applies after.
    */
-  screen(name: LimitName, key: () => string): void | Promise<void> {
-    if (!this.limiters.has(name)) return;
-    let screen = this.screens.get(name);
-    if (!screen) {
-      const spec = this.specs[name];
-      screen = new RateLimiterMemory({
-        keyPrefix: `screen:${name}`,
-        points: spec.points,
-        duration: windowSecondsOf(spec),
-      });
-      this.screens.set(name, screen);
-    }
-    return screen.consume(key()).then(
-      () => undefined,
-      (res: unknown) => {
-        throw res instanceof RateLimiterRes ? rateLimited(res.msBeforeNext) : res;
-      },
-    );
+  screen(name: LimitName, key: () => string): void {
+    const counter = this.counter(name, key);
+    if (!counter) return;
+    const limitedMs = this.screens.charge(counter);
+    if (limitedMs > 0) throw rateLimited(limitedMs);
   }
 
   /** Throws RATE_LIMITED when the key has used up its budget; counts nothing. */
   async check(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
-    const limiter = this.limiters.get(name);
-    if (!limiter) return;
-    const res = await deadline.run(limiter.get(key()));
-    if (res !== null && res.consumedPoints >= this.specs[name].points) throw rateLimited(res.msBeforeNext);
+    const counter = this.counter(name, key);
+    if (!counter) return;
+    const counted = await deadline.run(this.store.peekLimit(counter.key));
+    if (counted !== undefined && counted.count >= counter.points) throw rateLimited(counted.msLeft);
   }
 
   /** Counts one action (a failure) without refusing anything. */
   async charge(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
-    const limiter = this.limiters.get(name);
-    if (limiter) await deadline.run(limiter.penalty(key()));
+    const counter = this.counter(name, key);
+    if (counter) await deadline.run(this.store.chargeLimit(counter));
   }
 
   /** Forgets the key's count (a successful login clears its account's failures). */
   async reset(name: LimitName, key: () => string, deadline: Deadline): Promise<void> {
-    const limiter = this.limiters.get(name);
-    if (limiter) await deadline.run(limiter.delete(key()));
+    const counter = this.counter(name, key);
+    if (counter) await deadline.run(this.store.resetLimit(counter.key));
   }
 }

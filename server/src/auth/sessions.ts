@@ -1,10 +1,14 @@
 import type { IncomingMessage } from "node:http";
+import { ErrorCode } from "@tether/shared";
 import { RedisStore } from "connect-redis";
 import { parse as parseCookies } from "cookie";
 import { unsign } from "cookie-signature";
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler } from "express";
 import session from "express-session";
+import { TetherError } from "../errors.js";
+import type { AuthStore } from "../store/types.js";
 import { fromTrustedProxy, type TrustProxy } from "./client-ip.js";
+import { Deadline, type RequestDeadlines } from "./deadline.js";
 import { Keys } from "./keys.js";
 
 declare module "express-session" {
@@ -100,4 +104,72 @@ export function sessionIdFromRequest(req: IncomingMessage, secrets: string[]): s
     if (sid !== false) return sid;
   }
   return undefined;
+}
+
+/** What `LoginSessions` needs: the session middleware's options, the auth store and the request deadlines. */
+export interface LoginSessionsOptions extends SessionOptions {
+  store: AuthStore;
+  deadlines: RequestDeadlines;
+}
+
+/**
+ * Login sessions over their life: started on login, read by the routes, renewed
+ * while their sockets live, ended on logout.
+ */
+export class LoginSessions {
+  /** express-session for the routes that read or write the session itself, bounded by the request's deadline. */
+  readonly middleware: RequestHandler;
+
+  constructor(private readonly options: LoginSessionsOptions) {
+    this.middleware = Deadline.bound(createSessionMiddleware(options), (req) => options.deadlines.of(req));
+  }
+
+  /** Starts a session for `userId` under a new id (no fixation); the old one is destroyed. */
+  async start(req: Request, userId: string): Promise<void> {
+    const deadline = this.options.deadlines.of(req);
+    try {
+      await deadline.run(
+        new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve()))),
+      );
+      req.session.userId = userId;
+      req.session.capAt = Date.now() + this.options.maxAgeMs;
+      req.session.cookie.maxAge = this.options.maxAgeMs;
+      await deadline.run(
+        new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve()))),
+      );
+    } catch (err) {
+      // A half-made session would be saved again as the error response ends, and fail again
+      // after the response went out: drop it so the client gets one clean 503.
+      (req as { session?: unknown }).session = undefined;
+      throw err;
+    }
+  }
+
+  /** The id of the request's signed-in session (undefined when it has none). */
+  idOf(req: Request): string | undefined {
+    return req.session?.userId === undefined ? undefined : req.sessionID;
+  }
+
+  /** Destroys the request's session; returns its id when there was one. */
+  async end(req: Request): Promise<string | undefined> {
+    if (req.session?.userId === undefined) return undefined;
+    const sid = req.sessionID;
+    await this.options.deadlines
+      .of(req)
+      .run(new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve()))));
+    return sid;
+  }
+
+  /** The request's live session, or SESSION_REQUIRED. Needs `middleware`. */
+  current(req: Request): { userId: string; expiresAt: number } {
+    const { userId, capAt } = req.session ?? {};
+    if (userId === undefined || capAt === undefined) throw new TetherError(ErrorCode.SessionRequired);
+    return { userId, expiresAt: Math.min(Date.now() + this.options.idleTtlMs, capAt) };
+  }
+
+  /** Renews the idle TTL of these sessions (host-issued ones too); returns the ids of those that are gone. */
+  async renew(sids: string[]): Promise<string[]> {
+    const gone = await this.options.store.renewSessions(sids.map(Keys.session), this.options.idleTtlMs);
+    return gone.flatMap((index) => sids[index] ?? []);
+  }
 }

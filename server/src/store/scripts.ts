@@ -1,6 +1,9 @@
 /**
- * Lua scripts: each auth step on the hot path is one atomic round trip.
- * Keys not in KEYS (the session key in consumeToken) make these standalone-only.
+ * Lua scripts of the auth store. On one Redis each operation is one script, one
+ * atomic round trip: the multi-key scripts below (a key not in KEYS, as the
+ * session key of a consume, makes them one-Redis-only). On a Redis Cluster the
+ * same steps run one slot at a time: the one-key scripts (`CHARGE_LIMIT`, and
+ * `RENEW_SESSIONS`, `HOST_GRANT`, `END_HOST_SESSION` given their first key only).
  */
 
 /**
@@ -27,11 +30,13 @@ end
 `;
 
 /**
- * A rate limit counted in the same script as the work it guards (one round
- * trip instead of two). The same key, count and window as rate-limiter-flexible's
- * RateLimiterRedis (a fixed window of `secs` from the first action), so both
- * can count one key side by side (a rolling upgrade). Returns the ms until the
- * window ends when the count is past `points`, else false.
+ * Counts one action under a rate limit: every limit Tether keeps in Redis is
+ * counted by this function, alone (`CHARGE_LIMIT`) or inside the script of the
+ * work it guards (one round trip for both). The same key, count and window as
+ * rate-limiter-flexible's RateLimiterRedis (a fixed window of `secs` from the
+ * first action), which instances of earlier releases count with: both can count
+ * one key side by side (a rolling upgrade). Returns the ms until the window ends
+ * when the count is past `points`, else false.
  */
 const CHARGE = `
 local function charge(key, points, secs)
@@ -46,6 +51,11 @@ local function charge(key, points, secs)
   end
   return math.max(1, ttl)
 end
+`;
+
+/** KEYS: limit. ARGV: points, window s. Returns the ms until the window ends when past the points, else 0. */
+export const CHARGE_LIMIT = `${CHARGE}
+return charge(KEYS[1], ARGV[1], ARGV[2]) or 0
 `;
 
 /**
@@ -181,8 +191,8 @@ end
 `;
 
 /**
- * The TS twin of the scripts' host session record (the in-process store and the
- * Redis Cluster path write it from here).
+ * The TS twin of the scripts' host session JSON (where a host session is written
+ * step by step, on a Redis Cluster and in process, it is written from here).
  */
 export function hostSessionJson(userId: string, capAt: number, now: number): string {
   return JSON.stringify({

@@ -6,20 +6,39 @@ import type { PresenceStore } from "./presence.js";
  */
 export type ConsumedToken =
   | { status: "unknown" }
-  /** A limit counted with the consume (`LimitCounter`s passed in) is past its points: refused, credential spent. */
+  /** A limit counted with the consume is past its points: refused, the credential spent all the same. */
   | { status: "limited"; msBeforeNext: number }
   | { status: "session-gone"; sid: string }
   | { status: "ok"; sid: string; session: string; userHead?: StreamHead };
 
 /**
- * One action counted under a rate limit inside a store step (the step's own work
- * and the count in one round trip; see `AuthStore.foldsLimits`): the limit's
- * Redis key, its points and its window.
+ * One action counted under a rate limit: the counter's key, its points and its
+ * window (a fixed window of `windowSeconds` from the key's first action).
  */
 export interface LimitCounter {
   key: string;
   points: number;
   windowSeconds: number;
+}
+
+/** A limit's count in its current window, and the ms until that window ends. */
+export interface LimitCount {
+  count: number;
+  msLeft: number;
+}
+
+/**
+ * Where the rate limits are counted: one counter per key, holding the count and
+ * expiring with its window, laid out as rate-limiter-flexible lays them out
+ * (instances of earlier releases, which count with it, share the keys).
+ */
+export interface LimitStore {
+  /** Counts one action; resolves to the ms until the window ends when the count is past the points, else 0. */
+  chargeLimit(limit: LimitCounter): Promise<number>;
+  /** The key's count in its current window, counting nothing; undefined when there is none. */
+  peekLimit(key: string): Promise<LimitCount | undefined>;
+  /** Forgets the key's count. */
+  resetLimit(key: string): Promise<void>;
 }
 
 /** The store keys of one host-issued session. */
@@ -53,21 +72,18 @@ export type HostSessionPut = { status: "ok"; capAt: number } | { status: "ended"
 export type MintResult = boolean | { limitedMs: number };
 
 /**
- * The storage operations auth needs, each one atomic and (on Redis) one round
- * trip. Implemented by Redis and by an in-process twin for embedded mode.
+ * The storage operations auth needs, each atomic where it must be and (on one
+ * Redis) one round trip. Implemented by Redis (one Redis or a Cluster) and by an
+ * in-process twin for embedded mode, alike: the limits handed to a step are
+ * counted by that step on every implementation, so callers never count them apart.
  */
-export interface AuthStore {
-  /**
-   * True when the store counts rate limits (kept in the same Redis) inside the
-   * mint and consume steps, one round trip for both; the `limits` arguments are
-   * ignored otherwise, and the caller counts them itself.
-   */
-  readonly foldsLimits: boolean;
+export interface AuthStore extends LimitStore {
   /** SET NX then GET: the value every instance agrees on for `key`. */
   getOrCreate(key: string, candidate: string): Promise<string>;
   /**
-   * Renews the session's idle TTL (never past its `capAt`) and stores
-   * `token → sid` with a TTL; false when the session is gone.
+   * Counts `limit` first (past its points: nothing else happens), then renews the
+   * session's idle TTL (never past its `capAt`) and stores `token → sid` with a TTL;
+   * false when the session is gone.
    */
   mintToken(
     sessionKey: string,
@@ -79,11 +95,15 @@ export interface AuthStore {
   ): Promise<MintResult>;
   /** Renews each session's idle TTL; returns the indexes of the sessions that are gone. */
   renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]>;
-  /** Deletes the token and reads the session it was bound to, atomically. */
+  /**
+   * Deletes the token and reads the session it was bound to; the token is spent
+   * exactly once. Every limit is counted, whatever the token and the other limits
+   * find (a handshake over a limit still uses its token up).
+   */
   consumeToken(tokenKey: string, sessionKeyPrefix: string, limits?: LimitCounter[]): Promise<ConsumedToken>;
   /**
    * Marks a resume ticket's nonce used (until `ttlMs` from now) and reads the
-   * session, atomically; "unknown" when the nonce was used already.
+   * session; "unknown" when the nonce was used already. Limits as `consumeToken`.
    */
   consumeTicket(
     nonceKey: string,
@@ -94,8 +114,8 @@ export interface AuthStore {
   ): Promise<ConsumedToken>;
   /**
    * Checks a host-issued session's grant against the session's record and, when it
-   * holds, writes the session (as JSON, living the idle TTL, never past its cap), in one
-   * step on one Redis. The first grant binds the record to its user and fixes the cap at
+   * holds, writes the session (as JSON, living the idle TTL, never past its cap).
+   * The first grant binds the record to its user and fixes the cap at
    * `now + maxAgeMs`; the host's expiry caps it further. Refused: `other-user` (the key
    * belongs to another user's session), `ended`, `expired` (the cap has passed). The
    * record is kept as long as a credential for the session could still be presented.

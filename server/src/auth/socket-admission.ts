@@ -1,0 +1,186 @@
+import type { IncomingMessage } from "node:http";
+import { ErrorCode, HandshakeAuthSchema, ResumeTicketSchema } from "@tether/shared";
+import { TetherError, toTetherError } from "../errors.js";
+import type { AuthStore, ConsumedToken, LimitCounter, StreamHead } from "../store/types.js";
+import type { Deadline, RequestDeadlines } from "./deadline.js";
+import { Keys, tagOf } from "./keys.js";
+import { type RateLimits, rateLimited } from "./limits.js";
+import { parseStoredSession } from "./sessions.js";
+import type { ResumeTickets } from "./tickets.js";
+
+/** Tokens refused before their consume (by the address screen) deleted at once, at most: the rest expire with their TTL. */
+const MAX_TOKENS_RETIRING = 1_000;
+
+/** Backoff of the deletion of a token whose consume failed on a store error. */
+const TOKEN_RETIRE_FIRST_DELAY_MS = 50;
+const TOKEN_RETIRE_MAX_DELAY_MS = 1_000;
+
+/** The identity a consumed token proves. */
+export interface SocketIdentity {
+  sid: string;
+  userId: string;
+  /** Epoch ms when the session hits its absolute cap. */
+  capAt: number;
+}
+
+/** A socket the handshake let in: who it is, what it presented, and its user stream's head when the store read it on the way. */
+export interface AdmittedSocket {
+  identity: SocketIdentity;
+  /** The credential consumed: a WS token, or a resume ticket. */
+  credential: "token" | "ticket";
+  userHead?: StreamHead;
+}
+
+/** What a handshake's `auth` presents: a resume ticket (unchecked yet), or a WS token (undefined when malformed). */
+type Presented = { ticket: unknown } | { token: string | undefined };
+
+function presented(auth: unknown): Presented {
+  const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { token?: unknown; ticket?: unknown };
+  if (sent.ticket !== undefined && sent.token === undefined) return { ticket: sent.ticket };
+  const token = HandshakeAuthSchema.shape.token.safeParse(sent.token);
+  return { token: token.success ? token.data : undefined };
+}
+
+export interface SocketAdmissionOptions {
+  store: AuthStore;
+  limits: RateLimits;
+  deadlines: RequestDeadlines;
+  /** The client's IP, honouring `trust proxy`. */
+  clientIp: (req: IncomingMessage) => string;
+  /** Resume tickets; undefined when they are off. */
+  tickets?: ResumeTickets;
+  wsTokenTtlMs: number;
+}
+
+/**
+ * Who may open a socket: the handshake's free checks, then the consume of its
+ * credential (a WS token, or a resume ticket the server pushed earlier), and the
+ * resume tickets a connected socket is given for its next handshake.
+ */
+export class SocketAdmission {
+  /** Keys of tokens whose consume failed on a store error, still being deleted. */
+  private readonly retiring = new Set<string>();
+
+  constructor(private readonly options: SocketAdmissionOptions) {}
+
+  /**
+   * The free checks of a handshake, before it may spend anything shared: the
+   * client address's handshake budget on this instance (counted in process, for
+   * every attempt, well-formed or not), then the credential's shape. Throws
+   * RATE_LIMITED or TOKEN_INVALID; a handshake that passes goes on to admission
+   * control and then `admit`.
+   */
+  screen(auth: unknown, req: IncomingMessage): void {
+    const credential = presented(auth);
+    try {
+      this.options.limits.screen("handshakeIp", () => this.options.clientIp(req));
+    } catch (err) {
+      // A token presented once is never usable again, refused or not (as when the store counts the limit).
+      if ("token" in credential && credential.token !== undefined)
+        this.retireToken(Keys.wsToken(credential.token), { ifRoom: true });
+      throw err;
+    }
+    const wellFormed =
+      "token" in credential
+        ? credential.token !== undefined
+        : this.options.tickets !== undefined && ResumeTicketSchema.safeParse(credential.ticket).success;
+    if (!wellFormed) throw new TetherError(ErrorCode.TokenInvalid);
+  }
+
+  /**
+   * Admits a socket: consumes the credential in its handshake `auth` and checks
+   * its session, in one store step that also counts the address limit (and, for a
+   * ticket, the session limit: its session is known before the store is asked).
+   * A token's session was charged when the token was issued, so a token
+   * handshake is not charged to it again.
+   */
+  async admit(auth: unknown, req: IncomingMessage): Promise<AdmittedSocket> {
+    // One handshake, one budget (a fresh one: a request object may outlive one handshake).
+    const deadline = this.options.deadlines.fresh();
+    const credential = presented(auth);
+    if ("ticket" in credential) return this.admitWithTicket(credential.ticket, req, deadline);
+    const { limits, store, clientIp } = this.options;
+    const ipKey = () => clientIp(req);
+    if (credential.token === undefined) {
+      // `screen` refuses it first; counted as a handshake all the same.
+      await limits.consume("handshakeIp", ipKey, deadline).catch(() => undefined);
+      throw new TetherError(ErrorCode.TokenInvalid);
+    }
+    const tokenKey = Keys.wsToken(credential.token);
+    let found: ConsumedToken;
+    try {
+      found = await deadline.run(
+        store.consumeToken(tokenKey, Keys.sessionPrefix, counted(limits.counter("handshakeIp", ipKey))),
+      );
+    } catch (err) {
+      // The token may have survived (a refused write, a reply lost in a timeout): make sure it dies.
+      if (toTetherError(err).code === ErrorCode.Unavailable) this.retireToken(tokenKey);
+      throw err;
+    }
+    return this.admitted(found, "token");
+  }
+
+  /** A resume ticket for a connected socket's session (none when tickets are off). */
+  issueTicket(sid: string): { ticket: string; expiresAt: number } | undefined {
+    return this.options.tickets?.issue(sid);
+  }
+
+  private async admitWithTicket(ticket: unknown, req: IncomingMessage, deadline: Deadline): Promise<AdmittedSocket> {
+    const { limits, store, clientIp, tickets } = this.options;
+    const claims = tickets && ResumeTicketSchema.safeParse(ticket).success ? tickets.open(ticket as string) : undefined;
+    if (!claims) throw new TetherError(ErrorCode.TokenInvalid, "The resume ticket is not valid: fetch a WS token.");
+    const found = await deadline.run(
+      store.consumeTicket(
+        Keys.ticketNonce(claims.nonce),
+        Math.max(1, claims.expiresAt - Date.now()),
+        claims.sid,
+        Keys.sessionPrefix,
+        counted(
+          limits.counter("handshakeIp", () => clientIp(req)),
+          limits.counter("handshakeSession", () => tagOf(claims.sid)),
+        ),
+      ),
+    );
+    return this.admitted(found, "ticket");
+  }
+
+  private admitted(found: ConsumedToken, credential: AdmittedSocket["credential"]): AdmittedSocket {
+    if (found.status === "limited") throw rateLimited(found.msBeforeNext);
+    if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
+    const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
+    if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
+    const identity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
+    return found.status === "ok" && found.userHead
+      ? { identity, credential, userHead: found.userHead }
+      : { identity, credential };
+  }
+
+  /**
+   * Deletes a token whose consume failed on a store error (or that was refused
+   * before its consume: `ifRoom`, skipped when many are pending), retrying with
+   * backoff until it is gone or its TTL has passed (then it is gone anyway): a
+   * token that was presented once is never usable again, even if Redis kept it.
+   */
+  private retireToken(tokenKey: string, { ifRoom = false } = {}): void {
+    if (this.retiring.has(tokenKey)) return;
+    // A flood of made-up tokens must not become a flood of deletions: past this many, those are skipped.
+    if (ifRoom && this.retiring.size >= MAX_TOKENS_RETIRING) return;
+    this.retiring.add(tokenKey);
+    const until = Date.now() + this.options.wsTokenTtlMs;
+    const attempt = (delayMs: number): void => {
+      this.options.store.deleteToken(tokenKey).then(
+        () => this.retiring.delete(tokenKey),
+        () => {
+          if (Date.now() >= until) return void this.retiring.delete(tokenKey);
+          setTimeout(() => attempt(Math.min(delayMs * 2, TOKEN_RETIRE_MAX_DELAY_MS)), delayMs).unref();
+        },
+      );
+    };
+    attempt(TOKEN_RETIRE_FIRST_DELAY_MS);
+  }
+}
+
+/** The limits that are on, for a store step to count. */
+function counted(...limits: (LimitCounter | undefined)[]): LimitCounter[] {
+  return limits.filter((limit) => limit !== undefined);
+}
