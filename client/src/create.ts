@@ -1,17 +1,8 @@
-import { CLIENT_DEFAULTS } from "@tether/shared";
-import { type ClientConfig, TetherClientImpl } from "./client.js";
-import { type CookieJarWrapper, fetchResolver, isBrowser } from "./cookies.js";
-import { TetherHttp } from "./http.js";
-import { sessionOffsetStore } from "./offset-book.js";
+import { connectionConfig } from "./config.js";
+import { SocketClient } from "./connection/socket-client.js";
+import { type CookieJarWrapper, isBrowser } from "./cookies.js";
 import { sharedClient } from "./sharing/choose.js";
 import type { TetherClient, TetherClientOptions } from "./types.js";
-
-/** Default of `ackTimeoutMs`. */
-const ACK_TIMEOUT_MS = 10_000;
-/** Default of `staleAfterMs`: the server's default pingInterval + pingTimeout. */
-const STALE_AFTER_MS = 45_000;
-/** Default of `wakeCheckTimeoutMs`. */
-const WAKE_CHECK_TIMEOUT_MS = 3_000;
 
 /**
  * `createTetherClient` of both entry points; they differ only in `withCookieJar`
@@ -21,54 +12,5 @@ export function createClient(options: TetherClientOptions, withCookieJar: Cookie
   const config = connectionConfig(options, withCookieJar);
   // In a browser, one connection serves every tab of the origin unless the app opts out.
   const shared = isBrowser() && options.share !== "tab" ? sharedClient(options, config) : undefined;
-  return shared ?? new TetherClientImpl(config);
-}
-
-/** The connection's settings: the options with their defaults applied. */
-export function connectionConfig(
-  options: TetherClientOptions,
-  withCookieJar: CookieJarWrapper | undefined,
-): ClientConfig {
-  const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
-  const origin = resolveOrigin(options.url);
-  const basePath = normaliseBasePath(options.basePath);
-  return {
-    origin,
-    socketPath: `${basePath}/socket.io/`,
-    http: new TetherHttp({ origin, basePath, fetch: fetchResolver(options.fetch, withCookieJar), timeoutMs }),
-    transports: options.transports ?? ["websocket", "polling"],
-    reconnectBaseDelayMs: options.reconnectBaseDelayMs ?? CLIENT_DEFAULTS.reconnectBaseDelayMs,
-    reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? CLIENT_DEFAULTS.reconnectMaxDelayMs,
-    ackTimeoutMs: options.ackTimeoutMs ?? ACK_TIMEOUT_MS,
-    staleAfterMs: options.staleAfterMs ?? STALE_AFTER_MS,
-    socketOptions: options.socketOptions ?? {},
-    random: options.random ?? Math.random,
-    resumeTickets: options.resumeTickets ?? true,
-    getToken: options.getToken,
-    wakeCheckTimeoutMs: options.wakeCheckTimeoutMs ?? WAKE_CHECK_TIMEOUT_MS,
-    watchWake: true,
-    offsetStore:
-      isBrowser() && (options.persistOffsets ?? true) ? sessionOffsetStore(offsetKey(origin, basePath)) : undefined,
-  };
-}
-
-/** `""`, or a path such as `/tether`: a leading slash, no trailing one. */
-function normaliseBasePath(basePath: string | undefined): string {
-  const trimmed = (basePath ?? "").trim().replace(/\/+$/, "");
-  if (trimmed === "") return "";
-  return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
-}
-
-function resolveOrigin(url: string | undefined): string {
-  if (url === undefined) {
-    if (isBrowser()) return location.origin;
-    throw new TypeError("createTetherClient: `url` is required outside a browser");
-  }
-  const base = isBrowser() ? location.href : undefined;
-  return new URL(url, base).origin;
-}
-
-/** The storage key of a Tether server's offsets: one per server a page talks to. */
-function offsetKey(origin: string, basePath: string): string {
-  return `tether:offsets:${origin}${basePath}`;
+  return shared ?? new SocketClient(config);
 }

@@ -7,8 +7,9 @@ interface Entry {
 }
 
 /**
- * A minimal typed emitter for the client's own events. A throwing listener
- * cannot break the connection state machine: its error is rethrown asynchronously.
+ * A minimal typed emitter for the client's listeners. A throwing listener cannot
+ * break the connection state machine or keep the next listener from its event: its
+ * error is rethrown asynchronously.
  */
 export class Emitter<T extends EventMap<T>> {
   private readonly listeners = new Map<keyof T, Entry[]>();

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 
-import { connectionConfig } from "./create.js";
+import { connectionConfig } from "./config.js";
 import { Hub, type HubTransport, hubConnection } from "./sharing/hub.js";
 import { tabLock, whenReleased } from "./sharing/leader.js";
 import type { TabId, TabMessage } from "./sharing/protocol.js";

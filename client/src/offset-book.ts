@@ -1,4 +1,10 @@
-import type { Offset, RecoveryPayload, WelcomePayload } from "@tether/shared";
+import {
+  type Offset,
+  type RecoveryPayload,
+  type RoomRevokedPayload,
+  ServerEvent,
+  type WelcomePayload,
+} from "@tether/shared";
 import { isAfter, offsetOf, roomOf } from "./offset.js";
 
 /** Key of the user's own stream (rooms are keyed by name). */
@@ -75,10 +81,22 @@ export class OffsetBook {
   }
 
   /**
-   * Records an incoming event's offset; true when it was delivered already (a replay
+   * What an incoming server event says about the streams: `welcome` where each stands,
+   * a failed `recovery` where one resumes, `room:revoked` a room to forget, and any
+   * other event its own offset. True when the event was delivered already (a replay
    * or a repeat), so listeners must not see it again.
    */
-  isDuplicate(payload: unknown): boolean {
+  track(event: string, payload: unknown): boolean {
+    let duplicate = false;
+    if (event === ServerEvent.Welcome) this.onWelcome(payload as WelcomePayload);
+    else duplicate = this.isDuplicate(payload);
+    if (event === ServerEvent.Recovery) this.onRecovery(payload as RecoveryPayload);
+    if (event === ServerEvent.RoomRevoked) this.forget((payload as RoomRevokedPayload).room);
+    return duplicate;
+  }
+
+  /** Records an event's offset; true when it is not after the stream's last one. */
+  private isDuplicate(payload: unknown): boolean {
     const offset = offsetOf(payload);
     if (offset === undefined) return false;
     const stream = roomOf(payload) ?? USER_STREAM;
@@ -92,7 +110,7 @@ export class OffsetBook {
    * `welcome` carries each stream's current offset. It is adopted only where there
    * is none (a first connect): on a reconnect the replay is still to come.
    */
-  onWelcome(welcome: WelcomePayload): void {
+  private onWelcome(welcome: WelcomePayload): void {
     this.welcomeOffsets = new Map();
     const streams: [string, unknown][] = [[USER_STREAM, welcome.offset], ...Object.entries(welcome.rooms ?? {})];
     let adopted = false;
@@ -107,7 +125,7 @@ export class OffsetBook {
   }
 
   /** A stream that could not be recovered resumes from now, or the next reconnect fails the same way. */
-  onRecovery(payload: RecoveryPayload): void {
+  private onRecovery(payload: RecoveryPayload): void {
     if (payload.recovered) return;
     const stream = payload.room ?? USER_STREAM;
     const now = payload.offset ?? this.welcomeOffsets.get(stream);

@@ -7,9 +7,8 @@ import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/
 import { startInstance, type TestInstance } from "../../server/test/helpers/instance.js";
 import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
 import { waitFor } from "../../server/test/helpers/wait.js";
-import type { ClientConfig } from "../src/client.js";
+import { type ClientConfig, connectionConfig } from "../src/config.js";
 import type { FetchLike } from "../src/cookies.js";
-import { connectionConfig } from "../src/create.js";
 import { OffsetBook, type OffsetStore } from "../src/offset-book.js";
 import { Hub, hubConnection } from "../src/sharing/hub.js";
 import type { HubMessage, TabId } from "../src/sharing/protocol.js";

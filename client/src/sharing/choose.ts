@@ -1,4 +1,4 @@
-import type { ClientConfig } from "../client.js";
+import type { ClientConfig } from "../config.js";
 import { OffsetBook } from "../offset-book.js";
 import type { TetherClient, TetherClientOptions } from "../types.js";
 import { hubConnection } from "./hub.js";
@@ -28,7 +28,7 @@ export function sharedClient(options: TetherClientOptions, config: ClientConfig)
   const tab = new SharedTabClient(config.http, new OffsetBook(config.offsetStore));
   const hubClient: HubClientFactory = (ticket) => {
     const client = hubConnection(config);
-    if (ticket) client.useTicket(ticket);
+    if (ticket) client.adoptTicket(ticket);
     return client;
   };
   const elect = () => {

@@ -1,5 +1,7 @@
 import { type Offset, ServerEvent, type TicketPayload, type WelcomePayload } from "@tether/shared";
-import { type ClientConfig, TetherClientImpl } from "../client.js";
+import type { ClientConfig } from "../config.js";
+import { ticketIn } from "../connection/credentials.js";
+import { SocketClient } from "../connection/socket-client.js";
 import { roomOf } from "../offset.js";
 import { USER_STREAM } from "../offset-book.js";
 import type { TetherState } from "../types.js";
@@ -24,8 +26,8 @@ export interface HubTransport {
  * The settings of a hub's connection: the tabs report wake-ups to the hub, and each
  * tab keeps its own offsets (a worker has no `sessionStorage`; a leader's is its own tab's).
  */
-export function hubConnection(config: ClientConfig): TetherClientImpl {
-  return new TetherClientImpl({ ...config, watchWake: false, offsetStore: undefined });
+export function hubConnection(config: ClientConfig): SocketClient {
+  return new SocketClient({ ...config, watchWake: false, offsetStore: undefined });
 }
 
 interface TabEntry {
@@ -52,7 +54,7 @@ export class Hub {
   private idling = false;
 
   constructor(
-    readonly client: TetherClientImpl,
+    readonly client: SocketClient,
     private readonly transport: HubTransport,
   ) {
     client.on("state", (state) => this.onState(state));
@@ -186,15 +188,13 @@ export class Hub {
   }
 
   private forward(event: string, args: unknown[]): void {
-    if (event === ServerEvent.Ticket) {
-      this.shareTicket(args[0] as TicketPayload);
-      return;
-    }
+    const ticket = ticketIn(event, args[0]);
+    if (ticket) this.shareTicket(ticket);
+    // Tabs get the ticket as a `ticket` message (for the next leader), never as an event.
+    if (event === ServerEvent.Ticket) return;
     if (event === ServerEvent.Welcome) {
-      const { ticket, ticketExpiresAt, ...welcome } = args[0] as WelcomePayload;
+      const { ticket: _ticket, ticketExpiresAt: _expiresAt, ...welcome } = args[0] as WelcomePayload;
       this.welcome = welcome;
-      if (typeof ticket === "string" && typeof ticketExpiresAt === "number")
-        this.shareTicket({ ticket, expiresAt: ticketExpiresAt });
       this.sendEvent(event, [welcome]);
       return;
     }
@@ -206,7 +206,7 @@ export class Hub {
       const to = [...this.tabs].filter(([, entry]) => entry.rooms.has(room)).map(([tab]) => tab);
       if (to.length > 0) this.sendEvent(event, args, to);
     } else this.sendEvent(event, args);
-    // The connection records the recovery in its own listener, which runs after this one.
+    // Report the figures once the connection has counted the recovery, whichever listener runs first.
     if (event === ServerEvent.Recovery) queueMicrotask(() => this.sendStatus());
   }
 

@@ -1,4 +1,5 @@
-import type { TetherClientImpl } from "../client.js";
+import type { TicketPayload } from "@tether/shared";
+import type { SocketClient } from "../connection/socket-client.js";
 import { Hub, type HubTransport } from "./hub.js";
 import type { HubMessage, TabId, TabMessage } from "./protocol.js";
 import type { SharedTabClient, TabLink } from "./tab-client.js";
@@ -6,11 +7,11 @@ import type { SharedTabClient, TabLink } from "./tab-client.js";
 /** What travels on the origin's BroadcastChannel: to the hub, or from it to tabs. */
 type ChannelMessage = { toHub: TabMessage } | { toTabs: HubMessage };
 
-/** A resume ticket pushed to the connection: the next leader reconnects with it instead of an HTTP token request. */
-export type Ticket = { ticket: string; expiresAt: number };
-
-/** Builds the connection of a hub; given the latest ticket the tabs heard of. */
-export type HubClientFactory = (ticket: Ticket | undefined) => TetherClientImpl;
+/**
+ * Builds the connection of a hub; given the latest resume ticket the tabs heard of, so
+ * that the next leader reconnects with it instead of an HTTP token request.
+ */
+export type HubClientFactory = (ticket: TicketPayload | undefined) => SocketClient;
 
 const never = () => new Promise<never>(() => {});
 
@@ -43,7 +44,7 @@ export async function leaderLink(
 ): Promise<TabLink> {
   const channel = new BroadcastChannel(name);
   let hub: Hub | undefined;
-  let ticket: Ticket | undefined;
+  let ticket: TicketPayload | undefined;
   channel.onmessage = (event: MessageEvent<ChannelMessage>) => {
     if (!("toTabs" in event.data)) return;
     const message = event.data.toTabs;

@@ -1,4 +1,4 @@
-import { ErrorCode, type Offset } from "@tether/shared";
+import { ErrorCode, type Offset, type TicketPayload } from "@tether/shared";
 import { TetherClientError, type TetherErrorCode } from "../errors.js";
 import type { ConnectionStats } from "../stats.js";
 import type { TetherClientOptions, TetherState } from "../types.js";
@@ -58,7 +58,7 @@ export type HubMessage =
   | { kind: "error"; hub: string; error: WireError }
   | { kind: "reply"; hub: string; to: TabId[]; id: number; value?: unknown; error?: WireError }
   /** The latest resume ticket, so that a tab taking over as leader reconnects without an HTTP request. */
-  | { kind: "ticket"; hub: string; ticket: { ticket: string; expiresAt: number } };
+  | { kind: "ticket"; hub: string; ticket: TicketPayload };
 
 /** A {@link TetherClientError} as plain data (structured clone keeps only an Error's message). */
 export interface WireError {

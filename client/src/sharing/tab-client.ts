@@ -1,31 +1,10 @@
-import {
-  type LoginResponse,
-  type Offset,
-  type RecoveryPayload,
-  type RoomMember,
-  type RoomRevokedPayload,
-  ServerEvent,
-  type SessionResponse,
-  type TetherEvents,
-  type WelcomePayload,
-} from "@tether/shared";
 import { watchBrowserWake } from "../browser.js";
-import { Emitter } from "../emitter.js";
 import { ClientErrorCode, TetherClientError } from "../errors.js";
-import type { LoginCredentials, TetherHttp } from "../http.js";
-import { type OffsetBook, USER_STREAM } from "../offset-book.js";
-import type { ClientStats, ConnectionStats, SharingMode } from "../stats.js";
-import type {
-  EmittableArgs,
-  EmittableEvent,
-  EmittableResult,
-  RoomJoined,
-  TetherClient,
-  TetherClientEvents,
-  TetherSocket,
-  TetherState,
-} from "../types.js";
-import { fromWireError, type HubMessage, NO_REPLY, type RequestOp, randomId, type TabMessage } from "./protocol.js";
+import { ClientFacade } from "../facade.js";
+import { type ClientStats, type ConnectionStats, type SharingMode, StatsRecorder } from "../stats.js";
+import type { TetherSocket, TetherState } from "../types.js";
+import { HubRequests } from "./hub-requests.js";
+import { fromWireError, type HubMessage, randomId, type TabMessage } from "./protocol.js";
 
 /** How a tab reaches the hub: a SharedWorker's port, or the leader election's channel. */
 export interface TabLink {
@@ -36,49 +15,24 @@ export interface TabLink {
   socket(): TetherSocket | undefined;
 }
 
-type AnyListener = (...args: unknown[]) => void;
-
-interface Pending {
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
-const NO_STATS: ConnectionStats = {
-  connects: 0,
-  disconnects: 0,
-  reconnectTimesMs: [],
-  replaySizes: [],
-  recoveries: { recovered: 0, failed: {} },
-  nextRetryAt: undefined,
-  awaySince: undefined,
-};
-
 /**
  * A tab's client when tabs share one connection: the same API as a client with a
  * socket of its own, served by the hub. The tab keeps its own offsets (in its
  * `sessionStorage`), so it filters duplicates and resumes from what it delivered,
  * whoever holds the socket.
  */
-export class SharedTabClient implements TetherClient {
+export class SharedTabClient extends ClientFacade {
   readonly tab = randomId();
+  protected readonly requests = new HubRequests(this.tab, (message) => this.send(message));
   private link: TabLink | undefined;
-  private readonly events = new Emitter<Record<string, AnyListener>>();
-  private wants = false;
   /** The state while not wanting the connection: after `disconnect`, or the hub's stop. */
-  private idleState: TetherState = "closed";
+  private idleState: "closed" | "unauthenticated" = "closed";
   private hub: string | undefined;
   private hubState: TetherState = "closed";
-  private hubStats: ConnectionStats = NO_STATS;
+  /** The connection's own figures, as the hub reported them last. */
+  private hubStats: ConnectionStats = new StatsRecorder().snapshot();
   private tabs = 1;
-  private shown: TetherState = "closed";
-  private nextId = 0;
-  private readonly pending = new Map<number, Pending>();
   private unwatchBrowser: (() => void) | undefined;
-
-  constructor(
-    private readonly http: TetherHttp,
-    private readonly offsets: OffsetBook,
-  ) {}
 
   /** Serve this tab through `link` (again, after a fallback): the hub learns the tab's state. */
   attach(link: TabLink): void {
@@ -86,23 +40,12 @@ export class SharedTabClient implements TetherClient {
     this.sendAttach();
   }
 
-  /** What the tab tells a hub it has not met: whether it wants the connection, its offsets and rooms. */
-  private attachMessage(): Extract<TabMessage, { kind: "attach" }> {
-    return {
-      kind: "attach",
-      tab: this.tab,
-      wants: this.wants,
-      offsets: this.offsets.all(),
-      rooms: Object.keys(this.offsets.rooms()),
-    };
-  }
-
   /** A message from the hub. */
   receive(message: HubMessage): void {
     if (message.kind === "hello") {
       // A new hub (the first, or the next leader after the last one's tab closed): requests
       // in flight to the old one are lost; tell the new one who we are.
-      if (message.hub !== this.hub) this.failPending();
+      if (message.hub !== this.hub) this.requests.failAll();
       this.hub = message.hub;
       this.sendAttach();
       return;
@@ -115,33 +58,22 @@ export class SharedTabClient implements TetherClient {
         this.hubState = message.state;
         this.hubStats = message.stats;
         this.tabs = message.tabs;
-        if (message.stopped && this.wants) this.stop(message.state);
+        if (message.stopped && this.active)
+          this.stop(message.state === "unauthenticated" ? "unauthenticated" : "closed");
         this.showState();
         break;
       case "event":
-        this.dispatch(message.event, message.args);
+        this.deliver(message.event, message.args);
         break;
       case "error":
-        if (this.wants) this.events.emit("error", fromWireError(message.error));
+        if (this.active) this.reportError(fromWireError(message.error));
         break;
       case "reply":
-        this.settle(message.id, message.value, message.error && fromWireError(message.error));
+        this.requests.settle(message.id, message.value, message.error && fromWireError(message.error));
         break;
       case "ticket":
         break;
     }
-  }
-
-  get state(): TetherState {
-    return this.shown;
-  }
-
-  get lastOffset(): Offset | undefined {
-    return this.offsets.get(USER_STREAM);
-  }
-
-  get roomOffsets(): Readonly<Record<string, Offset>> {
-    return this.offsets.rooms();
   }
 
   get socket(): TetherSocket {
@@ -157,166 +89,48 @@ export class SharedTabClient implements TetherClient {
     return { mode: this.link?.mode() ?? "tab", tabs: this.tabs, ...this.hubStats };
   }
 
-  login(credentials: LoginCredentials): Promise<LoginResponse> {
-    return this.http.login(credentials);
-  }
-
-  async logout(): Promise<void> {
-    this.offsets.clear();
-    this.disconnect();
-    await this.http.logout();
-  }
-
-  session(): Promise<SessionResponse> {
-    return this.http.session();
-  }
-
   connect(): void {
-    if (this.wants) return;
-    this.wants = true;
-    this.unwatchBrowser = watchBrowserWake(() => this.fire("wake", []));
+    if (this.active) return;
+    this.active = true;
+    this.unwatchBrowser = watchBrowserWake(() => this.requests.fire("wake", []));
     this.showState();
     this.send({ kind: "connect", tab: this.tab });
   }
 
   disconnect(): void {
-    if (!this.wants) return;
+    if (!this.active) return;
     this.stop("closed");
     this.send({ kind: "disconnect", tab: this.tab });
   }
 
-  close(): void {
-    this.disconnect();
-  }
-
   reconnectNow(): void {
-    if (this.wants) this.fire("reconnectNow", []);
+    if (this.active) this.requests.fire("reconnectNow", []);
   }
 
-  on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
-    this.events.on(event, listener as unknown as AnyListener);
-    return this;
-  }
-
-  once<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
-    this.events.once(event, listener as unknown as AnyListener);
-    return this;
-  }
-
-  off<E extends keyof TetherClientEvents>(event: E, listener?: TetherClientEvents[E]): this {
-    this.events.off(event, listener as unknown as AnyListener | undefined);
-    return this;
-  }
-
-  emitWithAck<K extends EmittableEvent<TetherEvents>>(
-    event: K,
-    ...args: EmittableArgs<TetherEvents, K>
-  ): Promise<EmittableResult<TetherEvents, K>> {
-    return this.request("emitWithAck", [event, ...args], event) as Promise<EmittableResult<TetherEvents, K>>;
-  }
-
-  emit(event: string, payload: unknown): void {
-    this.assertActive(event);
-    this.fire("emit", [event, payload]);
-  }
-
-  echo(payload: unknown, timeoutMs?: number): Promise<unknown> {
-    return this.request("echo", [payload, timeoutMs], "echo");
-  }
-
-  async join(room: string, options: { offset?: Offset } = {}): Promise<RoomJoined> {
-    const joined = (await this.request(
-      "join",
-      [room, options.offset ?? this.offsets.get(room)],
-      "room:join",
-    )) as RoomJoined;
-    this.offsets.advance(room, joined.offset);
-    return joined;
-  }
-
-  async leave(room: string): Promise<void> {
-    this.offsets.forget(room);
-    await this.request("leave", [room], "room:leave");
-  }
-
-  members(room: string): Promise<RoomMember[]> {
-    return this.request("members", [room], "room:members") as Promise<RoomMember[]>;
-  }
-
-  /** Delivers a forwarded event once: a replay or a repeat of what this tab delivered is skipped. */
-  private dispatch(event: string, args: unknown[]): void {
-    const payload = args[0];
-    let duplicate = false;
-    if (event === ServerEvent.Welcome) this.offsets.onWelcome(payload as WelcomePayload);
-    else duplicate = this.offsets.isDuplicate(payload);
-    if (event === ServerEvent.Recovery) this.offsets.onRecovery(payload as RecoveryPayload);
-    if (event === ServerEvent.RoomRevoked) this.offsets.forget((payload as RoomRevokedPayload).room);
-    if (event === ServerEvent.SessionEnded && this.wants) this.stop("unauthenticated");
-    if (!duplicate) this.events.emit(event, ...args);
-  }
-
-  private stop(state: TetherState): void {
-    this.wants = false;
-    this.idleState = state === "unauthenticated" ? "unauthenticated" : "closed";
+  protected stop(final: "closed" | "unauthenticated"): void {
+    this.active = false;
+    this.idleState = final;
     this.unwatchBrowser?.();
     this.unwatchBrowser = undefined;
-    this.failPending();
+    this.requests.failAll();
     this.showState();
   }
 
   private showState(): void {
     // While the hub is not yet up for this tab, the tab is connecting.
     const hubState = this.hubState === "closed" || this.hubState === "unauthenticated" ? "connecting" : this.hubState;
-    const state = this.wants ? hubState : this.idleState;
-    if (state === this.shown) return;
-    this.shown = state;
-    this.events.emit("state", state);
+    this.setState(this.active ? hubState : this.idleState);
   }
 
-  private assertActive(event: string): void {
-    if (!this.wants)
-      throw new TetherClientError({
-        code: ClientErrorCode.NotConnected,
-        message: `Cannot emit "${event}": the client is ${this.shown}`,
-      });
-  }
-
-  private request(op: RequestOp, args: unknown[], event: string): Promise<unknown> {
-    this.assertActive(event);
-    const id = ++this.nextId;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.send({ kind: "request", tab: this.tab, id, op, args });
-    });
-  }
-
-  /** A request whose answer nobody waits for. */
-  private fire(op: RequestOp, args: unknown[]): void {
-    this.send({ kind: "request", tab: this.tab, id: NO_REPLY, op, args });
-  }
-
-  private settle(id: number, value: unknown, error: TetherClientError | undefined): void {
-    const pending = this.pending.get(id);
-    if (!pending) return;
-    this.pending.delete(id);
-    if (error) pending.reject(error);
-    else pending.resolve(value);
-  }
-
-  private failPending(): void {
-    for (const [id, pending] of this.pending) {
-      this.pending.delete(id);
-      pending.reject(
-        new TetherClientError({
-          code: ClientErrorCode.Disconnected,
-          message: "The shared connection changed hands before the request was answered",
-        }),
-      );
-    }
-  }
-
+  /** What the tab tells a hub it has not met: whether it wants the connection, its offsets and rooms. */
   private sendAttach(): void {
-    this.send(this.attachMessage());
+    this.send({
+      kind: "attach",
+      tab: this.tab,
+      wants: this.active,
+      offsets: this.offsets.all(),
+      rooms: Object.keys(this.offsets.rooms()),
+    });
   }
 
   private send(message: TabMessage): void {

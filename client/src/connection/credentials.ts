@@ -1,0 +1,114 @@
+import { ErrorCode, type HandshakeAuth, ServerEvent, type TicketPayload } from "@tether/shared";
+import { ClientErrorCode, TetherClientError } from "../errors.js";
+import type { TetherHttp } from "../http.js";
+import { type OffsetBook, USER_STREAM } from "../offset-book.js";
+
+/** Where a connection's credentials come from. */
+export interface CredentialSource {
+  http: TetherHttp;
+  /** The host's token source; undefined: `POST /api/auth/ws-token`. */
+  getToken: (() => Promise<{ token: string; expiresAt?: number }>) | undefined;
+  /** Present the resume tickets the server pushes instead of fetching a token. */
+  resumeTickets: boolean;
+}
+
+/**
+ * The resume ticket an incoming server event carries, if any. The wire brings one
+ * two ways, `welcome`'s `ticket` fields and a pushed `ticket` event: both are read here.
+ */
+export function ticketIn(event: string, payload: unknown): TicketPayload | undefined {
+  if (typeof payload !== "object" || payload === null) return undefined;
+  const fields = payload as { ticket?: unknown; expiresAt?: unknown; ticketExpiresAt?: unknown };
+  const expiresAt =
+    event === ServerEvent.Ticket
+      ? fields.expiresAt
+      : event === ServerEvent.Welcome
+        ? fields.ticketExpiresAt
+        : undefined;
+  if (typeof fields.ticket !== "string" || typeof expiresAt !== "number") return undefined;
+  return { ticket: fields.ticket, expiresAt };
+}
+
+/**
+ * What a connection presents at each handshake: the resume ticket the server pushed
+ * last (once: tickets are single use), or else a fresh single-use token. Never either twice.
+ */
+export class Credentials {
+  /** The resume ticket the server pushed last (single use: dropped once presented). */
+  private ticket: TicketPayload | undefined;
+  /** The attempt in flight presented a ticket: if it is refused, the next attempt fetches a token at once. */
+  private presentedTicket = false;
+
+  constructor(private readonly source: CredentialSource) {}
+
+  /** Keeps a resume ticket for the next handshake: the one place a ticket is adopted. */
+  adopt(ticket: TicketPayload): void {
+    this.ticket = ticket;
+  }
+
+  /** Forgets the ticket (the client stopped: a later connect starts with a token). */
+  drop(): void {
+    this.ticket = undefined;
+  }
+
+  /** The ticket to present at this handshake, if one is kept, usable and not expired; used up either way. */
+  takeTicket(): string | undefined {
+    const ticket = this.ticket;
+    this.ticket = undefined;
+    this.presentedTicket = ticket !== undefined && this.source.resumeTickets && ticket.expiresAt > Date.now();
+    return this.presentedTicket ? ticket?.ticket : undefined;
+  }
+
+  /**
+   * Whether a refused handshake was a refused ticket (used, expired, from before a
+   * secret rotation): then the next attempt fetches a token at once, with no backoff.
+   */
+  ticketRefused(error: TetherClientError): boolean {
+    if (!this.presentedTicket || error.code !== ErrorCode.TokenInvalid) return false;
+    this.presentedTicket = false;
+    return true;
+  }
+
+  /** A fresh token: from the host's `getToken` when given, else from Tether's token route. Rejects with a TetherClientError. */
+  async fetchToken(): Promise<{ token: string }> {
+    const { getToken, http } = this.source;
+    try {
+      if (getToken === undefined) return await http.wsToken();
+      const minted: unknown = await getToken();
+      const token = typeof minted === "object" && minted !== null ? (minted as { token?: unknown }).token : undefined;
+      if (typeof token !== "string" || token === "")
+        throw new TetherClientError({
+          code: ClientErrorCode.BadResponse,
+          message: "getToken gave no token",
+          retryable: true,
+        });
+      return { token };
+    } catch (err) {
+      throw asClientError(err);
+    }
+  }
+}
+
+/** `{ token | ticket, offset?, rooms?, awayMs? }`: where each stream should resume, and how long we were away. */
+export function handshakeAuth(
+  credential: { token: string } | { ticket: string },
+  offsets: OffsetBook,
+  awayMs: number | undefined,
+): HandshakeAuth {
+  const auth: HandshakeAuth = { ...credential };
+  const offset = offsets.get(USER_STREAM);
+  if (offset !== undefined) auth.offset = offset;
+  const rooms = offsets.rooms();
+  if (Object.keys(rooms).length > 0) auth.rooms = rooms;
+  if (awayMs !== undefined) auth.awayMs = awayMs;
+  return auth;
+}
+
+function asClientError(err: unknown): TetherClientError {
+  if (err instanceof TetherClientError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  // A host's getToken says its session is gone with a 401 (see TetherClientOptions.getToken).
+  if (typeof err === "object" && err !== null && (err as { status?: unknown }).status === 401)
+    return new TetherClientError({ code: ErrorCode.SessionRequired, message, status: 401, cause: err });
+  return new TetherClientError({ code: ClientErrorCode.Network, message, cause: err });
+}
