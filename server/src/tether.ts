@@ -46,7 +46,7 @@ import type { CanJoin } from "./realtime/rooms.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
-import { createRedisBackend, type RedisBackend } from "./store/redis.js";
+import { createRedisBackend } from "./store/redis.js";
 import type { Backend, HistoryLimits } from "./store/types.js";
 
 export interface TetherOptions {
@@ -275,13 +275,11 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     sessionSecrets: config.sessionSecrets,
   });
   // Persistence off or an evicting Redis loses what Tether stores: warn loudly, at start and after every reconnect.
-  const redisSafety =
-    backend.kind === "redis" ? new RedisSafety((backend as RedisBackend).commands, metrics, logger) : undefined;
+  const redisSafety = backend.kind === "redis" ? new RedisSafety(backend.commands, metrics, logger) : undefined;
   await redisSafety?.check();
   redisSafety?.watch();
   // Generated secrets converge if Redis loses them (in-process stores cannot).
-  if (backend.kind === "redis")
-    secrets.watch(config.secretsCheckIntervalMs, logger, (backend as RedisBackend).commands);
+  if (backend.kind === "redis") secrets.watch(config.secretsCheckIntervalMs, logger, backend.commands);
   const auth = new AuthService({
     store: authStore,
     sessionClient: backend.sessionClient,
@@ -292,11 +290,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     tickets:
       config.resumeTicketTtlMs > 0 ? new ResumeTickets(secrets.sessionSecrets, config.resumeTicketTtlMs) : undefined,
     storeDeadlineMs: config.redisCommandTimeoutMs,
-    limits: new RateLimits(
-      config.limits,
-      backend.kind === "redis" ? (backend as RedisBackend).commands : undefined,
-      config.rateLimits,
-    ),
+    limits: new RateLimits(config.limits, backend.kind === "redis" ? backend.commands : undefined, config.rateLimits),
     clientIp: clientIpResolver(config.trustProxy),
     trustProxy: config.trustProxy,
   });

@@ -80,4 +80,5 @@ export const MAX_REPORTED_AWAY_MS = 24 * 60 * 60 * 1000;
 
 /** Length of a WS token: 32 random bytes in base64url. */
 export const WS_TOKEN_LENGTH = 43;
-export const WS_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** A WS token as the handshake accepts it: {@link WS_TOKEN_LENGTH} base64url characters. */
+export const WS_TOKEN_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${WS_TOKEN_LENGTH}}$`);

@@ -7,7 +7,6 @@ import { sessionRoom } from "../auth/keys.js";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { RedisBackend } from "../store/redis.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { redisAdapter } from "./adapter.js";
 import { Admission, type AdmissionLimits } from "./admission.js";
@@ -108,7 +107,7 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       callback(allowed ? null : "ORIGIN_FORBIDDEN", allowed);
     },
     cors: origins.allowlist ? { origin: origins.allowlist, credentials: true } : undefined,
-    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
+    adapter: backend.kind === "redis" ? redisAdapter(backend) : undefined,
   });
 
   const delivery = new Delivery(io, options.history, {
