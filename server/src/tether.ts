@@ -31,11 +31,11 @@ import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
 import { corsForAllowlist } from "./http/security.js";
 import { type NodeHandler, tokenHandler } from "./http/token.js";
 import { workerScriptRoute } from "./http/worker-script.js";
+import { instrumentStore } from "./observability/instrument.js";
+import { createLogger } from "./observability/logger.js";
+import { Metrics } from "./observability/metrics.js";
 import { drainSockets } from "./ops/drain.js";
 import { healthRoutes, metricsRoutes } from "./ops/health.js";
-import { instrumentStore } from "./ops/instrument.js";
-import { createLogger } from "./ops/logger.js";
-import { Metrics } from "./ops/metrics.js";
 import { RedisSafety } from "./ops/redis-safety.js";
 import { type EventHandler, EventHandlers } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
@@ -260,7 +260,7 @@ export function publishPolicy(config: TetherConfig): PublishPolicy {
 export async function createTether<E extends TetherEvents = TetherEvents>(options: TetherOptions): Promise<Tether<E>> {
   const { config } = options;
   requireGivenSecrets(config, { builtInLogin: options.login === undefined });
-  const logger = options.logger ?? createLogger(config.logLevel, { instance: config.instanceId });
+  const logger = options.logger ?? createLogger(config, { instance: config.instanceId });
   for (const warning of config.warnings) logger.warn(warning);
   const limits = historyLimits(config);
   const backend = config.redis

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { DEFAULTS, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import bytes from "bytes";
 import { z } from "zod";
+import { LOG_LEVELS } from "../observability/logger.js";
 import { PUBLISH_DEFAULTS } from "../realtime/publisher.js";
 import { ROOM_LIMIT_DEFAULTS } from "../realtime/room-bounds.js";
 import { parseDuration } from "./duration.js";
@@ -256,7 +257,7 @@ export const EnvSchema = z.object({
       }
       return trimmed;
     }),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
 });
 
 export type Env = z.output<typeof EnvSchema>;

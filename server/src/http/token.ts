@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
 import { TetherError } from "../errors.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import { sendError, sendJson } from "./errors.js";
 
 /** A plain Node request handler. */

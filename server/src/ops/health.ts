@@ -2,8 +2,8 @@ import { ErrorCode, Route } from "@tether/shared";
 import { type RequestHandler, Router } from "express";
 import { safeEqual } from "../auth/secrets.js";
 import { TetherError } from "../errors.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Backend } from "../store/types.js";
-import type { Metrics } from "./metrics.js";
 
 /**
  * Liveness (`/healthz`) and readiness (`/readyz`: the store answers and we are not draining).

@@ -1,7 +1,7 @@
 import { compareIds, ErrorCode, type RecoveryPayload, ServerEvent, type WelcomePayload, ZERO_ID } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamHead, StreamRead } from "../store/types.js";
 import { type Continuity, type Cursor, continuity } from "./cursor.js";
 import { offsetOf, positionOf, type StreamStart, startFrom } from "./recovery.js";

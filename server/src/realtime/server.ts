@@ -6,7 +6,7 @@ import { Server } from "socket.io";
 import { sessionRoom } from "../auth/keys.js";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { redisAdapter } from "./adapter.js";
 import { Admission, type AdmissionLimits } from "./admission.js";
