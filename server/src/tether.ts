@@ -3,7 +3,6 @@ import {
   type AppClientEventName,
   type AppClientPayload,
   type AppClientResult,
-  DEFAULTS,
   ErrorCode,
   type RoomMember,
   RoomNameSchema,
@@ -29,6 +28,7 @@ import { errorHandler } from "./http/errors.js";
 import { publishRoutes } from "./http/publish.js";
 import { authRoutes, jobRoutes, underBasePath } from "./http/routes.js";
 import { corsForAllowlist } from "./http/security.js";
+import { HTTP_DEFAULTS } from "./http/settings.js";
 import { type NodeHandler, tokenHandler } from "./http/token.js";
 import { workerScriptRoute } from "./http/worker-script.js";
 import { instrumentStore } from "./observability/instrument.js";
@@ -44,6 +44,7 @@ import { type Publisher, type PublishPolicy, StreamPublisher } from "./realtime/
 import type { RoomControl, RoomControlMessage } from "./realtime/room-control.js";
 import type { CanJoin } from "./realtime/rooms.js";
 import { createRealtime, type Realtime } from "./realtime/server.js";
+import { REALTIME_DEFAULTS } from "./realtime/settings.js";
 import type { TetherServer } from "./realtime/types.js";
 import { createMemoryBackend } from "./store/memory.js";
 import { createRedisBackend } from "./store/redis.js";
@@ -68,7 +69,7 @@ export interface TetherOptions {
   /**
    * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
    * to them). Off by default in a host app; `startServer` turns it on. `true` or
-   * per-user limits (defaults `DEFAULTS.jobsPerUser` and `DEFAULTS.jobStepsPerUser`).
+   * per-user limits (defaults `DEFAULTS.jobsPerUser` and `DEFAULTS.jobStepsPerUser`: 3 and 10,000).
    */
   demo?: boolean | Partial<JobLimits>;
   /** Prefix of the auth, jobs and publish routes, e.g. `/tether`. Default: `config.basePath`. */
@@ -340,7 +341,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
         auth,
         login: options.login ?? apiKeyLogin(() => secrets.apiKey),
         origins,
-        maxBodyBytes: DEFAULTS.maxBodyBytes,
+        maxBodyBytes: HTTP_DEFAULTS.maxBodyBytes,
         tokenRoute,
         onSessionEnded: (sid) => attached().endSession(sid, SessionEndReason.Logout),
         cors,
@@ -370,7 +371,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   opsRouter.use([Route.Health, Route.Ready, Route.Metrics], errors);
   const publishRouter = Router();
   if (cors) publishRouter.use(Route.Publish, cors);
-  publishRouter.use(publishRoutes(config.publishKey, () => publisher, DEFAULTS.maxBodyBytes));
+  publishRouter.use(publishRoutes(config.publishKey, () => publisher, HTTP_DEFAULTS.maxBodyBytes));
   publishRouter.use(Route.Publish, errors);
   const demoRouter =
     options.demo === undefined || options.demo === false
@@ -380,7 +381,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
           jobRoutes({
             auth,
             origins,
-            maxBodyBytes: DEFAULTS.maxBodyBytes,
+            maxBodyBytes: HTTP_DEFAULTS.maxBodyBytes,
             cors,
             errors,
             startJob: (userId, steps, intervalMs) => jobs.start(userId, steps, intervalMs),
@@ -463,7 +464,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
         streamCheckIntervalMs: config.streamCheckIntervalMs,
         resumeTicketTtlMs: config.resumeTicketTtlMs,
         admission: config.admission,
-        maxMessageBytes: DEFAULTS.maxSocketMessageBytes,
+        maxMessageBytes: REALTIME_DEFAULTS.maxSocketMessageBytes,
         socketLimits: config.socketLimits,
         origins,
         auth,

@@ -1,21 +1,22 @@
 import { randomUUID } from "node:crypto";
-import { DEFAULTS, ErrorCode, ServerEvent } from "@tether/shared";
+import { ErrorCode, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError, toTetherError } from "../errors.js";
 import type { Publisher } from "./publisher.js";
 
 /** Per-user caps of the demo workload, on one instance. */
 export interface JobLimits {
-  /** Jobs one user may run at once. Default `DEFAULTS.jobsPerUser`. */
+  /** Jobs one user may run at once. Default `DEFAULT_JOB_LIMITS.jobsPerUser` (3). */
   jobsPerUser: number;
-  /** Steps still to run across one user's jobs, the new one included. Default `DEFAULTS.jobStepsPerUser`. */
+  /** Steps still to run across one user's jobs, the new one included. Default `DEFAULT_JOB_LIMITS.jobStepsPerUser` (10,000). */
   jobStepsPerUser: number;
 }
 
-export const DEFAULT_JOB_LIMITS: JobLimits = {
-  jobsPerUser: DEFAULTS.jobsPerUser,
-  jobStepsPerUser: DEFAULTS.jobStepsPerUser,
-};
+/** The demo's `POST /api/jobs`: jobs one user may run at once on one instance, and their steps together. */
+export const DEFAULT_JOB_LIMITS = {
+  jobsPerUser: 3,
+  jobStepsPerUser: 10_000,
+} as const satisfies JobLimits;
 
 interface RunningJob {
   userId: string;
