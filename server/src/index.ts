@@ -8,6 +8,7 @@ export type { TrustProxy } from "./auth/client-ip.js";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
+export type { JobLimits } from "./demo/settings.js";
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, type HttpServerGateOptions, httpServerOptions } from "./http/server-limits.js";
@@ -15,7 +16,6 @@ export type { HttpLimits } from "./http/settings.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
-export type { JobLimits } from "./realtime/jobs.js";
 export {
   IdempotencyConflictError,
   type Publisher,

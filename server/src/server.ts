@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Route } from "@tether/shared";
 import express from "express";
 import type { TetherConfig } from "./config/config.js";
-import { demoRoutes } from "./http/demo.js";
+import { demoRoutes } from "./demo/page.js";
 import { notFound } from "./http/errors.js";
 import { securityHeaders } from "./http/security.js";
 import { createHttpServer } from "./http/server-limits.js";

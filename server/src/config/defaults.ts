@@ -1,7 +1,7 @@
 import { AUTH_DEFAULTS } from "../auth/settings.js";
+import { DEMO_DEFAULTS } from "../demo/settings.js";
 import { HTTP_DEFAULTS } from "../http/settings.js";
 import { OPS_DEFAULTS } from "../ops/settings.js";
-import { DEFAULT_JOB_LIMITS } from "../realtime/jobs.js";
 import { REALTIME_DEFAULTS, SOCKET_DEFAULTS } from "../realtime/settings.js";
 import { STORE_DEFAULTS } from "../store/settings.js";
 
@@ -16,5 +16,5 @@ export const DEFAULTS = {
   ...REALTIME_DEFAULTS,
   ...SOCKET_DEFAULTS,
   ...OPS_DEFAULTS,
-  ...DEFAULT_JOB_LIMITS,
+  ...DEMO_DEFAULTS,
 } as const;
