@@ -4,6 +4,7 @@
  */
 
 export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
+export type { Tether, TetherOptions } from "./api.js";
 export type { TrustProxy } from "./auth/client-ip.js";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
@@ -27,5 +28,5 @@ export type { RoomLimits } from "./realtime/room-bounds.js";
 export type { CanJoin } from "./realtime/rooms.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";
-export { createTether, type Tether, type TetherOptions } from "./tether.js";
+export { createTether } from "./tether.js";
 export { createPublisher, type WorkerPublisher } from "./worker-publisher.js";

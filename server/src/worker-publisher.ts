@@ -3,9 +3,9 @@ import type { TetherConfig } from "./config/config.js";
 import { createLogger } from "./observability/logger.js";
 import type { Publisher } from "./realtime/publisher.js";
 import { StreamPublisher } from "./realtime/publisher.js";
+import { historyLimits, publishPolicy } from "./realtime/settings.js";
 import { RedisHistoryStore } from "./store/history-redis.js";
 import { connectRedis } from "./store/redis-connection.js";
-import { historyLimits, publishPolicy } from "./tether.js";
 
 /** A publisher for processes that run no Socket.IO server (workers, cron jobs). */
 export interface WorkerPublisher<E extends TetherEvents = TetherEvents> extends Publisher<E> {

@@ -78,3 +78,14 @@ export function httpConfig(e: EnvOf<typeof httpEnv>): HttpConfig {
     maxConnectionsPerIp: e.TETHER_MAX_CONNECTIONS_PER_IP,
   };
 }
+
+/** Where a Tether's routes and socket are: the config's, or a host's overrides (`createTether`'s options). */
+export function routePaths(
+  config: Pick<HttpConfig, "basePath" | "socketPath">,
+  overrides: { basePath?: string; socketPath?: string },
+): { basePath: string; socketPath: string } {
+  const basePath = overrides.basePath?.replace(/\/+$/, "") ?? config.basePath;
+  const socketPath =
+    overrides.socketPath ?? (overrides.basePath !== undefined ? `${basePath}/socket.io/` : config.socketPath);
+  return { basePath, socketPath };
+}

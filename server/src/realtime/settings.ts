@@ -1,9 +1,12 @@
 import { PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import { z } from "zod";
+import type { AuthConfig } from "../auth/settings.js";
 import { count, countOrOff, duration, durationOrOff, type EnvOf, limit, optionalText, size } from "../env/values.js";
+import type { StoreConfig } from "../store/settings.js";
+import type { HistoryLimits } from "../store/types.js";
 import type { AdmissionLimits } from "./admission.js";
 import type { SocketLimits } from "./guards.js";
-import { PUBLISH_DEFAULTS } from "./publisher.js";
+import { PUBLISH_DEFAULTS, type PublishPolicy } from "./publisher.js";
 import { ROOM_LIMIT_DEFAULTS, type RoomLimits } from "./room-bounds.js";
 
 export const REALTIME_DEFAULTS = {
@@ -144,5 +147,31 @@ export function realtimeConfig(e: EnvOf<typeof realtimeEnv>, sessionCheckInterva
     },
     roomLimits: { perUser: e.TETHER_MAX_ROOMS_PER_USER, perInstance: e.TETHER_MAX_ROOMS_PER_INSTANCE },
     connectTimeoutMs: e.TETHER_CONNECT_TIMEOUT,
+  };
+}
+
+/** History limits from config: the window, the length cap, and how long a stream's last id outlives it. */
+export function historyLimits(
+  config: Pick<RealtimeConfig, "recoveryWindowMs" | "recoveryMaxEvents"> & Pick<AuthConfig, "sessionMaxAgeMs">,
+): HistoryLimits {
+  return {
+    windowMs: config.recoveryWindowMs,
+    maxLength: config.recoveryMaxEvents,
+    lastIdTtlMs: Math.max(config.recoveryWindowMs, config.sessionMaxAgeMs),
+  };
+}
+
+/**
+ * The publishers' policy from config: retries until TETHER_PUBLISH_DEADLINE, WAIT for
+ * TETHER_PUBLISH_REPLICAS replicas (at most half the command timeout per attempt, so
+ * WAIT answers before the client gives up on it).
+ */
+export function publishPolicy(
+  config: Pick<RealtimeConfig, "publish"> & Pick<StoreConfig, "redisCommandTimeoutMs">,
+): PublishPolicy {
+  return {
+    deadlineMs: config.publish.deadlineMs,
+    replicas: config.publish.replicas,
+    replicaTimeoutMs: Math.max(1, Math.floor(config.redisCommandTimeoutMs / 2)),
   };
 }
