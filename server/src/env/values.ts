@@ -10,37 +10,36 @@ import { parseDuration } from "./duration.js";
 /** The parsed values of a settings slice (`{ VARIABLE: parser }`). */
 export type EnvOf<Slice extends z.ZodRawShape> = z.output<z.ZodObject<Slice>>;
 
-/** A duration such as `500ms`, `30s`, `5m`, `7d` (a bare number is ms); unset or empty: `fallbackMs`. */
-export const duration = (fallbackMs: number) =>
-  z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      if (text === undefined || text.trim() === "") return fallbackMs;
-      const value = parseDuration(text);
-      if (value === undefined) {
-        ctx.addIssue({ code: "custom", message: "expected a duration such as 500ms, 30s, 5m or 7d" });
-        return z.NEVER;
-      }
-      return value;
-    });
-
-/** A duration, or `off` (or 0): 0 ms, the feature is off. */
-export const durationOrOff = (fallbackMs: number) =>
+/**
+ * An optional variable's text, trimmed, read by `parse`; unset or blank: `fallback`.
+ * A text `parse` cannot read (undefined) is refused with "expected …".
+ */
+export const field = <T>(fallback: T, parse: (text: string) => T | undefined, expected: string) =>
   z
     .string()
     .optional()
     .transform((text, ctx) => {
       const trimmed = text?.trim() ?? "";
-      if (trimmed === "off" || trimmed === "0") return 0;
-      if (trimmed === "") return fallbackMs;
-      const value = parseDuration(trimmed);
+      if (trimmed === "") return fallback;
+      const value = parse(trimmed);
       if (value === undefined) {
-        ctx.addIssue({ code: "custom", message: "expected a duration such as 30s or 5m, or off" });
+        ctx.addIssue({ code: "custom", message: `expected ${expected}` });
         return z.NEVER;
       }
       return value;
     });
+
+/** A duration such as `500ms`, `30s`, `5m`, `7d` (a bare number is ms). */
+export const duration = (fallbackMs: number) =>
+  field(fallbackMs, parseDuration, "a duration such as 500ms, 30s, 5m or 7d");
+
+/** A duration, or `off` (or 0): 0 ms, the feature is off. */
+export const durationOrOff = (fallbackMs: number) =>
+  field(
+    fallbackMs,
+    (text) => (text === "off" || text === "0" ? 0 : parseDuration(text)),
+    "a duration such as 30s or 5m, or off",
+  );
 
 /** A whole number from `min` to `max`. */
 export const count = (min: number, max: number, fallback: number) =>
@@ -48,52 +47,40 @@ export const count = (min: number, max: number, fallback: number) =>
 
 /** A whole number, or `off` (0: the limit is off). */
 export const countOrOff = (fallback: number) =>
-  z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      const trimmed = text?.trim() ?? "";
-      if (trimmed === "") return fallback;
-      if (trimmed === "off") return 0;
-      const value = Number(trimmed);
-      if (!Number.isInteger(value) || value < 0) {
-        ctx.addIssue({ code: "custom", message: "expected a whole number, or off" });
-        return z.NEVER;
-      }
-      return value;
-    });
+  field(
+    fallback,
+    (text) => {
+      const value = text === "off" ? 0 : Number(text);
+      return Number.isInteger(value) && value >= 0 ? value : undefined;
+    },
+    "a whole number, or off",
+  );
 
 /** A size in bytes: `512kb`, `1mb`, or a plain number of bytes. */
 export const size = (fallback: number) =>
-  z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      const trimmed = text?.trim() ?? "";
-      if (trimmed === "") return fallback;
-      const value = bytes.parse(trimmed);
-      if (value === null || !Number.isInteger(value) || value < 1) {
-        ctx.addIssue({ code: "custom", message: "expected a size such as 512kb or 1mb" });
-        return z.NEVER;
-      }
-      return value;
-    });
+  field(
+    fallback,
+    (text) => {
+      const value = bytes.parse(text);
+      return value !== null && Number.isInteger(value) && value >= 1 ? value : undefined;
+    },
+    "a size such as 512kb or 1mb",
+  );
 
-/** A rate limit: `N/duration`, e.g. `20/1m`. */
-export const limit = (fallback: string) =>
-  z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      const value = text === undefined || text.trim() === "" ? fallback : text.trim();
-      const match = /^(\d+)\s*\/\s*(.+)$/.exec(value);
-      const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
-      if (!match || durationMs === undefined || Number(match[1]) < 1) {
-        ctx.addIssue({ code: "custom", message: "expected a limit such as 20/1m (count/duration)" });
-        return z.NEVER;
-      }
-      return { points: Number(match[1]), durationMs };
-    });
+/** `N/duration`, e.g. `20/1m`: `points` actions per `durationMs`. */
+function parseLimit(text: string): { points: number; durationMs: number } | undefined {
+  const match = /^(\d+)\s*\/\s*(.+)$/.exec(text);
+  const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
+  if (!match || durationMs === undefined || Number(match[1]) < 1) return undefined;
+  return { points: Number(match[1]), durationMs };
+}
+
+/** A rate limit: `N/duration`, e.g. `20/1m`; `fallback` in the same form. */
+export const limit = (fallback: `${number}/${string}`) => {
+  const byDefault = parseLimit(fallback);
+  if (byDefault === undefined) throw new Error(`not a limit: ${fallback}`);
+  return field(byDefault, parseLimit, "a limit such as 20/1m (count/duration)");
+};
 
 /** A comma list; empty items dropped. */
 export const list = z

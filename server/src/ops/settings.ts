@@ -1,6 +1,5 @@
 import { isIP } from "node:net";
-import { z } from "zod";
-import { duration, type EnvOf, optionalKey } from "../env/values.js";
+import { duration, type EnvOf, field, optionalKey } from "../env/values.js";
 
 export const OPS_DEFAULTS = {
   /** On shutdown, clients are moved to other instances over this long (in jittered batches). */
@@ -18,35 +17,20 @@ export const opsEnv = {
   TETHER_DRAIN_WINDOW: duration(OPS_DEFAULTS.drainWindowMs),
   TETHER_SHUTDOWN_TIMEOUT: duration(OPS_DEFAULTS.shutdownTimeoutMs),
   /** Unset: no agent. A TCP port on which HAProxy's agent check reads this instance's weight. */
-  TETHER_AGENT_PORT: z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      const trimmed = text?.trim() ?? "";
-      if (trimmed === "") return undefined;
-      const port = Number(trimmed);
-      if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-        ctx.addIssue({ code: "custom", message: "expected a TCP port (1-65535)" });
-        return z.NEVER;
-      }
-      return port;
-    }),
+  TETHER_AGENT_PORT: field<number | undefined>(
+    undefined,
+    (text) => {
+      const port = Number(text);
+      return Number.isInteger(port) && port >= 1 && port <= 65_535 ? port : undefined;
+    },
+    "a TCP port (1-65535)",
+  ),
   /** The address the agent port binds to. */
-  TETHER_AGENT_HOST: z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      const trimmed = text?.trim() ?? "";
-      if (trimmed === "") return OPS_DEFAULTS.agentHost;
-      if (isIP(trimmed) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(trimmed)) {
-        ctx.addIssue({
-          code: "custom",
-          message: "expected an IP address or a host name, such as 127.0.0.1 or 0.0.0.0",
-        });
-        return z.NEVER;
-      }
-      return trimmed;
-    }),
+  TETHER_AGENT_HOST: field(
+    OPS_DEFAULTS.agentHost as string,
+    (text) => (isIP(text) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined),
+    "an IP address or a host name, such as 127.0.0.1 or 0.0.0.0",
+  ),
 };
 
 /** The operations part of the configuration. */
