@@ -9,6 +9,7 @@ export type { TrustProxy } from "./auth/client-ip.js";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
+export { DEFAULTS } from "./config/defaults.js";
 export type { JobLimits } from "./demo/settings.js";
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
