@@ -4,17 +4,20 @@
  */
 
 export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
+export type { Tether, TetherOptions } from "./api.js";
 export type { TrustProxy } from "./auth/client-ip.js";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
-export { ConfigError, type HttpLimits, loadConfig, type TetherConfig } from "./config/config.js";
+export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
+export { DEFAULTS } from "./config/defaults.js";
+export type { JobLimits } from "./demo/settings.js";
 export { TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, type HttpServerGateOptions, httpServerOptions } from "./http/server-limits.js";
+export type { HttpLimits } from "./http/settings.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
-export type { JobLimits } from "./realtime/jobs.js";
 export {
   IdempotencyConflictError,
   type Publisher,
@@ -26,5 +29,5 @@ export type { RoomLimits } from "./realtime/room-bounds.js";
 export type { CanJoin } from "./realtime/rooms.js";
 export type { TetherServer, TetherSocket } from "./realtime/types.js";
 export { type RunningServer, startServer } from "./server.js";
-export { createTether, type Tether, type TetherOptions } from "./tether.js";
+export { createTether } from "./tether.js";
 export { createPublisher, type WorkerPublisher } from "./worker-publisher.js";

@@ -21,7 +21,16 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) refuse(err);
     throw err;
   }
-  printBanner(server, config);
+  const { tether } = server;
+  printBanner({
+    url: server.url,
+    instanceId: config.instanceId,
+    apiKey: tether.apiKey,
+    apiKeyGenerated: tether.apiKeyGenerated,
+    store: tether.backend.kind,
+    redisUrl: config.redisUrl,
+    logger: tether.logger,
+  });
 
   let stopping = false;
   const stop = (signal: string) => {

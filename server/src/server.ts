@@ -1,15 +1,15 @@
-import type { Server as HttpServer, IncomingMessage } from "node:http";
+import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Route } from "@tether/shared";
 import express from "express";
+import type { Tether, TetherOptions } from "./api.js";
 import type { TetherConfig } from "./config/config.js";
-import { demoRoutes } from "./http/demo.js";
+import { demoRoutes } from "./demo/page.js";
 import { notFound } from "./http/errors.js";
 import { securityHeaders } from "./http/security.js";
 import { createHttpServer } from "./http/server-limits.js";
-import { isTokenRequest } from "./http/token.js";
+import { tokenRequestMatcher } from "./http/token.js";
 import { startAgent } from "./ops/agent.js";
-import { createTether, type Tether, type TetherOptions } from "./tether.js";
+import { createTether } from "./tether.js";
 
 /** A standalone Tether: its own express app and HTTP server. */
 export interface RunningServer {
@@ -22,12 +22,6 @@ export interface RunningServer {
    * window, in-flight HTTP finished, store closed.
    */
   close(): Promise<void>;
-}
-
-/** `isTokenRequest` for routes under a base path. */
-function tokenRequestUnder(basePath: string): (req: IncomingMessage) => boolean {
-  const path = `${basePath}${Route.WsToken}`;
-  return (req) => req.method === "POST" && (req.url === path || req.url?.startsWith(`${path}?`) === true);
 }
 
 /** While shutting down, how often keep-alive connections that went idle are closed. */
@@ -49,7 +43,7 @@ export async function startServer(
   app.use(notFound);
 
   // The token request runs on every reconnect: answered before express's routing.
-  const isToken = tether.basePath === "" ? isTokenRequest : tokenRequestUnder(tether.basePath);
+  const isToken = tokenRequestMatcher(tether.basePath);
   // Timeouts and connection limits set deliberately (slowloris, one address filling the cap;
   // see deploy/haproxy.cfg for the proxy's side). The gate runs before Engine.IO's listeners.
   const http = createHttpServer(

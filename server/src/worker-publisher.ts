@@ -1,11 +1,11 @@
 import type { TetherEvents } from "@tether/shared";
 import type { TetherConfig } from "./config/config.js";
-import { createLogger } from "./ops/logger.js";
+import { createLogger } from "./observability/logger.js";
 import type { Publisher } from "./realtime/publisher.js";
 import { StreamPublisher } from "./realtime/publisher.js";
+import { historyLimits, publishPolicy } from "./realtime/settings.js";
 import { RedisHistoryStore } from "./store/history-redis.js";
 import { connectRedis } from "./store/redis-connection.js";
-import { historyLimits, publishPolicy } from "./tether.js";
 
 /** A publisher for processes that run no Socket.IO server (workers, cron jobs). */
 export interface WorkerPublisher<E extends TetherEvents = TetherEvents> extends Publisher<E> {
@@ -29,7 +29,7 @@ export async function createPublisher<E extends TetherEvents = TetherEvents>(
   config: TetherConfig,
 ): Promise<WorkerPublisher<E>> {
   if (!config.redis) throw new Error("createPublisher needs REDIS_URL: an embedded Tether has no shared store");
-  const logger = createLogger(config.logLevel, { publisher: config.instanceId });
+  const logger = createLogger(config, { publisher: config.instanceId });
   const client = await connectRedis(config.redis, "publisher", config.redisCommandTimeoutMs, logger);
   const publisher = new StreamPublisher(
     new RedisHistoryStore(client, client, historyLimits(config)),

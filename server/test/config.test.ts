@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULTS } from "@tether/shared";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, requireGivenSecrets, SECRET_SETTINGS } from "../src/config/config.js";
+import { DEFAULTS } from "../src/config/defaults.js";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "tether-config-secrets-"));
 afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));

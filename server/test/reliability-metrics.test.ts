@@ -6,7 +6,7 @@ import { AwayMsSchema, MAX_REPORTED_AWAY_MS, type RecoveryPayload, type RoomJoin
 import { io, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
-import { RECONNECT_DURATION_BUCKETS, REPLAY_SIZE_BUCKETS } from "../src/ops/metrics.js";
+import { RECONNECT_DURATION_BUCKETS, REPLAY_SIZE_BUCKETS } from "../src/observability/metrics.js";
 import { unrecoverable } from "../src/realtime/recovery.js";
 import { fetchFrom, nextClientAddress } from "./helpers/address.js";
 import { connectRaw, localAddressOption, type TestSession, type WelcomedSocket, wsToken } from "./helpers/http.js";

@@ -1,7 +1,8 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { ErrorCode } from "./codes.js";
 import type { ReservedEventName } from "./event-names.js";
-import type { ClientToServerEvents, Offset } from "./events.js";
+import type { ClientToServerEvents } from "./events.js";
+import type { Offset } from "./offset.js";
 
 export type { StandardSchemaV1 } from "@standard-schema/spec";
 

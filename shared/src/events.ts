@@ -1,4 +1,6 @@
 import type { ErrorCode, SessionEndReason } from "./codes.js";
+import type { DemoServerEvents } from "./demo.js";
+import type { Offset } from "./offset.js";
 
 /** Event names, server → client and client → server. */
 export const ServerEvent = {
@@ -7,10 +9,6 @@ export const ServerEvent = {
   Recovery: "recovery",
   /** A fresh resume ticket (see `WelcomePayload.ticket`). */
   Ticket: "ticket",
-  JobProgress: "job:progress",
-  JobDone: "job:done",
-  /** A job gave up: a step could not be published within the publish deadline. */
-  JobFailed: "job:failed",
   /** A user's first connection in a room arrived (fleet-wide). */
   PresenceJoin: "presence:join",
   /** A user's last connection in a room went (or its instance died). */
@@ -25,9 +23,6 @@ export const ClientEvent = {
   RoomLeave: "room:leave",
   RoomMembers: "room:members",
 } as const;
-
-/** An opaque position in an event stream; clients echo it back unchanged. */
-export type Offset = string;
 
 export interface WelcomePayload {
   /** Id of the server instance this socket is attached to. */
@@ -81,30 +76,6 @@ export interface RecoveryPayload {
  */
 export type RecoveryFailure = "trimmed" | "reset" | "invalid";
 
-export interface JobProgressPayload {
-  jobId: string;
-  step: number;
-  steps: number;
-  offset: Offset;
-}
-
-export interface JobDonePayload {
-  jobId: string;
-  offset: Offset;
-}
-
-/**
- * A job ended without finishing: `step` could not be published within the publish
- * deadline (`reason`: the error's code, e.g. `UNAVAILABLE`). Every step before it
- * was delivered once; no step after it, and no `job:done`, will come.
- */
-export interface JobFailedPayload {
-  jobId: string;
-  step: number;
-  reason: ErrorCode;
-  offset: Offset;
-}
-
 /** One member of a room: a user, with its connections in the room across the fleet. */
 export interface RoomMember {
   userId: string;
@@ -139,15 +110,15 @@ export type RoomLeaveAck = { ok: true } | RoomAckError;
 /** `room:members`' acknowledgement: at most 100 members listed; `membersTotal` counts them all. */
 export type RoomMembersAck = { ok: true; members: RoomMember[]; membersTotal?: number } | RoomAckError;
 
-/** Every event the server emits to clients. */
-export interface ServerToClientEvents {
+/**
+ * Every event clients hear from the server: Tether's own, and the demo's (typed here
+ * for clients, though Tether's core never emits them: see {@link DemoServerEvents}).
+ */
+export interface ServerToClientEvents extends DemoServerEvents {
   welcome: (payload: WelcomePayload) => void;
   "session:ended": (payload: SessionEndedPayload) => void;
   recovery: (payload: RecoveryPayload) => void;
   ticket: (payload: TicketPayload) => void;
-  "job:progress": (payload: JobProgressPayload) => void;
-  "job:done": (payload: JobDonePayload) => void;
-  "job:failed": (payload: JobFailedPayload) => void;
   "presence:join": (payload: PresencePayload) => void;
   "presence:leave": (payload: PresencePayload) => void;
   "room:revoked": (payload: RoomRevokedPayload) => void;

@@ -4,7 +4,6 @@ export const Route = {
   Logout: "/api/auth/logout",
   Session: "/api/auth/session",
   WsToken: "/api/auth/ws-token",
-  Jobs: "/api/jobs",
   Publish: "/api/publish",
   Health: "/healthz",
   Ready: "/readyz",
@@ -25,13 +24,4 @@ export interface WsTokenResponse {
   token: string;
   /** Epoch ms after which the token is refused. */
   expiresAt: number;
-}
-
-export interface JobResponse {
-  jobId: string;
-  /**
-   * The id of the instance running the job (the one that took the request; the same
-   * id its sockets' `welcome` carries). The job lives and dies with that process.
-   */
-  instance: string;
 }

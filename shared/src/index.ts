@@ -1,6 +1,7 @@
 export * from "./app-events.js";
 export * from "./codes.js";
 export * from "./defaults.js";
+export * from "./demo.js";
 export * from "./event-names.js";
 export * from "./events.js";
 export * from "./http.js";

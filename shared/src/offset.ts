@@ -6,7 +6,9 @@
  * for a position in the new one. An offset without an epoch (`0-0` before a
  * stream's first event, or one from a server before epochs) is still accepted.
  */
-import type { Offset } from "./events.js";
+
+/** An opaque position in an event stream; clients echo it back unchanged. */
+export type Offset = string;
 
 /** A parsed offset. `epoch` is "" when the offset carries none. */
 export interface StreamPosition {

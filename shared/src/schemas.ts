@@ -9,11 +9,6 @@ import { OFFSET_PATTERN } from "./offset.js";
  */
 export const LoginBody = z.object({ apiKey: z.string().min(1).max(512) });
 
-export const JobBody = z.object({
-  steps: z.number().int().min(1).max(10_000),
-  intervalMs: z.number().int().min(0).max(60_000),
-});
-
 /** Stream offsets: a Redis Stream id and the stream's epoch (see offset.ts). */
 export const OffsetSchema = z.string().regex(OFFSET_PATTERN);
 

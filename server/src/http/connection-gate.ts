@@ -5,7 +5,7 @@ import { ErrorCode, Route } from "@tether/shared";
 import type { Logger } from "pino";
 import { clientIpResolver, type TrustProxy } from "../auth/client-ip.js";
 import { TetherError } from "../errors.js";
-import { type ConnectionRefusal, connectionCounts } from "../ops/metrics.js";
+import { type ConnectionRefusal, connectionCounts } from "../observability/metrics.js";
 import { sendJson } from "./errors.js";
 
 /** Room above the cap for probes and for answering 503s: 10 %, and at least this many connections. */

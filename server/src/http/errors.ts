@@ -3,7 +3,7 @@ import { ErrorCode } from "@tether/shared";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { TetherError, toTetherError } from "../errors.js";
-import { serializeError } from "../ops/logger.js";
+import { serializeError } from "../observability/logger.js";
 
 /** body-parser's error types, mapped to the contract's codes. */
 const BODY_ERRORS: Readonly<Record<string, TetherError>> = {

@@ -1,16 +1,8 @@
 import { ErrorCode, PublishBody, Route } from "@tether/shared";
-import express, { type RequestHandler, Router } from "express";
-import { safeEqual } from "../auth/secrets.js";
+import express, { Router } from "express";
 import { TetherError } from "../errors.js";
 import { assertPublishableData, assertPublishId, type Publisher } from "../realtime/publisher.js";
-
-function bearer(publishKey: string): RequestHandler {
-  return (req, _res, next) => {
-    const header = req.headers.authorization ?? "";
-    const given = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
-    next(given !== "" && safeEqual(given, publishKey) ? undefined : new TetherError(ErrorCode.InvalidCredentials));
-  };
-}
+import { requireBearer } from "./bearer.js";
 
 /**
  * The `Idempotency-Key` header (IETF httpapi draft): a structured-field string
@@ -36,7 +28,7 @@ export function publishRoutes(
 ): Router {
   const router = Router();
   if (publishKey === undefined) return router;
-  router.post(Route.Publish, bearer(publishKey), express.json({ limit: maxBodyBytes }), async (req, res) => {
+  router.post(Route.Publish, requireBearer(publishKey), express.json({ limit: maxBodyBytes }), async (req, res) => {
     // Before the schema, which must not be the first to walk a body nested thousands deep.
     assertPublishableData((req.body as { data?: unknown } | undefined)?.data);
     const body = PublishBody.safeParse(req.body);

@@ -1,4 +1,4 @@
-import { ErrorCode, JobBody, type JobResponse, type LoginResponse, Route, type SessionResponse } from "@tether/shared";
+import { ErrorCode, type LoginResponse, Route, type SessionResponse } from "@tether/shared";
 import express, { type ErrorRequestHandler, type RequestHandler, Router } from "express";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService, LoginCheck } from "../auth/service.js";
@@ -40,7 +40,7 @@ export function underBasePath(basePath: string, router: Router): Router {
 }
 
 /** Routes that change state refuse browsers on other origins (CSRF). */
-function sameSiteOnly(origins: OriginPolicy): RequestHandler {
+export function sameSiteOnly(origins: OriginPolicy): RequestHandler {
   return (req, _res, next) => next(origins.allows(req) ? undefined : new TetherError(ErrorCode.OriginForbidden));
 }
 
@@ -88,35 +88,5 @@ export function authRoutes(deps: RouteDeps): Router {
   router.post(Route.WsToken, (req, res) => deps.tokenRoute(req, res));
 
   router.use(AUTH_PATHS, deps.errors);
-  return router;
-}
-
-/** What the demo's job route needs. */
-export interface JobRouteDeps {
-  auth: AuthService;
-  origins: OriginPolicy;
-  maxBodyBytes: number;
-  cors: RequestHandler | undefined;
-  errors: ErrorRequestHandler;
-  /** Starts the demo job for a user and returns its id; RATE_LIMITED past the per-user limits. */
-  startJob(userId: string, steps: number, intervalMs: number): string;
-  /** This instance's id: the job runs here, in this process. */
-  instanceId: string;
-}
-
-/** `POST /api/jobs`: the demo workload, for a signed-in user. */
-export function jobRoutes(deps: JobRouteDeps): Router {
-  const router = Router();
-  if (deps.cors) router.use(Route.Jobs, deps.cors);
-  const json = express.json({ limit: deps.maxBodyBytes, strict: true });
-  router.post(Route.Jobs, sameSiteOnly(deps.origins), json, deps.auth.sessionMiddleware, (req, res) => {
-    const { userId } = deps.auth.currentSession(req);
-    const body = JobBody.safeParse(req.body);
-    if (!body.success)
-      throw new TetherError(ErrorCode.InvalidInput, 'Expected {"steps": 1..10000, "intervalMs": 0..60000}.');
-    const jobId = deps.startJob(userId, body.data.steps, body.data.intervalMs);
-    res.status(202).json({ jobId, instance: deps.instanceId } satisfies JobResponse);
-  });
-  router.use(Route.Jobs, deps.errors);
   return router;
 }

@@ -1,10 +1,8 @@
 import { createServer, type RequestListener, type Server, type ServerOptions } from "node:http";
-import { DEFAULTS } from "@tether/shared";
 import type { Logger } from "pino";
 import type { TrustProxy } from "../auth/client-ip.js";
-import type { HttpLimits } from "../config/config.js";
-import { DEFAULT_MAX_CONNECTIONS_PER_IP } from "../config/schema.js";
 import { gateConnections } from "./connection-gate.js";
+import { HTTP_DEFAULTS, type HttpLimits } from "./settings.js";
 
 /**
  * Node's HTTP server options for Tether's limits: time to send the headers and the
@@ -17,7 +15,7 @@ export function httpServerOptions(limits: HttpLimits): ServerOptions {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: Math.min(
-      DEFAULTS.httpTimeoutCheckIntervalMs,
+      HTTP_DEFAULTS.httpTimeoutCheckIntervalMs,
       Math.max(100, Math.floor(limits.headersTimeoutMs / 2)),
     ),
   };
@@ -57,7 +55,7 @@ export function createHttpServer(
   gateConnections(server, {
     ...options,
     maxConnections: limits.maxConnections,
-    maxConnectionsPerIp: options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? HTTP_DEFAULTS.maxConnectionsPerIp,
   });
   return server;
 }

@@ -4,16 +4,20 @@ import type { Logger } from "pino";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
 import { TetherError } from "../errors.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import { sendError, sendJson } from "./errors.js";
 
 /** A plain Node request handler. */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Is this the token request (the one route that runs on every reconnect)? */
-export function isTokenRequest(req: IncomingMessage): boolean {
-  return req.method === "POST" && (req.url === Route.WsToken || req.url?.startsWith(`${Route.WsToken}?`) === true);
+/** Recognises the token request (the one route that runs on every reconnect) under a base path ("": the root). */
+export function tokenRequestMatcher(basePath: string): (req: IncomingMessage) => boolean {
+  const path = `${basePath}${Route.WsToken}`;
+  return (req) => req.method === "POST" && (req.url === path || req.url?.startsWith(`${path}?`) === true);
 }
+
+/** Is this the token request, at the root? */
+export const isTokenRequest = tokenRequestMatcher("");
 
 /**
  * `POST /api/auth/ws-token`, written against plain Node so a standalone server

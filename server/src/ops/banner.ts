@@ -1,19 +1,31 @@
-import type { TetherConfig } from "../config/config.js";
-import type { RunningServer } from "../server.js";
+import type { Logger } from "pino";
+import type { StoreConfig } from "../store/settings.js";
+import type { Backend } from "../store/types.js";
+
+/** What the banner says about the instance that started. */
+export interface Started {
+  /** e.g. `http://127.0.0.1:3000` */
+  url: string;
+  instanceId: string;
+  apiKey: string;
+  apiKeyGenerated: boolean;
+  store: Backend["kind"];
+  redisUrl: StoreConfig["redisUrl"];
+  logger: Logger;
+}
 
 /** The start banner: where Tether listens, the login key, and the storage mode. */
-export function printBanner(server: RunningServer, config: TetherConfig): void {
-  const { tether } = server;
+export function printBanner(started: Started): void {
   const lines = [
     "",
-    `  Tether listening on ${server.url}  (instance ${config.instanceId})`,
-    !tether.apiKeyGenerated
+    `  Tether listening on ${started.url}  (instance ${started.instanceId})`,
+    !started.apiKeyGenerated
       ? "  API key: from TETHER_API_KEY"
-      : tether.backend.kind === "embedded"
-        ? `  API key (generated for this process): ${tether.apiKey}`
-        : `  API key (generated once, shared by every instance through Redis): ${tether.apiKey}`,
+      : started.store === "embedded"
+        ? `  API key (generated for this process): ${started.apiKey}`
+        : `  API key (generated once, shared by every instance through Redis): ${started.apiKey}`,
   ];
-  if (tether.backend.kind === "embedded") {
+  if (started.store === "embedded") {
     lines.push(
       "",
       "  !! EMBEDDED MODE: no REDIS_URL, so sessions and tokens live in this process.",
@@ -21,10 +33,10 @@ export function printBanner(server: RunningServer, config: TetherConfig): void {
       "  !! Set REDIS_URL=redis://… for production.",
     );
   } else {
-    lines.push(`  Store: Redis (${redact(config.redisUrl ?? "")})`);
+    lines.push(`  Store: Redis (${redact(started.redisUrl ?? "")})`);
   }
   process.stdout.write(`${lines.join("\n")}\n\n`);
-  tether.logger.info({ url: server.url, store: tether.backend.kind }, "tether started");
+  started.logger.info({ url: started.url, store: started.store }, "tether started");
 }
 
 /** A Redis URL without its password. */

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
+import type { Metrics } from "../observability/metrics.js";
 import type { TetherServer, TetherSocket } from "../realtime/types.js";
-import type { Metrics } from "./metrics.js";
 
 /** Time between two batches of disconnects, before jitter. */
 const BATCH_INTERVAL_MS = 100;

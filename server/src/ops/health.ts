@@ -1,9 +1,9 @@
 import { ErrorCode, Route } from "@tether/shared";
-import { type RequestHandler, Router } from "express";
-import { safeEqual } from "../auth/secrets.js";
+import { Router } from "express";
 import { TetherError } from "../errors.js";
+import { requireBearer } from "../http/bearer.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Backend } from "../store/types.js";
-import type { Metrics } from "./metrics.js";
 
 /**
  * Liveness (`/healthz`) and readiness (`/readyz`: the store answers and we are not draining).
@@ -31,21 +31,10 @@ export function healthRoutes(
   return router;
 }
 
-/** Lets through requests with `Authorization: Bearer <key>`; 401 INVALID_CREDENTIALS otherwise. */
-function bearerKey(key: string): RequestHandler {
-  return (req, res, next) => {
-    const header = req.headers.authorization ?? "";
-    const given = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
-    if (given !== "" && safeEqual(given, key)) return next();
-    res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
-    next(new TetherError(ErrorCode.InvalidCredentials));
-  };
-}
-
 /** `GET /metrics`: Prometheus text format; behind a bearer key when one is set (TETHER_METRICS_KEY). */
 export function metricsRoutes(metrics: Metrics, metricsKey?: string): Router {
   const router = Router();
-  if (metricsKey !== undefined) router.use(Route.Metrics, bearerKey(metricsKey));
+  if (metricsKey !== undefined) router.use(Route.Metrics, requireBearer(metricsKey, "metrics"));
   router.get(Route.Metrics, async (_req, res) => {
     res.setHeader("Content-Type", metrics.registry.contentType);
     res.send(await metrics.registry.metrics());

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 
 /** The settings of Redis that decide whether a Redis restart or a full memory loses Tether's state. */
 export const RedisCheck = { Persistence: "persistence", Eviction: "eviction" } as const;

@@ -1,5 +1,5 @@
 import { createShardedAdapter } from "@socket.io/redis-adapter";
-import type { RedisBackend } from "../store/redis.js";
+import type { RedisBackend } from "../store/types.js";
 
 /**
  * The sharded Redis adapter, in dynamic mode: a room without history that apps

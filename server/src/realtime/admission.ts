@@ -1,7 +1,7 @@
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { ErrorCode } from "@tether/shared";
 import { TetherError } from "../errors.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 
 export interface AdmissionLimits {
   /** Handshakes this instance takes per second before it turns more away (0: no limit). */

@@ -1,6 +1,6 @@
 import { type RecoveryPayload, ZERO_ID } from "@tether/shared";
 import type { Logger } from "pino";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamHead } from "../store/types.js";
 import { CatchUp } from "./catch-up.js";
 import type { Cursor, Gate, StartOffsets } from "./cursor.js";

@@ -2,8 +2,8 @@ import { ErrorCode, HandshakeAuthSchema, RoomNameSchema, ServerEvent } from "@te
 import type { Logger } from "pino";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
-import { serializeError } from "../ops/logger.js";
-import type { Metrics } from "../ops/metrics.js";
+import { serializeError } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Admission } from "./admission.js";
 import type { ConnectAttempts } from "./connect-attempts.js";
 import type { Delivery } from "./delivery.js";

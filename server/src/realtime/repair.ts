@@ -1,6 +1,6 @@
 import { compareIds } from "@tether/shared";
 import type { Logger } from "pino";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore } from "../store/types.js";
 import { type Continuity, continuity, type Gate } from "./cursor.js";
 import type { Replayer } from "./replay.js";

@@ -8,7 +8,7 @@ import {
   ZERO_ID,
 } from "@tether/shared";
 import type { Logger } from "pino";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { HistoryStore, StreamEntry, StreamRead } from "../store/types.js";
 import { bufferedBytes, drained } from "./backpressure.js";
 import type { Gate } from "./cursor.js";

@@ -1,4 +1,4 @@
-import { DEFAULTS, ErrorCode, type RoomAckError, ServerEvent } from "@tether/shared";
+import { ErrorCode, type RoomAckError, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import type { SocketIdentity } from "../auth/service.js";
 import { toTetherError } from "../errors.js";
@@ -8,6 +8,7 @@ import type { RoomsOf } from "./handshake.js";
 import { RoomBounds, type RoomLimits } from "./room-bounds.js";
 import type { RoomControl } from "./room-control.js";
 import { MEMBERS_LISTED, presenceRoom, RoomPresence } from "./room-presence.js";
+import { REALTIME_DEFAULTS } from "./settings.js";
 import { onLeave } from "./socket-lifetime.js";
 import { roomStream } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
@@ -92,7 +93,7 @@ export class Rooms {
   }
 
   private get max(): number {
-    return this.options.maxRoomsPerSocket ?? DEFAULTS.maxRoomsPerSocket;
+    return this.options.maxRoomsPerSocket ?? REALTIME_DEFAULTS.maxRoomsPerSocket;
   }
 
   /**

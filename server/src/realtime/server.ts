@@ -6,23 +6,23 @@ import { Server } from "socket.io";
 import { sessionRoom } from "../auth/keys.js";
 import type { OriginPolicy } from "../auth/origins.js";
 import type { AuthService } from "../auth/service.js";
-import type { Metrics } from "../ops/metrics.js";
-import type { RedisBackend } from "../store/redis.js";
+import type { AuthConfig } from "../auth/settings.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { redisAdapter } from "./adapter.js";
-import { Admission, type AdmissionLimits } from "./admission.js";
+import { Admission } from "./admission.js";
 import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
-import { EventGuard, SocketCounter, type SocketLimits } from "./guards.js";
+import { EventGuard, SocketCounter } from "./guards.js";
 import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
-import type { RoomLimits } from "./room-bounds.js";
 import { parseRoomControl, type RoomControl, type RoomControlMessage } from "./room-control.js";
 import { roomEvents } from "./room-events.js";
 import { type CanJoin, Rooms } from "./rooms.js";
 import { SessionEnds } from "./session-end.js";
+import { REALTIME_DEFAULTS, type RealtimeConfig } from "./settings.js";
 import { SocketTickets } from "./socket-tickets.js";
 import type { TetherServer } from "./types.js";
 
@@ -32,35 +32,38 @@ interface SessionEndedMessage {
   reason: SessionEndReason;
 }
 
-export interface RealtimeOptions {
-  instanceId: string;
-  /** The Socket.IO path, e.g. `/socket.io/`. */
-  path: string;
-  pingIntervalMs: number;
-  pingTimeoutMs: number;
-  /** Time an Engine.IO connection has to send its Socket.IO CONNECT before it is closed. */
-  connectTimeoutMs: number;
-  /** How often connected sessions are renewed and checked for their end. */
-  sessionCheckIntervalMs: number;
-  /** How often live streams are compared with the store's head. */
-  streamCheckIntervalMs: number;
-  admission: AdmissionLimits;
-  /** Life of a resume ticket (0: none are issued). */
-  resumeTicketTtlMs: number;
-  maxMessageBytes: number;
-  socketLimits: SocketLimits;
+/** Realtime's settings: its part of the config, and where Socket.IO listens. */
+export type RealtimeSettings = Pick<
+  RealtimeConfig,
+  | "pingIntervalMs"
+  | "pingTimeoutMs"
+  | "connectTimeoutMs"
+  | "sessionCheckIntervalMs"
+  | "streamCheckIntervalMs"
+  | "admission"
+  | "socketLimits"
+  | "roomLimits"
+> &
+  Pick<AuthConfig, "resumeTicketTtlMs"> & {
+    instanceId: string;
+    /** The Socket.IO path, e.g. `/socket.io/`. */
+    socketPath: string;
+  };
+
+/** The services realtime works with. */
+export interface RealtimeDeps {
   origins: OriginPolicy;
   auth: AuthService;
   backend: Backend;
   /** The backend's history, instrumented. */
   history: HistoryStore;
   metrics: Metrics;
-  roomsOf: RoomsOf;
+  /** The rooms with history a user's sockets join at connect. Default: none. */
+  roomsOf?: RoomsOf | undefined;
   /** The app's client → server events (`tether.handle`). */
   handlers: EventHandlers;
-  canJoin: CanJoin;
-  /** Rooms per user and per instance (0: no bound). */
-  roomLimits?: RoomLimits;
+  /** Whether a user may join a room at run time. Default: no runtime joins. */
+  canJoin?: CanJoin | undefined;
   /** True once the instance is shutting down: handshakes are refused. */
   isDraining: () => boolean;
   logger: Logger;
@@ -88,19 +91,26 @@ export interface Realtime {
   stop(): void;
 }
 
+/** The realtime half, or an error that says `attach` has not been called yet. */
+export function requireAttached(realtime: Realtime | undefined): Realtime {
+  if (!realtime) throw new Error("Tether is not attached to an HTTP server yet: call tether.attach(server)");
+  return realtime;
+}
+
 /**
  * The Socket.IO server: liveness from its own ping/pong, fan-out through the
  * Redis adapter, and the handshake middleware as the only way in.
  */
-export function createRealtime(httpServer: HttpServer, options: RealtimeOptions): Realtime {
-  const { origins, logger, backend } = options;
+export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, settings: RealtimeSettings): Realtime {
+  const { origins, logger, backend } = deps;
+  const roomsOf = deps.roomsOf ?? (() => []);
   const io: TetherServer = new Server(httpServer, {
     serveClient: false,
-    path: options.path,
-    pingInterval: options.pingIntervalMs,
-    pingTimeout: options.pingTimeoutMs,
-    connectTimeout: options.connectTimeoutMs,
-    maxHttpBufferSize: options.maxMessageBytes,
+    path: settings.socketPath,
+    pingInterval: settings.pingIntervalMs,
+    pingTimeout: settings.pingTimeoutMs,
+    connectTimeout: settings.connectTimeoutMs,
+    maxHttpBufferSize: REALTIME_DEFAULTS.maxSocketMessageBytes,
     perMessageDeflate: false,
     // `cors` does not apply to WebSocket upgrades: the origin is checked here, for every transport.
     allowRequest: (req, callback) => {
@@ -108,13 +118,13 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
       callback(allowed ? null : "ORIGIN_FORBIDDEN", allowed);
     },
     cors: origins.allowlist ? { origin: origins.allowlist, credentials: true } : undefined,
-    adapter: backend.kind === "redis" ? redisAdapter(backend as RedisBackend) : undefined,
+    adapter: backend.kind === "redis" ? redisAdapter(backend) : undefined,
   });
 
-  const delivery = new Delivery(io, options.history, {
-    checkIntervalMs: options.streamCheckIntervalMs,
-    replayBufferBytes: options.socketLimits.replayBufferBytes,
-    metrics: options.metrics,
+  const delivery = new Delivery(io, deps.history, {
+    checkIntervalMs: settings.streamCheckIntervalMs,
+    replayBufferBytes: settings.socketLimits.replayBufferBytes,
+    metrics: deps.metrics,
     logger,
   });
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
@@ -138,23 +148,23 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     endLocal: (sid, reason) => endLocal(sessionRoom(sid), reason),
     broadcast: (sid, reason) =>
       backend.control.publish({ room: sessionRoom(sid), reason } satisfies SessionEndedMessage),
-    maxRetryDelayMs: options.sessionCheckIntervalMs,
+    maxRetryDelayMs: settings.sessionCheckIntervalMs,
     logger,
   });
   const endSession = (sid: string, reason: SessionEndReason) => {
     const { news, sent } = ends.end(sid, reason);
-    if (news) options.metrics.sessionEnds.inc({ reason });
+    if (news) deps.metrics.sessionEnds.inc({ reason });
     return sent;
   };
-  const liveness = new SessionLiveness(options.auth, options.sessionCheckIntervalMs, endSession, logger);
+  const liveness = new SessionLiveness(deps.auth, settings.sessionCheckIntervalMs, endSession, logger);
   liveness.start();
 
   const rooms = new Rooms(io, delivery, backend.presence, {
-    instanceId: options.instanceId,
-    canJoin: options.canJoin,
-    roomsOf: options.roomsOf,
-    intervalMs: options.sessionCheckIntervalMs,
-    limits: options.roomLimits,
+    instanceId: settings.instanceId,
+    canJoin: deps.canJoin ?? (() => false),
+    roomsOf,
+    intervalMs: settings.sessionCheckIntervalMs,
+    limits: settings.roomLimits,
     logger,
   });
   rooms.start();
@@ -176,29 +186,29 @@ export function createRealtime(httpServer: HttpServer, options: RealtimeOptions)
     await backend.control.publish({ roomControl: control, from: controlSender } satisfies RoomControlMessage);
     await local;
   };
-  const admission = new Admission(options.admission, options.metrics);
+  const admission = new Admission(settings.admission, deps.metrics);
   admission.start();
   const socketCounts = new SocketCounter({
-    perSession: options.socketLimits.socketsPerSession,
-    perUser: options.socketLimits.socketsPerUser,
+    perSession: settings.socketLimits.socketsPerSession,
+    perUser: settings.socketLimits.socketsPerUser,
   });
-  const guard = new EventGuard(options.socketLimits, options.handlers, options.instanceId, logger);
-  const tickets = new SocketTickets(io, options.auth, options.resumeTicketTtlMs);
+  const guard = new EventGuard(settings.socketLimits, deps.handlers, settings.instanceId, logger);
+  const tickets = new SocketTickets(io, deps.auth, settings.resumeTicketTtlMs);
   tickets.start();
   io.use(
     handshakeMiddleware({
-      instanceId: options.instanceId,
-      auth: options.auth,
+      instanceId: settings.instanceId,
+      auth: deps.auth,
       delivery,
       tickets,
-      roomsOf: options.roomsOf,
+      roomsOf,
       rooms,
       socketCounts,
       sessions,
       admission,
       attempts: new ConnectAttempts(),
-      metrics: options.metrics,
-      isDraining: options.isDraining,
+      metrics: deps.metrics,
+      isDraining: deps.isDraining,
       logger,
     }),
   );

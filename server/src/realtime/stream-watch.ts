@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Metrics } from "../ops/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore } from "../store/types.js";
 import type { Gate } from "./cursor.js";
 

@@ -3,7 +3,7 @@ import { RedisHistoryStore } from "./history-redis.js";
 import { RedisPresenceStore } from "./presence.js";
 import { RedisAuthStore } from "./redis-auth.js";
 import { connectRedis, type RedisClient, type RedisTarget } from "./redis-connection.js";
-import type { Backend, ControlBus, HistoryLimits } from "./types.js";
+import type { ControlBus, HistoryLimits, RedisBackend } from "./types.js";
 
 const CONTROL_CHANNEL = "tether:control";
 
@@ -35,14 +35,6 @@ class RedisControlBus implements ControlBus {
     });
     await this.sub.subscribe(CONTROL_CHANNEL);
   }
-}
-
-/** Connections for one instance: commands, and a pub/sub pair for the Socket.IO adapter and events. */
-export interface RedisBackend extends Backend {
-  readonly kind: "redis";
-  readonly commands: RedisClient;
-  readonly pub: RedisClient;
-  readonly sub: RedisClient;
 }
 
 /** The adapter publishes without catching: a failed publish during an outage would end the process. */

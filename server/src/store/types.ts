@@ -1,4 +1,5 @@
 import type { PresenceStore } from "./presence.js";
+import type { RedisClient } from "./redis-connection.js";
 
 /**
  * What consuming a WS token (or a resume ticket) found. With the session, the
@@ -132,9 +133,25 @@ export interface AuthStore extends LimitStore {
 
 /**
  * A storage backend: Redis (shared by every instance) or embedded (one process).
+ * Narrows on `kind`: only a Redis backend has Redis connections.
  */
-export interface Backend {
-  readonly kind: "redis" | "embedded";
+export type Backend = RedisBackend | EmbeddedBackend;
+
+/** Embedded mode: every store in this process. One instance only. */
+export interface EmbeddedBackend extends Stores {
+  readonly kind: "embedded";
+}
+
+/** Connections for one instance: commands, and a pub/sub pair for the Socket.IO adapter and events. */
+export interface RedisBackend extends Stores {
+  readonly kind: "redis";
+  readonly commands: RedisClient;
+  readonly pub: RedisClient;
+  readonly sub: RedisClient;
+}
+
+/** What every backend offers. */
+interface Stores {
   readonly auth: AuthStore;
   readonly history: HistoryStore;
   /** Messages between instances that must stay whole and in order (one message, one channel). */

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import express, { type Request, type Response, Router } from "express";
-import { clientPackageFile } from "./client-package.js";
+import { clientPackageFile } from "../http/client-package.js";
 
 /** Where @tether/client keeps the demo page and its browser bundle. */
 const demoDirectory = () => clientPackageFile("demo");

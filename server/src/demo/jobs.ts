@@ -1,21 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { DEFAULTS, ErrorCode, ServerEvent } from "@tether/shared";
+import { ErrorCode } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError, toTetherError } from "../errors.js";
-import type { Publisher } from "./publisher.js";
-
-/** Per-user caps of the demo workload, on one instance. */
-export interface JobLimits {
-  /** Jobs one user may run at once. Default `DEFAULTS.jobsPerUser`. */
-  jobsPerUser: number;
-  /** Steps still to run across one user's jobs, the new one included. Default `DEFAULTS.jobStepsPerUser`. */
-  jobStepsPerUser: number;
-}
-
-export const DEFAULT_JOB_LIMITS: JobLimits = {
-  jobsPerUser: DEFAULTS.jobsPerUser,
-  jobStepsPerUser: DEFAULTS.jobStepsPerUser,
-};
+import type { Publisher } from "../realtime/publisher.js";
+import { DemoEvent } from "./protocol.js";
+import { DEMO_DEFAULTS, type JobLimits } from "./settings.js";
 
 interface RunningJob {
   userId: string;
@@ -43,7 +32,7 @@ export class JobRunner {
   constructor(
     private readonly publisher: Publisher,
     private readonly logger: Logger,
-    private readonly limits: JobLimits = DEFAULT_JOB_LIMITS,
+    private readonly limits: JobLimits = DEMO_DEFAULTS,
   ) {}
 
   /** Starts a job; RATE_LIMITED (with Retry-After) when the user is at a limit. */
@@ -65,12 +54,12 @@ export class JobRunner {
       try {
         await this.publisher.publish(
           target,
-          ServerEvent.JobProgress,
+          DemoEvent.JobProgress,
           { jobId, step, steps },
           { id: `job:${jobId}:${step}`, signal },
         );
         if (step === steps)
-          await this.publisher.publish(target, ServerEvent.JobDone, { jobId }, { id: `job:${jobId}:done`, signal });
+          await this.publisher.publish(target, DemoEvent.JobDone, { jobId }, { id: `job:${jobId}:done`, signal });
       } catch (err) {
         if (!signal.aborted) await this.fail(target, jobId, step, err, signal);
         finish();
@@ -97,7 +86,7 @@ export class JobRunner {
     try {
       await this.publisher.publish(
         target,
-        ServerEvent.JobFailed,
+        DemoEvent.JobFailed,
         { jobId, step, reason },
         { id: `job:${jobId}:failed`, signal },
       );

@@ -1,7 +1,15 @@
 import { type Logger, pino } from "pino";
 
-/** Human-readable lines for a developer's terminal; JSON everywhere else (pipes, containers, production). */
-const pretty = process.stdout.isTTY === true && process.env.NODE_ENV !== "production";
+/** pino's levels, as `LOG_LEVEL` takes them. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** What the logger is told by config (the environment is read there only). */
+export interface LogSettings {
+  logLevel: LogLevel;
+  /** NODE_ENV=production: JSON lines even on a terminal. */
+  production: boolean;
+}
 
 /** How deep `cause` chains are followed in a log line. */
 const MAX_CAUSE_DEPTH = 3;
@@ -69,9 +77,11 @@ export function serializeError(err: unknown, depth = 0): LoggedError | string {
  * allow-list serializer above, cookies and auth headers are redacted, and ids of
  * sessions and tokens are logged as tags.
  */
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
+export function createLogger(settings: LogSettings, base: Record<string, unknown> = {}): Logger {
+  // Human-readable lines for a developer's terminal; JSON everywhere else (pipes, containers, production).
+  const pretty = process.stdout.isTTY === true && !settings.production;
   return pino({
-    level,
+    level: settings.logLevel,
     base,
     transport: pretty
       ? { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } }

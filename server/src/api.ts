@@ -1,0 +1,199 @@
+/** The public types of `createTether`: what a host gives it, and the instance it gets back. */
+import type { Server as HttpServer, IncomingMessage } from "node:http";
+import type {
+  AppClientEventName,
+  AppClientPayload,
+  AppClientResult,
+  RoomMember,
+  SchemaOutput,
+  SessionEndReason,
+  StandardSchemaV1,
+  TetherEvents,
+} from "@tether/shared";
+import type { Router } from "express";
+import type { Logger } from "pino";
+import type { HostSessionGrant, LoginCheck } from "./auth/service.js";
+import type { TetherConfig } from "./config/config.js";
+import type { JobLimits } from "./demo/settings.js";
+import type { NodeHandler } from "./http/token.js";
+import type { EventHandler } from "./realtime/handlers.js";
+import type { RoomsOf } from "./realtime/handshake.js";
+import type { Publisher } from "./realtime/publisher.js";
+import type { CanJoin } from "./realtime/rooms.js";
+import type { TetherServer } from "./realtime/types.js";
+import type { Backend } from "./store/types.js";
+
+export interface TetherOptions {
+  config: TetherConfig;
+  /**
+   * Decides who logs in at `POST /api/auth/login`: return a user id, or null to
+   * refuse with INVALID_CREDENTIALS. Default: the built-in API-key check.
+   */
+  login?: LoginCheck;
+  /** The rooms with history a user's sockets join at connect. Default: none. */
+  roomsOf?: RoomsOf;
+  /**
+   * Whether a user may join a room at run time (`client.join(room)`), checked again
+   * on every reconnect for the rooms the client remembers. Rooms from `roomsOf` need
+   * no check. Default: refuse every runtime join (rooms are private unless you say).
+   */
+  canJoin?: CanJoin;
+  logger?: Logger;
+  /**
+   * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
+   * to them). Off by default in a host app; `startServer` turns it on. `true` or
+   * per-user limits (defaults `DEFAULTS.jobsPerUser` and `DEFAULTS.jobStepsPerUser`).
+   */
+  demo?: boolean | Partial<JobLimits>;
+  /** Prefix of the auth, jobs and publish routes, e.g. `/tether`. Default: `config.basePath`. */
+  basePath?: string;
+  /** The Socket.IO path. Default: `config.socketPath`, or `<basePath>/socket.io/` when `basePath` is given here. */
+  socketPath?: string;
+}
+
+/**
+ * A Tether instance, mounted on a host app's express app and HTTP server. `E`, the
+ * app's event map (see `TetherEvents`), types `publisher.publish` and `handle`.
+ */
+export interface Tether<E extends TetherEvents = TetherEvents> {
+  /**
+   * Everything below in one router, for hosts that mount Tether whole:
+   * `app.use(tether.router)` = auth + ops + publish + the demo when enabled.
+   */
+  readonly router: Router;
+  /**
+   * `POST <base>/api/auth/login`, `…/logout`, `GET …/session`, `POST …/ws-token`, and
+   * `GET <base>/tether-worker.js` (the client's SharedWorker, which must be same-origin with the page).
+   */
+  readonly authRouter: Router;
+  /**
+   * `GET /healthz`, `/readyz`, `/metrics` (at the root, whatever the base path, for probes).
+   * Mount it on an internal port instead of the public app if you like; `/metrics` needs
+   * `Authorization: Bearer <TETHER_METRICS_KEY>` when that is set.
+   */
+  readonly opsRouter: Router;
+  /** `POST <base>/api/publish` (answers nothing unless TETHER_PUBLISH_KEY is set). */
+  readonly publishRouter: Router;
+  /** `POST <base>/api/jobs`, with per-user limits; undefined unless the `demo` option is on. */
+  readonly demoRouter: Router | undefined;
+  /** The base path of the routes ("" or e.g. `/tether`), and the Socket.IO path: give both to clients. */
+  readonly basePath: string;
+  readonly socketPath: string;
+  /** The login key (configured, or generated and shared through the store). */
+  readonly apiKey: string;
+  readonly apiKeyGenerated: boolean;
+  readonly backend: Backend;
+  readonly logger: Logger;
+  /** Publishes events to a user's tabs or a room, on every instance, with history for recovery. */
+  readonly publisher: Publisher<E>;
+  /**
+   * Handles a client → server event: every payload is validated by `schema` (any
+   * Standard Schema: zod, valibot, …) before `handler` runs; an invalid one, an
+   * unknown event or one past the socket's or session's rate limit is refused with
+   * an `{ ok: false, error }` acknowledgement. The handler's return value is
+   * acknowledged as `{ ok: true, result }`; a TetherError it throws reaches the
+   * client with its code and message, anything else as INTERNAL. Throws for a
+   * reserved or built-in name, or one already handled. Call it before or after `attach`.
+   *
+   * @example
+   * tether.handle("chat:send", z.object({ text: z.string().max(500) }), async ({ text }, { userId }) => {
+   *   const id = await messages.add(userId, text);
+   *   return { id };
+   * });
+   */
+  handle<K extends AppClientEventName<E>, S extends StandardSchemaV1<unknown, AppClientPayload<E, K>>>(
+    event: K,
+    schema: S,
+    handler: EventHandler<SchemaOutput<S>, AppClientResult<E, K>>,
+  ): void;
+  /**
+   * Who is in a room with history, across the fleet: users with their connection
+   * counts. All of them unless `limit` is given (clients get at most 100).
+   *
+   * @example
+   * const first = await tether.members("doc:42", { limit: 20 });
+   */
+  members(room: string, options?: { limit?: number }): Promise<RoomMember[]>;
+  /**
+   * Takes a user's sockets (`{ userId }`), or a host-issued session's (`{ sessionKey }`,
+   * see `issueTokenFor`), out of a room on every instance, within a second: the room's
+   * events stop, they leave its presence (`presence:leave` for a user's last connection),
+   * `room:members` is refused to them, and they get `room:revoked {room}` (the SDK forgets
+   * the room). They stay connected. Change what `canJoin` (or `roomsOf`) answers first,
+   * or the client may join again. Resolves once this instance's sockets are out and the
+   * others are told; rejects with UNAVAILABLE when Redis could not be reached (call again).
+   *
+   * @example
+   * await acl.revoke(docId, userId);
+   * await tether.removeFromRoom(`doc:${docId}`, { userId });
+   */
+  removeFromRoom(room: string, who: { userId: string } | { sessionKey: string }): Promise<void>;
+  /**
+   * Asks `canJoin` again (and `roomsOf`, for the rooms it granted) for every connected
+   * socket in `room`, or in any room when `room` is omitted, on every instance, and
+   * removes the sockets no longer allowed as `removeFromRoom` does. Call it after a
+   * change of permissions you cannot pin on one user. A check that throws keeps the
+   * room. Resolves once this instance is rechecked and the others are told (each
+   * rechecks on receipt); rejects with UNAVAILABLE when Redis could not be reached.
+   *
+   * @example
+   * await db.setChannelPrivate(channelId);
+   * await tether.recheckRooms(`channel:${channelId}`);
+   */
+  recheckRooms(room?: string): Promise<void>;
+  /** Starts Socket.IO on the host's HTTP server. Call once. */
+  attach(server: HttpServer): TetherServer;
+  /**
+   * `POST /api/auth/ws-token` as a plain Node handler: a server may answer it
+   * before its express app (see `isTokenRequest`), as `startServer` does.
+   */
+  readonly tokenRoute: NodeHandler;
+  /**
+   * Mints a WS token for a user the host app signed in itself (behind its own session
+   * or JWT; no Tether cookie). Call it from the host's own authenticated route and send
+   * the result to the client (the SDK's `getToken` option). The Tether session is keyed
+   * by `sessionKey` (stored hashed), renewed while the user is connected, capped at
+   * `expiresAt` and at `TETHER_SESSION_MAX_AGE` after the key's first grant (later grants
+   * and reconnects never move that cap), and covered by liveness, limits and resume
+   * tickets like a login session. The first grant binds the key to `userId`.
+   * Rejects with a {@link TetherError}: ORIGIN_FORBIDDEN for a browser on another origin,
+   * FORBIDDEN when the key is bound to another user (keys must be unique across users,
+   * not per user: a per-user counter collides), SESSION_REQUIRED once `expiresAt` or the
+   * max age has passed or the key was ended, RATE_LIMITED, UNAVAILABLE. Protect the route
+   * against CSRF like the host's other routes.
+   *
+   * @example
+   * app.get("/my/tether-token", requireUser, async (req, res) => {
+   *   const { userId, sessionId, expiresAt } = req.user;
+   *   res.set("Cache-Control", "no-store");
+   *   res.json(await tether.issueTokenFor(req, { userId, sessionKey: sessionId, expiresAt }));
+   * });
+   */
+  issueTokenFor(req: IncomingMessage, grant: HostSessionGrant): Promise<{ token: string; expiresAt: number }>;
+  /**
+   * Ends a host-issued session (see `issueTokenFor`): its sockets on every instance get
+   * `session:ended` (reason `logout` by default) and disconnect, and no token is issued
+   * for `sessionKey` again: the end is remembered at least `TETHER_SESSION_MAX_AGE`, and
+   * at least until the latest `expiresAt` the key was granted with (at most a year ahead
+   * of a grant), a later grant with a later `expiresAt` extending it. Call it from the
+   * host's logout.
+   */
+  endSession(sessionKey: string, reason?: SessionEndReason): Promise<void>;
+  /** The Socket.IO server, once attached. */
+  readonly io: TetherServer | undefined;
+  readonly draining: boolean;
+  /**
+   * What a load balancer's agent check should hear (HAProxy `agent-check`):
+   * `drain` while draining, otherwise `up` and a weight that falls under load.
+   */
+  agentStatus(): string;
+  /**
+   * Starts a graceful stop: /readyz reports 503 and new handshakes are refused
+   * (UNAVAILABLE, retryable) at once; connected clients are then moved to other
+   * instances in jittered batches over `windowMs`. Running jobs get up to
+   * `jobsGraceMs` more to finish.
+   */
+  drain(windowMs: number, jobsGraceMs?: number): Promise<void>;
+  /** Drains at once if not drained yet, then closes Socket.IO and the store connections. */
+  close(): Promise<void>;
+}
