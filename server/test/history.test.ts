@@ -1,7 +1,10 @@
 import { compareIds } from "@tether/shared";
+import type { Redis } from "ioredis";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryHistoryStore } from "../src/store/history-memory.js";
 import { RedisHistoryStore } from "../src/store/history-redis.js";
+import { connectRedis } from "../src/store/redis-connection.js";
 import type { AppendedEvent, Clock, HistoryLimits, HistoryStore } from "../src/store/types.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 import { waitFor } from "./helpers/wait.js";
@@ -147,5 +150,41 @@ describe("HistoryStore on redis, data loss", () => {
     await redis.client().del(...keys);
     const after = await store.append(s, "tick", "{}");
     expect(after.epoch).not.toBe(before.epoch);
+  });
+});
+
+describe("HistoryStore on redis, subscriptions that fail unconfirmed", () => {
+  it("a watch whose SSUBSCRIBE dies with its connection is sent again after the reconnect: the stream is heard", async () => {
+    const sub = await connectRedis(
+      { mode: "standalone", url: redis.url },
+      "sub",
+      2_000,
+      pino({ level: "silent" }),
+      true,
+    );
+    const store = new RedisHistoryStore(redis.client(), sub, LIMITS);
+    const seen: AppendedEvent[] = [];
+    const stop = await store.subscribe({ onEvent: (event) => seen.push(event), onResync: () => {} });
+    const s = `user:resend-${Math.random().toString(36).slice(2)}`;
+    // Redis holds the SSUBSCRIBE unanswered while the connection is cut under it: it fails unconfirmed,
+    // and ioredis subscribes again after a reconnect only to what Redis had confirmed.
+    await redis.client().client("PAUSE", "500", "ALL");
+    const watched = store.watch(s).then(
+      () => true,
+      () => false,
+    );
+    await new Promise((resolve) => setImmediate(resolve)); // the batched SSUBSCRIBE goes out
+    (sub as Redis).stream.destroy();
+    expect(await watched).toBe(false);
+    await waitFor(
+      "an event of the stream heard after the reconnect",
+      async () => {
+        await store.append(s, "tick", "{}");
+        return seen.some((event) => event.stream === s);
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
+    stop();
+    sub.disconnect();
   });
 });

@@ -1,6 +1,6 @@
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER } from "./history-scripts.js";
-import { isUnroutedSubscription, type RedisClient } from "./redis-connection.js";
+import type { RedisClient } from "./redis-connection.js";
 import { SubscriptionProbe, shardConnections } from "./subscription-probe.js";
 import type {
   AppendedEvent,
@@ -24,6 +24,8 @@ import type {
  */
 export const streamChannel = (stream: string) => `tether:ev:{${stream}}`;
 const CHANNEL_PREFIX = "tether:ev:";
+/** How soon an unconfirmed (un)subscribe is sent again when no reconnect comes to do it. */
+const RESEND_AFTER_MS = 1_000;
 
 type RawEntry = [string, string[]];
 
@@ -79,10 +81,15 @@ export class RedisHistoryStore implements HistoryStore {
   /** Channels to subscribe at the end of this turn of the event loop, with their waiters. */
   private pendingWatches: Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void }> | undefined;
   /**
-   * Cluster only: (un)subscriptions ioredis turned away unsent and unrecorded (no
-   * sharded subscriber for the slot yet), sent again once the shards are ready.
+   * (Un)subscriptions that failed unconfirmed, sent again: ioredis subscribes again after a
+   * reconnect only to what Redis had confirmed (one Redis), and a Cluster turns a command away
+   * unsent and unrecorded while a slot has no sharded subscriber. Without this, a watch that failed
+   * in a drop would leave its stream unheard on this instance for good.
    */
-  private readonly unrouted = new Map<string, "subscribe" | "unsubscribe">();
+  private readonly unconfirmed = new Map<string, "subscribe" | "unsubscribe">();
+  private resendTimer: NodeJS.Timeout | undefined;
+  /** The listener's resync, for a re-send that lands without a reconnect (its window was unheard). */
+  private onResync: (() => void) | undefined;
 
   /**
    * @param sub a subscriber connection (the adapter's may be shared: other channels are ignored).
@@ -196,6 +203,7 @@ export class RedisHistoryStore implements HistoryStore {
     // every stream is re-read.
     const onReady = () => {
       probe?.reconnected();
+      void this.resendUnconfirmed();
       (this.sub as Redis).ping().then(
         () => subscriber.onResync(),
         () => {
@@ -208,9 +216,9 @@ export class RedisHistoryStore implements HistoryStore {
     // (Un)subscriptions turned away meanwhile are sent first: their PINGs then answer after them.
     const onShardsReady = () => {
       probe?.reconnected();
-      const resent = this.resendUnrouted();
+      const resent = this.resendUnconfirmed();
       const connections = shardConnections(this.sub as Cluster);
-      void Promise.allSettled([...resent, ...connections.map((connection) => connection.ping())]).then(() =>
+      void Promise.allSettled([resent, ...connections.map((connection) => connection.ping())]).then(() =>
         subscriber.onResync(),
       );
     };
@@ -219,7 +227,10 @@ export class RedisHistoryStore implements HistoryStore {
     this.sub.on("ready", onReady);
     if (this.sub.isCluster) this.sub.on("subscribersReady", onShardsReady);
     probe?.start();
+    this.onResync = () => subscriber.onResync();
     return () => {
+      this.onResync = undefined;
+      clearTimeout(this.resendTimer);
       probe?.stop();
       this.sub.off("smessage", onMessage);
       this.sub.off("message", onOther);
@@ -236,13 +247,12 @@ export class RedisHistoryStore implements HistoryStore {
    */
   async watch(stream: string): Promise<void> {
     const channel = streamChannel(stream);
+    this.unconfirmed.delete(channel);
     if (this.sub.isCluster) {
-      this.unrouted.delete(channel);
       try {
         await this.sub.ssubscribe(channel);
       } catch (err) {
-        // Unlike a subscription lost with its connection, ioredis will not send this one again.
-        if (isUnroutedSubscription(err)) this.unrouted.set(channel, "subscribe");
+        this.unconfirmedFailed(channel, "subscribe");
         throw err;
       }
       return;
@@ -269,7 +279,10 @@ export class RedisHistoryStore implements HistoryStore {
         for (const waiting of batch.values()) waiting.settle(true);
       },
       () => {
-        for (const waiting of batch.values()) waiting.settle(false);
+        for (const [channel, waiting] of batch) {
+          this.unconfirmedFailed(channel, "subscribe");
+          waiting.settle(false);
+        }
       },
     );
   }
@@ -283,26 +296,42 @@ export class RedisHistoryStore implements HistoryStore {
       waiting.settle(false);
       return;
     }
-    if (this.unrouted.get(channel) === "subscribe") {
-      // Never reached Redis: nothing to undo.
-      this.unrouted.delete(channel);
-      return;
-    }
-    this.sub.sunsubscribe(channel).catch((err: unknown) => {
-      // Turned away unsent: ioredis still holds the channel and would subscribe it again.
-      if (isUnroutedSubscription(err)) this.unrouted.set(channel, "unsubscribe");
-      // Otherwise gone with the connection anyway; a reconnect subscribes only to what is watched.
+    this.unconfirmed.delete(channel);
+    this.sub.sunsubscribe(channel).catch(() => {
+      // Unconfirmed: ioredis may still hold the channel and subscribe it again after a reconnect.
+      this.unconfirmedFailed(channel, "unsubscribe");
     });
   }
 
-  /** Sends the (un)subscriptions turned away while a shard had no subscriber; settles when each is answered. */
-  private resendUnrouted(): Promise<unknown>[] {
-    const sends = [...this.unrouted];
-    this.unrouted.clear();
-    return sends.map(([channel, op]) =>
-      (op === "subscribe" ? this.sub.ssubscribe(channel) : this.sub.sunsubscribe(channel)).catch((err: unknown) => {
-        if (isUnroutedSubscription(err) && !this.unrouted.has(channel)) this.unrouted.set(channel, op);
-      }),
+  /** An (un)subscribe failed unconfirmed: sent again at the next reconnect, or shortly if none comes. */
+  private unconfirmedFailed(channel: string, op: "subscribe" | "unsubscribe"): void {
+    if (this.unconfirmed.has(channel)) return;
+    this.unconfirmed.set(channel, op);
+    this.resendTimer ??= setTimeout(() => {
+      this.resendTimer = undefined;
+      if (this.sub.status !== "ready") return; // its "ready" re-sends
+      void this.resendUnconfirmed().then((subscribed) => {
+        // Subscribed without a reconnect: what was published while it was not is read again.
+        if (subscribed > 0) this.onResync?.();
+      });
+    }, RESEND_AFTER_MS).unref();
+  }
+
+  /** Sends the unconfirmed (un)subscriptions again; resolves to how many subscriptions were confirmed. */
+  private async resendUnconfirmed(): Promise<number> {
+    const sends = [...this.unconfirmed];
+    this.unconfirmed.clear();
+    const results = await Promise.all(
+      sends.map(([channel, op]) =>
+        (op === "subscribe" ? this.sub.ssubscribe(channel) : this.sub.sunsubscribe(channel)).then(
+          () => op === "subscribe",
+          () => {
+            this.unconfirmedFailed(channel, op);
+            return false;
+          },
+        ),
+      ),
     );
+    return results.filter(Boolean).length;
   }
 }
