@@ -2,12 +2,12 @@
 // time, under 300 connected clients receiving a job's events: nobody is logged
 // out, nobody loses or repeats an event, and the reconnects are spread out.
 import type { JobProgressPayload } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { FAST_ENV } from "@tether/testkit/instance";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, SOURCE_COMMAND, startCluster } from "../../scripts/cluster/start.mjs";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/src/index.js";
-import { startClient, type TestClient } from "../../server/test/helpers/client.js";
-import { FAST_ENV } from "../../server/test/helpers/instance.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 const CLIENTS = 300;
 /** Ten tabs per login session, like a user with many tabs open. */

@@ -1,11 +1,11 @@
 import { ErrorCode } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { login, refusal, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { login, refusal, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "drain-test-api-key-0123456789abcd";
 const DRAIN_WINDOW_MS = 1_500;

@@ -1,10 +1,10 @@
 import { compareIds } from "@tether/shared";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryHistoryStore } from "../src/store/history-memory.js";
 import { RedisHistoryStore } from "../src/store/history-redis.js";
 import type { AppendedEvent, Clock, HistoryLimits, HistoryStore } from "../src/store/types.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 let redis: TestRedis;
 beforeAll(async () => {

@@ -3,14 +3,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { TetherClientError } from "@tether/client";
 import { ErrorCode, type SessionEndedPayload, SessionEndReason } from "@tether/shared";
+import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { refusal } from "@tether/testkit/http";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, nextEvent, waitFor } from "@tether/testkit/wait";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether, TetherError } from "../src/index.js";
-import { fetchFrom, nextClientAddress } from "./helpers/address.js";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { refusal } from "./helpers/http.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, nextEvent, waitFor } from "./helpers/wait.js";
 
 const SESSION_SECRET = "host-login-session-secret-0123456789";
 const PASSWORDS = new Map([

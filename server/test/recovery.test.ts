@@ -1,12 +1,12 @@
 import type { JobProgressPayload, RecoveryPayload } from "@tether/shared";
+import { connectedClient, startClient, type TestClient } from "@tether/testkit/client";
+import { connectRaw, login, post, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, nextEvent, waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
-import { connectedClient, startClient, type TestClient } from "./helpers/client.js";
-import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, nextEvent, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "recovery-test-api-key-0123456789";
 const PUBLISH_KEY = "recovery-test-publish-key-0123456789";

@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { nextClientAddress } from "@tether/testkit/address";
+import { login, post, refusal, type TestSession, wsToken } from "@tether/testkit/http";
+import { LOG_DIR, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { startRedisCluster, type TestRedisCluster } from "@tether/testkit/redis-cluster";
+import { waitFor } from "@tether/testkit/wait";
 import { Redis as IORedis, type Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nextClientAddress } from "./helpers/address.js";
-import { login, post, refusal, type TestSession, wsToken } from "./helpers/http.js";
-import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
-import { freePort } from "./helpers/ports.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "redis-errors-api-key-0123456789abcd";
 const PUBLISH_KEY = "redis-errors-publish-key-0123456789";

@@ -1,5 +1,12 @@
 import { connect } from "node:net";
 import { ErrorCode, OFFSET_PATTERN, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
+import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
+import { connectRaw, login, post, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { openRaw, type RawSocket } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
@@ -12,13 +19,6 @@ import {
   TetherError,
   type WorkerPublisher,
 } from "../../src/index.js";
-import { fetchFrom, nextClientAddress } from "../helpers/address.js";
-import { connectRaw, login, post, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { freePort } from "../helpers/ports.js";
-import { openRaw, type RawSocket } from "../helpers/raw.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "connection-cap-test-api-key-0123456789";
 const PUBLISH_KEY = "connection-cap-test-publish-key-0123456789";

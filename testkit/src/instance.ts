@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { freePort } from "./ports.js";
 import { waitFor } from "./wait.js";
 
-const SERVER_MAIN = resolve(import.meta.dirname, "../../src/main.ts");
+/** The server's entry point, from source: what `npm start` runs once built. */
+const SERVER_MAIN = join(dirname(createRequire(import.meta.url).resolve("@tether/server/package.json")), "src/main.ts");
 /** Every instance's log lands here, so a test can grep all logs for secrets. */
 export const LOG_DIR = process.env.TETHER_TEST_LOG_DIR ?? join(tmpdir(), "tether-test-logs");
 
@@ -39,6 +41,37 @@ export interface TestInstance {
 let counter = 0;
 
 /**
+ * Spawns a server entry point from source (tsx), as `npm start` runs the built one, on
+ * 127.0.0.1:`port` with the id `name`; its output is appended to LOG_DIR/<name>.log.
+ */
+export function spawnServer(main: string, name: string, port: number, env: Record<string, string>): ChildProcess {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return child;
+}
+
+/**
+ * Resolves once the server `spawnServer` started answers /readyz; fails at once, naming its log, if
+ * it exits. The deadline allows for a loaded machine: a start from source takes seconds there.
+ */
+export async function whenReady(child: ChildProcess, name: string, port: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `instance ${name} on port ${port}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${LOG_DIR}/${name}.log`);
+      return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
+}
+
+/**
  * Starts `server/src/main.ts` (from source) on a free port and waits until it is ready.
  * `main`: another entry point (a host app of the tests' own), run the same way.
  */
@@ -48,28 +81,11 @@ export async function startInstance(
 ): Promise<TestInstance> {
   const port = options.port ?? (await freePort());
   const name = env.TETHER_INSTANCE_ID ?? `test-${process.pid}-${++counter}`;
-  mkdirSync(LOG_DIR, { recursive: true });
   let child!: ChildProcess;
 
   const launch = async () => {
-    const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
-    child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", options.main ?? SERVER_MAIN], {
-      env: { ...process.env, ...FAST_ENV, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    const proc = child;
-    await waitFor(
-      `instance ${name} on port ${port}`,
-      async () => {
-        if (proc.exitCode !== null)
-          throw new Error(`instance exited with ${proc.exitCode}; see ${LOG_DIR}/${name}.log`);
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        return res.ok;
-      },
-      { timeoutMs: 30_000, intervalMs: 50 },
-    );
+    child = spawnServer(options.main ?? SERVER_MAIN, name, port, { ...FAST_ENV, ...env });
+    await whenReady(child, name, port);
   };
 
   const exit = (proc: ChildProcess) =>
