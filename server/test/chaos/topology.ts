@@ -95,6 +95,8 @@ async function startChaosInstance(
   const start = async () => {
     const proc = spawnServer(HOST_MAIN, name, port, {
       ...FAST_ENV,
+      // Fast liveness: a frozen instance's clients notice within a second and move on.
+      TETHER_PING_TIMEOUT: "500ms",
       // The production defaults: every rate limit on.
       TETHER_RATE_LIMITS: "on",
       ...(link ? { REDIS_URL: `redis://127.0.0.1:${link.port}` } : {}),
