@@ -8,7 +8,11 @@ import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const API_KEY = "drain-test-api-key-0123456789abcd";
-const DRAIN_WINDOW_MS = 1_500;
+/**
+ * Long enough that the checks made during the drain (readiness, a refused handshake) fit in it on a
+ * loaded machine: once the window is over the instance exits, and a late check meets no server.
+ */
+const DRAIN_WINDOW_MS = 3_000;
 const CLIENTS = 40;
 
 describe("graceful drain on SIGTERM", () => {
@@ -69,7 +73,8 @@ describe("graceful drain on SIGTERM", () => {
 
     await waitFor("every client back, on the other instance", () => clients.every((t) => t.welcomes.length === 2));
     expect(await exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The window, then the exit, with slack for a loaded machine (3.5 s, as with the 1.5 s window before).
+    expect(Date.now() - started).toBeLessThan(DRAIN_WINDOW_MS + 3_500);
     const spread = Math.max(...lostAt) - Math.min(...lostAt);
     // Not all at once: the disconnects span a good part of the drain window.
     expect(spread).toBeGreaterThan(DRAIN_WINDOW_MS / 3);
