@@ -32,7 +32,7 @@ describe("rolling restart under load", () => {
       },
     });
     publisher = await createPublisher(loadConfig({ REDIS_URL: cluster.redis.url, LOG_LEVEL: "silent" }));
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const t of clients) t.client.close();
@@ -56,8 +56,10 @@ describe("rolling restart under load", () => {
       t.client.on("state", (state) => state === "reconnecting" && lostAt.push(Date.now()));
       t.client.connect();
     });
+    // 300 logins and TLS handshakes through HAProxy from this one process: seconds on a quiet machine,
+    // more than a minute on a loaded one (a clean-clone CI run, load average near 20) with nothing wrong.
     await waitFor("every client connected", () => clients.every((t) => t.client.state === "connected"), {
-      timeoutMs: 60_000,
+      timeoutMs: 150_000,
     });
     const connectedAt = Date.now();
 
@@ -101,5 +103,5 @@ describe("rolling restart under load", () => {
     const perSecond = new Map<number, number>();
     for (const { at } of moves) perSecond.set(Math.floor(at / 1000), (perSecond.get(Math.floor(at / 1000)) ?? 0) + 1);
     console.log(`rolling restart: ${moves.length} reconnects; peak ${Math.max(...perSecond.values())} handshakes/s`);
-  }, 180_000);
+  }, 360_000);
 });
