@@ -23,7 +23,7 @@ import { startPlain, startTether } from "./lib/instances.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
-import { startRedis } from "./lib/redis.js";
+import { startBenchRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
 import { fanOutTable, idleTable, rampRows, roundTripTable, soakChart, stormChart, stormRows } from "./lib/results.js";
 import { measureRoundTrips, type RoundTrips } from "./lib/round-trips.js";
@@ -68,8 +68,8 @@ async function main(): Promise<void> {
   };
   progress(`load average ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(" ")} on ${machine.cores} cores`);
   const [plainRedis, tetherRedis, workers] = await Promise.all([
-    startRedis(),
-    startRedis(),
+    startBenchRedis(),
+    startBenchRedis(),
     startWorkers(setting("clients", 3, 2)),
   ]);
   const bench: Bench = {
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     writeFileSync(join(RESULTS, `${name}.md`), `${out.join("\n\n")}\n`);
   } finally {
     await Promise.all(workers.map((worker) => stop(worker.child)));
-    await Promise.all([stop(plainRedis.child), stop(tetherRedis.child)]);
+    await Promise.all([plainRedis.close(), tetherRedis.close()]);
   }
 }
 

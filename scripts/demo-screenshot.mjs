@@ -10,6 +10,7 @@ import { createConnection, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { freePort, waitUntil } from "./cluster/process.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "docs/demo.png");
@@ -18,25 +19,8 @@ const API_KEY = "screenshot-api-key-0123456789abcdef";
 const BLIPS = 3;
 const DEADLINE_MS = 20_000;
 
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer().once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-
-/** Polls `check` until it returns something truthy, or fails after the deadline. */
-async function waitFor(what, check) {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** Polls `check` until it holds, or fails after the deadline. */
+const waitFor = (what, check) => waitUntil(what, check, { timeoutMs: DEADLINE_MS, intervalMs: 100 });
 
 execFileSync(process.execPath, ["build-browser.mjs"], { cwd: join(ROOT, "client"), stdio: "inherit" });
 const port = await freePort();

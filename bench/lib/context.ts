@@ -4,12 +4,12 @@
  * its own session per system), and helpers to open and close their sockets.
  */
 import { join } from "node:path";
+import type { TestRedis } from "@tether/testkit/redis";
 import { LOGIN_PATH, type SystemName } from "./instances.js";
 import { Peer } from "./ipc.js";
 import { settle } from "./proc-stats.js";
 import { spawnNode } from "./procs.js";
 import type { ClientMode, ClientSpec, Target, WorkerProtocol } from "./protocol.js";
-import type { BenchRedis } from "./redis.js";
 
 export type Worker = Peer<WorkerProtocol>;
 
@@ -21,7 +21,7 @@ export const addressOf = (user: number) => `127.0.0.${FIRST_ADDRESS + (user % AD
 
 export interface Bench {
   workers: Worker[];
-  redis: Record<SystemName, BenchRedis>;
+  redis: Record<SystemName, TestRedis>;
   /** Session cookie of user i, per system (logged in on first use, reused by every later scenario). */
   cookies: Record<SystemName, string[]>;
   quick: boolean;

@@ -8,13 +8,13 @@
  */
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createPublisher, loadConfig } from "@tether/server";
+import type { TestRedis } from "@tether/testkit/redis";
 import { Redis } from "ioredis";
 import { Server } from "socket.io";
 import { type Bench, closeSockets, counters, ensureLogins, inOrder, openSockets, specsFor } from "./context.js";
 import { type Instance, type SystemName, startInstance } from "./instances.js";
 import { cpuMeter, settle } from "./proc-stats.js";
 import { BENCH_EVENT, benchPayload } from "./protocol.js";
-import type { BenchRedis } from "./redis.js";
 
 /** How long each instance is watched idle before the events, to subtract its idle cost. */
 const IDLE_SAMPLE_MS = 3_000;
@@ -51,7 +51,7 @@ interface Publisher {
   close(): Promise<void>;
 }
 
-async function publisherFor(system: SystemName, redis: BenchRedis): Promise<Publisher> {
+async function publisherFor(system: SystemName, redis: TestRedis): Promise<Publisher> {
   if (system === "tether") {
     const publisher = await createPublisher(loadConfig({ REDIS_URL: redis.url, LOG_LEVEL: "warn" }));
     return {
@@ -83,7 +83,7 @@ async function fanOutOnce(bench: Bench, system: SystemName, size: number, option
     instances.push(await startInstance(system, redis, { name: `${system}-${i + 1}`, nodeFlags: bench.nodeFlags }));
   }
   const publisher = await publisherFor(system, redis);
-  const pids = [...instances.map((instance) => instance.pid), redis.child.pid ?? 0];
+  const pids = [...instances.map((instance) => instance.pid), redis.pid() ?? 0];
   try {
     await ensureLogins(bench, system, instances[0]!.url, options.users);
     const targetOf = (user: string) => ({ kind: system, url: instances[Number(user.slice(1)) % size]!.url });
@@ -98,7 +98,7 @@ async function fanOutOnce(bench: Bench, system: SystemName, size: number, option
     const idleMsPerMs = idle.reduce((sum, meter) => sum + meter(), 0) / IDLE_SAMPLE_MS;
     const measuredFrom = performance.now();
     const serverCpu = instances.map((instance) => cpuMeter(instance.pid));
-    const redisCpu = cpuMeter(redis.child.pid ?? 0);
+    const redisCpu = cpuMeter(redis.pid() ?? 0);
     // A fixed rate per user: every 100 ms a tenth of a second's events, users in turn.
     const perTick = (options.users * options.rate) / 10;
     const ticks = options.seconds * 10;

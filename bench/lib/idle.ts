@@ -25,7 +25,7 @@ export async function runIdle(bench: Bench, sessions: number, seconds: number): 
   for (const system of ["plain", "tether"] as const) {
     const redis = bench.redis[system];
     const instance = await startInstance(system, redis, { name: `${system}-1`, nodeFlags: bench.nodeFlags });
-    const pids = [instance.pid, redis.child.pid ?? 0];
+    const pids = [instance.pid, redis.pid() ?? 0];
     const probe = new RedisProbe(redis.url);
     try {
       bench.progress(`idle, ${system}: ${sessions} sessions (logins are paced by the login limit)`);
@@ -40,7 +40,7 @@ export async function runIdle(bench: Bench, sessions: number, seconds: number): 
       bench.progress(`idle, ${system}: ${opened.opened} sockets idle for ${seconds}s`);
       const before = await probe.counters();
       const serverCpu = cpuMeter(instance.pid);
-      const redisCpu = cpuMeter(redis.child.pid ?? 0);
+      const redisCpu = cpuMeter(redis.pid() ?? 0);
       await sleep(seconds * 1000);
       const d = delta(before, await probe.counters());
       const byCommandPerSecond: Record<string, number> = {};

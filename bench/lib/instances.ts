@@ -8,13 +8,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "../../server/test/helpers/ports.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
+import { freePort } from "@tether/testkit/ports";
+import type { TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { Peer } from "./ipc.js";
 import { memoryAfterGc } from "./proc-stats.js";
 import { exited, onExit, spawnNode, spawnTracked, stop, whileAlive } from "./procs.js";
 import type { Protocol } from "./protocol.js";
-import type { BenchRedis } from "./redis.js";
 
 export type SystemName = "plain" | "tether";
 
@@ -90,7 +90,7 @@ function instanceOf(system: SystemName, name: string, port: number, child: Child
 }
 
 /** A Tether instance on `redis` with the default limits (see TETHER_BENCH_ENV). */
-export async function startTether(redis: BenchRedis, options: InstanceOptions): Promise<Instance> {
+export async function startTether(redis: TestRedis, options: InstanceOptions): Promise<Instance> {
   const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
   const port = await freePort();
   const logFile = join(SCRATCH, `${options.name}.log`);
@@ -118,7 +118,7 @@ export async function startTether(redis: BenchRedis, options: InstanceOptions): 
 }
 
 /** A plain Socket.IO instance on `redis`. */
-export async function startPlain(redis: BenchRedis, options: InstanceOptions): Promise<Instance> {
+export async function startPlain(redis: TestRedis, options: InstanceOptions): Promise<Instance> {
   const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
   const port = await freePort();
   const config = JSON.stringify({ port, redisUrl: redis.url, instance: options.name, secret: SECRET });
@@ -132,7 +132,7 @@ export async function startPlain(redis: BenchRedis, options: InstanceOptions): P
   return instanceOf("plain", options.name, port, child, probeFile);
 }
 
-export function startInstance(system: SystemName, redis: BenchRedis, options: InstanceOptions): Promise<Instance> {
+export function startInstance(system: SystemName, redis: TestRedis, options: InstanceOptions): Promise<Instance> {
   return system === "plain" ? startPlain(redis, options) : startTether(redis, options);
 }
 

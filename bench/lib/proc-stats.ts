@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { waitFor } from "../../server/test/helpers/wait.js";
+import { waitFor } from "@tether/testkit/wait";
 
 function clockTicksPerSecond(): number {
   try {

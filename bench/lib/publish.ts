@@ -3,12 +3,12 @@
  * a worker (`createPublisher`, an id per call), against the plain design's
  * PUBLISH through one Redis round trip, in the same run.
  */
+
+import { createPublisher, loadConfig } from "@tether/server";
+import { waitFor } from "@tether/testkit/wait";
 import { Redis } from "ioredis";
-import { createPublisher, loadConfig } from "../../server/src/index.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 import type { Bench } from "./context.js";
-import { stop } from "./procs.js";
-import { startRedis } from "./redis.js";
+import { startBenchRedis } from "./redis.js";
 
 export interface PublishLatency {
   setting: string;
@@ -37,9 +37,9 @@ async function timed(count: number, call: (i: number) => Promise<unknown>): Prom
 
 /** Plain PUBLISH, then Tether with TETHER_PUBLISH_REPLICAS 0 and 1, and on an `appendfsync always` Redis. */
 export async function runPublishLatency(bench: Bench, count: number): Promise<PublishLatency[]> {
-  const primary = await startRedis();
-  const replica = await startRedis(["--replicaof", ...primary.url.replace("redis://", "").split(":")]);
-  const fsynced = await startRedis(["--appendonly", "yes", "--appendfsync", "always"]);
+  const primary = await startBenchRedis();
+  const replica = await startBenchRedis(["--replicaof", "127.0.0.1", String(primary.port)]);
+  const fsynced = await startBenchRedis(["--appendonly", "yes", "--appendfsync", "always"]);
   const rows: PublishLatency[] = [];
   try {
     const probe = new Redis(replica.url);
@@ -78,7 +78,7 @@ export async function runPublishLatency(bench: Bench, count: number): Promise<Pu
       }
     }
   } finally {
-    await Promise.all([stop(replica.child), stop(fsynced.child), stop(primary.child)]);
+    await Promise.all([replica.close(), fsynced.close(), primary.close()]);
   }
   return rows;
 }

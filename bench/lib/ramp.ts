@@ -39,7 +39,7 @@ async function rampOnce(bench: Bench, system: SystemName, options: RampOptions):
   const instance = await startInstance(system, redis, { name: `${system}-1`, nodeFlags: bench.nodeFlags });
   const users = Math.ceil(options.sockets / options.tabs);
   const half = Math.floor(users / 2);
-  const pids = [instance.pid, redis.child.pid ?? 0];
+  const pids = [instance.pid, redis.pid() ?? 0];
   const probe = new RedisProbe(redis.url);
   try {
     await ensureLogins(bench, system, instance.url, users);
@@ -52,7 +52,7 @@ async function rampOnce(bench: Bench, system: SystemName, options: RampOptions):
     const memoryBefore = await instance.probe();
     const redisBefore = await probe.counters();
     const serverCpu = cpuMeter(instance.pid);
-    const redisCpu = cpuMeter(redis.child.pid ?? 0);
+    const redisCpu = cpuMeter(redis.pid() ?? 0);
     const started = performance.now();
     const second = await openSockets(
       bench,

@@ -1,63 +1,17 @@
-/** The redis-server Tether runs against: the bench's own, on a free port. */
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+/** The redis-server each system runs against: the test kit's, on a free port, ended with the bench. */
+import { rmSync } from "node:fs";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { Redis } from "ioredis";
-import { freePort } from "../../server/test/helpers/ports.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
-import { onExit, spawnTracked, whileAlive } from "./procs.js";
-
-export interface BenchRedis {
-  url: string;
-  child: ChildProcess;
-}
-
-/** PING until redis-server answers PONG. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    socket.once("error", () => done(false));
-    socket.once("data", (data) => {
-      socket.destroy();
-      done(data.toString().startsWith("+PONG"));
-    });
-    socket.write("PING\r\n");
-  });
-}
+import { onExit, spawnTracked } from "./procs.js";
 
 /**
- * A throwaway redis-server on a free port, no persistence, client limit raised for 10k-socket runs.
- * `args` are added last (they win): e.g. `--replicaof`, or `--appendonly yes --appendfsync always`.
+ * A throwaway redis-server, no persistence, client limit raised for 10k-socket runs. `extra`
+ * arguments are added last (they win): e.g. `--replicaof`, or `--appendonly yes --appendfsync always`.
  */
-export async function startRedis(extra: string[] = []): Promise<BenchRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "tether-bench-redis-"));
-  onExit(() => rmSync(dir, { recursive: true, force: true }));
-  const args = [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--maxclients",
-    "10000",
-  ];
-  const child = spawnTracked("redis-server", [...args, ...extra, "--loglevel", "warning"], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await whileAlive(
-    child,
-    "redis-server",
-    waitFor(`redis-server on port ${port}`, () => ping(port)),
-  );
-  return { url: `redis://127.0.0.1:${port}`, child };
+export async function startBenchRedis(extra: string[] = []): Promise<TestRedis> {
+  const redis = await startRedis({ args: ["--maxclients", "10000", ...extra], spawn: spawnTracked });
+  onExit(() => rmSync(redis.dir, { recursive: true, force: true }));
+  return redis;
 }
 
 /** What the bench reads from a Redis between two moments: command counts and client read events. */

@@ -55,7 +55,7 @@ async function stormOnce(bench: Bench, variant: StormVariant, options: StormOpti
   }
   const [victim, survivor] = instances as [Instance, Instance];
   const balancer = await startHaproxy(instances);
-  const pids = [survivor.pid, redis.child.pid ?? 0];
+  const pids = [survivor.pid, redis.pid() ?? 0];
   try {
     const users = Math.ceil(options.clients / options.tabs);
     await ensureLogins(bench, system, survivor.url, users);

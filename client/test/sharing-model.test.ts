@@ -1,12 +1,12 @@
 import { fc, it } from "@fast-check/vitest";
 import type { Offset } from "@tether/shared";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import fetchCookie from "fetch-cookie";
 import { CookieJar } from "tough-cookie";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/src/index.js";
-import { startInstance, type TestInstance } from "../../server/test/helpers/instance.js";
-import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 import { type ClientConfig, connectionConfig } from "../src/config.js";
 import type { FetchLike } from "../src/cookies.js";
 import { OffsetBook, type OffsetStore } from "../src/offset-book.js";

@@ -1,9 +1,9 @@
 import { createTetherClient, type FetchLike, SessionEndReason, type TetherClient } from "@tether/client";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { nextEvent, waitFor } from "@tether/testkit/wait";
 import fetchCookie from "fetch-cookie";
 import { CookieJar } from "tough-cookie";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
-import { nextEvent, waitFor } from "../../server/test/helpers/wait.js";
 import { type HostApp, startHostApp } from "../express-host/src/app.js";
 
 /** The express host example, against a real redis-server: its own login, rooms, its own webhook publishing. */

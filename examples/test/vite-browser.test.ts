@@ -4,10 +4,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createHttpServer, createTether, loadConfig, securityHeaders, type Tether } from "@tether/server";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, WAIT_MS } from "@tether/testkit/browser";
 import express from "express";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, WAIT_MS } from "../../client/test/browser/helpers.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const APP = join(ROOT, "examples/vite-browser");

@@ -6,13 +6,13 @@
 // stop leaves no process behind.
 import { join } from "node:path";
 import type { JobProgressPayload } from "@tether/shared";
+import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { FAST_ENV, LOG_DIR } from "@tether/testkit/instance";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, SOURCE_COMMAND, startCluster } from "../../scripts/cluster/start.mjs";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/src/index.js";
-import { fetchFrom, nextClientAddress } from "../../server/test/helpers/address.js";
-import { startClient, type TestClient } from "../../server/test/helpers/client.js";
-import { FAST_ENV, LOG_DIR } from "../../server/test/helpers/instance.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 const INSTANCES = ["tether1", "tether2", "tether3"];
 /** Short intervals, and a short drain so restarts take a moment. */

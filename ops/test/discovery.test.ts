@@ -9,14 +9,14 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FAST_ENV, LOG_DIR } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClusterLb, startHaproxy } from "../../scripts/cluster/haproxy.mjs";
 import { Fatal, ManagedProcess, waitUntil } from "../../scripts/cluster/process.mjs";
 import { HAPROXY_CONFIG, ROOT, SOURCE_COMMAND } from "../../scripts/cluster/start.mjs";
-import { FAST_ENV, LOG_DIR } from "../../server/test/helpers/instance.js";
-import { freePort } from "../../server/test/helpers/ports.js";
-import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 const NAME = "tether.test";
 const SLOTS = 6;

@@ -8,11 +8,11 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { startInstance, type TestInstance } from "../../server/test/helpers/instance.js";
-import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const OBS = join(ROOT, "deploy/observability");

@@ -6,10 +6,10 @@
 // could not check.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { LOG_DIR, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterEach, describe, expect, it } from "vitest";
-import { LOG_DIR, startInstance, type TestInstance } from "../../server/test/helpers/instance.js";
-import { startRedis, type TestRedis } from "../../server/test/helpers/redis.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 let counter = 0;
 const opened: { redis?: TestRedis; instance?: TestInstance }[] = [];

@@ -2,12 +2,12 @@
 // time, under 300 connected clients receiving a job's events: nobody is logged
 // out, nobody loses or repeats an event, and the reconnects are spread out.
 import type { JobProgressPayload } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { FAST_ENV } from "@tether/testkit/instance";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, SOURCE_COMMAND, startCluster } from "../../scripts/cluster/start.mjs";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../../server/src/index.js";
-import { startClient, type TestClient } from "../../server/test/helpers/client.js";
-import { FAST_ENV } from "../../server/test/helpers/instance.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 const CLIENTS = 300;
 /** Ten tabs per login session, like a user with many tabs open. */
@@ -32,7 +32,7 @@ describe("rolling restart under load", () => {
       },
     });
     publisher = await createPublisher(loadConfig({ REDIS_URL: cluster.redis.url, LOG_LEVEL: "silent" }));
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const t of clients) t.client.close();
@@ -56,8 +56,10 @@ describe("rolling restart under load", () => {
       t.client.on("state", (state) => state === "reconnecting" && lostAt.push(Date.now()));
       t.client.connect();
     });
+    // 300 logins and TLS handshakes through HAProxy from this one process: seconds on a quiet machine,
+    // more than a minute on a loaded one (a clean-clone CI run, load average near 20) with nothing wrong.
     await waitFor("every client connected", () => clients.every((t) => t.client.state === "connected"), {
-      timeoutMs: 60_000,
+      timeoutMs: 150_000,
     });
     const connectedAt = Date.now();
 
@@ -101,5 +103,5 @@ describe("rolling restart under load", () => {
     const perSecond = new Map<number, number>();
     for (const { at } of moves) perSecond.set(Math.floor(at / 1000), (perSecond.get(Math.floor(at / 1000)) ?? 0) + 1);
     console.log(`rolling restart: ${moves.length} reconnects; peak ${Math.max(...perSecond.values())} handshakes/s`);
-  }, 180_000);
+  }, 360_000);
 });

@@ -7,11 +7,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { FAST_ENV } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, describe, expect, it } from "vitest";
-import { FAST_ENV } from "../../server/test/helpers/instance.js";
-import { freePort } from "../../server/test/helpers/ports.js";
-import { startRedis } from "../../server/test/helpers/redis.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const MAIN = join(ROOT, "server/src/main.ts");

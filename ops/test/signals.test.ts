@@ -5,12 +5,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
+import { FAST_ENV } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { waitFor } from "@tether/testkit/wait";
 import { describe, expect, it } from "vitest";
 import { certificateOf, STATE_DIR } from "../../scripts/cluster/start.mjs";
-import { fetchFrom, nextClientAddress } from "../../server/test/helpers/address.js";
-import { FAST_ENV } from "../../server/test/helpers/instance.js";
-import { freePort } from "../../server/test/helpers/ports.js";
-import { waitFor } from "../../server/test/helpers/wait.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SIGNALS = ["SIGTERM", "SIGINT"] as const;

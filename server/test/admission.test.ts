@@ -1,11 +1,11 @@
 import { ErrorCode } from "@tether/shared";
+import { agentSays } from "@tether/testkit/agent";
+import { connectRaw, HandshakeRefused, login, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentSays } from "./helpers/agent.js";
-import { connectRaw, HandshakeRefused, login, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { freePort } from "./helpers/ports.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "admission-test-api-key-0123456789";
 const RATE = 5;

@@ -1,14 +1,18 @@
 import { ErrorCode } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { login, refusal, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { login, refusal, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "drain-test-api-key-0123456789abcd";
-const DRAIN_WINDOW_MS = 1_500;
+/**
+ * Long enough that the checks made during the drain (readiness, a refused handshake) fit in it on a
+ * loaded machine: once the window is over the instance exits, and a late check meets no server.
+ */
+const DRAIN_WINDOW_MS = 3_000;
 const CLIENTS = 40;
 
 describe("graceful drain on SIGTERM", () => {
@@ -69,7 +73,8 @@ describe("graceful drain on SIGTERM", () => {
 
     await waitFor("every client back, on the other instance", () => clients.every((t) => t.welcomes.length === 2));
     expect(await exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The window, then the exit, with slack for a loaded machine (3.5 s, as with the 1.5 s window before).
+    expect(Date.now() - started).toBeLessThan(DRAIN_WINDOW_MS + 3_500);
     const spread = Math.max(...lostAt) - Math.min(...lostAt);
     // Not all at once: the disconnects span a good part of the drain window.
     expect(spread).toBeGreaterThan(DRAIN_WINDOW_MS / 3);

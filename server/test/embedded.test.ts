@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, login, post, refusal, wsToken } from "@tether/testkit/http";
+import { LOG_DIR, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { nextEvent } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, post, refusal, wsToken } from "./helpers/http.js";
-import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
-import { nextEvent } from "./helpers/wait.js";
 
 /** Embedded mode: no REDIS_URL, one instance, in-process stores, same contract. */
 describe("embedded mode (no Redis)", () => {

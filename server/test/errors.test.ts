@@ -1,9 +1,9 @@
 import { ErrorCode } from "@tether/shared";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { type Redis, ReplyError } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TetherError, toTetherError } from "../src/errors.js";
 import { serializeError } from "../src/observability/logger.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 const SECRET = "tether:wstok:0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
 

@@ -1,4 +1,8 @@
 import { ErrorCode, isPublishableEventName, OFFSET_PATTERN, RESERVED_EVENT_NAMES } from "@tether/shared";
+import { connectRaw, login, post, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { nextEvent } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createPublisher,
@@ -8,10 +12,6 @@ import {
   TetherError,
   type WorkerPublisher,
 } from "../src/index.js";
-import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { nextEvent } from "./helpers/wait.js";
 
 const API_KEY = "event-names-test-api-key-0123456789";
 const PUBLISH_KEY = "event-names-test-publish-key-0123456789";

@@ -1,12 +1,12 @@
 import { resolve } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
 import type { TestEvents } from "./fixtures/events.js";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "typed-events-test-api-key-0123456789";
 const HOST = resolve(import.meta.dirname, "fixtures/events-host.ts");

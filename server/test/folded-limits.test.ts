@@ -1,9 +1,9 @@
 import { ErrorCode } from "@tether/shared";
+import { nextClientAddress } from "@tether/testkit/address";
+import { connectRaw, login, post, refusal, type TestSession, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nextClientAddress } from "./helpers/address.js";
-import { connectRaw, login, post, refusal, type TestSession, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 const API_KEY = "folded-limits-test-api-key-0123456789";
 const WINDOW_MS = 10_000;

@@ -1,11 +1,11 @@
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, login, refusal, type TestSession, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { openRaw } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, refusal, type TestSession, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { openRaw } from "./helpers/raw.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "handshake-lifetime-api-key-0123456789";
 const MAX_SOCKETS = 2;

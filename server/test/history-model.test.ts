@@ -1,11 +1,11 @@
 import { fc, it } from "@fast-check/vitest";
 import { compareIds, formatOffset, parseOffset, ZERO_ID } from "@tether/shared";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { unrecoverable } from "../src/realtime/recovery.js";
 import { MemoryHistoryStore } from "../src/store/history-memory.js";
 import { RedisHistoryStore } from "../src/store/history-redis.js";
 import type { HistoryLimits, HistoryStore } from "../src/store/types.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 /**
  * Model-based check of the history stores: random interleavings of appends,

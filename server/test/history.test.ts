@@ -1,4 +1,6 @@
 import { compareIds } from "@tether/shared";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,8 +8,6 @@ import { MemoryHistoryStore } from "../src/store/history-memory.js";
 import { RedisHistoryStore } from "../src/store/history-redis.js";
 import { connectRedis } from "../src/store/redis-connection.js";
 import type { AppendedEvent, Clock, HistoryLimits, HistoryStore } from "../src/store/types.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 let redis: TestRedis;
 beforeAll(async () => {

@@ -1,12 +1,12 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, post, refusal } from "@tether/testkit/http";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { nextEvent } from "@tether/testkit/wait";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether } from "../src/index.js";
-import { connectRaw, post, refusal } from "./helpers/http.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { nextEvent } from "./helpers/wait.js";
 
 /** The library use: a host app mounts Tether on its own express app and HTTP server, with its own login check. */
 describe("createTether mounted in a host app", () => {

@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ErrorCode } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { post } from "@tether/testkit/http";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { nextEvent } from "@tether/testkit/wait";
 import express, { type Express } from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, securityHeaders, type Tether, type TetherOptions } from "../src/index.js";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { post } from "./helpers/http.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { nextEvent } from "./helpers/wait.js";
 
 const METRICS_KEY = "metrics-key-0123456789";
 

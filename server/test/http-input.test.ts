@@ -1,8 +1,8 @@
 import { ErrorCode } from "@tether/shared";
+import { login, post } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { login, post } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 const API_KEY = "input-test-api-key-0123456789abc";
 const INSTANCE = `input-test-${process.pid}`;

@@ -1,8 +1,8 @@
 import { connect, type Socket } from "node:net";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectionCeiling } from "../src/http/connection-gate.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { waitFor } from "./helpers/wait.js";
 
 /** A raw TCP connection to the instance that has written `bytes` (and then goes quiet). */
 async function openRaw(port: number, bytes = ""): Promise<Socket> {

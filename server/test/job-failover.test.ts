@@ -1,12 +1,12 @@
 import type { JobProgressPayload } from "@tether/shared";
+import { connectRaw, HandshakeRefused, login, post, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, HandshakeRefused, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { freePort } from "./helpers/ports.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "job-failover-test-api-key-0123456789";
 

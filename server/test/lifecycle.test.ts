@@ -1,11 +1,11 @@
 import type { JobProgressPayload } from "@tether/shared";
+import { connectedClient, startClient, type TestClient } from "@tether/testkit/client";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, waitFor } from "@tether/testkit/wait";
 import type { CookieJar } from "tough-cookie";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectedClient, startClient, type TestClient } from "./helpers/client.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "lifecycle-test-api-key-0123456789";
 const TOKEN_TTL_MS = 1_000;

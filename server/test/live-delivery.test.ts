@@ -1,11 +1,11 @@
 import type { RecoveryPayload } from "@tether/shared";
+import { connectRaw, login, type TestSession, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { type RedisProxy, startRedisProxy } from "@tether/testkit/redis-proxy";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
-import { connectRaw, login, type TestSession, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { type RedisProxy, startRedisProxy } from "./helpers/redis-proxy.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "live-delivery-test-api-key-0123456789";
 

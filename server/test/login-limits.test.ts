@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ErrorCode } from "@tether/shared";
+import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, waitFor } from "@tether/testkit/wait";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether } from "../src/index.js";
-import { fetchFrom, nextClientAddress } from "./helpers/address.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "login-limits-api-key-0123456789ab";
 const COMMAND_TIMEOUT_MS = 300;

@@ -1,3 +1,6 @@
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { startRedisCluster, type TestRedisCluster } from "@tether/testkit/redis-cluster";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   MemoryPresenceStore,
@@ -6,9 +9,6 @@ import {
   type PresenceUpdate,
   RedisPresenceStore,
 } from "../src/store/presence.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
-import { waitFor } from "./helpers/wait.js";
 
 /** One suite over both presence stores: Redis (its Lua script) and the in-process twin. */
 let redis: TestRedis | undefined;

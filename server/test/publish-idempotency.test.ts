@@ -1,16 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, parseOffset } from "@tether/shared";
+import { connectRaw, login, post, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { startRedisCluster, type TestRedisCluster } from "@tether/testkit/redis-cluster";
+import { waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, TetherError, type WorkerPublisher } from "../src/index.js";
 import { StreamPublisher } from "../src/realtime/publisher.js";
 import { MemoryHistoryStore } from "../src/store/history-memory.js";
-import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { freePort } from "./helpers/ports.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "idempotency-test-api-key-0123456789";
 const PUBLISH_KEY = "idempotency-test-publish-key-0123456789";

@@ -1,9 +1,9 @@
+import { startClient } from "@tether/testkit/client";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClient } from "./helpers/client.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor } from "./helpers/wait.js";
 
 const API_KEY = "reconnect-test-api-key-0123456789";
 const TOKEN_TTL_MS = 1_000;

@@ -1,12 +1,12 @@
 import type { JobProgressPayload, RecoveryPayload } from "@tether/shared";
+import { connectedClient, type startClient, type TestClient } from "@tether/testkit/client";
+import { connectRaw, login, post, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, nextEvent, waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
-import { connectedClient, startClient, type TestClient } from "./helpers/client.js";
-import { connectRaw, login, post, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startProxy, type TestProxy } from "./helpers/proxy.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, nextEvent, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "recovery-test-api-key-0123456789";
 const PUBLISH_KEY = "recovery-test-publish-key-0123456789";
@@ -71,7 +71,8 @@ describe("no lost events across reconnects, cuts and crashes", () => {
     expect(steps).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
     expect(t.states).not.toContain("unauthenticated");
     await clientHome.restart();
-  });
+    // The job alone is 12 s of steps; cuts, a kill and a restart on a loaded machine take their time too.
+  }, 120_000);
 
   it("two tabs of one user: the one that was away recovers what it missed, the other is unaffected", async () => {
     const awayProxy = await startProxy([b.port]);
@@ -115,9 +116,9 @@ describe("no lost events across reconnects, cuts and crashes", () => {
     const recovery = new Promise<RecoveryPayload>((resolve) => t.client.once("recovery", resolve));
     t.client.connect();
     expect(await recovery).toEqual({ recovered: true, missed: 10_000 });
-    await waitFor("all 10,000", () => received === 10_000, { timeoutMs: 30_000 });
+    await waitFor("all 10,000", () => received === 10_000, { timeoutMs: 60_000 });
     expect(inOrder).toBe(true);
-  });
+  }, 120_000);
 
   it("a worker's events reach the user's sockets on both instances", async () => {
     const onA = await connected(a.url);
@@ -181,84 +182,4 @@ describe("no lost events across reconnects, cuts and crashes", () => {
     t.client.close();
     return t.welcomes[0]?.instance ?? "";
   }
-});
-
-describe("recovery limits", () => {
-  let redis: TestRedis;
-  let server: TestInstance;
-  let publisher: WorkerPublisher;
-  const env = { TETHER_RECOVERY_WINDOW: "1s", TETHER_RECOVERY_MAX_EVENTS: "100" };
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    server = await startInstance({ REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, ...env });
-    publisher = await createPublisher(loadConfig({ REDIS_URL: redis.url, LOG_LEVEL: "silent", ...env }));
-  });
-  afterAll(async () => {
-    await publisher?.close();
-    await server?.kill();
-    await redis?.close();
-  });
-
-  async function awayWhile(publish: () => Promise<void>): Promise<{ recovery: RecoveryPayload; t: TestClient }> {
-    const t = startClient(server.url);
-    await t.client.login(API_KEY);
-    t.client.connect();
-    await t.welcomed(1);
-    await publisher.publish({ user: "admin" }, "job:done", { jobId: "seen" });
-    await waitFor("the first event", () => t.client.lastOffset !== t.welcomes[0]?.offset);
-    t.client.close();
-    await publish();
-    const recovery = new Promise<RecoveryPayload>((resolve) => t.client.once("recovery", resolve));
-    t.client.connect();
-    return { recovery: await recovery, t };
-  }
-
-  it("an offset older than the recovery window: recovered:false reaches the app, and the next reconnect starts afresh", async () => {
-    const { recovery, t } = await awayWhile(async () => {
-      await publisher.publish({ user: "admin" }, "job:done", { jobId: "missed" });
-      await idleFor(1_500);
-    });
-    expect(recovery.recovered).toBe(false);
-    expect(recovery.missed).toBeGreaterThanOrEqual(1);
-    expect(recovery.reason).toBe("trimmed");
-    t.client.socket.io.engine.close();
-    const again = await nextEvent<RecoveryPayload>(t.client, "recovery");
-    expect(again).toEqual({ recovered: true, missed: 0 });
-    t.client.close();
-  });
-
-  it("events lost when the stream expired are not hidden by one published after (recovered:true while events were missing)", async () => {
-    const { recovery, t } = await awayWhile(async () => {
-      await publisher.publish({ user: "admin" }, "job:done", { jobId: "lost-1" });
-      await publisher.publish({ user: "admin" }, "job:done", { jobId: "lost-2" });
-      // The stream key expires a window after its last event; only its meta hash stays.
-      await waitFor(
-        "the stream to expire",
-        async () => (await redis.client().exists("tether:stream:{user:admin}")) === 0,
-        {
-          timeoutMs: 5_000,
-        },
-      );
-      await publisher.publish({ user: "admin" }, "job:done", { jobId: "after" });
-    });
-    expect(recovery).toMatchObject({ recovered: false, reason: "trimmed" });
-    t.client.close();
-  });
-
-  it("more events than the stream keeps: recovered:false with what is known to be missed, never a partial replay", async () => {
-    let got = 0;
-    const { recovery, t } = await awayWhile(async () => {
-      for (let step = 1; step <= 150; step++) {
-        await publisher.publish({ user: "admin" }, "job:progress", { jobId: "overflow", step, steps: 150 });
-      }
-    });
-    t.client.on("job:progress", () => {
-      got += 1;
-    });
-    expect(recovery).toEqual({ recovered: false, missed: 100, offset: expect.any(String), reason: "trimmed" });
-    expect(await t.client.echo("after")).toBe("after");
-    expect(got).toBe(0);
-    t.client.close();
-  });
 });

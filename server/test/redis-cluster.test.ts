@@ -1,11 +1,11 @@
 import type { JobProgressPayload, RecoveryPayload } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { connectRaw, login, post, refusal, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedisCluster, type TestRedisCluster } from "@tether/testkit/redis-cluster";
+import { nextEvent, waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { connectRaw, login, post, refusal, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
-import { nextEvent, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "cluster-test-api-key-0123456789ab";
 

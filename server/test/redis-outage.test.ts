@@ -1,10 +1,10 @@
 import { ErrorCode } from "@tether/shared";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { login, post } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClient, type TestClient } from "./helpers/client.js";
-import { login, post } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor, waitFor } from "./helpers/wait.js";
 
 const API_KEY = "outage-test-api-key-0123456789abc";
 const COMMAND_TIMEOUT_MS = 500;

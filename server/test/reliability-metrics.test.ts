@@ -3,16 +3,16 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AwayMsSchema, MAX_REPORTED_AWAY_MS, type RecoveryPayload, type RoomJoinAck } from "@tether/shared";
+import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
+import { connectRaw, localAddressOption, type TestSession, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { LOG_DIR, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublisher, loadConfig, type WorkerPublisher } from "../src/index.js";
 import { RECONNECT_DURATION_BUCKETS, REPLAY_SIZE_BUCKETS } from "../src/observability/metrics.js";
 import { unrecoverable } from "../src/realtime/recovery.js";
-import { fetchFrom, nextClientAddress } from "./helpers/address.js";
-import { connectRaw, localAddressOption, type TestSession, type WelcomedSocket, wsToken } from "./helpers/http.js";
-import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 /** The rooms suite's host: a login of the API key plus a user name, and `canJoin` from a policy file. */
 const HOST = resolve(import.meta.dirname, "rooms/host.ts");

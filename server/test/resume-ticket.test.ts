@@ -1,10 +1,10 @@
 import { ErrorCode } from "@tether/shared";
+import { connectedClient, type TestClient } from "@tether/testkit/client";
+import { connectRaw, login, post, refusal, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectedClient, type TestClient } from "./helpers/client.js";
-import { connectRaw, login, post, refusal, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { idleFor } from "./helpers/wait.js";
 
 const API_KEY = "resume-ticket-test-api-key-0123456789";
 const TICKET_TTL_MS = 1_500;

@@ -1,12 +1,12 @@
+import { login, type TestSession } from "@tether/testkit/http";
+import { bannerApiKey, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Keys } from "../src/auth/keys.js";
 import { SharedSecrets } from "../src/auth/secrets.js";
 import { createMemoryBackend } from "../src/store/memory.js";
-import { login, type TestSession } from "./helpers/http.js";
-import { bannerApiKey, startInstance, type TestInstance } from "./helpers/instance.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 /** Generated secrets (no TETHER_API_KEY, no TETHER_SESSION_SECRET), checked at the default interval. */
 const GENERATED: Record<string, string> = {};

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { login, post, refusal, type TestSession, wsToken } from "@tether/testkit/http";
+import { LOG_DIR, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { openRaw } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { login, post, refusal, type TestSession, wsToken } from "./helpers/http.js";
-import { LOG_DIR, startInstance, type TestInstance } from "./helpers/instance.js";
-import { openRaw } from "./helpers/raw.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 const API_KEY = "http-security-api-key-0123456789";
 const OLD_SECRET = "old-session-secret-0123456789abcdef0123";

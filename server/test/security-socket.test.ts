@@ -1,10 +1,10 @@
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, HandshakeRefused, login, refusal, type TestSession, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { openRaw, openRawConnected, type RawSocket } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, HandshakeRefused, login, refusal, type TestSession, wsToken } from "./helpers/http.js";
-import { startInstance, type TestInstance } from "./helpers/instance.js";
-import { openRaw, openRawConnected, type RawSocket } from "./helpers/raw.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { waitFor } from "./helpers/wait.js";
 
 const API_KEY = "socket-security-api-key-0123456789";
 

@@ -1,10 +1,10 @@
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { startRedisCluster, type TestRedisCluster } from "@tether/testkit/redis-cluster";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryBackend } from "../src/store/memory.js";
 import { RedisAuthStore } from "../src/store/redis-auth.js";
 import type { AuthStore, HostSessionWrite } from "../src/store/types.js";
-import { startRedis, type TestRedis } from "./helpers/redis.js";
-import { startRedisCluster, type TestRedisCluster } from "./helpers/redis-cluster.js";
-import { waitFor } from "./helpers/wait.js";
 
 /**
  * One suite, every implementation: the Redis store (on one Redis, and on a Redis Cluster,

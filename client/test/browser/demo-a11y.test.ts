@@ -1,10 +1,11 @@
 import { createRequire } from "node:module";
+import { launchChromium, type TestBrowser, WAIT_MS } from "@tether/testkit/browser";
+import { bannerApiKey, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
 import type { AxeResults, Result } from "axe-core";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bannerApiKey, startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
-import { startProxy, type TestProxy } from "../../../server/test/helpers/proxy.js";
-import { DemoPage, ensureDemoBundle, launchChromium, type TestBrowser, WAIT_MS } from "./helpers.js";
+import { DemoPage, ensureDemoBundle } from "./helpers.js";
 
 /** axe-core's browser build, evaluated in the page (over DevTools, which the page's CSP does not govern). */
 const AXE_SOURCE = (createRequire(import.meta.url)("axe-core") as { source: string }).source;

@@ -1,10 +1,11 @@
+import { launchChromium, type TestBrowser, WAIT_MS } from "@tether/testkit/browser";
+import { bannerApiKey, startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import type { BrowserContext } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bannerApiKey, startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
-import { startProxy, type TestProxy } from "../../../server/test/helpers/proxy.js";
-import { startRedis, type TestRedis } from "../../../server/test/helpers/redis.js";
 import { ERROR_MESSAGES, SESSION_END_MESSAGES } from "../../demo/messages.js";
-import { DemoPage, ensureDemoBundle, launchChromium, type TestBrowser, WAIT_MS } from "./helpers.js";
+import { DemoPage, ensureDemoBundle } from "./helpers.js";
 
 const API_KEY = "browser-demo-ui-api-key-0123456789";
 const ENV = { TETHER_WS_TOKEN_TTL: "1s", TETHER_PING_INTERVAL: "500ms", TETHER_PING_TIMEOUT: "500ms" };

@@ -1,9 +1,10 @@
+import { launchChromium, type TestBrowser } from "@tether/testkit/browser";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
-import { startProxy, type TestProxy } from "../../../server/test/helpers/proxy.js";
-import { startRedis, type TestRedis } from "../../../server/test/helpers/redis.js";
-import { DemoPage, ensureDemoBundle, launchChromium, range, stepsOf, type TestBrowser } from "./helpers.js";
+import { DemoPage, ensureDemoBundle, range, stepsOf } from "./helpers.js";
 
 const API_KEY = "browser-failover-api-key-0123456789";
 const A = `browser-a-${process.pid}`;

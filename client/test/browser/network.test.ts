@@ -1,9 +1,10 @@
+import { launchChromium, type TestBrowser } from "@tether/testkit/browser";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor } from "@tether/testkit/wait";
 import type { CDPSession } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
-import { startRedis, type TestRedis } from "../../../server/test/helpers/redis.js";
-import { idleFor } from "../../../server/test/helpers/wait.js";
-import { DemoPage, ensureDemoBundle, launchChromium, range, stepsOf, type TestBrowser } from "./helpers.js";
+import { DemoPage, ensureDemoBundle, range, stepsOf } from "./helpers.js";
 
 const API_KEY = "browser-network-api-key-0123456789";
 const PING_INTERVAL_MS = 500;

@@ -1,16 +1,10 @@
+import { launchChromium, type TestBrowser } from "@tether/testkit/browser";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import type { BrowserContext, CDPSession, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
-import { startRedis, type TestRedis } from "../../../server/test/helpers/redis.js";
-import { waitFor } from "../../../server/test/helpers/wait.js";
-import {
-  DemoPage,
-  ensureDemoBundle,
-  launchChromium,
-  type StaticSite,
-  startStaticSite,
-  type TestBrowser,
-} from "./helpers.js";
+import { DemoPage, ensureDemoBundle, type StaticSite, startStaticSite } from "./helpers.js";
 
 const API_KEY = "browser-security-api-key-0123456789";
 /** 127.0.0.2 is loopback too, but another host: another origin and another site for Chromium. */

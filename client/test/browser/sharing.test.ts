@@ -1,11 +1,12 @@
+import { launchChromium, type TestBrowser, WAIT_MS } from "@tether/testkit/browser";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import type { BrowserContext } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startInstance, type TestInstance } from "../../../server/test/helpers/instance.js";
-import { startProxy, type TestProxy } from "../../../server/test/helpers/proxy.js";
-import { startRedis, type TestRedis } from "../../../server/test/helpers/redis.js";
-import { waitFor } from "../../../server/test/helpers/wait.js";
 import type { ClientStats } from "../../src/stats.js";
-import { DemoPage, ensureDemoBundle, launchChromium, range, stepsOf, type TestBrowser, WAIT_MS } from "./helpers.js";
+import { DemoPage, ensureDemoBundle, range, stepsOf } from "./helpers.js";
 
 const API_KEY = "browser-sharing-api-key-0123456789";
 const TABS = 10;

@@ -4,8 +4,9 @@
  * user has its own stream) and rooms with history (`CHAOS_ROOMS`, a JSON map
  * user → rooms), so room streams are under test too.
  */
+
+import { apiKeyAndUserLogin, stopOnSignals } from "@tether/testkit/host-process";
 import { loadConfig, startServer } from "../../src/index.js";
-import { apiKeyAndUserLogin, stopOnSignals } from "../helpers/host-process.js";
 
 const config = loadConfig();
 const rooms = JSON.parse(process.env.CHAOS_ROOMS ?? "{}") as Record<string, string[]>;

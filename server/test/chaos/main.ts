@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { LOG_DIR } from "../helpers/instance.js";
+import { LOG_DIR } from "@tether/testkit/instance";
 import { STANDARD_TARGET, summarize } from "./checker.js";
 import { FAULT_KINDS, type FaultKind, KINDS_OF, topologyOf } from "./faults.js";
 import { report, runChaos } from "./run.js";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { waitFor } from "../helpers/wait.js";
+import { waitFor } from "@tether/testkit/wait";
 import {
   loginAs,
   now,

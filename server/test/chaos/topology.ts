@@ -1,13 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { FAST_ENV, LOG_DIR, spawnServer, whenReady } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { startRedisCluster, type TestRedisCluster } from "@tether/testkit/redis-cluster";
+import { waitFor } from "@tether/testkit/wait";
 import { type Cluster, Redis } from "ioredis";
-import { FAST_ENV, LOG_DIR } from "../helpers/instance.js";
-import { freePort } from "../helpers/ports.js";
-import { startProxy, type TestProxy } from "../helpers/proxy.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { startRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
-import { waitFor } from "../helpers/wait.js";
 import type { StreamEntryRecord } from "./checker.js";
 
 const HOST_MAIN = resolve(import.meta.dirname, "host.ts");
@@ -81,7 +81,6 @@ async function startChaosInstance(
   onCrash: (crash: Crash) => void,
 ): Promise<ChaosInstance> {
   const port = await freePort();
-  mkdirSync(LOG_DIR, { recursive: true });
   const logFile = join(LOG_DIR, `${name}.log`);
   let child: ChildProcess | undefined;
   let paused = false;
@@ -94,25 +93,17 @@ async function startChaosInstance(
       : new Promise<void>((done) => proc.once("exit", () => done()));
 
   const start = async () => {
-    const log = createWriteStream(logFile, { flags: "a" });
-    const proc = spawn(process.execPath, ["--conditions=source", "--import", "tsx", HOST_MAIN], {
-      env: {
-        ...process.env,
-        ...FAST_ENV,
-        // The production defaults: every rate limit on.
-        TETHER_RATE_LIMITS: "on",
-        ...(link ? { REDIS_URL: `redis://127.0.0.1:${link.port}` } : {}),
-        ...env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        TETHER_INSTANCE_ID: name,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const proc = spawnServer(HOST_MAIN, name, port, {
+      ...FAST_ENV,
+      // Fast liveness: a frozen instance's clients notice within a second and move on.
+      TETHER_PING_TIMEOUT: "500ms",
+      // The production defaults: every rate limit on.
+      TETHER_RATE_LIMITS: "on",
+      ...(link ? { REDIS_URL: `redis://127.0.0.1:${link.port}` } : {}),
+      ...env,
     });
     child = proc;
     paused = false;
-    proc.stdout?.pipe(log);
-    proc.stderr?.pipe(log);
     proc.once("exit", (code, signal) => {
       if (stopping || closed || child !== proc) return;
       child = undefined;
@@ -122,14 +113,7 @@ async function startChaosInstance(
         if (!closed && child === undefined) start().catch(() => {});
       }, RESTART_AFTER_CRASH_MS);
     });
-    await waitFor(
-      `chaos instance ${name} on port ${port}`,
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}; see ${LOG_DIR}/${name}.log`);
-        return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
-      },
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
+    await whenReady(proc, name, port);
   };
   const kill = async () => {
     const proc = child;

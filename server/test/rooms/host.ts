@@ -5,8 +5,8 @@
  * for any), so a test can change who may join between two connects.
  */
 import { readFileSync } from "node:fs";
+import { apiKeyAndUserLogin, stopOnSignals } from "@tether/testkit/host-process";
 import { loadConfig, startServer } from "../../src/index.js";
-import { apiKeyAndUserLogin, stopOnSignals } from "../helpers/host-process.js";
 
 const config = loadConfig();
 const policyFile = process.env.ROOMS_POLICY ?? "";

@@ -1,12 +1,12 @@
+import { nextClientAddress } from "@tether/testkit/address";
+import { agentSays } from "@tether/testkit/agent";
+import { connectRaw, login, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { freePort } from "@tether/testkit/ports";
+import { openRaw } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nextClientAddress } from "../helpers/address.js";
-import { agentSays } from "../helpers/agent.js";
-import { connectRaw, login, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { freePort } from "../helpers/ports.js";
-import { openRaw } from "../helpers/raw.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "admission-order-api-key-0123456789";
 

@@ -1,11 +1,11 @@
 import { resolve } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, login, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { openRawConnected, type RawSocket } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, type WelcomedSocket, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { openRawConnected, type RawSocket } from "../helpers/raw.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "crash-test-api-key-0123456789abcdef";
 /** Refused events allowed per socket per 2 s window in this suite. */

@@ -1,12 +1,12 @@
 import { resolve } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, login, type TestSession, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { openRaw, openRawConnected, type RawSocket } from "@tether/testkit/raw";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, type TestSession, type WelcomedSocket, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { openRaw, openRawConnected, type RawSocket } from "../helpers/raw.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "fuzz-test-api-key-0123456789abcdefgh";
 const HOST = resolve(import.meta.dirname, "../fixtures/hostile-host.ts");

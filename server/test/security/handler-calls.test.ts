@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
 import { ErrorCode } from "@tether/shared";
+import { connectRaw, login, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, type WelcomedSocket, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "handler-calls-api-key-0123456789abc";
 const HOST = resolve(import.meta.dirname, "../fixtures/hostile-host.ts");

@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ErrorCode, SessionEndReason } from "@tether/shared";
+import { connectRaw, refusal, type WelcomedSocket } from "@tether/testkit/http";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { idleFor, nextEvent, waitFor } from "@tether/testkit/wait";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether, TetherError } from "../../src/index.js";
-import { connectRaw, refusal, type WelcomedSocket } from "../helpers/http.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { idleFor, nextEvent, waitFor } from "../helpers/wait.js";
 
 const SESSION_SECRET = "host-sessions-security-secret-0123456789";
 const MAX_AGE_MS = 2_000;

@@ -1,11 +1,11 @@
+import { nextClientAddress } from "@tether/testkit/address";
+import { login, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { createPublisher, loadConfig } from "../../src/index.js";
-import { nextClientAddress } from "../helpers/address.js";
-import { login, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "replay-budget-api-key-0123456789ab";
 const EVENTS = 1_000;

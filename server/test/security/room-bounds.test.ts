@@ -6,13 +6,13 @@
  * app on a real HTTP server, real socket.io clients.
  */
 import { ErrorCode } from "@tether/shared";
+import type { TestClient } from "@tether/testkit/client";
+import { connectRaw } from "@tether/testkit/http";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisPresenceStore } from "../../src/store/presence.js";
-import type { TestClient } from "../helpers/client.js";
-import { connectRaw } from "../helpers/http.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 import { type Policy, type RoomsHost, startRoomsHost, tab, users } from "./rooms-host.js";
 
 let redis: TestRedis;

@@ -6,10 +6,10 @@
  * host apps on one real redis-server, real socket.io clients.
  */
 import { ErrorCode } from "@tether/shared";
+import type { TestClient } from "@tether/testkit/client";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestClient } from "../helpers/client.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 import { type Policy, publish, type RoomsHost, startRoomsHost, tab, users } from "./rooms-host.js";
 
 /** How soon a removal must reach the other instance. */

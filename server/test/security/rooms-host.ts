@@ -5,11 +5,11 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
+import { post } from "@tether/testkit/http";
 import express from "express";
 import { createTether, loadConfig, type Tether } from "../../src/index.js";
-import { startClient, type TestClient } from "../helpers/client.js";
-import { apiKeyAndUserLogin } from "../helpers/host-process.js";
-import { post } from "../helpers/http.js";
 
 export const API_KEY = "room-security-api-key-0123456789";
 export const PUBLISH_KEY = "room-security-publish-key-0123456789";

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
+import { connectRaw, login, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectRaw, login, type WelcomedSocket, wsToken } from "../helpers/http.js";
-import { startInstance, type TestInstance } from "../helpers/instance.js";
-import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { waitFor } from "../helpers/wait.js";
 
 const API_KEY = "subscription-faults-api-key-0123456";
 const HOST = resolve(import.meta.dirname, "../fixtures/hostile-host.ts");

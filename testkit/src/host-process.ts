@@ -1,8 +1,8 @@
 /**
- * Pieces of the tests' own host-app processes (server/test/*\/host.ts): started
+ * Pieces of the tests' own host-app processes (a `host.ts` beside a suite): started
  * by `startInstance({ main })` exactly as `npm start` is, and stopped the same way.
  */
-import type { LoginCheck, RunningServer, TetherConfig } from "../../src/index.js";
+import type { LoginCheck, RunningServer, TetherConfig } from "@tether/server";
 
 /** SIGTERM/SIGINT: a graceful stop (drain, then exit 0), exit 1 past the shutdown deadline. */
 export function stopOnSignals(server: RunningServer, config: TetherConfig): void {

@@ -1,25 +1,35 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { freePort } from "./ports.js";
 import { waitFor } from "./wait.js";
 
-const SERVER_MAIN = resolve(import.meta.dirname, "../../src/main.ts");
+/** The server's entry point, from source: what `npm start` runs once built. */
+const SERVER_MAIN = join(dirname(createRequire(import.meta.url).resolve("@tether/server/package.json")), "src/main.ts");
 /** Every instance's log lands here, so a test can grep all logs for secrets. */
 export const LOG_DIR = process.env.TETHER_TEST_LOG_DIR ?? join(tmpdir(), "tether-test-logs");
+
+/**
+ * Admission's event-loop-delay criterion measures the machine, not the scenario: on a shared box
+ * under load it refuses handshakes any test may make. The rate criterion, which a test can drive,
+ * keeps its default (admission.test.ts); the delay one is a load property for the bench. For
+ * instances a test runs in its own process (`createTether`) as well as for spawned ones.
+ */
+export const MACHINE_LOAD_ENV: Record<string, string> = { TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: "5s" };
 
 /** Short TTLs and intervals so lifecycle tests take seconds. Rate limits and caps keep their defaults (on). */
 export const FAST_ENV: Record<string, string> = {
   TETHER_WS_TOKEN_TTL: "2s",
   TETHER_PING_INTERVAL: "500ms",
-  TETHER_PING_TIMEOUT: "500ms",
+  // How long a pong may take: a loaded machine can hold a test process for more than half a second,
+  // and a socket closed for it fails a test about something else (raw sockets do not reconnect). A
+  // test of silent deaths (a frozen process, a blackholed link) sets its own.
+  TETHER_PING_TIMEOUT: "5s",
   TETHER_DRAIN_WINDOW: "300ms",
   TETHER_SHUTDOWN_TIMEOUT: "5s",
-  // Admission's event-loop-delay criterion measures the machine, not the scenario: on a shared box
-  // under load it refuses handshakes any test may make. The rate criterion, which a test can
-  // drive, keeps its default (admission.test.ts); the delay one is a load property for the bench.
-  TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: "5s",
+  ...MACHINE_LOAD_ENV,
   LOG_LEVEL: "info",
 };
 
@@ -39,6 +49,37 @@ export interface TestInstance {
 let counter = 0;
 
 /**
+ * Spawns a server entry point from source (tsx), as `npm start` runs the built one, on
+ * 127.0.0.1:`port` with the id `name`; its output is appended to LOG_DIR/<name>.log.
+ */
+export function spawnServer(main: string, name: string, port: number, env: Record<string, string>): ChildProcess {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return child;
+}
+
+/**
+ * Resolves once the server `spawnServer` started answers /readyz; fails at once, naming its log, if
+ * it exits. The deadline allows for a loaded machine: a start from source takes seconds there.
+ */
+export async function whenReady(child: ChildProcess, name: string, port: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `instance ${name} on port ${port}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${LOG_DIR}/${name}.log`);
+      return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
+}
+
+/**
  * Starts `server/src/main.ts` (from source) on a free port and waits until it is ready.
  * `main`: another entry point (a host app of the tests' own), run the same way.
  */
@@ -48,28 +89,11 @@ export async function startInstance(
 ): Promise<TestInstance> {
   const port = options.port ?? (await freePort());
   const name = env.TETHER_INSTANCE_ID ?? `test-${process.pid}-${++counter}`;
-  mkdirSync(LOG_DIR, { recursive: true });
   let child!: ChildProcess;
 
   const launch = async () => {
-    const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
-    child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", options.main ?? SERVER_MAIN], {
-      env: { ...process.env, ...FAST_ENV, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    const proc = child;
-    await waitFor(
-      `instance ${name} on port ${port}`,
-      async () => {
-        if (proc.exitCode !== null)
-          throw new Error(`instance exited with ${proc.exitCode}; see ${LOG_DIR}/${name}.log`);
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        return res.ok;
-      },
-      { timeoutMs: 30_000, intervalMs: 50 },
-    );
+    child = spawnServer(options.main ?? SERVER_MAIN, name, port, { ...FAST_ENV, ...env });
+    await whenReady(child, name, port);
   };
 
   const exit = (proc: ChildProcess) =>

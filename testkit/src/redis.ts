@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,10 +6,14 @@ import { Redis } from "ioredis";
 import { freePort } from "./ports.js";
 import { waitFor } from "./wait.js";
 
-/** A real redis-server on a free port, for one test file. */
+/** A real redis-server on a free port, for one test file (or one bench run). */
 export interface TestRedis {
   readonly url: string;
   readonly port: number;
+  /** Its data directory (removed by `close`). */
+  readonly dir: string;
+  /** The running server's process id (undefined while stopped). */
+  pid(): number | undefined;
   /** A plain client for assertions and fault injection. */
   client(): Redis;
   /** Stops the server (SIGTERM, or SIGKILL with `{ kill: true }`). */
@@ -20,8 +24,16 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-/** `args`: extra redis-server arguments (e.g. `--enable-debug-command local` for fault injection). */
-export async function startRedis(options: { persistence?: boolean; args?: string[] } = {}): Promise<TestRedis> {
+export interface RedisOptions {
+  /** Append-only file, fsynced on every write: a restart keeps every key. */
+  persistence?: boolean;
+  /** Extra redis-server arguments, after the defaults (they win): `--enable-debug-command local`, `--replicaof`… */
+  args?: string[];
+  /** How the process is spawned (the bench passes its own, which ends every child when it exits). */
+  spawn?: (command: string, args: string[], options: SpawnOptions) => ChildProcess;
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "tether-redis-"));
   const clients: Redis[] = [];
@@ -45,7 +57,7 @@ export async function startRedis(options: { persistence?: boolean; args?: string
   ];
 
   const start = async () => {
-    const proc = spawn("redis-server", args, { stdio: ["ignore", "ignore", "inherit"] });
+    const proc = (options.spawn ?? spawn)("redis-server", args, { stdio: ["ignore", "ignore", "inherit"] });
     child = proc;
     const probe = new Redis(port, "127.0.0.1", {
       lazyConnect: true,
@@ -74,6 +86,8 @@ export async function startRedis(options: { persistence?: boolean; args?: string
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    dir,
+    pid: () => (child?.exitCode === null && child.signalCode === null ? child.pid : undefined),
     client() {
       const client = new Redis(port, "127.0.0.1");
       client.on("error", () => {});
