@@ -80,13 +80,18 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly now: () => string;
   /** Channels to subscribe at the end of this turn of the event loop, with their waiters. */
   private pendingWatches: Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void }> | undefined;
+  /** The channels this instance means to hear: what a re-send restores. */
+  private readonly wanted = new Set<string>();
   /**
-   * (Un)subscriptions that failed unconfirmed, sent again: ioredis subscribes again after a
-   * reconnect only to what Redis had confirmed (one Redis), and a Cluster turns a command away
-   * unsent and unrecorded while a slot has no sharded subscriber. Without this, a watch that failed
-   * in a drop would leave its stream unheard on this instance for good.
+   * Channels whose last (un)subscribe failed unconfirmed, set right again: ioredis subscribes
+   * again after a reconnect only to what Redis had confirmed (one Redis), and a Cluster turns a
+   * command away unsent and unrecorded while a slot has no sharded subscriber. Without this, a
+   * watch that failed in a drop would leave its stream unheard on this instance for good. What a
+   * channel is set to is what is wanted at re-send time, not what failed: an unwatch and a watch of
+   * one stream both failing in one drop (a client back on the instance it left) fail in that order,
+   * and the watch must win.
    */
-  private readonly unconfirmed = new Map<string, "subscribe" | "unsubscribe">();
+  private readonly unconfirmed = new Set<string>();
   private resendTimer: NodeJS.Timeout | undefined;
   /** The listener's resync, for a re-send that lands without a reconnect (its window was unheard). */
   private onResync: (() => void) | undefined;
@@ -247,12 +252,13 @@ export class RedisHistoryStore implements HistoryStore {
    */
   async watch(stream: string): Promise<void> {
     const channel = streamChannel(stream);
+    this.wanted.add(channel);
     this.unconfirmed.delete(channel);
     if (this.sub.isCluster) {
       try {
         await this.sub.ssubscribe(channel);
       } catch (err) {
-        this.unconfirmedFailed(channel, "subscribe");
+        this.unconfirmedFailed(channel);
         throw err;
       }
       return;
@@ -280,7 +286,7 @@ export class RedisHistoryStore implements HistoryStore {
       },
       () => {
         for (const [channel, waiting] of batch) {
-          this.unconfirmedFailed(channel, "subscribe");
+          this.unconfirmedFailed(channel);
           waiting.settle(false);
         }
       },
@@ -289,6 +295,7 @@ export class RedisHistoryStore implements HistoryStore {
 
   unwatch(stream: string): void {
     const channel = streamChannel(stream);
+    this.wanted.delete(channel);
     const waiting = this.pendingWatches?.get(channel);
     if (waiting) {
       // Not sent yet: it never will be (its watcher is gone; a watch again makes a new one).
@@ -299,14 +306,13 @@ export class RedisHistoryStore implements HistoryStore {
     this.unconfirmed.delete(channel);
     this.sub.sunsubscribe(channel).catch(() => {
       // Unconfirmed: ioredis may still hold the channel and subscribe it again after a reconnect.
-      this.unconfirmedFailed(channel, "unsubscribe");
+      this.unconfirmedFailed(channel);
     });
   }
 
-  /** An (un)subscribe failed unconfirmed: sent again at the next reconnect, or shortly if none comes. */
-  private unconfirmedFailed(channel: string, op: "subscribe" | "unsubscribe"): void {
-    if (this.unconfirmed.has(channel)) return;
-    this.unconfirmed.set(channel, op);
+  /** An (un)subscribe failed unconfirmed: set right at the next reconnect, or shortly if none comes. */
+  private unconfirmedFailed(channel: string): void {
+    this.unconfirmed.add(channel);
     this.resendTimer ??= setTimeout(() => {
       this.resendTimer = undefined;
       if (this.sub.status !== "ready") return; // its "ready" re-sends
@@ -317,20 +323,24 @@ export class RedisHistoryStore implements HistoryStore {
     }, RESEND_AFTER_MS).unref();
   }
 
-  /** Sends the unconfirmed (un)subscriptions again; resolves to how many subscriptions were confirmed. */
+  /**
+   * Sets each unconfirmed channel to what is wanted now (subscribed or not);
+   * resolves to how many subscriptions were confirmed.
+   */
   private async resendUnconfirmed(): Promise<number> {
-    const sends = [...this.unconfirmed];
+    const channels = [...this.unconfirmed];
     this.unconfirmed.clear();
     const results = await Promise.all(
-      sends.map(([channel, op]) =>
-        (op === "subscribe" ? this.sub.ssubscribe(channel) : this.sub.sunsubscribe(channel)).then(
-          () => op === "subscribe",
+      channels.map((channel) => {
+        const subscribe = this.wanted.has(channel);
+        return (subscribe ? this.sub.ssubscribe(channel) : this.sub.sunsubscribe(channel)).then(
+          () => subscribe,
           () => {
-            this.unconfirmedFailed(channel, op);
+            this.unconfirmedFailed(channel);
             return false;
           },
-        ),
-      ),
+        );
+      }),
     );
     return results.filter(Boolean).length;
   }
