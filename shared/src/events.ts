@@ -13,6 +13,8 @@ export const ServerEvent = {
   PresenceJoin: "presence:join",
   /** A user's last connection in a room went (or its instance died). */
   PresenceLeave: "presence:leave",
+  /** A member's presence data changed (set by `presence:set`). */
+  PresenceUpdate: "presence:update",
   /** A room this socket asked for at reconnect is no longer allowed (`canJoin` refused it). */
   RoomRevoked: "room:revoked",
 } as const;
@@ -22,6 +24,10 @@ export const ClientEvent = {
   RoomJoin: "room:join",
   RoomLeave: "room:leave",
   RoomMembers: "room:members",
+  /** The last events of the user's stream or of a room this socket is in, on demand. */
+  History: "history",
+  /** Sets (replaces) this user's presence data in a room this socket is in. */
+  PresenceSet: "presence:set",
 } as const;
 
 export interface WelcomePayload {
@@ -76,15 +82,28 @@ export interface RecoveryPayload {
  */
 export type RecoveryFailure = "trimmed" | "reset" | "invalid";
 
+/**
+ * A member's presence data in a room: a small JSON object set at join and
+ * updatable (`presence:set`); the server bounds its size.
+ */
+export type PresenceData = Record<string, unknown>;
+
 /** One member of a room: a user, with its connections in the room across the fleet. */
 export interface RoomMember {
   userId: string;
   connections: number;
+  /** The member's presence data, when it set any. */
+  data?: PresenceData;
 }
 
 export interface PresencePayload {
   room: string;
+  /** The member's user id. */
+  userId: string;
+  /** @deprecated the same as `userId` (kept for clients of the first presence release). */
   user: string;
+  /** The member's presence data (join and update), when it set any. */
+  data?: PresenceData;
 }
 
 export interface RoomRevokedPayload {
@@ -107,6 +126,34 @@ export type RoomJoinAck =
 
 export type RoomLeaveAck = { ok: true } | RoomAckError;
 
+/** One stored event, as history returns it: its offset, name and payload. */
+export interface HistoryEvent {
+  offset: Offset;
+  event: string;
+  data: unknown;
+}
+
+/**
+ * What `history` asks for: the user's own stream (no `room`) or a room this
+ * socket is in; at most `limit` events (server default 50, at most 100), the
+ * newest ones, or the newest ones before the offset `before` (paging back).
+ */
+export interface HistoryRequest {
+  room?: string;
+  limit?: number;
+  before?: Offset;
+}
+
+/**
+ * `history`'s acknowledgement: `events` oldest first (a subscription may go on
+ * from the last one's offset), `offset` where the stream stands now, `more`
+ * when older events remain (ask again with `before` = the first one's offset).
+ */
+export type HistoryAck = { ok: true; events: HistoryEvent[]; offset: Offset; more: boolean } | RoomAckError;
+
+/** `presence:set`'s acknowledgement. */
+export type PresenceSetAck = { ok: true } | RoomAckError;
+
 /** `room:members`' acknowledgement: at most 100 members listed; `membersTotal` counts them all. */
 export type RoomMembersAck = { ok: true; members: RoomMember[]; membersTotal?: number } | RoomAckError;
 
@@ -121,17 +168,28 @@ export interface ServerToClientEvents extends DemoServerEvents {
   ticket: (payload: TicketPayload) => void;
   "presence:join": (payload: PresencePayload) => void;
   "presence:leave": (payload: PresencePayload) => void;
+  "presence:update": (payload: PresencePayload) => void;
   "room:revoked": (payload: RoomRevokedPayload) => void;
 }
 
 /** Every event a client may emit; anything else is ignored by the server. */
 export interface ClientToServerEvents {
   echo: (payload: unknown, ack: (payload: unknown) => void) => void;
-  /** Joins a room with history at run time (the server's `canJoin` decides), from `offset` if given. */
-  "room:join": (request: { room: string; offset?: Offset }, ack: (result: RoomJoinAck) => void) => void;
+  /**
+   * Joins a room with history at run time (the server's `canJoin` decides), from `offset` if given,
+   * with this user's presence data if given.
+   */
+  "room:join": (
+    request: { room: string; offset?: Offset; presence?: PresenceData },
+    ack: (result: RoomJoinAck) => void,
+  ) => void;
   "room:leave": (request: { room: string }, ack: (result: RoomLeaveAck) => void) => void;
   /** The members of a room this socket is in. */
   "room:members": (request: { room: string }, ack: (result: RoomMembersAck) => void) => void;
+  /** The last events of the user's stream or of a room this socket is in. */
+  history: (request: HistoryRequest, ack: (result: HistoryAck) => void) => void;
+  /** Sets this user's presence data in a room this socket is in. */
+  "presence:set": (request: { room: string; data: PresenceData }, ack: (result: PresenceSetAck) => void) => void;
 }
 
 /** Messages between server instances (through the Redis adapter). */

@@ -82,6 +82,8 @@ const BUILT_IN_EMITS: Readonly<Record<keyof ClientToServerEvents, true>> = {
   "room:join": true,
   "room:leave": true,
   "room:members": true,
+  history: true,
+  "presence:set": true,
 };
 
 /** An app event's EventAck: its result, or its error code thrown as a TetherClientError. */

@@ -105,7 +105,7 @@ export class RoomPresence {
 
   private announce(room: string, changes: PresenceChange[]): void {
     for (const { userId, before, after } of changes) {
-      const payload = { room, user: userId };
+      const payload = { room, userId, user: userId };
       if (before === 0 && after > 0) this.io.to(presenceRoom(room)).emit(ServerEvent.PresenceJoin, payload);
       else if (before > 0 && after === 0) this.io.to(presenceRoom(room)).emit(ServerEvent.PresenceLeave, payload);
     }
