@@ -26,6 +26,24 @@ export const streamChannel = (stream: string) => `tether:ev:{${stream}}`;
 const CHANNEL_PREFIX = "tether:ev:";
 /** How soon an unconfirmed (un)subscribe is sent again when no reconnect comes to do it. */
 const RESEND_AFTER_MS = 1_000;
+/**
+ * How long a Cluster's SSUBSCRIBE may stay unanswered before it counts as failed: ioredis
+ * never settles one that a node answered with MOVED (its slot map was stale; it only refreshes
+ * the map and subscribes the group's channels again), and a shard subscriber has no command timeout.
+ */
+const SHARD_SUBSCRIBE_DEADLINE_MS = 5_000;
+
+/** A sharded SSUBSCRIBE on a Cluster, failed when not answered within the deadline. */
+function shardSubscribe(cluster: RedisClient, channel: string): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`SSUBSCRIBE ${channel} unanswered for ${SHARD_SUBSCRIBE_DEADLINE_MS} ms`)),
+      SHARD_SUBSCRIBE_DEADLINE_MS,
+    );
+  });
+  return Promise.race([cluster.ssubscribe(channel), deadline]).finally(() => clearTimeout(timer));
+}
 
 type RawEntry = [string, string[]];
 
@@ -256,7 +274,7 @@ export class RedisHistoryStore implements HistoryStore {
     this.unconfirmed.delete(channel);
     if (this.sub.isCluster) {
       try {
-        await this.sub.ssubscribe(channel);
+        await shardSubscribe(this.sub, channel);
       } catch (err) {
         this.unconfirmedFailed(channel);
         throw err;
@@ -333,7 +351,12 @@ export class RedisHistoryStore implements HistoryStore {
     const results = await Promise.all(
       channels.map((channel) => {
         const subscribe = this.wanted.has(channel);
-        return (subscribe ? this.sub.ssubscribe(channel) : this.sub.sunsubscribe(channel)).then(
+        const sent = !subscribe
+          ? this.sub.sunsubscribe(channel)
+          : this.sub.isCluster
+            ? shardSubscribe(this.sub, channel)
+            : this.sub.ssubscribe(channel);
+        return sent.then(
           () => subscribe,
           () => {
             this.unconfirmedFailed(channel);

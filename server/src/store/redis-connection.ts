@@ -73,6 +73,13 @@ function createClient(target: RedisTarget, name: string, commandTimeoutMs: numbe
     // Stream events and the adapter use sharded pub/sub: one subscriber connection per shard.
     shardedSubscribers: subscriber,
     enableOfflineQueue: subscriber,
+    // The subscriber's (un)subscribes are never re-sent by the Cluster client after their connection
+    // closed: such a retry goes out some 100 ms later, after newer ones (a SUNSUBSCRIBE of a socket
+    // that left, re-sent after the SSUBSCRIBE of the socket that came back, leaves the stream unheard
+    // with the connection alive). They fail instead, and the history store sets each channel to what
+    // is wanted now, in order; ioredis subscribes a replaced shard subscriber to its channels itself.
+    retryDelayOnFailover: subscriber ? 0 : undefined,
+    retryDelayOnClusterDown: subscriber ? 0 : undefined,
     // Not on a Cluster: an auto-pipelined batch that meets a topology change surfaces raw MOVED
     // errors instead of following them (redis/ioredis#2075), failing reads and publishes mid-failover.
     enableAutoPipelining: false,
