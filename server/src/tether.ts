@@ -3,7 +3,7 @@ import { Router } from "express";
 import type { Tether, TetherOptions } from "./api.js";
 import { createAuth } from "./auth/create.js";
 import { apiKeyLogin } from "./auth/login.js";
-import { requireGivenSecrets } from "./config/config.js";
+import { requireGivenSecrets, requireStoreChoice } from "./config/config.js";
 import { createDemo } from "./demo/create.js";
 import { createHttpRoutes } from "./http/create.js";
 import { routePaths } from "./http/settings.js";
@@ -12,6 +12,7 @@ import { createLogger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createOps } from "./ops/create.js";
 import { EventHandlers } from "./realtime/handlers.js";
+import { readHistory, streamOf } from "./realtime/history.js";
 import { hostRooms } from "./realtime/host-rooms.js";
 import { hostSessions } from "./realtime/host-sessions.js";
 import { StreamPublisher } from "./realtime/publisher.js";
@@ -32,9 +33,15 @@ import { createBackend } from "./store/backend.js";
  */
 export async function createTether<E extends TetherEvents = TetherEvents>(options: TetherOptions): Promise<Tether<E>> {
   const { config } = options;
+  const memoryStore = options.store === "memory";
   requireGivenSecrets(config, { builtInLogin: options.login === undefined });
+  requireStoreChoice(config, { memoryStore });
   const logger = options.logger ?? createLogger(config, { instance: config.instanceId });
   for (const warning of config.warnings) logger.warn(warning);
+  if (config.redis === undefined && !memoryStore)
+    logger.warn(
+      'No REDIS_URL: Tether runs embedded, in this process (one instance only). Set REDIS_URL, or pass store: "memory" to say so.',
+    );
   const { basePath, socketPath } = routePaths(config, options);
   const backend = await createBackend({ logger }, { ...config, history: historyLimits(config) });
   // The realtime half exists once `attach` is called: the parts built before it reach it through `attached`.
@@ -45,11 +52,14 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   const auth = await createAuth({ backend, metrics, logger }, config);
   const publisher = new StreamPublisher(history, publishPolicy(config));
   const handlers = new EventHandlers(logger);
+  const readTargetHistory: Tether<E>["history"] = async (target, historyOptions = {}) =>
+    readHistory(history, streamOf(target), historyOptions, config.history);
   const http = createHttpRoutes(
     {
       auth,
-      login: options.login ?? apiKeyLogin(() => auth.secrets.apiKey),
+      login: options.login === false ? undefined : (options.login ?? apiKeyLogin(() => auth.secrets.apiKey)),
       publisher,
+      readHistory: readTargetHistory,
       metrics,
       logger,
       onSessionEnded: (sid) => requireAttached(realtime).endSession(sid, SessionEndReason.Logout),
@@ -88,6 +98,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     backend,
     logger,
     publisher,
+    history: readTargetHistory,
     get io() {
       return realtime?.io;
     },

@@ -67,7 +67,8 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
    * only then does it reject, with UNAVAILABLE (publish again with the same id: still once).
    * Rejects with a TetherError INVALID_INPUT for a reserved event name (`welcome`,
    * `newListener`, …: see `isPublishableEventName` in @tether/shared), for `data` nested
-   * too deep, too large or not JSON (see `payloadShapeProblem`), for a malformed id, and
+   * too deep, too large or not JSON (see `payloadShapeProblem`), for `data` with a field
+   * named `offset` or `room` (Tether adds those on delivery: rename yours), for a malformed id, and
    * (status 422) for an id already published with another event or data.
    *
    * @example
@@ -168,11 +169,25 @@ export function assertPublishable(event: unknown): asserts event is string {
 }
 
 /**
+ * Fields Tether adds to every delivered event (`offset`; `room` for a room's event): an
+ * app's data may not carry them, or they would be overwritten on delivery.
+ */
+export const RESERVED_DATA_FIELDS = ["offset", "room"] as const;
+
+/**
  * The publish-side payload rule, for every publish entry (HTTP, in-process, worker):
- * checked without recursion before JSON.stringify walks it (a deep one overflowed the stack).
+ * checked without recursion before JSON.stringify walks it (a deep one overflowed the stack),
+ * and without a reserved top-level field (INVALID_INPUT naming it: see RESERVED_DATA_FIELDS).
  */
 export function assertPublishableData(data: unknown): void {
   const problem = payloadShapeProblem(data);
   if (problem !== undefined)
     throw new TetherError(ErrorCode.InvalidInput, `The event data cannot be published: ${problem}.`);
+  if (data === null || typeof data !== "object") return;
+  const reserved = RESERVED_DATA_FIELDS.find((field) => Object.hasOwn(data, field));
+  if (reserved !== undefined)
+    throw new TetherError(
+      ErrorCode.InvalidInput,
+      `The event data cannot carry a field named "${reserved}": Tether adds ${RESERVED_DATA_FIELDS.map((f) => `"${f}"`).join(" and ")} on delivery. Rename it.`,
+    );
 }

@@ -16,6 +16,7 @@ import { Delivery } from "./delivery.js";
 import { EventGuard, SocketCounter } from "./guards.js";
 import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
+import { historyEvents } from "./history-events.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
 import { parseRoomControl, type RoomControl, type RoomControlMessage } from "./room-control.js";
@@ -43,6 +44,8 @@ export type RealtimeSettings = Pick<
   | "admission"
   | "socketLimits"
   | "roomLimits"
+  | "history"
+  | "maxPresenceBytes"
 > &
   Pick<AuthConfig, "resumeTicketTtlMs"> & {
     instanceId: string;
@@ -165,6 +168,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     roomsOf,
     intervalMs: settings.sessionCheckIntervalMs,
     limits: settings.roomLimits,
+    maxPresenceBytes: settings.maxPresenceBytes,
     logger,
   });
   rooms.start();
@@ -213,6 +217,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     }),
   );
   const listenToRooms = roomEvents(rooms);
+  const listenToHistory = historyEvents(rooms, deps.history, settings.history);
   io.on("connection", (socket) => {
     guard.attach(socket);
     liveness.track(socket);
@@ -220,6 +225,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     void delivery.resume(socket);
     socket.on(ClientEvent.Echo, echo);
     listenToRooms(socket);
+    listenToHistory(socket);
   });
   const stop = () => {
     tickets.stop();
