@@ -20,6 +20,7 @@ export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { HistoryOptions, HistoryPage } from "./realtime/history.js";
 export {
+  type BroadcastTarget,
   IdempotencyConflictError,
   type Publisher,
   type PublishOptions,
