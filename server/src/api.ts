@@ -19,9 +19,10 @@ import type { NodeHandler } from "./http/token.js";
 import type { EventHandler } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
 import type { HistoryOptions, HistoryPage } from "./realtime/history.js";
+import type { ConnectionIdentity } from "./realtime/hooks.js";
 import type { Publisher, Target } from "./realtime/publisher.js";
 import type { CanJoin } from "./realtime/rooms.js";
-import type { TetherServer } from "./realtime/types.js";
+import type { TetherServer, TetherSocket } from "./realtime/types.js";
 import type { Backend } from "./store/types.js";
 
 export interface TetherOptions {
@@ -49,6 +50,17 @@ export interface TetherOptions {
    */
   canJoin?: CanJoin;
   logger?: Logger;
+  /**
+   * Runs for every connected socket, after Tether's own listeners (the user's events, rooms
+   * and history are set up): who it is and the Socket.IO socket (add listeners, join your own
+   * Socket.IO rooms). A hook that throws or rejects is logged; the socket stays.
+   *
+   * @example
+   * onConnect: ({ userId }) => metrics.online.inc({ user: userId }),
+   */
+  onConnect?: (identity: ConnectionIdentity, socket: TetherSocket) => void | Promise<void>;
+  /** Runs when a connected socket goes, with Socket.IO's reason (`"transport close"`, `"client namespace disconnect"`, …). */
+  onDisconnect?: (identity: ConnectionIdentity, reason: string) => void | Promise<void>;
   /**
    * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
    * to them). Off by default in a host app; `startServer` turns it on. `true` or

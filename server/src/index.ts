@@ -19,6 +19,7 @@ export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
 export type { HistoryOptions, HistoryPage } from "./realtime/history.js";
+export type { ConnectionIdentity } from "./realtime/hooks.js";
 export {
   type BroadcastTarget,
   IdempotencyConflictError,

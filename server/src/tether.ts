@@ -118,7 +118,12 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
       const isDraining = () => ops.draining;
-      realtime = createRealtime(server, { ...realtimeDeps, roomsOf, canJoin, isDraining }, { ...config, socketPath });
+      const hooks = { onConnect: options.onConnect, onDisconnect: options.onDisconnect };
+      realtime = createRealtime(
+        server,
+        { ...realtimeDeps, roomsOf, canJoin, isDraining, hooks },
+        { ...config, socketPath },
+      );
       return realtime.io;
     },
     async close() {

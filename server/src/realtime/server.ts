@@ -17,6 +17,7 @@ import { EventGuard, SocketCounter } from "./guards.js";
 import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
 import { historyEvents } from "./history-events.js";
+import { type ConnectionHooks, runConnectionHooks } from "./hooks.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
 import { parseRoomControl, type RoomControl, type RoomControlMessage } from "./room-control.js";
@@ -69,6 +70,8 @@ export interface RealtimeDeps {
   canJoin?: CanJoin | undefined;
   /** True once the instance is shutting down: handshakes are refused. */
   isDraining: () => boolean;
+  /** The host's `onConnect` / `onDisconnect`. */
+  hooks?: ConnectionHooks;
   logger: Logger;
 }
 
@@ -226,6 +229,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     socket.on(ClientEvent.Echo, echo);
     listenToRooms(socket);
     listenToHistory(socket);
+    runConnectionHooks(socket, deps.hooks ?? {}, settings.instanceId, logger);
   });
   const stop = () => {
     tickets.stop();
