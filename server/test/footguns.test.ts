@@ -169,6 +169,20 @@ describe("app fields named like Tether's own are refused at publish", () => {
   });
 });
 
+describe("the new settings are bounded", () => {
+  it("TETHER_HISTORY_MAX_EVENTS is 1 to 1000 and TETHER_MAX_PRESENCE_BYTES a size; defaults 100 and 1 KB", () => {
+    const config = loadConfig({ LOG_LEVEL: "silent" });
+    expect(config.history.maxLimit).toBe(100);
+    expect(config.maxPresenceBytes).toBe(1024);
+    expect(loadConfig({ TETHER_HISTORY_MAX_EVENTS: "1000" }).history.maxLimit).toBe(1000);
+    for (const value of ["0", "1001", "-5", "lots", "2.5"])
+      expect(() => loadConfig({ TETHER_HISTORY_MAX_EVENTS: value })).toThrow(/TETHER_HISTORY_MAX_EVENTS/);
+    expect(loadConfig({ TETHER_MAX_PRESENCE_BYTES: "2kb" }).maxPresenceBytes).toBe(2048);
+    for (const value of ["0", "huge"])
+      expect(() => loadConfig({ TETHER_MAX_PRESENCE_BYTES: value })).toThrow(/TETHER_MAX_PRESENCE_BYTES/);
+  });
+});
+
 describe("one error shape", () => {
   it("ErrorCode is exported; retryAfterMs is the wait and retryAfterSeconds its deprecated alias", () => {
     expect(ErrorCode.RateLimited).toBe("RATE_LIMITED");
