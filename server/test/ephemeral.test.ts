@@ -6,13 +6,14 @@
  */
 import { ErrorCode } from "@tether/shared";
 import type { TestClient } from "@tether/testkit/client";
+import { post } from "@tether/testkit/http";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createPublisher, loadConfig } from "../src/index.js";
-import { type RoomsHost, startRoomsHost, tab } from "./security/rooms-host.js";
+import { PUBLISH_KEY, type RoomsHost, startRoomsHost, tab } from "./security/rooms-host.js";
 
 let redis: TestRedis;
 let host: RoomsHost;
@@ -66,6 +67,32 @@ describe("ephemeral events", () => {
     await host.tether.publisher.publish({ everyone: true }, "site:notice", { text: "deploying" }, { ephemeral: true });
     for (const t of [alice, bob]) await waitFor("the notice", () => t.of("site:notice").length === 1);
     expect(alice.of("site:notice")[0]).toEqual({ text: "deploying" });
+  });
+
+  it("over HTTP: POST /api/publish with ephemeral: true answers 202 without an offset; everyone/except only for ephemeral", async () => {
+    const bob = await tab(host.url, "bob", opened);
+    expect((await bob.rawJoin("eph-http")).ok).toBe(true);
+    const auth = { authorization: `Bearer ${PUBLISH_KEY}` };
+    const sent = await post(
+      `${host.url}/api/publish`,
+      { target: { room: "eph-http" }, event: "cursor:move", data: { x: 1 }, ephemeral: true },
+      auth,
+    );
+    expect(sent).toMatchObject({ status: 202, body: {} });
+    await waitFor("the cursor over HTTP", () => bob.of("cursor:move", "eph-http").length === 1);
+    expect(bob.of("cursor:move", "eph-http")[0]).toEqual({ x: 1, room: "eph-http" });
+    for (const body of [
+      { target: { everyone: true }, event: "x:y", data: {} },
+      { target: { room: "eph-http", except: "s" }, event: "x:y", data: {} },
+      { target: { user: "bob" }, event: "x:y", data: {}, ephemeral: true },
+      { target: { everyone: false }, event: "x:y", data: {}, ephemeral: true },
+      { target: { room: "eph-http" }, event: "x:y", data: {}, ephemeral: "yes" },
+    ]) {
+      const res = await post(`${host.url}/api/publish`, body, auth);
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      expect(res.body).toMatchObject({ error: { code: ErrorCode.InvalidInput } });
+    }
+    expect((await host.tether.history({ room: "eph-http" })).events).toEqual([]);
   });
 
   it("refused: a user target or a bad one for an ephemeral event, everyone or except for a stored one, any from a worker", async () => {

@@ -36,7 +36,12 @@ export const PublishBody = z.object({
   target: z.union([
     z.object({ user: z.string().min(1).max(256) }).strict(),
     z.object({ room: RoomNameSchema }).strict(),
+    // Ephemeral events only (see `ephemeral`): everyone, or a room but one socket.
+    z.object({ everyone: z.literal(true) }).strict(),
+    z.object({ room: RoomNameSchema, except: z.string().min(1).max(256) }).strict(),
   ]),
+  /** Not stored, no offset, best effort (see the server's `PublishOptions.ephemeral`). */
+  ephemeral: z.boolean().optional(),
   event: z
     .string()
     .min(1)
