@@ -35,6 +35,12 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   requireGivenSecrets(config, { builtInLogin: options.login === undefined });
   const logger = options.logger ?? createLogger(config, { instance: config.instanceId });
   for (const warning of config.warnings) logger.warn(warning);
+  const { capacity } = config;
+  logger.info(
+    { sockets: capacity.sockets, connections: capacity.connections, keepAlive: capacity.keepAlive },
+    `capacity: ${capacity.reason}`,
+  );
+  if (capacity.warning) logger.warn(capacity.warning);
   const { basePath, socketPath } = routePaths(config, options);
   const backend = await createBackend({ logger }, { ...config, history: historyLimits(config) });
   // The realtime half exists once `attach` is called: the parts built before it reach it through `attached`.

@@ -11,6 +11,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { redisAdapter } from "./adapter.js";
 import { Admission } from "./admission.js";
+import { SocketCapacity } from "./capacity.js";
 import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
 import { EventGuard, SocketCounter } from "./guards.js";
@@ -43,6 +44,7 @@ export type RealtimeSettings = Pick<
   | "admission"
   | "socketLimits"
   | "roomLimits"
+  | "maxSockets"
 > &
   Pick<AuthConfig, "resumeTicketTtlMs"> & {
     instanceId: string;
@@ -75,6 +77,8 @@ export interface Realtime {
   readonly liveness: SessionLiveness;
   readonly delivery: Delivery;
   readonly admission: Admission;
+  /** The socket cap: full means new handshakes are refused and the agent check answers 0%. */
+  readonly capacity: SocketCapacity;
   readonly rooms: Rooms;
   /**
    * Ends a session on every instance: `session:ended`, then disconnect. This
@@ -188,6 +192,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
   };
   const admission = new Admission(settings.admission, deps.metrics);
   admission.start();
+  const capacity = new SocketCapacity(settings.maxSockets, deps.metrics, logger);
   const socketCounts = new SocketCounter({
     perSession: settings.socketLimits.socketsPerSession,
     perUser: settings.socketLimits.socketsPerUser,
@@ -206,6 +211,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
       socketCounts,
       sessions,
       admission,
+      capacity,
       attempts: new ConnectAttempts(),
       metrics: deps.metrics,
       isDraining: deps.isDraining,
@@ -229,7 +235,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     delivery.stop();
     ends.stop();
   };
-  return { io, liveness, delivery, admission, rooms, endSession, roomControl, stop };
+  return { io, liveness, delivery, admission, capacity, rooms, endSession, roomControl, stop };
 }
 
 /** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */

@@ -117,10 +117,16 @@ export interface RealtimeConfig {
   roomLimits: RoomLimits;
   /** A connection that has not completed the Socket.IO handshake by then is closed. */
   connectTimeoutMs: number;
+  /** Socket.IO connections this instance holds; past it, handshakes get UNAVAILABLE (see `resolveCapacity`). */
+  maxSockets: number;
 }
 
 /** The realtime settings from their variables; the session check interval is derived with the idle TTL's. */
-export function realtimeConfig(e: EnvOf<typeof realtimeEnv>, sessionCheckIntervalMs: number): RealtimeConfig {
+export function realtimeConfig(
+  e: EnvOf<typeof realtimeEnv>,
+  sessionCheckIntervalMs: number,
+  maxSockets: number,
+): RealtimeConfig {
   return {
     pingIntervalMs: e.TETHER_PING_INTERVAL,
     pingTimeoutMs: e.TETHER_PING_TIMEOUT,
@@ -147,6 +153,7 @@ export function realtimeConfig(e: EnvOf<typeof realtimeEnv>, sessionCheckInterva
     },
     roomLimits: { perUser: e.TETHER_MAX_ROOMS_PER_USER, perInstance: e.TETHER_MAX_ROOMS_PER_INSTANCE },
     connectTimeoutMs: e.TETHER_CONNECT_TIMEOUT,
+    maxSockets,
   };
 }
 
