@@ -46,7 +46,7 @@ export type RealtimeSettings = Pick<
   | "roomLimits"
   | "maxSockets"
 > &
-  Pick<AuthConfig, "resumeTicketTtlMs"> & {
+  Pick<AuthConfig, "resumeTicketTtlMs" | "sessionIdleTtlMs"> & {
     instanceId: string;
     /** The Socket.IO path, e.g. `/socket.io/`. */
     socketPath: string;
@@ -160,7 +160,13 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     if (news) deps.metrics.sessionEnds.inc({ reason });
     return sent;
   };
-  const liveness = new SessionLiveness(deps.auth, settings.sessionCheckIntervalMs, endSession, logger);
+  const liveness = new SessionLiveness(
+    deps.auth,
+    settings.sessionCheckIntervalMs,
+    settings.sessionIdleTtlMs,
+    endSession,
+    logger,
+  );
   liveness.start();
 
   const rooms = new Rooms(io, delivery, backend.presence, {

@@ -94,8 +94,11 @@ export interface AuthStore extends LimitStore {
     idleTtlMs: number,
     limit?: LimitCounter,
   ): Promise<MintResult>;
-  /** Renews each session's idle TTL; returns the indexes of the sessions that are gone. */
-  renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]>;
+  /**
+   * Renews the idle TTL of the first `renewing` sessions (all by default) and checks that
+   * the others still exist; returns the indexes of the sessions that are gone.
+   */
+  renewSessions(sessionKeys: string[], idleTtlMs: number, renewing?: number): Promise<number[]>;
   /**
    * Deletes the token and reads the session it was bound to; the token is spent
    * exactly once. Every limit is counted, whatever the token and the other limits
