@@ -27,9 +27,8 @@ import { REALTIME_DEFAULTS, type RealtimeConfig } from "./settings.js";
 import { SocketTickets } from "./socket-tickets.js";
 import type { TetherServer } from "./types.js";
 
-/** The control message that ends a session's sockets everywhere (the room is a tag, not the session id). */
+/** The message that ends a session's sockets, on the session's topic (its room tag, not the session id). */
 interface SessionEndedMessage {
-  room: string;
   reason: SessionEndReason;
 }
 
@@ -132,26 +131,30 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     logger,
   });
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
-  // One control message per ended session: each instance tells its own sockets, then disconnects them.
-  // (An adapter broadcast plus a separate disconnectSockets request can arrive in the wrong order.)
-  const sessions = new LocalSessions();
+  // One message per ended session on the session's own sharded channel, heard by the instances
+  // holding its sockets: each tells its own sockets, then disconnects them. (An adapter broadcast
+  // plus a separate disconnectSockets request can arrive in the wrong order.)
+  const sessions = new LocalSessions(backend.topics);
   const endLocal = (room: string, reason: SessionEndReason) => {
     for (const socket of sessions.of(room)) {
       socket.emit(ServerEvent.SessionEnded, { reason });
       socket.disconnect(true);
     }
   };
+  backend.topics.listen((room, message) => {
+    const { reason } = message as Partial<SessionEndedMessage>;
+    if (typeof reason === "string") endLocal(room, reason as SessionEndReason);
+  });
+  // Instances of earlier releases broadcast session ends on the control channel (a rolling upgrade).
   backend.control
     .subscribe((message) => {
-      const { room, reason } = message as SessionEndedMessage;
-      if (typeof room !== "string" || typeof reason !== "string") return;
-      endLocal(room, reason);
+      const { room, reason } = message as { room?: unknown; reason?: unknown };
+      if (typeof room === "string" && typeof reason === "string") endLocal(room, reason as SessionEndReason);
     })
     .catch((err: unknown) => logger.error({ err }, "could not subscribe to control messages"));
   const ends = new SessionEnds({
     endLocal: (sid, reason) => endLocal(sessionRoom(sid), reason),
-    broadcast: (sid, reason) =>
-      backend.control.publish({ room: sessionRoom(sid), reason } satisfies SessionEndedMessage),
+    broadcast: (sid, reason) => backend.topics.publish(sessionRoom(sid), { reason } satisfies SessionEndedMessage),
     maxRetryDelayMs: settings.sessionCheckIntervalMs,
     logger,
   });

@@ -159,6 +159,8 @@ interface Stores {
   readonly history: HistoryStore;
   /** Messages between instances that must stay whole and in order (one message, one channel). */
   readonly control: ControlBus;
+  /** Messages about one session (its end), heard only where it is watched: sharded pub/sub on Redis. */
+  readonly topics: TopicBus;
   /** Who is in each room, across the fleet. */
   readonly presence: PresenceStore;
   /** A client connect-redis accepts (ioredis or its in-process twin). */
@@ -172,6 +174,20 @@ interface Stores {
 export interface ControlBus {
   publish(message: object): Promise<void>;
   subscribe(handler: (message: unknown) => void): Promise<void>;
+}
+
+/**
+ * Messages about one topic (a session's room tag), heard only by the instances
+ * watching it; best effort, in publish order per topic.
+ */
+export interface TopicBus {
+  /** Tells the instances watching `topic`; rejects while the store is unreachable (the caller retries). */
+  publish(topic: string, message: object): Promise<void>;
+  /** Hears `topic` from now on (subscribed shortly after); counted: each watch needs its unwatch. */
+  watch(topic: string): void;
+  unwatch(topic: string): void;
+  /** Where the messages of watched topics go (one handler). */
+  listen(handler: (topic: string, message: unknown) => void): void;
 }
 
 /** One event kept in a stream. */
