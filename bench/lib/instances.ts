@@ -26,11 +26,11 @@ const SECRET = randomBytes(32).toString("base64url");
 const API_KEY = randomBytes(24).toString("base64url");
 
 /**
- * The one setting the bench changes from Tether's defaults: the HTTP connection cap
- * (default 10,000 per instance) counts WebSockets too, so 10k sockets plus the token
- * requests' keep-alive connections would hit it. Every rate limit and the socket cap stay on.
+ * Settings the bench changes from Tether's defaults: none. The connection and socket caps
+ * come from the machine (the fd limit and the memory budget, see `resolveCapacity`), and
+ * every rate limit stays on.
  */
-export const TETHER_BENCH_ENV = { TETHER_HTTP_MAX_CONNECTIONS: "30000" };
+export const TETHER_BENCH_ENV: Record<string, string> = {};
 
 /** What the probe preloaded into each server reports (bench/probe.ts). */
 export type Probe = NodeJS.MemoryUsage & { pubsubMessages: number };
@@ -89,7 +89,7 @@ function instanceOf(system: SystemName, name: string, port: number, child: Child
   };
 }
 
-/** A Tether instance on `redis` with the default limits (see TETHER_BENCH_ENV). */
+/** A Tether instance on `redis` with the default limits and caps (see TETHER_BENCH_ENV). */
 export async function startTether(redis: TestRedis, options: InstanceOptions): Promise<Instance> {
   const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
   const port = await freePort();

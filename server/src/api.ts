@@ -223,7 +223,8 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
   readonly draining: boolean;
   /**
    * What a load balancer's agent check should hear (HAProxy `agent-check`):
-   * `drain` while draining, otherwise `up` and a weight that falls under load.
+   * `drain` while draining, `up 0%` while full (at its socket or connection cap: new
+   * users go elsewhere, connected ones stay), otherwise `up` and a weight that falls under load.
    */
   agentStatus(): string;
   /**

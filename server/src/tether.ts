@@ -43,6 +43,12 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     logger.warn(
       'No REDIS_URL: Tether runs embedded, in this process (one instance only). Set REDIS_URL, or pass store: "memory" to say so.',
     );
+  const { capacity } = config;
+  logger.info(
+    { sockets: capacity.sockets, connections: capacity.connections, keepAlive: capacity.keepAlive },
+    `capacity: ${capacity.reason}`,
+  );
+  if (capacity.warning) logger.warn(capacity.warning);
   const { basePath, socketPath } = routePaths(config, options);
   const backend = await createBackend({ logger }, { ...config, history: historyLimits(config) });
   // The realtime half exists once `attach` is called: the parts built before it reach it through `attached`.

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, requireGivenSecrets, SECRET_SETTINGS } from "../src/config/config.js";
 import { DEFAULTS } from "../src/config/defaults.js";
+import { readMachine, resolveCapacity } from "../src/env/capacity.js";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "tether-config-secrets-"));
 afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
@@ -161,13 +162,16 @@ describe("config", () => {
     expect(() => loadConfig({ TETHER_BASE_PATH: "tether" })).toThrow(/TETHER_BASE_PATH: expected a path/);
   });
 
-  it("sets the HTTP server's timeouts and connection cap deliberately", () => {
+  it("sets the HTTP server's timeouts deliberately, and its connection caps from the machine", () => {
+    const machine = resolveCapacity(readMachine());
     expect(loadConfig({}).http).toEqual({
       headersTimeoutMs: DEFAULTS.httpHeadersTimeoutMs,
       requestTimeoutMs: DEFAULTS.httpRequestTimeoutMs,
       keepAliveTimeoutMs: DEFAULTS.httpKeepAliveTimeoutMs,
-      maxConnections: DEFAULTS.httpMaxConnections,
+      maxConnections: machine.connections,
+      maxKeepAliveConnections: machine.keepAlive,
     });
+    expect(loadConfig({}).maxSockets).toBe(machine.sockets);
     expect(() => loadConfig({ TETHER_HTTP_HEADERS_TIMEOUT: "1m", TETHER_HTTP_REQUEST_TIMEOUT: "30s" })).toThrow(
       /TETHER_HTTP_HEADERS_TIMEOUT: must not exceed/,
     );

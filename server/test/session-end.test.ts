@@ -22,9 +22,9 @@ describe("a session end reaches every socket even when Redis refuses the broadca
   let b: TestInstance;
   const sockets: WelcomedSocket[] = [];
 
-  /** Redis refuses PUBLISH (the control channel) until `allowPublish`: a blip that lasts as long as the test wants. */
-  const denyPublish = () => control.call("ACL", "SETUSER", "default", "-publish");
-  const allowPublish = () => control.call("ACL", "SETUSER", "default", "+publish");
+  /** Redis refuses PUBLISH and SPUBLISH (the session's channel) until `allowPublish`: a blip that lasts as long as the test wants. */
+  const denyPublish = () => control.call("ACL", "SETUSER", "default", "-publish", "-spublish");
+  const allowPublish = () => control.call("ACL", "SETUSER", "default", "+publish", "+spublish");
 
   beforeAll(async () => {
     redis = await startRedis();

@@ -282,6 +282,18 @@ describe.each(implementations)("AuthStore on %s", (name, make) => {
     expect(await h.exists(past)).toBe(false);
   });
 
+  it("renews the first `renewing` sessions and only checks the rest, reporting the gone of both by index", async () => {
+    const due = key("sess");
+    await h.putSession(due, { userId: "u1", capAt: Date.now() + 600_000 }, 1_000);
+    const checked = key("sess");
+    await h.putSession(checked, { userId: "u1", capAt: Date.now() + 600_000 }, 1_000);
+    expect(await h.store.renewSessions([due, checked], 60_000, 1)).toEqual([]);
+    expect(await h.ttlOf(due)).toBeGreaterThan(1_000);
+    expect(await h.ttlOf(checked)).toBeLessThanOrEqual(1_000);
+    expect(await h.store.renewSessions([key("missing"), due, key("missing"), checked], 60_000, 2)).toEqual([0, 2]);
+    expect(await h.store.renewSessions([due, key("missing"), checked], 60_000, 0)).toEqual([1]);
+  });
+
   it("counts a limit in a fixed window: past its points it answers the ms left; a peek counts nothing; a reset forgets", async () => {
     const limit = { key: key("limit"), points: 2, windowSeconds: 10 };
     expect(await h.store.peekLimit(limit.key)).toBeUndefined();

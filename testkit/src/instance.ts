@@ -52,10 +52,19 @@ let counter = 0;
  * Spawns a server entry point from source (tsx), as `npm start` runs the built one, on
  * 127.0.0.1:`port` with the id `name`; its output is appended to LOG_DIR/<name>.log.
  */
-export function spawnServer(main: string, name: string, port: number, env: Record<string, string>): ChildProcess {
+export function spawnServer(
+  main: string,
+  name: string,
+  port: number,
+  env: Record<string, string>,
+  fdLimit?: number,
+): ChildProcess {
   mkdirSync(LOG_DIR, { recursive: true });
   const log = createWriteStream(join(LOG_DIR, `${name}.log`), { flags: "a" });
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
+  const node = [process.execPath, "--conditions=source", "--import", "tsx", main];
+  // prlimit execs node in place: the child's pid is the server's.
+  const [command = "", ...args] = fdLimit === undefined ? node : ["prlimit", `--nofile=${fdLimit}:${fdLimit}`, ...node];
+  const child = spawn(command, args, {
     env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1", TETHER_INSTANCE_ID: name },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -81,18 +90,19 @@ export async function whenReady(child: ChildProcess, name: string, port: number,
 
 /**
  * Starts `server/src/main.ts` (from source) on a free port and waits until it is ready.
- * `main`: another entry point (a host app of the tests' own), run the same way.
+ * `main`: another entry point (a host app of the tests' own), run the same way; `fdLimit`:
+ * the process's open-file limit (soft and hard, set with util-linux `prlimit`).
  */
 export async function startInstance(
   env: Record<string, string>,
-  options: { port?: number; main?: string } = {},
+  options: { port?: number; main?: string; fdLimit?: number } = {},
 ): Promise<TestInstance> {
   const port = options.port ?? (await freePort());
   const name = env.TETHER_INSTANCE_ID ?? `test-${process.pid}-${++counter}`;
   let child!: ChildProcess;
 
   const launch = async () => {
-    child = spawnServer(options.main ?? SERVER_MAIN, name, port, { ...FAST_ENV, ...env });
+    child = spawnServer(options.main ?? SERVER_MAIN, name, port, { ...FAST_ENV, ...env }, options.fdLimit);
     await whenReady(child, name, port);
   };
 

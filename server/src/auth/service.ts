@@ -103,9 +103,12 @@ export class AuthService {
     return this.sessions.current(req);
   }
 
-  /** Renews the idle TTL of these sessions; returns the ids of those that are gone. */
-  renewSessions(sids: string[]): Promise<string[]> {
-    return this.sessions.renew(sids);
+  /**
+   * Renews the idle TTL of the sessions `renew` and checks that those of `check` still
+   * exist, in one store round trip; returns the ids of those that are gone.
+   */
+  renewSessions(renew: string[], check: string[] = []): Promise<string[]> {
+    return this.sessions.renew(renew, check);
   }
 
   /** Mints a single-use WS token for the request's session (`TokenIssuer.issue`). */

@@ -167,9 +167,13 @@ export class LoginSessions {
     return { userId, expiresAt: Math.min(Date.now() + this.options.idleTtlMs, capAt) };
   }
 
-  /** Renews the idle TTL of these sessions (host-issued ones too); returns the ids of those that are gone. */
-  async renew(sids: string[]): Promise<string[]> {
-    const gone = await this.options.store.renewSessions(sids.map(Keys.session), this.options.idleTtlMs);
+  /**
+   * Renews the idle TTL of the sessions `renew` (host-issued ones too) and checks that those
+   * of `check` still exist, in one store call; returns the ids of those that are gone.
+   */
+  async renew(renew: string[], check: string[] = []): Promise<string[]> {
+    const sids = [...renew, ...check];
+    const gone = await this.options.store.renewSessions(sids.map(Keys.session), this.options.idleTtlMs, renew.length);
     return gone.flatMap((index) => sids[index] ?? []);
   }
 }

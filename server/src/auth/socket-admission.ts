@@ -21,6 +21,11 @@ export interface SocketIdentity {
   userId: string;
   /** Epoch ms when the session hits its absolute cap. */
   capAt: number;
+  /**
+   * Epoch ms by which the session's idle TTL was last renewed, at the latest: a WS token's
+   * mint renewed it, at most a token TTL before the handshake. Undefined: not known (a ticket).
+   */
+  renewedAt?: number;
 }
 
 /** A socket the handshake let in: who it is, what it presented, and its user stream's head when the store read it on the way. */
@@ -149,7 +154,8 @@ export class SocketAdmission {
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
     if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
-    const identity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
+    const identity: SocketIdentity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
+    if (credential === "token") identity.renewedAt = Date.now() - this.options.wsTokenTtlMs;
     return found.status === "ok" && found.userHead
       ? { identity, credential, userHead: found.userHead }
       : { identity, credential };

@@ -4,8 +4,9 @@ import { hostname } from "node:os";
 import { closest } from "fastest-levenshtein";
 import type { z } from "zod";
 import { type AuthConfig, authConfig } from "../auth/settings.js";
+import { readMachine, resolveCapacity } from "../env/capacity.js";
 import { parseDuration } from "../env/duration.js";
-import { type HttpConfig, httpConfig } from "../http/settings.js";
+import { capacitySettings, type HttpConfig, httpConfig } from "../http/settings.js";
 import type { LogLevel } from "../observability/logger.js";
 import { type OpsConfig, opsConfig } from "../ops/settings.js";
 import { type RealtimeConfig, realtimeConfig } from "../realtime/settings.js";
@@ -153,11 +154,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push("TETHER_SESSION_CHECK_INTERVAL: must be shorter than TETHER_SESSION_IDLE_TTL");
   }
   if (problems.length > 0 || checkInterval === undefined) throw new ConfigError(problems, unknownVariables(env));
+  // What this machine allows, unless the caps are given.
+  const capacity = resolveCapacity(readMachine(), capacitySettings(e));
   return {
-    ...httpConfig(e),
+    ...httpConfig(e, capacity),
     ...storeConfig(e),
     ...authConfig(e),
-    ...realtimeConfig(e, checkInterval),
+    ...realtimeConfig(e, checkInterval, capacity.sockets),
     ...opsConfig(e),
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
     logLevel: e.LOG_LEVEL,

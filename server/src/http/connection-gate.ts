@@ -4,13 +4,11 @@ import type { Duplex } from "node:stream";
 import { ErrorCode, Route } from "@tether/shared";
 import type { Logger } from "pino";
 import { clientIpResolver, type TrustProxy } from "../auth/client-ip.js";
+import { HEADROOM_RATIO, MIN_HEADROOM } from "../env/capacity.js";
 import { TetherError } from "../errors.js";
 import { type ConnectionRefusal, connectionCounts } from "../observability/metrics.js";
 import { sendJson } from "./errors.js";
 
-/** Room above the cap for probes and for answering 503s: 10 %, and at least this many connections. */
-const HEADROOM_RATIO = 0.1;
-const MIN_HEADROOM = 16;
 /** Retry-After of a refusal: this many seconds plus up to as many again, so refused clients do not all return at once. */
 const RETRY_AFTER_SECONDS = 5;
 /** A refused upgrade's socket is destroyed this long after its answer if the client keeps it open. */
@@ -24,6 +22,12 @@ const PROBES: ReadonlySet<string> = new Set([Route.Health, Route.Ready, Route.Me
 export interface ConnectionGateOptions {
   /** The instance cap: past this many open connections, new ones are refused with 503. */
   maxConnections: number;
+  /**
+   * Open connections not upgraded to WebSocket (keep-alive HTTP, long-polling, probes): past
+   * it, a new connection's HTTP request is refused with 503; upgrades still go on to the
+   * Socket.IO handshake, whose own cap answers UNAVAILABLE. Unset: no cap of their own.
+   */
+  maxKeepAliveConnections?: number;
   /** Open connections per client address; past it that address is refused with 503. 0: no limit. */
   maxConnectionsPerIp: number;
   /** How the client's address is read (`TETHER_TRUST_PROXY`); unset: the peer's address. */
@@ -36,6 +40,8 @@ export interface ConnectionGateOptions {
 export interface ConnectionGate {
   /** Open connections on the server (refused ones until they close included). */
   readonly open: number;
+  /** Open connections upgraded to WebSocket. */
+  readonly upgraded: number;
   /** Open connections attributed to a client address. */
   openFrom(address: string): number;
 }
@@ -53,6 +59,9 @@ interface Connection {
   admitted: boolean;
 }
 
+/** Connections handed to a WebSocket server by an upgrade (counted apart from plain HTTP ones). */
+const UPGRADED = new WeakSet<object>();
+
 /**
  * Connection admission on an HTTP(S) server, cheapest check first, before
  * Engine.IO or express see anything (it wraps the server's `emit`, so it holds
@@ -64,33 +73,55 @@ interface Connection {
  *    `Connection: close` (the contract's UNAVAILABLE body), an upgrade a plain 503: a
  *    status and a hint, never a bare reset. The Socket.IO handshake's own limits come
  *    after (admission control: UNAVAILABLE with `retryAfterMs`).
- * 3. The same past `maxConnectionsPerIp` open connections (keep-alive and WebSocket)
+ * 3. A plain HTTP request (no upgrade) on a new connection, past `maxKeepAliveConnections`
+ *    open connections that are not WebSockets, gets the same 503: keep-alive HTTP cannot take
+ *    the descriptors meant for sockets. Upgrades go on to the Socket.IO handshake, which
+ *    refuses past its own cap with UNAVAILABLE and a `retryAfterMs` the client honours.
+ * 4. The same past `maxConnectionsPerIp` open connections (keep-alive and WebSocket)
  *    from one client address, as `req.ip` reads it: behind a proxy without
  *    `trustProxy`, every client shares the proxy's address.
  *
  * A connection counts for the address of its first request, and is judged once:
- * admitted connections stay admitted. Past a hard ceiling above the cap (10 %, at
+ * admitted connections stay admitted. Past a hard ceiling above the cap (2 %, at
  * least 16) Node drops new connections at once (`server.maxConnections`): the last
  * resort against running out of file descriptors. Silent connections (no request)
  * count towards the cap until the headers timeout closes them.
  */
 export function gateConnections(server: HttpServer | HttpsServer, options: ConnectionGateOptions): ConnectionGate {
   const { maxConnections: cap, maxConnectionsPerIp: perIp, logger } = options;
+  const keepAliveCap = options.maxKeepAliveConnections ?? Number.POSITIVE_INFINITY;
   const clientIp = clientIpResolver(options.trustProxy);
   const connections = new WeakMap<object, Connection>();
   const perAddress = new Map<string, number>();
   let open = 0;
-  let full = false;
+  let upgraded = 0;
   let fullLoggedAt = Number.NEGATIVE_INFINITY;
+  const full = connectionCounts.full;
+  /** At a cap (the next connection of its kind would be refused): what the agent check and the gauge read. */
+  const measure = () => {
+    full.connections = open >= cap;
+    full.keep_alive = open - upgraded >= keepAliveCap;
+  };
+  /** One line per minute at most, however often the instance fills. */
+  const logFull = (what: string, count: number, limit: number) => {
+    if (Date.now() - fullLoggedAt < FULL_LOG_INTERVAL_MS) return;
+    fullLoggedAt = Date.now();
+    logger?.warn(
+      { open, upgraded, [what]: count, cap: limit },
+      `${what} cap reached: new connections get 503 until others close`,
+    );
+  };
 
   server.maxConnections = connectionCeiling(cap);
   server.on("connection", (socket: Duplex) => {
     open += 1;
     connectionCounts.open += 1;
+    measure();
     socket.once("close", () => {
       open -= 1;
       connectionCounts.open -= 1;
-      if (open <= cap) full = false;
+      if (UPGRADED.has(socket)) upgraded -= 1;
+      measure();
     });
   });
 
@@ -110,16 +141,16 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   };
 
   /** Why this request's connection is refused, or undefined: it may go on. */
-  const refusal = (req: IncomingMessage): ConnectionRefusal | undefined => {
+  const refusal = (req: IncomingMessage, upgrade: boolean): ConnectionRefusal | undefined => {
     const connection = connectionOf(req);
     if (connection.admitted || PROBES.has(req.url?.split("?", 1)[0] ?? "")) return undefined;
     if (open > cap) {
-      if (!full && Date.now() - fullLoggedAt >= FULL_LOG_INTERVAL_MS) {
-        fullLoggedAt = Date.now();
-        logger?.warn({ open, cap }, "connection cap reached: new connections get 503 until others close");
-      }
-      full = true;
+      logFull("connection", open, cap);
       return refused("instance");
+    }
+    if (!upgrade && open - upgraded > keepAliveCap) {
+      logFull("keep-alive HTTP connection", open - upgraded, keepAliveCap);
+      return refused("keep_alive");
     }
     if (perIp > 0 && (perAddress.get(connection.address) ?? 0) > perIp) return refused("address");
     connection.admitted = true;
@@ -130,17 +161,22 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   server.emit = function gatedEmit(this: typeof server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === "request" || event === "checkContinue") {
       const [req, res] = args as [IncomingMessage, ServerResponse];
-      const reason = refusal(req);
+      const reason = refusal(req, false);
       if (reason !== undefined) {
         refuseRequest(res, reason);
         return true;
       }
     } else if (event === "upgrade") {
       const [req, socket] = args as [IncomingMessage, Duplex];
-      const reason = refusal(req);
+      const reason = refusal(req, true);
       if (reason !== undefined) {
         refuseUpgrade(socket, reason);
         return true;
+      }
+      if (!UPGRADED.has(socket)) {
+        UPGRADED.add(socket);
+        upgraded += 1;
+        measure();
       }
     }
     return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
@@ -149,6 +185,9 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   return {
     get open() {
       return open;
+    },
+    get upgraded() {
+      return upgraded;
     },
     openFrom: (address) => perAddress.get(address) ?? 0,
   };
@@ -162,6 +201,7 @@ function refused(reason: ConnectionRefusal): ConnectionRefusal {
 const MESSAGES: Readonly<Record<ConnectionRefusal, string>> = {
   instance: "This instance is at its connection limit; retry shortly.",
   address: "Too many open connections from this address; close some or retry later.",
+  keep_alive: "This instance is at its limit of HTTP connections; retry shortly.",
 };
 
 function retryAfter(): string {

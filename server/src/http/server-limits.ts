@@ -34,7 +34,8 @@ export interface HttpServerGateOptions {
 /**
  * An HTTP server with Tether's timeouts and connection limits (`config.http`), as
  * `startServer` uses: for a host app that wants the same limits on its own server.
- * Past the cap (`TETHER_HTTP_MAX_CONNECTIONS`), or past the per-address limit, requests
+ * Past the cap (`TETHER_HTTP_MAX_CONNECTIONS`), past the keep-alive cap for plain HTTP
+ * (`TETHER_HTTP_MAX_KEEP_ALIVE_CONNECTIONS`), or past the per-address limit, requests
  * get 503 + `Retry-After` and upgrades a 503, while probes are still answered; upgraded
  * WebSockets count towards both. See `gateConnections`.
  *
@@ -55,6 +56,9 @@ export function createHttpServer(
   gateConnections(server, {
     ...options,
     maxConnections: limits.maxConnections,
+    ...(limits.maxKeepAliveConnections !== undefined
+      ? { maxKeepAliveConnections: limits.maxKeepAliveConnections }
+      : {}),
     maxConnectionsPerIp: options.maxConnectionsPerIp ?? HTTP_DEFAULTS.maxConnectionsPerIp,
   });
   return server;

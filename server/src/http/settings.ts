@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { count, countOrOff, duration, type EnvOf, optionalKey, urlPath } from "../env/values.js";
+import type { Capacity } from "../env/capacity.js";
+import { countOrOff, duration, type EnvOf, optionalKey, size, urlPath } from "../env/values.js";
 
 export const HTTP_DEFAULTS = {
   port: 3000,
@@ -16,11 +17,12 @@ export const HTTP_DEFAULTS = {
   httpKeepAliveTimeoutMs: 15_000,
   /** How often the HTTP server looks for connections past those timeouts (Node's default is 30 s). */
   httpTimeoutCheckIntervalMs: 1_000,
-  /** Open connections (WebSockets included) one instance accepts; more are closed at once. */
-  httpMaxConnections: 10_000,
   /** Open connections per client address. Generous: behind a proxy without TETHER_TRUST_PROXY every client shares the proxy's address. */
   maxConnectionsPerIp: 500,
 } as const;
+
+/** A whole number from 1, or unset (derived). */
+const optionalCount = z.coerce.number().int().min(1).max(10_000_000).optional();
 
 /** The HTTP variables and their validation. */
 export const httpEnv = {
@@ -34,17 +36,29 @@ export const httpEnv = {
   TETHER_HTTP_HEADERS_TIMEOUT: duration(HTTP_DEFAULTS.httpHeadersTimeoutMs),
   TETHER_HTTP_REQUEST_TIMEOUT: duration(HTTP_DEFAULTS.httpRequestTimeoutMs),
   TETHER_HTTP_KEEP_ALIVE_TIMEOUT: duration(HTTP_DEFAULTS.httpKeepAliveTimeoutMs),
-  TETHER_HTTP_MAX_CONNECTIONS: count(1, 10_000_000, HTTP_DEFAULTS.httpMaxConnections),
+  /**
+   * The capacity caps (see `resolveCapacity`); unset: derived from the fd limit and the memory budget.
+   * Open connections, WebSockets included (past it: 503 + Retry-After); open HTTP connections not
+   * upgraded to WebSocket; Socket.IO connections (past it: UNAVAILABLE with `retryAfterMs`); the
+   * memory sockets may take.
+   */
+  TETHER_HTTP_MAX_CONNECTIONS: optionalCount,
+  TETHER_HTTP_MAX_KEEP_ALIVE_CONNECTIONS: optionalCount,
+  TETHER_MAX_SOCKETS: optionalCount,
+  TETHER_MEMORY_BUDGET: size(0),
   /** Open connections (HTTP keep-alive and WebSocket) per client address; `off`: no limit. */
   TETHER_MAX_CONNECTIONS_PER_IP: countOrOff(HTTP_DEFAULTS.maxConnectionsPerIp),
 };
 
-/** The HTTP server's timeouts and connection cap. */
+/** The HTTP server's timeouts and connection caps. */
 export interface HttpLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Open connections, WebSockets included. */
   maxConnections: number;
+  /** Open HTTP connections not upgraded to WebSocket; unset: no cap of their own. */
+  maxKeepAliveConnections?: number;
 }
 
 /** The HTTP part of the configuration. */
@@ -60,9 +74,21 @@ export interface HttpConfig {
   http: HttpLimits;
   /** Open connections per client address (0: no limit); see `gateConnections`. */
   maxConnectionsPerIp: number;
+  /** The caps in force and why (logged at start). */
+  capacity: Capacity;
 }
 
-export function httpConfig(e: EnvOf<typeof httpEnv>): HttpConfig {
+/** The capacity settings given (the rest is derived from the machine by `resolveCapacity`). */
+export function capacitySettings(e: EnvOf<typeof httpEnv>) {
+  return {
+    maxConnections: e.TETHER_HTTP_MAX_CONNECTIONS,
+    maxKeepAliveConnections: e.TETHER_HTTP_MAX_KEEP_ALIVE_CONNECTIONS,
+    maxSockets: e.TETHER_MAX_SOCKETS,
+    memoryBudgetBytes: e.TETHER_MEMORY_BUDGET || undefined,
+  };
+}
+
+export function httpConfig(e: EnvOf<typeof httpEnv>, capacity: Capacity): HttpConfig {
   return {
     port: e.PORT,
     host: e.HOST,
@@ -73,9 +99,11 @@ export function httpConfig(e: EnvOf<typeof httpEnv>): HttpConfig {
       headersTimeoutMs: e.TETHER_HTTP_HEADERS_TIMEOUT,
       requestTimeoutMs: e.TETHER_HTTP_REQUEST_TIMEOUT,
       keepAliveTimeoutMs: e.TETHER_HTTP_KEEP_ALIVE_TIMEOUT,
-      maxConnections: e.TETHER_HTTP_MAX_CONNECTIONS,
+      maxConnections: capacity.connections,
+      maxKeepAliveConnections: capacity.keepAlive,
     },
     maxConnectionsPerIp: e.TETHER_MAX_CONNECTIONS_PER_IP,
+    capacity,
   };
 }
 

@@ -13,16 +13,22 @@ const RECOVERY_REASONS: readonly RecoveryFailure[] = ["trimmed", "reset", "inval
 type Credential = "token" | "ticket";
 
 /** Why the connection gate refused a connection (`tether_connections_refused_total`'s `reason`). */
-export type ConnectionRefusal = "instance" | "address";
+export type ConnectionRefusal = "instance" | "address" | "keep_alive";
 
 /**
  * The HTTP connection gate's counts (see `gateConnections`), process-wide like the
  * default process metrics: the gate wraps the HTTP server, which may exist before
  * (or without) a Tether, so every Tether's registry reports the process's counts.
  */
-export const connectionCounts: { open: number; refused: Record<ConnectionRefusal, number> } = {
+export const connectionCounts: {
+  open: number;
+  refused: Record<ConnectionRefusal, number>;
+  /** Whether the gate is refusing new connections at its instance cap, or new HTTP ones at its keep-alive cap. */
+  full: { connections: boolean; keep_alive: boolean };
+} = {
   open: 0,
-  refused: { instance: 0, address: 0 },
+  refused: { instance: 0, address: 0, keep_alive: 0 },
+  full: { connections: false, keep_alive: false },
 };
 
 /**
@@ -86,9 +92,24 @@ export class Metrics {
   });
   readonly admissionRefusals = new Counter({
     name: "tether_admission_refusals_total",
-    help: "Handshakes turned away by admission control (UNAVAILABLE with a retry hint), by reason: rate, delay (event loop).",
+    help: "Handshakes turned away by admission control (UNAVAILABLE with a retry hint), by reason: rate, delay (event loop), full (TETHER_MAX_SOCKETS).",
     labelNames: ["reason"] as const,
     registers: [this.registry],
+  });
+  readonly socketCapacity = new Gauge({
+    name: "tether_socket_capacity",
+    help: "Socket.IO connections this instance holds before it refuses handshakes (TETHER_MAX_SOCKETS, or derived from the fd limit and memory budget).",
+    registers: [this.registry],
+  });
+  readonly capacityFull = new Gauge({
+    name: "tether_capacity_full",
+    help: "1 while the instance is full and turns newcomers away (the agent check then answers weight 0), by limit: sockets (TETHER_MAX_SOCKETS), connections (TETHER_HTTP_MAX_CONNECTIONS), keep_alive (TETHER_HTTP_MAX_KEEP_ALIVE_CONNECTIONS).",
+    labelNames: ["limit"] as const,
+    registers: [this.registry],
+    collect() {
+      this.set({ limit: "connections" }, connectionCounts.full.connections ? 1 : 0);
+      this.set({ limit: "keep_alive" }, connectionCounts.full.keep_alive ? 1 : 0);
+    },
   });
   readonly fanoutMessages = new Counter({
     name: "tether_fanout_messages_total",
@@ -188,7 +209,7 @@ export class Metrics {
     });
     new Counter({
       name: "tether_connections_refused_total",
-      help: "Connections answered 503 + Retry-After by the connection gate, by reason: instance (past TETHER_HTTP_MAX_CONNECTIONS), address (past TETHER_MAX_CONNECTIONS_PER_IP).",
+      help: "Connections answered 503 + Retry-After by the connection gate, by reason: instance (past TETHER_HTTP_MAX_CONNECTIONS), address (past TETHER_MAX_CONNECTIONS_PER_IP), keep_alive (past TETHER_HTTP_MAX_KEEP_ALIVE_CONNECTIONS).",
       labelNames: ["reason"] as const,
       registers: [this.registry],
       collect() {
@@ -203,6 +224,7 @@ export class Metrics {
     for (const reason of RECOVERY_REASONS) this.recoveries.inc({ recovered: "false", reason }, 0);
     for (const credential of ["token", "ticket"] satisfies Credential[]) this.reconnectDuration.zero({ credential });
     for (const stream of ["user", "room"]) this.replaySize.zero({ stream });
+    this.capacityFull.set({ limit: "sockets" }, 0);
   }
 
   /** One recovery's outcome: recovered (`none`), or why not. */

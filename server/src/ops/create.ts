@@ -1,7 +1,7 @@
 import { Route } from "@tether/shared";
 import { type ErrorRequestHandler, Router } from "express";
 import type { Logger } from "pino";
-import type { Metrics } from "../observability/metrics.js";
+import { connectionCounts, type Metrics } from "../observability/metrics.js";
 import type { Realtime } from "../realtime/server.js";
 import type { Backend } from "../store/types.js";
 import { drainSockets } from "./drain.js";
@@ -74,7 +74,11 @@ export async function createOps(deps: OpsDeps, settings: Pick<OpsConfig, "metric
     },
     agentStatus() {
       if (draining) return "drain";
-      return `up ${deps.realtime()?.admission.weight() ?? 100}%`;
+      // Full: weight 0, so the load balancer sends new users elsewhere (still up: its sockets stay).
+      const realtime = deps.realtime();
+      if (realtime?.capacity.full || connectionCounts.full.connections || connectionCounts.full.keep_alive)
+        return "up 0%";
+      return `up ${realtime?.admission.weight() ?? 100}%`;
     },
     drain,
     async close() {

@@ -5,6 +5,7 @@ import { TetherError, toTetherError } from "../errors.js";
 import { serializeError } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Admission } from "./admission.js";
+import type { SocketCapacity } from "./capacity.js";
 import type { ConnectAttempts } from "./connect-attempts.js";
 import type { Delivery } from "./delivery.js";
 import type { SocketCounter } from "./guards.js";
@@ -64,6 +65,7 @@ export function handshakeMiddleware(deps: {
   socketCounts: SocketCounter;
   sessions: LocalSessions;
   admission: Admission;
+  capacity: SocketCapacity;
   attempts: ConnectAttempts;
   metrics: Metrics;
   isDraining: () => boolean;
@@ -82,6 +84,8 @@ export function handshakeMiddleware(deps: {
       await auth.screenSocket(socket.handshake.auth, socket.request);
       // Before any store work: an overloaded instance turns the client away with a spread retry hint.
       deps.admission.admit();
+      // A full instance turns the client away with a retry hint (and the agent check sends newcomers elsewhere).
+      deps.capacity.take(socket);
       const { identity, credential, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
       // Rooms granted by roomsOf, plus those the client remembers (runtime joins) that canJoin still allows.

@@ -10,14 +10,21 @@ const RENEW_BATCH = 500;
 interface TrackedSession {
   sockets: number;
   capAt: number;
+  /** When it is due for renewal (half its idle TTL after the last renewal known here); 0: the first round. */
+  renewAt: number;
 }
 
 /**
  * Keeps the login sessions of connected sockets alive, and notices their end.
- * Once per interval, per instance (not per socket, not per ping): renew the
- * idle TTL of every session with a socket here; a session that is gone
- * (logout elsewhere, deleted by an operator, evicted) was revoked, and one past
- * its absolute cap expired. Either way its sockets on every instance are told.
+ * Once per interval, per instance (not per socket, not per ping), in one store
+ * call per `RENEW_BATCH` sessions: renew the idle TTL of each session with a
+ * socket here once less than half of it is left (reckoned from its token's mint,
+ * or at the first round when that is not known, then every half idle TTL: a
+ * connected session never expires), and
+ * check that the others still exist (one EXISTS for the batch). A session that
+ * is gone (logout elsewhere, deleted by an operator, evicted) was revoked, and
+ * one past its absolute cap expired. Either way its sockets on every instance
+ * are told. Idle, a round costs two commands per batch, not three per session.
  */
 export class SessionLiveness {
   private readonly sessions = new Map<string, TrackedSession>();
@@ -27,6 +34,8 @@ export class SessionLiveness {
   constructor(
     private readonly auth: AuthService,
     private readonly intervalMs: number,
+    /** The sessions' idle TTL: each is renewed before less than half of it is left at the next round. */
+    private readonly idleTtlMs: number,
     private readonly endSession: (sid: string, reason: SessionEndReason) => void,
     private readonly logger: Logger,
   ) {}
@@ -46,13 +55,16 @@ export class SessionLiveness {
   }
 
   track(socket: TetherSocket): void {
-    const { sid, capAt } = socket.data;
+    const { sid, capAt, renewedAt } = socket.data;
+    // Renewed (by its token's mint) at `renewedAt`: half the idle TTL later it is due; not known: at once.
+    const renewAt = renewedAt === undefined ? 0 : renewedAt + this.idleTtlMs / 2;
     const tracked = this.sessions.get(sid);
     if (tracked) {
       tracked.sockets += 1;
       // A host-issued session's cap moves when the host extends its own session.
       tracked.capAt = Math.max(tracked.capAt, capAt);
-    } else this.sessions.set(sid, { sockets: 1, capAt });
+      tracked.renewAt = Math.max(tracked.renewAt, renewAt);
+    } else this.sessions.set(sid, { sockets: 1, capAt, renewAt });
     onLeave(socket, () => this.untrack(sid));
   }
 
@@ -73,15 +85,27 @@ export class SessionLiveness {
 
   private async renewAll(): Promise<void> {
     const now = Date.now();
-    const live: string[] = [];
-    for (const [sid, { capAt }] of this.sessions) {
+    // Due: less than half the idle TTL would be left by the next round (this instance's own
+    // renewals are the clock; one from another instance only makes the session live longer).
+    const due: string[] = [];
+    const check: string[] = [];
+    for (const [sid, { capAt, renewAt }] of this.sessions) {
       if (capAt <= now) this.end(sid, SessionEndReason.Expired);
-      else live.push(sid);
+      else if (renewAt <= now + this.intervalMs) due.push(sid);
+      else check.push(sid);
     }
+    const live = [...due, ...check];
     for (let start = 0; start < live.length; start += RENEW_BATCH) {
       const batch = live.slice(start, start + RENEW_BATCH);
+      const renewing = batch.slice(0, Math.max(0, Math.min(batch.length, due.length - start)));
+      const sentAt = Date.now();
       try {
-        for (const sid of await this.auth.renewSessions(batch)) {
+        const gone = await this.auth.renewSessions(renewing, batch.slice(renewing.length));
+        for (const sid of renewing) {
+          const tracked = this.sessions.get(sid);
+          if (tracked) tracked.renewAt = sentAt + this.idleTtlMs / 2;
+        }
+        for (const sid of gone) {
           const capAt = this.sessions.get(sid)?.capAt ?? Number.POSITIVE_INFINITY;
           this.end(sid, capAt <= Date.now() ? SessionEndReason.Expired : SessionEndReason.Revoked);
         }

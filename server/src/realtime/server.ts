@@ -11,6 +11,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { redisAdapter } from "./adapter.js";
 import { Admission } from "./admission.js";
+import { SocketCapacity } from "./capacity.js";
 import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
 import { EventGuard, SocketCounter } from "./guards.js";
@@ -28,9 +29,8 @@ import { REALTIME_DEFAULTS, type RealtimeConfig } from "./settings.js";
 import { SocketTickets } from "./socket-tickets.js";
 import type { TetherServer } from "./types.js";
 
-/** The control message that ends a session's sockets everywhere (the room is a tag, not the session id). */
+/** The message that ends a session's sockets, on the session's topic (its room tag, not the session id). */
 interface SessionEndedMessage {
-  room: string;
   reason: SessionEndReason;
 }
 
@@ -47,8 +47,9 @@ export type RealtimeSettings = Pick<
   | "roomLimits"
   | "history"
   | "maxPresenceBytes"
+  | "maxSockets"
 > &
-  Pick<AuthConfig, "resumeTicketTtlMs"> & {
+  Pick<AuthConfig, "resumeTicketTtlMs" | "sessionIdleTtlMs"> & {
     instanceId: string;
     /** The Socket.IO path, e.g. `/socket.io/`. */
     socketPath: string;
@@ -81,6 +82,8 @@ export interface Realtime {
   readonly liveness: SessionLiveness;
   readonly delivery: Delivery;
   readonly admission: Admission;
+  /** The socket cap: full means new handshakes are refused and the agent check answers 0%. */
+  readonly capacity: SocketCapacity;
   readonly rooms: Rooms;
   /**
    * Ends a session on every instance: `session:ended`, then disconnect. This
@@ -134,26 +137,30 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     logger,
   });
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
-  // One control message per ended session: each instance tells its own sockets, then disconnects them.
-  // (An adapter broadcast plus a separate disconnectSockets request can arrive in the wrong order.)
-  const sessions = new LocalSessions();
+  // One message per ended session on the session's own sharded channel, heard by the instances
+  // holding its sockets: each tells its own sockets, then disconnects them. (An adapter broadcast
+  // plus a separate disconnectSockets request can arrive in the wrong order.)
+  const sessions = new LocalSessions(backend.topics);
   const endLocal = (room: string, reason: SessionEndReason) => {
     for (const socket of sessions.of(room)) {
       socket.emit(ServerEvent.SessionEnded, { reason });
       socket.disconnect(true);
     }
   };
+  backend.topics.listen((room, message) => {
+    const { reason } = message as Partial<SessionEndedMessage>;
+    if (typeof reason === "string") endLocal(room, reason as SessionEndReason);
+  });
+  // Instances of earlier releases broadcast session ends on the control channel (a rolling upgrade).
   backend.control
     .subscribe((message) => {
-      const { room, reason } = message as SessionEndedMessage;
-      if (typeof room !== "string" || typeof reason !== "string") return;
-      endLocal(room, reason);
+      const { room, reason } = message as { room?: unknown; reason?: unknown };
+      if (typeof room === "string" && typeof reason === "string") endLocal(room, reason as SessionEndReason);
     })
     .catch((err: unknown) => logger.error({ err }, "could not subscribe to control messages"));
   const ends = new SessionEnds({
     endLocal: (sid, reason) => endLocal(sessionRoom(sid), reason),
-    broadcast: (sid, reason) =>
-      backend.control.publish({ room: sessionRoom(sid), reason } satisfies SessionEndedMessage),
+    broadcast: (sid, reason) => backend.topics.publish(sessionRoom(sid), { reason } satisfies SessionEndedMessage),
     maxRetryDelayMs: settings.sessionCheckIntervalMs,
     logger,
   });
@@ -162,7 +169,13 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     if (news) deps.metrics.sessionEnds.inc({ reason });
     return sent;
   };
-  const liveness = new SessionLiveness(deps.auth, settings.sessionCheckIntervalMs, endSession, logger);
+  const liveness = new SessionLiveness(
+    deps.auth,
+    settings.sessionCheckIntervalMs,
+    settings.sessionIdleTtlMs,
+    endSession,
+    logger,
+  );
   liveness.start();
 
   const rooms = new Rooms(io, delivery, backend.presence, {
@@ -195,6 +208,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
   };
   const admission = new Admission(settings.admission, deps.metrics);
   admission.start();
+  const capacity = new SocketCapacity(settings.maxSockets, deps.metrics, logger);
   const socketCounts = new SocketCounter({
     perSession: settings.socketLimits.socketsPerSession,
     perUser: settings.socketLimits.socketsPerUser,
@@ -213,6 +227,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
       socketCounts,
       sessions,
       admission,
+      capacity,
       attempts: new ConnectAttempts(),
       metrics: deps.metrics,
       isDraining: deps.isDraining,
@@ -239,7 +254,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     delivery.stop();
     ends.stop();
   };
-  return { io, liveness, delivery, admission, rooms, endSession, roomControl, stop };
+  return { io, liveness, delivery, admission, capacity, rooms, endSession, roomControl, stop };
 }
 
 /** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */

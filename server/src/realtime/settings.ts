@@ -131,10 +131,16 @@ export interface RealtimeConfig {
   history: HistoryBounds;
   /** A room member's presence data, at most (JSON bytes). */
   maxPresenceBytes: number;
+  /** Socket.IO connections this instance holds; past it, handshakes get UNAVAILABLE (see `resolveCapacity`). */
+  maxSockets: number;
 }
 
 /** The realtime settings from their variables; the session check interval is derived with the idle TTL's. */
-export function realtimeConfig(e: EnvOf<typeof realtimeEnv>, sessionCheckIntervalMs: number): RealtimeConfig {
+export function realtimeConfig(
+  e: EnvOf<typeof realtimeEnv>,
+  sessionCheckIntervalMs: number,
+  maxSockets: number,
+): RealtimeConfig {
   return {
     pingIntervalMs: e.TETHER_PING_INTERVAL,
     pingTimeoutMs: e.TETHER_PING_TIMEOUT,
@@ -163,6 +169,7 @@ export function realtimeConfig(e: EnvOf<typeof realtimeEnv>, sessionCheckInterva
     connectTimeoutMs: e.TETHER_CONNECT_TIMEOUT,
     history: { maxLimit: e.TETHER_HISTORY_MAX_EVENTS, maxBytes: e.TETHER_REPLAY_BUFFER },
     maxPresenceBytes: e.TETHER_MAX_PRESENCE_BYTES,
+    maxSockets,
   };
 }
 

@@ -98,8 +98,10 @@ export class SteppedAuthStore implements AuthStore {
     return true;
   }
 
-  async renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]> {
-    const alive = await Promise.all(sessionKeys.map((key) => this.steps.renew(key, idleTtlMs)));
+  async renewSessions(sessionKeys: string[], idleTtlMs: number, renewing = sessionKeys.length): Promise<number[]> {
+    const alive = await Promise.all(
+      sessionKeys.map((key, index) => (index < renewing ? this.steps.renew(key, idleTtlMs) : this.steps.exists(key))),
+    );
     return alive.flatMap((ok, index) => (ok ? [] : [index]));
   }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { MemoryHistoryStore } from "./history-memory.js";
 import { MemoryAuthStore } from "./memory-auth.js";
 import { MemoryPresenceStore } from "./presence.js";
+import { LocalTopicBus } from "./topic-bus.js";
 import type { Backend, ControlBus, HistoryLimits } from "./types.js";
 
 interface Entry {
@@ -153,6 +154,7 @@ export function createMemoryBackend(limits: HistoryLimits): Backend {
     auth: new MemoryAuthStore(kv),
     history: new MemoryHistoryStore(limits),
     control: new LocalControlBus(),
+    topics: new LocalTopicBus(),
     presence: new MemoryPresenceStore(),
     sessionClient: kv,
     ping: async () => {},

@@ -89,9 +89,13 @@ class OneScriptAuthStore extends SteppedAuthStore {
     return reply < 0 ? { limitedMs: -reply } : reply === 1;
   }
 
-  override async renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]> {
+  override async renewSessions(
+    sessionKeys: string[],
+    idleTtlMs: number,
+    renewing = sessionKeys.length,
+  ): Promise<number[]> {
     if (sessionKeys.length === 0) return [];
-    const gone = await this.client.tetherRenewSessions(sessionKeys.length, ...sessionKeys, idleTtlMs);
+    const gone = await this.client.tetherRenewSessions(sessionKeys.length, ...sessionKeys, idleTtlMs, renewing);
     return gone.map((index) => index - 1);
   }
 
@@ -161,8 +165,8 @@ export class RedisAuthStore implements AuthStore {
     return this.store.mintToken(sessionKey, tokenKey, sid, tokenTtlMs, idleTtlMs, limit);
   }
 
-  renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]> {
-    return this.store.renewSessions(sessionKeys, idleTtlMs);
+  renewSessions(sessionKeys: string[], idleTtlMs: number, renewing?: number): Promise<number[]> {
+    return this.store.renewSessions(sessionKeys, idleTtlMs, renewing);
   }
 
   consumeToken(tokenKey: string, sessionKeyPrefix: string, limits?: LimitCounter[]): Promise<ConsumedToken> {

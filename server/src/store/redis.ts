@@ -3,6 +3,7 @@ import { RedisHistoryStore } from "./history-redis.js";
 import { RedisPresenceStore } from "./presence.js";
 import { RedisAuthStore } from "./redis-auth.js";
 import { connectRedis, type RedisClient, type RedisTarget } from "./redis-connection.js";
+import { RedisTopicBus } from "./topic-bus.js";
 import type { ControlBus, HistoryLimits, RedisBackend } from "./types.js";
 
 const CONTROL_CHANNEL = "tether:control";
@@ -62,6 +63,9 @@ export async function createRedisBackend(
   );
   if (!commands || !pub || !sub) throw new Error("unreachable: three clients requested");
   const control = new RedisControlBus(pub.publish.bind(pub), sub, logger);
+  // Bound before the adapter's wrapper below: a failed SPUBLISH must reject, so the caller retries it.
+  const spublish = pub.spublish.bind(pub);
+  const topics = new RedisTopicBus((channel, message) => spublish(channel, message) as Promise<number>, sub, logger);
   publishWithoutThrowing(pub, logger);
   return {
     kind: "redis",
@@ -71,6 +75,7 @@ export async function createRedisBackend(
     auth: new RedisAuthStore(commands),
     history: new RedisHistoryStore(commands, sub, limits),
     control,
+    topics,
     presence: new RedisPresenceStore(commands),
     sessionClient: commands,
     ping: async () => {

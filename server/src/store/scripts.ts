@@ -78,8 +78,15 @@ return 1
 /** KEYS: sessions. ARGV: idle ttl ms. Renews each; returns the indexes (1-based) of those gone. */
 export const RENEW_SESSIONS = `${RENEW}
 local gone = {}
-for i, key in ipairs(KEYS) do
-  if not renew(key, ARGV[1]) then table.insert(gone, i) end
+local renewing = tonumber(ARGV[2]) or #KEYS
+for i = 1, renewing do
+  if not renew(KEYS[i], ARGV[1]) then table.insert(gone, i) end
+end
+-- The rest are only checked: one EXISTS for all of them, one per key only when some are gone.
+if renewing < #KEYS and redis.call('EXISTS', unpack(KEYS, renewing + 1)) < #KEYS - renewing then
+  for i = renewing + 1, #KEYS do
+    if redis.call('EXISTS', KEYS[i]) == 0 then table.insert(gone, i) end
+  end
 end
 return gone
 `;

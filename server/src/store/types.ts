@@ -94,8 +94,11 @@ export interface AuthStore extends LimitStore {
     idleTtlMs: number,
     limit?: LimitCounter,
   ): Promise<MintResult>;
-  /** Renews each session's idle TTL; returns the indexes of the sessions that are gone. */
-  renewSessions(sessionKeys: string[], idleTtlMs: number): Promise<number[]>;
+  /**
+   * Renews the idle TTL of the first `renewing` sessions (all by default) and checks that
+   * the others still exist; returns the indexes of the sessions that are gone.
+   */
+  renewSessions(sessionKeys: string[], idleTtlMs: number, renewing?: number): Promise<number[]>;
   /**
    * Deletes the token and reads the session it was bound to; the token is spent
    * exactly once. Every limit is counted, whatever the token and the other limits
@@ -156,6 +159,8 @@ interface Stores {
   readonly history: HistoryStore;
   /** Messages between instances that must stay whole and in order (one message, one channel). */
   readonly control: ControlBus;
+  /** Messages about one session (its end), heard only where it is watched: sharded pub/sub on Redis. */
+  readonly topics: TopicBus;
   /** Who is in each room, across the fleet. */
   readonly presence: PresenceStore;
   /** A client connect-redis accepts (ioredis or its in-process twin). */
@@ -169,6 +174,20 @@ interface Stores {
 export interface ControlBus {
   publish(message: object): Promise<void>;
   subscribe(handler: (message: unknown) => void): Promise<void>;
+}
+
+/**
+ * Messages about one topic (a session's room tag), heard only by the instances
+ * watching it; best effort, in publish order per topic.
+ */
+export interface TopicBus {
+  /** Tells the instances watching `topic`; rejects while the store is unreachable (the caller retries). */
+  publish(topic: string, message: object): Promise<void>;
+  /** Hears `topic` from now on (subscribed shortly after); counted: each watch needs its unwatch. */
+  watch(topic: string): void;
+  unwatch(topic: string): void;
+  /** Where the messages of watched topics go (one handler). */
+  listen(handler: (topic: string, message: unknown) => void): void;
 }
 
 /** One event kept in a stream. */
