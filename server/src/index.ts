@@ -10,6 +10,7 @@ export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
 export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "./auth/service.js";
 export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
 export { DEFAULTS } from "./config/defaults.js";
+export type { Capacity } from "./env/capacity.js";
 export type { JobLimits } from "./demo/settings.js";
 export { ErrorCode, TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
@@ -18,7 +19,7 @@ export type { HttpLimits } from "./http/settings.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
-export type { HistoryOptions, HistoryPage } from "./realtime/history.js";
+export type { HistoryBounds, HistoryOptions, HistoryPage } from "./realtime/history.js";
 export type { ConnectionIdentity } from "./realtime/hooks.js";
 export {
   type BroadcastTarget,
