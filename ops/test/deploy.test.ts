@@ -300,7 +300,16 @@ describe(".env.example", () => {
       .map((match) => [match[1] ?? "", match[2] ?? ""]),
   );
   /** Shown with an example or the compose value rather than the built-in default. */
-  const NOT_DEFAULTS = ["REDIS_URL", "TETHER_ALLOWED_ORIGINS", "TETHER_TRUST_PROXY"];
+  // Example values, not defaults: the capacity settings' defaults come from the machine.
+  const NOT_DEFAULTS = [
+    "REDIS_URL",
+    "TETHER_ALLOWED_ORIGINS",
+    "TETHER_TRUST_PROXY",
+    "TETHER_HTTP_MAX_CONNECTIONS",
+    "TETHER_MAX_SOCKETS",
+    "TETHER_MEMORY_BUDGET",
+    "TETHER_HTTP_MAX_KEEP_ALIVE_CONNECTIONS",
+  ];
 
   it("documents every setting of the contract", () => {
     expect(SETTINGS.filter((name) => !documented.has(name))).toEqual([]);

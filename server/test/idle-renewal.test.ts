@@ -84,6 +84,8 @@ describe("idle sessions: renewed at half their TTL, in batches, never expiring w
       { timeoutMs: windowMs + 10_000, intervalMs: 500 },
     );
     const elapsed = Date.now() - start;
+    // Counted over the window only: the checks below open sockets of their own.
+    const renewals = seen.filter((c) => c.fromScript && c.command === "pexpire");
     keys.disconnect();
     expect(lost, "a connected session expired").toBeUndefined();
     expect(await sessionAlive(a.url, unconnected)).toBe(false);
@@ -93,10 +95,11 @@ describe("idle sessions: renewed at half their TTL, in batches, never expiring w
       expect((await connectRaw(b.url, { token: await wsToken(b.url, session) })).connected).toBe(true);
     }
 
-    const renewals = seen.filter((c) => c.fromScript && c.command === "pexpire");
     const rounds = elapsed / CHECK_INTERVAL_MS;
     // Renewed every (half the TTL minus a round), not every round: the old code did SESSIONS × rounds (≈ 576).
-    const bound = SESSIONS * Math.ceil(elapsed / (IDLE_TTL_MS / 2 - CHECK_INTERVAL_MS) + 1);
+    // One renewal more per session than the ideal: a busy machine fires a round late, and the
+    // session's next half-TTL mark then falls one round sooner.
+    const bound = SESSIONS * Math.ceil(elapsed / (IDLE_TTL_MS / 2 - CHECK_INTERVAL_MS) + 2);
     expect(renewals.length).toBeGreaterThanOrEqual(SESSIONS * 2);
     expect(renewals.length).toBeLessThanOrEqual(bound);
     expect(renewals.length).toBeLessThan((SESSIONS * rounds) / 4);
