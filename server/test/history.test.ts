@@ -209,7 +209,8 @@ describe("HistoryStore on redis, data loss", () => {
 });
 
 describe("HistoryStore on redis, subscriptions that fail unconfirmed", () => {
-  it("a watch whose SSUBSCRIBE dies with its connection is sent again after the reconnect: the stream is heard", async () => {
+  /** A store on a subscriber connection of its own (cut by the tests), listening: what it hears lands in `seen`. */
+  async function listeningStore() {
     const sub = await connectRedis(
       { mode: "standalone", url: redis.url },
       "sub",
@@ -220,6 +221,11 @@ describe("HistoryStore on redis, subscriptions that fail unconfirmed", () => {
     const store = new RedisHistoryStore(redis.client(), sub, LIMITS);
     const seen: AppendedEvent[] = [];
     const stop = await store.subscribe({ onEvent: (event) => seen.push(event), onResync: () => {} });
+    return { sub, store, seen, stop };
+  }
+
+  it("a watch whose SSUBSCRIBE dies with its connection is sent again after the reconnect: the stream is heard", async () => {
+    const { sub, store, seen, stop } = await listeningStore();
     const s = `user:resend-${Math.random().toString(36).slice(2)}`;
     // Redis holds the SSUBSCRIBE unanswered while the connection is cut under it: it fails unconfirmed,
     // and ioredis subscribes again after a reconnect only to what Redis had confirmed.
@@ -243,16 +249,7 @@ describe("HistoryStore on redis, subscriptions that fail unconfirmed", () => {
     sub.disconnect();
   });
   it("an unwatch and a watch of one stream that both die with their connection leave the stream heard (the watch is the later wish)", async () => {
-    const sub = await connectRedis(
-      { mode: "standalone", url: redis.url },
-      "sub",
-      2_000,
-      pino({ level: "silent" }),
-      true,
-    );
-    const store = new RedisHistoryStore(redis.client(), sub, LIMITS);
-    const seen: AppendedEvent[] = [];
-    const stop = await store.subscribe({ onEvent: (event) => seen.push(event), onResync: () => {} });
+    const { sub, store, seen, stop } = await listeningStore();
     const s = `user:rewatch-${Math.random().toString(36).slice(2)}`;
     await store.watch(s);
     // A client leaves the instance and comes back to it while its subscriber connection is being
