@@ -84,6 +84,9 @@ export abstract class ClientFacade implements TetherClient {
   private readonly subscriptions = new Map<string, RoomSubscription>();
   protected readonly log: ClientLog;
   private readonly subscriptionHost: SubscriptionHost;
+  /** Subscriptions join one at a time: a page opening many rooms never floods the socket's rate limit. */
+  private joinTurn: Promise<unknown> = Promise.resolve();
+  private joinsPausedUntil = 0;
 
   constructor(
     protected readonly http: TetherHttp,
@@ -96,7 +99,10 @@ export abstract class ClientFacade implements TetherClient {
       ready: () => this.active && this.current === "connected",
       active: () => this.active,
       offsetOf: (room) => this.offsets.get(room),
-      join: (room, offset, presence) => this.join(room, { offset, presence }),
+      join: (room, offset, presence) => this.joinInTurn(() => this.join(room, { offset, presence })),
+      pauseJoins: (ms) => {
+        this.joinsPausedUntil = Math.max(this.joinsPausedUntil, Date.now() + ms);
+      },
       leave: (room) => this.leaveRoom(room),
       forget: (room) => this.offsets.forget(room),
       members: (room) => this.members(room),
@@ -231,6 +237,17 @@ export abstract class ClientFacade implements TetherClient {
   async setPresence(room: string, data: PresenceData): Promise<void> {
     this.assertActive(ClientEvent.PresenceSet);
     await this.requests.setPresence(room, data);
+  }
+
+  /** Runs a subscription's join after the ones before it, and after a rate limit's pause. */
+  private joinInTurn(join: () => Promise<RoomJoined>): Promise<RoomJoined> {
+    const turn = this.joinTurn.then(async () => {
+      const wait = this.joinsPausedUntil - Date.now();
+      if (wait > 0) await new Promise((resume) => setTimeout(resume, wait));
+      return join();
+    });
+    this.joinTurn = turn.catch(() => undefined);
+    return turn;
   }
 
   private async leaveRoom(room: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { HistoryRequest, Offset, PresenceData, RoomMember } from "@tether/shared";
+import { ErrorCode, type HistoryRequest, type Offset, type PresenceData, type RoomMember } from "@tether/shared";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, type TetherClientError } from "./errors.js";
@@ -15,6 +15,12 @@ import type {
 } from "./types.js";
 
 type Listener = (...args: unknown[]) => void;
+
+/**
+ * The least wait after a RATE_LIMITED join: the server's event limits count per second,
+ * and every refused event counts against the socket (too many and it is disconnected).
+ */
+export const RATE_LIMIT_PAUSE_MS = 1_000;
 /** What `on` takes: any listener; the public type ({@link Subscription}) checks it against the event. */
 type AnyListener = (...args: never[]) => void;
 
@@ -25,7 +31,10 @@ export interface SubscriptionHost {
   /** Active (between `connect()` and a stop): a leave is worth sending. */
   active(): boolean;
   offsetOf(room: string): Offset | undefined;
+  /** Joins, one subscription's join at a time, after any pause a rate limit asked for. */
   join(room: string, offset: Offset | undefined, presence: PresenceData | undefined): Promise<RoomJoined>;
+  /** Holds every subscription's next join for `ms`: the socket was rate-limited. */
+  pauseJoins(ms: number): void;
   leave(room: string): Promise<void>;
   /** Forgets the room's offset (a leave while not connected). */
   forget(room: string): void;
@@ -191,7 +200,10 @@ export class RoomSubscription implements Subscription {
       return;
     }
     this.emit("error", error);
-    const delay = Math.max(error.retryAfterMs ?? 0, this.backoff.next());
+    // A rate limit's window is a second; a refused event also counts against the socket's refusals.
+    const floor = error.code === ErrorCode.RateLimited ? RATE_LIMIT_PAUSE_MS : 0;
+    const delay = Math.max(error.retryAfterMs ?? floor, this.backoff.next());
+    if (error.code === ErrorCode.RateLimited) this.host.pauseJoins(delay);
     this.host.log.info("subscription retry", { room: this.room, code: error.code, delayMs: delay });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

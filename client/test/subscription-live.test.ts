@@ -48,7 +48,7 @@ describe("client.subscribe against a real server", () => {
   }
 
   beforeAll(async () => {
-    setPolicy({ alice: ["doc:1", "doc:2"], bob: [] });
+    setPolicy({ alice: ["doc:1", "doc:2"], bob: [], carol: ["*"] });
     redis = await startRedis();
     instance = await startInstance(
       { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_PUBLISH_KEY: PUBLISH_KEY, ROOMS_POLICY: policyFile },
@@ -126,15 +126,35 @@ describe("client.subscribe against a real server", () => {
     expect(bystander.state).toBe("connected");
   });
 
+  it("at the server's bound of rooms (100 a socket), the 101st subscription ends with INVALID_INPUT; the others stay", async () => {
+    const client = await user("carol");
+    const subscriptions = Array.from({ length: 101 }, (_, i) => client.subscribe(`bound:${i}`));
+    const codes: string[] = [];
+    for (const sub of subscriptions)
+      sub.on("ended", (end) => codes.push(end.reason === "refused" ? end.error.code : end.reason));
+    const errors: string[] = [];
+    for (const sub of subscriptions) sub.on("error", (error) => errors.push(error.code));
+    client.connect();
+    await waitFor("every subscription settled", () => subscriptions.every((sub) => sub.state !== "subscribing"));
+    const ended = subscriptions.filter((sub) => sub.state === "ended");
+    expect(ended).toHaveLength(1);
+    expect(codes).toEqual(["INVALID_INPUT"]);
+    // Joined in turn: few refusals, far from the socket's limit of refused events (20 a minute).
+    expect(errors.length).toBeLessThan(10);
+    expect(subscriptions.filter((sub) => sub.state === "subscribed")).toHaveLength(100);
+    expect(Object.keys(client.roomOffsets)).toHaveLength(100);
+    expect(client.state).toBe("connected");
+  });
+
   it("a room no longer allowed at a reconnect ends it (room:revoked → FORBIDDEN)", async () => {
-    setPolicy({ alice: ["doc:1", "doc:2"], bob: [] });
+    setPolicy({ alice: ["doc:1", "doc:2"], bob: [], carol: ["*"] });
     const client = await user("alice");
     const doc = client.subscribe("doc:2");
     const ends: SubscriptionEnd[] = [];
     doc.on("ended", (end) => ends.push(end));
     client.connect();
     await waitFor("subscribed", () => doc.state === "subscribed");
-    setPolicy({ alice: ["doc:1"], bob: [] });
+    setPolicy({ alice: ["doc:1"], bob: [], carol: ["*"] });
     proxy.cut();
     await waitFor("ended", () => ends.length === 1);
     expect(ends[0]).toMatchObject({ reason: "refused", error: { code: "FORBIDDEN" } });

@@ -160,16 +160,44 @@ describe("client.subscribe", () => {
     await connect(client, socket);
     expect(errors).toEqual(["UNAVAILABLE"]);
     expect(doc.state).toBe("subscribing");
-    // random() = 0: half of 500 ms, then half of 1000 ms.
+    // random() = 0: half of 500 ms; after RATE_LIMITED at least a second (the limit's window).
     await vi.advanceTimersByTimeAsync(249);
     expect(sent(socket, "room:join")).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     await settle();
     expect(errors).toEqual(["UNAVAILABLE", "RATE_LIMITED"]);
-    await vi.advanceTimersByTimeAsync(500);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sent(socket, "room:join")).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
     await settle();
     expect(sent(socket, "room:join")).toHaveLength(3);
     expect(doc.state).toBe("subscribed");
+  });
+
+  it("subscriptions join one at a time, and a RATE_LIMITED join holds the others' joins too", async () => {
+    const { client, socket } = setup();
+    let limited = 1;
+    let inFlight = 0;
+    let most = 0;
+    socket.answer = async (event, payload) => {
+      if (event !== "room:join") return payload;
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await Promise.resolve();
+      inFlight -= 1;
+      return limited-- > 0 ? refusal("RATE_LIMITED") : joinOk("5-0");
+    };
+    const subs = Array.from({ length: 5 }, (_, i) => client.subscribe(`r:${i}`));
+    await connect(client, socket);
+    // The first was refused: nobody else joined during the pause.
+    expect(sent(socket, "room:join")).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sent(socket, "room:join")).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(subs.every((sub) => sub.state === "subscribed")).toBe(true);
+    expect(sent(socket, "room:join")).toHaveLength(6);
+    expect(most).toBe(1);
   });
 
   it("a FORBIDDEN ends it with an `ended` event; subscribing again makes a new one", async () => {
