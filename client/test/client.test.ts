@@ -501,6 +501,24 @@ describe("listeners", () => {
     expect(seen).toEqual(["1-0", "2-0", "4-0"]);
   });
 
+  it("onAny() sees every server event with its name, once, and untyped on(name) any app event", async () => {
+    const h = setup();
+    const any: string[] = [];
+    const paid: unknown[] = [];
+    const stop = h.client.onAny((event, payload) => any.push(`${event}@${(payload as { offset?: string }).offset}`));
+    h.client.on("invoice:paid", (payload) => paid.push(payload.invoiceId));
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("welcome", { instance: "a", offset: "1-0" });
+    h.socket.serverEmit("invoice:paid", { invoiceId: "in_1", offset: "2-0" });
+    h.socket.serverEmit("invoice:paid", { invoiceId: "in_1", offset: "2-0" });
+    stop();
+    h.socket.serverEmit("invoice:paid", { invoiceId: "in_2", offset: "3-0" });
+    expect(any).toEqual(["welcome@1-0", "invoice:paid@2-0"]);
+    expect(paid).toEqual(["in_1", "in_2"]);
+  });
+
   it("off(event, fn) removes a function from that event only", async () => {
     const h = setup();
     const seen: string[] = [];
