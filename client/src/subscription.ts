@@ -140,10 +140,13 @@ export class RoomSubscription implements Subscription {
     }
     this.subscribed(offset, undefined, true);
     // The handshake joins without presence data: set it again.
-    if (this.presenceData !== undefined)
-      this.host
-        .setPresence(this.room, this.presenceData)
-        .catch((error: TetherClientError) => this.emit("error", error));
+    this.resendPresence();
+  }
+
+  private resendPresence(): void {
+    const data = this.presenceData;
+    if (data === undefined) return;
+    this.host.setPresence(this.room, data).catch((error: TetherClientError) => this.emit("error", error));
   }
 
   /** The connection was lost: the room is asked for again at the next connect. */
@@ -171,12 +174,15 @@ export class RoomSubscription implements Subscription {
     this.clearTimer();
     this.joining = true;
     const offset = this.startOffset ?? this.host.offsetOf(this.room);
-    this.host.join(this.room, offset, this.presenceData).then(
+    const sent = this.presenceData;
+    this.host.join(this.room, offset, sent).then(
       (joined) => {
         this.joining = false;
         this.startOffset = undefined;
         if (this.current === "ended") return;
         this.subscribed(joined.offset, joined.members, false);
+        // Set while the join was on its way: the join carried the older data.
+        if (this.presenceData !== sent && this.presenceData !== undefined) this.resendPresence();
       },
       (error: TetherClientError) => {
         this.joining = false;

@@ -272,6 +272,22 @@ describe("client.subscribe", () => {
     expect(sent(socket, "presence:set")).toEqual([{ room: "doc:1", data: { cursor: 9 } }]);
   });
 
+  it("presence data set while the join is on its way is sent once the room is joined", async () => {
+    const { client, socket } = setup();
+    let answerJoin: (value: unknown) => void = () => {};
+    socket.answer = (event, payload) =>
+      event === "room:join" ? new Promise((resolve) => (answerJoin = resolve)) : { ok: true, payload };
+    const doc = client.subscribe("doc:1", { presence: { cursor: 1 } });
+    await connect(client, socket);
+    expect(sent(socket, "room:join")).toEqual([{ room: "doc:1", presence: { cursor: 1 } }]);
+    const set = doc.setPresence({ cursor: 2 });
+    await set;
+    expect(sent(socket, "presence:set")).toEqual([]);
+    answerJoin(joinOk("5-0"));
+    await settle();
+    expect(sent(socket, "presence:set")).toEqual([{ room: "doc:1", data: { cursor: 2 } }]);
+  });
+
   it("presence events of its room reach its listeners with the member's data", async () => {
     const { client, socket } = setup();
     socket.answer = (event, payload) => (event === "room:join" ? joinOk("5-0") : payload);

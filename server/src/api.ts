@@ -18,18 +18,29 @@ import type { JobLimits } from "./demo/settings.js";
 import type { NodeHandler } from "./http/token.js";
 import type { EventHandler } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
-import type { Publisher } from "./realtime/publisher.js";
+import type { HistoryOptions, HistoryPage } from "./realtime/history.js";
+import type { ConnectionIdentity } from "./realtime/hooks.js";
+import type { Publisher, Target } from "./realtime/publisher.js";
 import type { CanJoin } from "./realtime/rooms.js";
-import type { TetherServer } from "./realtime/types.js";
+import type { TetherServer, TetherSocket } from "./realtime/types.js";
 import type { Backend } from "./store/types.js";
 
 export interface TetherOptions {
   config: TetherConfig;
   /**
    * Decides who logs in at `POST /api/auth/login`: return a user id, or null to
-   * refuse with INVALID_CREDENTIALS. Default: the built-in API-key check.
+   * refuse with INVALID_CREDENTIALS. Default: the built-in API-key check. `false`: no
+   * login route at all (a host that signs its users in itself and hands them tokens with
+   * `issueTokenFor`); then no `TETHER_API_KEY` is needed, in production either.
    */
-  login?: LoginCheck;
+  login?: LoginCheck | false;
+  /**
+   * Where Tether keeps its state. Default: Redis when `REDIS_URL` is set, else in this
+   * process ("embedded": one instance only, every instance a separate server), with a
+   * warning. `"memory"`: embedded on purpose, no warning; required for embedded mode under
+   * `NODE_ENV=production`, where a missing `REDIS_URL` is otherwise refused at start.
+   */
+  store?: "memory";
   /** The rooms with history a user's sockets join at connect. Default: none. */
   roomsOf?: RoomsOf;
   /**
@@ -39,6 +50,17 @@ export interface TetherOptions {
    */
   canJoin?: CanJoin;
   logger?: Logger;
+  /**
+   * Runs for every connected socket, after Tether's own listeners (the user's events, rooms
+   * and history are set up): who it is and the Socket.IO socket (add listeners, join your own
+   * Socket.IO rooms). A hook that throws or rejects is logged; the socket stays.
+   *
+   * @example
+   * onConnect: ({ userId }) => metrics.online.inc({ user: userId }),
+   */
+  onConnect?: (identity: ConnectionIdentity, socket: TetherSocket) => void | Promise<void>;
+  /** Runs when a connected socket goes, with Socket.IO's reason (`"transport close"`, `"client namespace disconnect"`, …). */
+  onDisconnect?: (identity: ConnectionIdentity, reason: string) => void | Promise<void>;
   /**
    * The demo workload, `POST /api/jobs` (any signed-in user starts a job that publishes
    * to them). Off by default in a host app; `startServer` turns it on. `true` or
@@ -72,7 +94,10 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    * `Authorization: Bearer <TETHER_METRICS_KEY>` when that is set.
    */
   readonly opsRouter: Router;
-  /** `POST <base>/api/publish` (answers nothing unless TETHER_PUBLISH_KEY is set). */
+  /**
+   * `POST <base>/api/publish` and `GET <base>/api/history?target=user:<id>|room:<name>&limit=&before=`
+   * (answer nothing unless TETHER_PUBLISH_KEY is set; both need it as `Authorization: Bearer`).
+   */
   readonly publishRouter: Router;
   /** `POST <base>/api/jobs`, with per-user limits; undefined unless the `demo` option is on. */
   readonly demoRouter: Router | undefined;
@@ -106,6 +131,20 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
     schema: S,
     handler: EventHandler<SchemaOutput<S>, AppClientResult<E, K>>,
   ): void;
+  /**
+   * The last events of a user's stream or a room's, on any instance: at most `limit` (default 50, at
+   * most `TETHER_HISTORY_MAX_EVENTS`, 100 by default), the newest ones or those before the offset
+   * `before` (paging back), oldest first, each with its offset; at most `TETHER_REPLAY_BUFFER` bytes
+   * of event names and data per page (one event at least). `offset` is where the stream stands now,
+   * `more` says whether older events remain. Only what the recovery window and length cap kept is
+   * there. Rejects with a TetherError: INVALID_INPUT for a bad target, limit or offset (or an offset
+   * from an earlier history of the stream, lost since), UNAVAILABLE when the store cannot be reached.
+   *
+   * @example
+   * const { events, more } = await tether.history({ room: "doc:42" }, { limit: 20 });
+   * const older = await tether.history({ room: "doc:42" }, { limit: 20, before: events[0]?.offset });
+   */
+  history(target: Target, options?: HistoryOptions): Promise<HistoryPage>;
   /**
    * Who is in a room with history, across the fleet: users with their connection
    * counts. All of them unless `limit` is given (clients get at most 100).

@@ -1,5 +1,7 @@
 import { type ErrorBody, ErrorCode, type HandshakeErrorData, RETRYABLE } from "@tether/shared";
 
+export { ErrorCode };
+
 const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   INVALID_CREDENTIALS: 401,
   SESSION_REQUIRED: 401,
@@ -31,15 +33,32 @@ const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
 };
 
 /**
- * The one error type of Tether: a wire code, an HTTP status and a message that
- * is safe to show a client. Anything else is normalised by `toTetherError`.
+ * The one error type of Tether: a wire code (`code`, an {@link ErrorCode}), a message that
+ * is safe to show a client (`message`), and when to try again (`retryAfterMs`), the same
+ * shape as the client's `TetherClientError`; plus the HTTP status it is answered with.
+ * Anything else is normalised by `toTetherError`.
+ *
+ * @example
+ * import { ErrorCode, TetherError } from "@tether/server";
+ * throw new TetherError(ErrorCode.Forbidden, "Only the author may edit this.");
  */
 export class TetherError extends Error {
   readonly status: number;
-  /** Seconds, for RATE_LIMITED. */
-  retryAfterSeconds: number | undefined;
-  /** Milliseconds, for a handshake refused by admission control (`connect_error.data.retryAfterMs`). */
+  /**
+   * How long to wait before trying again, in ms, when the server knows: a rate limit's
+   * window (HTTP `Retry-After`, in whole seconds), admission control's spread hint for a
+   * refused handshake (`connect_error.data.retryAfterMs`).
+   */
   retryAfterMs: number | undefined;
+
+  /** @deprecated use `retryAfterMs`: the same wait, in whole seconds (at least 1). */
+  get retryAfterSeconds(): number | undefined {
+    return this.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(this.retryAfterMs / 1000));
+  }
+
+  set retryAfterSeconds(seconds: number | undefined) {
+    this.retryAfterMs = seconds === undefined ? undefined : seconds * 1000;
+  }
 
   constructor(
     readonly code: ErrorCode,
@@ -62,7 +81,8 @@ export class TetherError extends Error {
   /** The error handed to a refused Socket.IO handshake: `message` is the code. */
   toHandshakeError(): Error & { data: HandshakeErrorData } {
     const data: HandshakeErrorData = { code: this.code, retryable: this.retryable };
-    if (this.retryAfterMs !== undefined) data.retryAfterMs = this.retryAfterMs;
+    // Admission control's hint (UNAVAILABLE); a rate-limited handshake leaves the wait to the client's backoff.
+    if (this.retryAfterMs !== undefined && this.code === ErrorCode.Unavailable) data.retryAfterMs = this.retryAfterMs;
     return Object.assign(new Error(this.code), { data });
   }
 }

@@ -3,7 +3,7 @@
  * (`createTether`), or run it as a service (`startServer`, `npm start`).
  */
 
-export type { EventAck, StandardSchemaV1, TetherEvents } from "@tether/shared";
+export type { EventAck, HistoryEvent, PresenceData, RoomMember, StandardSchemaV1, TetherEvents } from "@tether/shared";
 export type { Tether, TetherOptions } from "./api.js";
 export type { TrustProxy } from "./auth/client-ip.js";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";
@@ -11,14 +11,17 @@ export type { HostSessionGrant, LoginCheck, LoginResult, SocketIdentity } from "
 export { ConfigError, loadConfig, type TetherConfig } from "./config/config.js";
 export { DEFAULTS } from "./config/defaults.js";
 export type { JobLimits } from "./demo/settings.js";
-export { TetherError } from "./errors.js";
+export { ErrorCode, TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, type HttpServerGateOptions, httpServerOptions } from "./http/server-limits.js";
 export type { HttpLimits } from "./http/settings.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
 export type { RoomsOf } from "./realtime/handshake.js";
+export type { HistoryOptions, HistoryPage } from "./realtime/history.js";
+export type { ConnectionIdentity } from "./realtime/hooks.js";
 export {
+  type BroadcastTarget,
   IdempotencyConflictError,
   type Publisher,
   type PublishOptions,

@@ -3,7 +3,7 @@ import { Router } from "express";
 import type { Tether, TetherOptions } from "./api.js";
 import { createAuth } from "./auth/create.js";
 import { apiKeyLogin } from "./auth/login.js";
-import { requireGivenSecrets } from "./config/config.js";
+import { requireGivenSecrets, requireStoreChoice } from "./config/config.js";
 import { createDemo } from "./demo/create.js";
 import { createHttpRoutes } from "./http/create.js";
 import { routePaths } from "./http/settings.js";
@@ -11,7 +11,9 @@ import { instrumentStore } from "./observability/instrument.js";
 import { createLogger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createOps } from "./ops/create.js";
+import { ephemeralSink } from "./realtime/broadcast.js";
 import { EventHandlers } from "./realtime/handlers.js";
+import { readHistory, streamOf } from "./realtime/history.js";
 import { hostRooms } from "./realtime/host-rooms.js";
 import { hostSessions } from "./realtime/host-sessions.js";
 import { StreamPublisher } from "./realtime/publisher.js";
@@ -32,9 +34,15 @@ import { createBackend } from "./store/backend.js";
  */
 export async function createTether<E extends TetherEvents = TetherEvents>(options: TetherOptions): Promise<Tether<E>> {
   const { config } = options;
+  const memoryStore = options.store === "memory";
   requireGivenSecrets(config, { builtInLogin: options.login === undefined });
+  requireStoreChoice(config, { memoryStore });
   const logger = options.logger ?? createLogger(config, { instance: config.instanceId });
   for (const warning of config.warnings) logger.warn(warning);
+  if (config.redis === undefined && !memoryStore)
+    logger.warn(
+      'No REDIS_URL: Tether runs embedded, in this process (one instance only). Set REDIS_URL, or pass store: "memory" to say so.',
+    );
   const { basePath, socketPath } = routePaths(config, options);
   const backend = await createBackend({ logger }, { ...config, history: historyLimits(config) });
   // The realtime half exists once `attach` is called: the parts built before it reach it through `attached`.
@@ -43,13 +51,18 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   const metrics = new Metrics(() => realtime?.io.engine.clientsCount ?? 0);
   const history = instrumentStore(backend.history, "history", metrics);
   const auth = await createAuth({ backend, metrics, logger }, config);
-  const publisher = new StreamPublisher(history, publishPolicy(config));
+  const publisher = new StreamPublisher(history, publishPolicy(config), () =>
+    realtime ? ephemeralSink(realtime.io) : undefined,
+  );
   const handlers = new EventHandlers(logger);
+  const readTargetHistory: Tether<E>["history"] = async (target, historyOptions = {}) =>
+    readHistory(history, streamOf(target), historyOptions, config.history);
   const http = createHttpRoutes(
     {
       auth,
-      login: options.login ?? apiKeyLogin(() => auth.secrets.apiKey),
+      login: options.login === false ? undefined : (options.login ?? apiKeyLogin(() => auth.secrets.apiKey)),
       publisher,
+      readHistory: readTargetHistory,
       metrics,
       logger,
       onSessionEnded: (sid) => requireAttached(realtime).endSession(sid, SessionEndReason.Logout),
@@ -88,6 +101,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     backend,
     logger,
     publisher,
+    history: readTargetHistory,
     get io() {
       return realtime?.io;
     },
@@ -104,7 +118,12 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     attach(server) {
       if (realtime) throw new Error("Tether is already attached");
       const isDraining = () => ops.draining;
-      realtime = createRealtime(server, { ...realtimeDeps, roomsOf, canJoin, isDraining }, { ...config, socketPath });
+      const hooks = { onConnect: options.onConnect, onDisconnect: options.onDisconnect };
+      realtime = createRealtime(
+        server,
+        { ...realtimeDeps, roomsOf, canJoin, isDraining, hooks },
+        { ...config, socketPath },
+      );
       return realtime.io;
     },
     async close() {

@@ -1,7 +1,7 @@
 import type { TetherEvents } from "@tether/shared";
 import type { TetherConfig } from "./config/config.js";
 import { createLogger } from "./observability/logger.js";
-import type { Publisher } from "./realtime/publisher.js";
+import type { Publisher, PublishOptions, Target } from "./realtime/publisher.js";
 import { StreamPublisher } from "./realtime/publisher.js";
 import { historyLimits, publishPolicy } from "./realtime/settings.js";
 import { RedisHistoryStore } from "./store/history-redis.js";
@@ -37,12 +37,14 @@ export async function createPublisher<E extends TetherEvents = TetherEvents>(
   );
   // Retries still waiting when closed stop (UNAVAILABLE) rather than outlive the connection.
   const closing = new AbortController();
+  const publish = (target: Target, event: string, data: object, options: PublishOptions = {}) =>
+    publisher.publish(target, event, data, {
+      ...options,
+      ephemeral: options.ephemeral as false | undefined, // a worker sends none: refused INVALID_INPUT
+      signal: options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal,
+    });
   return {
-    publish: (target, event, data, options = {}) =>
-      publisher.publish(target, event, data, {
-        ...options,
-        signal: options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal,
-      }),
+    publish: publish as WorkerPublisher<E>["publish"],
     close: async () => {
       closing.abort();
       await client.quit().catch(() => client.disconnect());

@@ -171,6 +171,34 @@ class Read implements Command {
   toString = () => `read(${this.s}, offset#${this.pick}, ${this.count}, ${this.maxBytes} bytes)`;
 }
 
+/** History on demand: the newest retained events before an offset a client holds (or the newest), oldest first. */
+class ReadBack implements Command {
+  constructor(
+    readonly s: number,
+    /** -1: from the newest. */
+    readonly pick: number,
+    readonly count: number,
+    /** A page's byte cap (0: none); every entry here is 3 bytes. */
+    readonly maxBytes: number,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const before = this.pick < 0 ? undefined : parseOffset(model.offsets[this.pick % model.offsets.length]!)!.id;
+    const read = await real.store.readBefore(real.stream(this.s), before, this.count, this.maxBytes);
+    const page = Math.min(this.count, this.maxBytes > 0 ? Math.max(1, Math.floor(this.maxBytes / 3)) : this.count);
+    model.expireIdle(this.s);
+    const older = model
+      .retained(this.s)
+      .map((event) => event.id)
+      .filter((id) => before === undefined || compareIds(id, before) < 0);
+    const expected = page === 0 ? [] : older.slice(-page);
+    expect(read.entries.map((e) => e.id)).toEqual(expected);
+    expect(read.more).toBe(older.length > expected.length);
+    expect(read.last).toBe(model.segments[this.s]!.at(-1)?.id ?? ZERO_ID);
+  }
+  toString = () => `read-back(${this.s}, offset#${this.pick}, ${this.count}, ${this.maxBytes} bytes)`;
+}
+
 class Advance implements Command {
   constructor(readonly ms: number) {}
   check = () => true;
@@ -220,6 +248,14 @@ const commands = (withDataLoss: boolean) =>
       fc
         .tuple(stream, fc.nat(), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 12 }))
         .map(([s, pick, count, bytes]) => new Read(s, pick, count, bytes)),
+      fc
+        .tuple(
+          stream,
+          fc.integer({ min: -1, max: 1_000 }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.integer({ min: 0, max: 12 }),
+        )
+        .map(([s, pick, count, bytes]) => new ReadBack(s, pick, count, bytes)),
       fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constant(LIMITS.windowMs)).map((ms) => new Advance(ms)),
       stream.map((s) => new ExpireKey(s)),
       ...(withDataLoss ? [stream.map((s) => new Lose(s))] : []),

@@ -69,6 +69,60 @@ describe.each(implementations)("HistoryStore on %s", (_name, make) => {
     expect(read.maxDeleted).toBe("0-0");
   });
 
+  it("reads back the newest entries before an id, oldest first, paging back to the first", async () => {
+    const store = make({ ...LIMITS, maxLength: 100 });
+    const s = stream();
+    const appended: string[] = [];
+    for (let i = 0; i < 7; i++) appended.push((await store.append(s, "tick", JSON.stringify({ i }))).id);
+    const newest = await store.readBefore(s, undefined, 3);
+    expect(ids(newest.entries)).toEqual(appended.slice(4));
+    expect(newest.entries[2]).toEqual({ id: appended[6], event: "tick", data: '{"i":6}' });
+    expect(newest).toMatchObject({ last: appended[6], more: true });
+    const older = await store.readBefore(s, newest.entries[0]!.id, 3);
+    expect(ids(older.entries)).toEqual(appended.slice(1, 4));
+    expect(older.more).toBe(true);
+    const first = await store.readBefore(s, older.entries[0]!.id, 3);
+    expect(ids(first.entries)).toEqual(appended.slice(0, 1));
+    expect(first.more).toBe(false);
+    // Exactly the count left: no more.
+    expect((await store.readBefore(s, appended[3], 3)).more).toBe(false);
+    expect((await store.readBefore(s, undefined, 0)).entries).toEqual([]);
+  });
+
+  it("a read back is bounded in bytes (one entry at least), and an empty stream reads as nothing", async () => {
+    const store = make({ ...LIMITS, maxLength: 100 });
+    const s = stream();
+    const appended: string[] = [];
+    // Each entry is 4 + 10 bytes of event name and data.
+    for (let i = 0; i < 5; i++) appended.push((await store.append(s, "tick", JSON.stringify({ i: 1000 + i }))).id);
+    const page = await store.readBefore(s, undefined, 10, 30);
+    expect(ids(page.entries)).toEqual(appended.slice(3));
+    expect(page.more).toBe(true);
+    expect(ids((await store.readBefore(s, undefined, 10, 1)).entries)).toEqual(appended.slice(4));
+    expect(await store.readBefore(stream(), undefined, 10)).toEqual({
+      last: "0-0",
+      epoch: "",
+      more: false,
+      entries: [],
+    });
+  });
+
+  it("a read back sees only what the window and the length cap keep", async () => {
+    const clock = steppedClock();
+    const store = make(SHORT_WINDOW, clock);
+    const s = stream();
+    const { id: old } = await store.append(s, "tick", "{}");
+    clock.advance(SHORT_WINDOW.windowMs / 2 + 1);
+    const { id: fresh } = await store.append(s, "tick", "{}");
+    clock.advance(SHORT_WINDOW.windowMs / 2 + 1);
+    const page = await store.readBefore(s, undefined, 10);
+    expect(ids(page.entries)).toEqual([fresh]);
+    expect(page.more).toBe(false);
+    expect(compareIds(fresh, old)).toBeGreaterThan(0);
+    clock.advance(SHORT_WINDOW.windowMs + 1);
+    expect(await store.readBefore(s, undefined, 10)).toMatchObject({ last: fresh, entries: [], more: false });
+  });
+
   it("caps a stream's length and reports the newest deleted id", async () => {
     const store = make(LIMITS);
     const s = stream();

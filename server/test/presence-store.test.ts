@@ -48,6 +48,40 @@ describe.each(stores)("presence store (%s)", (_, make) => {
     expect((await store.update(add("r", "A", [["bob", -1]]))).changes).toEqual([]);
   });
 
+  it("presence data: joined with, replaced for a present user (an update), listed with members, left with, then gone", async () => {
+    const store = make();
+    const joined = await store.update({ ...add("pd", "A", [["alice", 1]]), data: [["alice", '{"cursor":1}']] });
+    expect(joined.changes).toEqual([{ userId: "alice", before: 0, after: 1, data: { cursor: 1 } }]);
+    expect(joined.updates).toBeUndefined();
+    expect(joined.members).toEqual([{ userId: "alice", connections: 1, data: { cursor: 1 } }]);
+    // A second connection elsewhere with other data: no join, an update.
+    const second = await store.update({ ...add("pd", "B", [["alice", 1]]), data: [["alice", '{"cursor":2}']] });
+    expect(second.changes).toEqual([{ userId: "alice", before: 1, after: 2 }]);
+    expect(second.updates).toEqual([{ userId: "alice", data: { cursor: 2 } }]);
+    // Data alone (presence:set), and data for a user who is not present (ignored).
+    const set = await store.update({
+      ...add("pd", "A", []),
+      data: [
+        ["alice", '{"cursor":3}'],
+        ["bob", '{"x":1}'],
+      ],
+    });
+    expect(set.changes).toEqual([]);
+    expect(set.updates).toEqual([{ userId: "alice", data: { cursor: 3 } }]);
+    expect(await store.members("pd")).toEqual({
+      members: [{ userId: "alice", connections: 2, data: { cursor: 3 } }],
+      total: 1,
+    });
+    await store.update(add("pd", "A", [["bob", 1]]));
+    expect((await store.members("pd")).members).toContainEqual({ userId: "bob", connections: 1 });
+    await store.update(add("pd", "A", [["alice", -1]]));
+    const left = await store.update(add("pd", "B", [["alice", -1]]));
+    expect(left.changes).toEqual([{ userId: "alice", before: 1, after: 0, data: { cursor: 3 } }]);
+    // Gone with the user: back without data, it has none.
+    const back = await store.update(add("pd", "A", [["alice", 1]]));
+    expect(back.changes).toEqual([{ userId: "alice", before: 0, after: 1 }]);
+  });
+
   it("a dead instance's entries expire: the next update reports its users gone", async () => {
     const store = make();
     await store.update(add("k", "dead", [["grace", 1]]));

@@ -184,7 +184,7 @@ function suite(name: string, backend: () => Record<string, string>, instances: 1
       await waitFor("frank's presence:leave", () => erin.of("presence:leave", "team:p").length === 1);
       const joins = erin.of("presence:join", "team:p") as unknown as PresencePayload[];
       expect(joins.filter((p) => p.user === "frank")).toHaveLength(1);
-      expect(erin.of("presence:leave", "team:p")).toEqual([{ room: "team:p", user: "frank" }]);
+      expect(erin.of("presence:leave", "team:p")).toEqual([{ room: "team:p", userId: "frank", user: "frank" }]);
       expect(users(await erin.client.members("team:p"))).toEqual({ erin: 1 });
     });
 

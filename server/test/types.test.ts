@@ -47,7 +47,18 @@ describe("@tether/server public types", () => {
 
   it("publishing targets a user or a room and resolves with the offset", () => {
     expectTypeOf<Target>().toEqualTypeOf<{ user: string } | { room: string }>();
-    expectTypeOf<Publisher["publish"]>().returns.resolves.toEqualTypeOf<string>();
+    // Types only: never called.
+    const check = (publisher: Publisher) => {
+      expectTypeOf(publisher.publish({ user: "a" }, "x:y", {})).resolves.toEqualTypeOf<string>();
+      // An ephemeral event has no offset, and may go to everyone or a room but one socket.
+      expectTypeOf(
+        publisher.publish({ everyone: true }, "x:y", {}, { ephemeral: true }),
+      ).resolves.toEqualTypeOf<undefined>();
+      expectTypeOf(
+        publisher.publish({ room: "r", except: "socket-id" }, "x:y", {}, { ephemeral: true }),
+      ).resolves.toEqualTypeOf<undefined>();
+    };
+    expectTypeOf(check).toBeFunction();
     expectTypeOf(createPublisher).returns.resolves.toExtend<Publisher>();
   });
 });

@@ -172,6 +172,12 @@ export interface ServerToClientEvents extends DemoServerEvents {
   "room:revoked": (payload: RoomRevokedPayload) => void;
 }
 
+/**
+ * Tether's events and the demo's, for the demo page's client. `ServerToClientEvents` still
+ * includes the demo's (deprecated there: a later release takes them out; type the demo with this).
+ */
+export type DemoServerToClientEvents = ServerToClientEvents & DemoServerEvents;
+
 /** Every event a client may emit; anything else is ignored by the server. */
 export interface ClientToServerEvents {
   echo: (payload: unknown, ack: (payload: unknown) => void) => void;

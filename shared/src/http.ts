@@ -5,6 +5,8 @@ export const Route = {
   Session: "/api/auth/session",
   WsToken: "/api/auth/ws-token",
   Publish: "/api/publish",
+  /** `GET ?target=user:<id>|room:<name>&limit=&before=`, behind the publish key: a stream's last events. */
+  History: "/api/history",
   Health: "/healthz",
   Ready: "/readyz",
   Metrics: "/metrics",

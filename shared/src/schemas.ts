@@ -36,7 +36,12 @@ export const PublishBody = z.object({
   target: z.union([
     z.object({ user: z.string().min(1).max(256) }).strict(),
     z.object({ room: RoomNameSchema }).strict(),
+    // Ephemeral events only (see `ephemeral`): everyone, or a room but one socket.
+    z.object({ everyone: z.literal(true) }).strict(),
+    z.object({ room: RoomNameSchema, except: z.string().min(1).max(256) }).strict(),
   ]),
+  /** Not stored, no offset, best effort (see the server's `PublishOptions.ephemeral`). */
+  ephemeral: z.boolean().optional(),
   event: z
     .string()
     .min(1)
@@ -45,10 +50,34 @@ export const PublishBody = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
+/**
+ * A member's presence data: a JSON object (its size and depth are bounded by the
+ * server: `TETHER_MAX_PRESENCE_BYTES`, and the inbound payload depth).
+ */
+export const PresenceDataSchema = z.record(z.string().max(256), z.unknown());
+
+/** The most events one `history` request may ask for, whatever a server is configured with. */
+export const MAX_HISTORY_LIMIT = 1_000;
+
+/** `history`'s request: a room (or the user's own stream), a limit, an offset to page back from. */
+export const HistoryRequestSchema = z
+  .object({
+    room: RoomNameSchema.optional(),
+    limit: z.number().int().min(1).max(MAX_HISTORY_LIMIT).optional(),
+    before: OffsetSchema.optional(),
+  })
+  .strict();
+
 /** Arguments (without the acknowledgement) of every event a client may send; anything else is dropped. */
 export const ClientEventSchemas = {
   echo: z.tuple([z.unknown()]),
-  "room:join": z.tuple([z.object({ room: RoomNameSchema, offset: OffsetSchema.optional() }).strict()]),
+  "room:join": z.tuple([
+    z
+      .object({ room: RoomNameSchema, offset: OffsetSchema.optional(), presence: PresenceDataSchema.optional() })
+      .strict(),
+  ]),
   "room:leave": z.tuple([z.object({ room: RoomNameSchema }).strict()]),
   "room:members": z.tuple([z.object({ room: RoomNameSchema }).strict()]),
+  history: z.tuple([HistoryRequestSchema]),
+  "presence:set": z.tuple([z.object({ room: RoomNameSchema, data: PresenceDataSchema }).strict()]),
 } as const;

@@ -38,7 +38,7 @@ const keyPrefixOf = (name: LimitName) => `tether:rl:${name}`;
 /** RATE_LIMITED, with Retry-After from the ms until the limit's window ends. */
 export function rateLimited(msBeforeNext: number): TetherError {
   const error = new TetherError(ErrorCode.RateLimited);
-  error.retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
+  error.retryAfterMs = Math.max(1, msBeforeNext);
   return error;
 }
 

@@ -186,3 +186,24 @@ export function requireGivenSecrets(config: TetherConfig, { builtInLogin }: { bu
     config.warnings,
   );
 }
+
+/**
+ * Embedded mode is a choice: with NODE_ENV=production and no REDIS_URL an instance
+ * refuses to start unless the host said `store: "memory"` (several instances missing
+ * one variable would be several separate servers); `store: "memory"` with REDIS_URL
+ * set is a contradiction. Throws a ConfigError saying what to set.
+ */
+export function requireStoreChoice(config: TetherConfig, { memoryStore }: { memoryStore: boolean }): void {
+  if (memoryStore && config.redis !== undefined)
+    throw new ConfigError(
+      ['store: "memory" with REDIS_URL set: pick one (unset REDIS_URL, or leave out store: "memory")'],
+      config.warnings,
+    );
+  if (config.production && config.redis === undefined && !memoryStore)
+    throw new ConfigError(
+      [
+        'REDIS_URL: required with NODE_ENV=production (without it every instance is a separate server); to run one embedded instance on purpose, pass store: "memory" to createTether',
+      ],
+      config.warnings,
+    );
+}

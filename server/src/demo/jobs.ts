@@ -129,7 +129,7 @@ export class JobRunner {
       `At most ${this.limits.jobsPerUser} jobs and ${this.limits.jobStepsPerUser} steps at once per user; wait for one to finish.`,
     );
     const firstEnd = Math.min(...mine.map((job) => job.endsAt));
-    error.retryAfterSeconds = Math.max(1, Math.ceil((firstEnd - Date.now()) / 1000));
+    error.retryAfterMs = Math.max(1, firstEnd - Date.now());
     throw error;
   }
 

@@ -6,6 +6,7 @@ import type { LoginCheck } from "../auth/service.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Publisher } from "../realtime/publisher.js";
 import { errorHandler } from "./errors.js";
+import { historyRoutes, type ReadHistory } from "./history.js";
 import { publishRoutes } from "./publish.js";
 import { authRoutes, underBasePath } from "./routes.js";
 import { corsForAllowlist } from "./security.js";
@@ -16,9 +17,11 @@ import { workerScriptRoute } from "./worker-script.js";
 /** What the routes work with. */
 export interface HttpDeps {
   auth: Auth;
-  /** Who logs in at `POST /api/auth/login`. */
-  login: LoginCheck;
+  /** Who logs in at `POST /api/auth/login`; undefined: no login route. */
+  login: LoginCheck | undefined;
   publisher: Publisher;
+  /** `GET /api/history`'s read (behind the publish key, like the publish route). */
+  readHistory: ReadHistory;
   metrics: Metrics;
   logger: Logger;
   /** Tells every instance that a session ended (its sockets get `session:ended`). */
@@ -32,7 +35,7 @@ export type HttpSettings = Pick<HttpConfig, "basePath" | "publishKey">;
 export interface HttpRoutes {
   /** Login, logout, session, ws-token and the SharedWorker script, under the base path. */
   readonly authRouter: Router;
-  /** `POST <base>/api/publish`. */
+  /** `POST <base>/api/publish` and `GET <base>/api/history`. */
   readonly publishRouter: Router;
   /** `POST /api/auth/ws-token` as a plain Node handler (a server may answer it before express). */
   readonly tokenRoute: NodeHandler;
@@ -61,9 +64,11 @@ export function createHttpRoutes(deps: HttpDeps, settings: HttpSettings): HttpRo
     workerScriptRoute(),
   );
   const publishRouter = Router();
-  if (cors) publishRouter.use(Route.Publish, cors);
+  const paths = [Route.Publish, Route.History];
+  if (cors) publishRouter.use(paths, cors);
   publishRouter.use(publishRoutes(settings.publishKey, () => deps.publisher, HTTP_DEFAULTS.maxBodyBytes));
-  publishRouter.use(Route.Publish, errors);
+  publishRouter.use(historyRoutes(settings.publishKey, deps.readHistory));
+  publishRouter.use(paths, errors);
   return {
     authRouter: underBasePath(settings.basePath, authRouter),
     publishRouter: underBasePath(settings.basePath, publishRouter),

@@ -1,7 +1,7 @@
 import { ErrorCode, PublishBody, Route } from "@tether/shared";
 import express, { Router } from "express";
 import { TetherError } from "../errors.js";
-import { assertPublishableData, assertPublishId, type Publisher } from "../realtime/publisher.js";
+import { assertPublishableData, assertPublishId, type BroadcastTarget, type Publisher } from "../realtime/publisher.js";
 import { requireBearer } from "./bearer.js";
 
 /**
@@ -18,6 +18,7 @@ function idempotencyKey(header: string | string[] | undefined): string | undefin
 
 /**
  * `POST /api/publish` for other backends, behind the publish key (off when no key is set).
+ * `"ephemeral": true` sends an ephemeral event (202 `{}`: no offset; see `PublishOptions.ephemeral`).
  * With an `Idempotency-Key` header, a retried request publishes once and answers the first
  * offset (202 again); the same key with another body is refused with 422.
  */
@@ -35,14 +36,23 @@ export function publishRoutes(
     if (!body.success) {
       throw new TetherError(
         ErrorCode.InvalidInput,
-        'Expected {"target": {"user"} or {"room"}, "event": a non-reserved name, "data": an object}.',
+        'Expected {"target": {"user"} or {"room"}, "event": a non-reserved name, "data": an object, "ephemeral"?: true}.',
       );
     }
+    const { target, event, data, ephemeral } = body.data;
+    if (ephemeral === true) {
+      // Sent at once, nothing to retry or dedupe: no offset, and an Idempotency-Key has nothing to key.
+      await publisher().publish(target as BroadcastTarget, event, data, { ephemeral: true }); // a user target: refused there
+      res.status(202).json({});
+      return;
+    }
+    if ("everyone" in target || "except" in target)
+      throw new TetherError(ErrorCode.InvalidInput, "{everyone} and {room, except} are for ephemeral events.");
     const id = idempotencyKey(req.headers["idempotency-key"]);
     // A client that hung up stops the retries: it will retry itself (under its key, still once).
     const gone = new AbortController();
     res.once("close", () => gone.abort());
-    const offset = await publisher().publish(body.data.target, body.data.event, body.data.data, {
+    const offset = await publisher().publish(target, event, data, {
       ...(id === undefined ? {} : { id }),
       signal: gone.signal,
     });

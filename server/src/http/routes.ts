@@ -9,7 +9,8 @@ import type { NodeHandler } from "./token.js";
 /** What the routes need from the rest of Tether. */
 export interface RouteDeps {
   auth: AuthService;
-  login: LoginCheck;
+  /** Who logs in at `POST /api/auth/login`; undefined: the route is not mounted (`login: false`). */
+  login: LoginCheck | undefined;
   origins: OriginPolicy;
   maxBodyBytes: number;
   /** `POST /api/auth/ws-token` (see http/token.ts). */
@@ -52,21 +53,23 @@ export function authRoutes(deps: RouteDeps): Router {
   const session = deps.auth.sessionMiddleware;
   if (deps.cors) router.use(AUTH_PATHS, deps.cors);
 
-  router.post(
-    Route.Login,
-    origin,
-    json,
-    async (req, _res, next) => {
-      await deps.auth.admitLogin(req);
-      next();
-    },
-    session,
-    async (req, res) => {
-      const userId = await deps.auth.verifyLogin(req, deps.login);
-      await deps.auth.startSession(req, userId);
-      res.json({ authenticated: true } satisfies LoginResponse);
-    },
-  );
+  const { login } = deps;
+  if (login)
+    router.post(
+      Route.Login,
+      origin,
+      json,
+      async (req, _res, next) => {
+        await deps.auth.admitLogin(req);
+        next();
+      },
+      session,
+      async (req, res) => {
+        const userId = await deps.auth.verifyLogin(req, login);
+        await deps.auth.startSession(req, userId);
+        res.json({ authenticated: true } satisfies LoginResponse);
+      },
+    );
 
   router.post(Route.Logout, origin, session, async (req, res) => {
     // Tell every instance first, then delete the session: an instance whose liveness

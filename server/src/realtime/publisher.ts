@@ -13,10 +13,13 @@ import {
 } from "@tether/shared";
 import { isStoreUnavailable, TetherError, toTetherError } from "../errors.js";
 import type { AppendResult, HistoryStore } from "../store/types.js";
+import type { BroadcastTarget, EphemeralSink } from "./broadcast.js";
 import { roomStream, userStream } from "./streams.js";
 
 /** Who receives a published event: every tab of a user, or every socket in a room. */
 export type Target = { user: string } | { room: string };
+
+export type { BroadcastTarget };
 
 /** Options of one publish. */
 export interface PublishOptions {
@@ -30,6 +33,16 @@ export interface PublishOptions {
   id?: string;
   /** Stops retrying (the call rejects UNAVAILABLE): for a shutdown. A retry later under the same id stays safe. */
   signal?: AbortSignal;
+  /**
+   * An ephemeral event (typing, cursors, "is viewing"): not stored, no offset, never replayed
+   * or recovered, sent once to whoever is connected now through the Socket.IO adapter, best
+   * effort (one an instance misses while its Redis connection is down is gone). Targets a room
+   * (`{ room }`, or `{ room, except: socketId }` for all but the sender: `EventContext.socketId`
+   * in a `handle()` handler) or `{ everyone: true }`; resolves to undefined. Only a Tether
+   * server once attached sends them (a worker's publisher, or one not attached yet, rejects
+   * INVALID_INPUT / UNAVAILABLE).
+   */
+  ephemeral?: boolean;
 }
 
 /** How a publisher retries and when it acknowledges. */
@@ -67,7 +80,8 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
    * only then does it reject, with UNAVAILABLE (publish again with the same id: still once).
    * Rejects with a TetherError INVALID_INPUT for a reserved event name (`welcome`,
    * `newListener`, …: see `isPublishableEventName` in @tether/shared), for `data` nested
-   * too deep, too large or not JSON (see `payloadShapeProblem`), for a malformed id, and
+   * too deep, too large or not JSON (see `payloadShapeProblem`), for `data` with a field
+   * named `offset` or `room` (Tether adds those on delivery: rename yours), for a malformed id, and
    * (status 422) for an id already published with another event or data.
    *
    * @example
@@ -79,8 +93,23 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
     target: Target,
     event: K,
     data: AppEventData<E, K> & object,
-    options?: PublishOptions,
+    options?: PublishOptions & { ephemeral?: false },
   ): Promise<Offset>;
+  /**
+   * Sends an ephemeral event (see {@link PublishOptions.ephemeral}): no stream entry and no
+   * offset, best effort, to a room, a room but one socket, or everyone.
+   *
+   * @example
+   * tether.handle("doc:typing", z.object({ doc: z.string() }), ({ doc }, { socketId }) =>
+   *   tether.publisher.publish({ room: doc, except: socketId }, "doc:typing", { doc }, { ephemeral: true }),
+   * );
+   */
+  publish<K extends AppServerEventName<E>>(
+    target: BroadcastTarget,
+    event: K,
+    data: AppEventData<E, K> & object,
+    options: PublishOptions & { ephemeral: true },
+  ): Promise<undefined>;
 }
 
 /** A publish id reused with another event or data: refused, 422 as the Idempotency-Key draft has it. */
@@ -99,16 +128,41 @@ export class IdempotencyConflictError extends TetherError {
 export class StreamPublisher implements Publisher {
   private readonly policy: PublishPolicy;
 
+  /** @param ephemeral where ephemeral events go: undefined while there is none (a worker, a server not attached yet). */
   constructor(
     private readonly history: HistoryStore,
     policy: Partial<PublishPolicy> = {},
+    private readonly ephemeral?: () => EphemeralSink | undefined,
   ) {
     this.policy = { ...PUBLISH_DEFAULTS, ...policy };
   }
 
-  async publish(target: Target, event: string, data: object, options: PublishOptions = {}): Promise<Offset> {
+  publish(
+    target: Target,
+    event: string,
+    data: object,
+    options?: PublishOptions & { ephemeral?: false },
+  ): Promise<Offset>;
+  publish(
+    target: BroadcastTarget,
+    event: string,
+    data: object,
+    options: PublishOptions & { ephemeral: true },
+  ): Promise<undefined>;
+  async publish(
+    target: Target | BroadcastTarget,
+    event: string,
+    data: object,
+    options: PublishOptions = {},
+  ): Promise<Offset | undefined> {
     assertPublishable(event);
     assertPublishableData(data);
+    if (options.ephemeral === true) return this.sendEphemeral(target, event, data);
+    if (!isStreamTarget(target))
+      throw new TetherError(
+        ErrorCode.InvalidInput,
+        "A stored event goes to { user } or { room }; { everyone } and { except } are for ephemeral events.",
+      );
     if (options.id !== undefined) assertPublishId(options.id);
     const stream = "user" in target ? userStream(target.user) : roomStream(target.room);
     const body = JSON.stringify(data);
@@ -137,10 +191,44 @@ export class StreamPublisher implements Publisher {
     }
   }
 
+  private sendEphemeral(target: Target | BroadcastTarget, event: string, data: object): undefined {
+    if (!isBroadcastTarget(target))
+      throw new TetherError(
+        ErrorCode.InvalidInput,
+        "An ephemeral event goes to { room }, { room, except: socketId } or { everyone: true }.",
+      );
+    if (this.ephemeral === undefined)
+      throw new TetherError(ErrorCode.InvalidInput, "Ephemeral events are sent by a Tether server, not a worker.");
+    const sink = this.ephemeral();
+    if (sink === undefined)
+      throw new TetherError(ErrorCode.Unavailable, "Ephemeral events are sent once Tether is attached.");
+    sink(target, event, data);
+    return undefined;
+  }
+
   private replicas(): { replicas?: number; replicaTimeoutMs?: number } {
     const { replicas, replicaTimeoutMs } = this.policy;
     return replicas > 0 ? { replicas, replicaTimeoutMs } : {};
   }
+}
+
+const isName = (name: unknown) => typeof name === "string" && name.length >= 1 && name.length <= 256;
+
+/** `{ user }` or `{ room }` (a broadcast target's `everyone` or `except` is not one). */
+function isStreamTarget(target: unknown): target is Target {
+  if (target === null || typeof target !== "object" || "everyone" in target || "except" in target) return false;
+  const t = target as Record<string, unknown>;
+  return typeof t.user === "string" || typeof t.room === "string";
+}
+
+/** `{ room }`, `{ room, except }` or `{ everyone: true }`. */
+function isBroadcastTarget(target: unknown): target is BroadcastTarget {
+  if (target === null || typeof target !== "object") return false;
+  const t = target as Record<string, unknown>;
+  const keys = Object.keys(t).sort().join(",");
+  if (keys === "everyone") return t.everyone === true;
+  if (keys === "room") return isName(t.room);
+  return keys === "except,room" && isName(t.room) && isName(t.except);
 }
 
 function notPublished(cause: unknown): TetherError {
@@ -168,11 +256,25 @@ export function assertPublishable(event: unknown): asserts event is string {
 }
 
 /**
+ * Fields Tether adds to every delivered event (`offset`; `room` for a room's event): an
+ * app's data may not carry them, or they would be overwritten on delivery.
+ */
+export const RESERVED_DATA_FIELDS = ["offset", "room"] as const;
+
+/**
  * The publish-side payload rule, for every publish entry (HTTP, in-process, worker):
- * checked without recursion before JSON.stringify walks it (a deep one overflowed the stack).
+ * checked without recursion before JSON.stringify walks it (a deep one overflowed the stack),
+ * and without a reserved top-level field (INVALID_INPUT naming it: see RESERVED_DATA_FIELDS).
  */
 export function assertPublishableData(data: unknown): void {
   const problem = payloadShapeProblem(data);
   if (problem !== undefined)
     throw new TetherError(ErrorCode.InvalidInput, `The event data cannot be published: ${problem}.`);
+  if (data === null || typeof data !== "object") return;
+  const reserved = RESERVED_DATA_FIELDS.find((field) => Object.hasOwn(data, field));
+  if (reserved !== undefined)
+    throw new TetherError(
+      ErrorCode.InvalidInput,
+      `The event data cannot carry a field named "${reserved}": Tether adds ${RESERVED_DATA_FIELDS.map((f) => `"${f}"`).join(" and ")} on delivery. Rename it.`,
+    );
 }

@@ -1,4 +1,4 @@
-import { ClientEvent, ErrorCode } from "@tether/shared";
+import { ClientEvent, ErrorCode, type PresenceData } from "@tether/shared";
 import { toTetherError } from "../errors.js";
 import { MEMBERS_LISTED } from "./room-presence.js";
 import { type Rooms, refusal } from "./rooms.js";
@@ -19,8 +19,12 @@ function answer(ack: unknown, reply: unknown): void {
  * io.on("connection", (socket) => listen(socket));
  */
 export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
-  function onJoin(this: TetherSocket, { room, offset }: { room: string; offset?: string }, ack?: unknown) {
-    void rooms.join(this, room, offset).then(
+  function onJoin(
+    this: TetherSocket,
+    { room, offset, presence }: { room: string; offset?: string; presence?: PresenceData },
+    ack?: unknown,
+  ) {
+    void rooms.join(this, room, offset, presence).then(
       (result) => answer(ack, result),
       (err: unknown) => answer(ack, refusal(ErrorCode.Unavailable, toTetherError(err).message)),
     );
@@ -42,7 +46,11 @@ export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
       (err: unknown) => ack(refusal(ErrorCode.Unavailable, toTetherError(err).message)),
     );
   }
+  function onPresenceSet(this: TetherSocket, { room, data }: { room: string; data: PresenceData }, ack?: unknown) {
+    void rooms.setPresence(this, room, data).then((result) => answer(ack, result));
+  }
   return (socket) => {
+    socket.on(ClientEvent.PresenceSet, onPresenceSet);
     socket.on(ClientEvent.RoomJoin, onJoin);
     socket.on(ClientEvent.RoomLeave, onLeave);
     socket.on(ClientEvent.RoomMembers, onMembers);

@@ -1,6 +1,7 @@
-import { ServerEvent } from "@tether/shared";
+import { ErrorCode, type PresencePayload, payloadShapeProblem, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
-import type { MembersRead, PresenceChange, PresenceStore } from "../store/presence.js";
+import { TetherError } from "../errors.js";
+import type { MembersRead, PresenceChange, PresenceDataChange, PresenceStore } from "../store/presence.js";
 import type { TetherServer } from "./types.js";
 
 /** The Socket.IO room (no history, through the adapter) that carries a room's presence events. */
@@ -8,6 +9,27 @@ export const presenceRoom = (room: string) => `presence:${room}`;
 
 /** Members a join ack or `room:members` lists at most (`membersTotal` counts them all). */
 export const MEMBERS_LISTED = 100;
+
+/** Presence data: its default size bound (`TETHER_MAX_PRESENCE_BYTES`), and how deep and large it may be. */
+export const PRESENCE_DATA_LIMITS = { maxBytes: 1024, maxDepth: 8, maxNodes: 1_000 } as const;
+
+/**
+ * Presence data as stored: a JSON object of at most `maxBytes` (UTF-8), nested at most
+ * PRESENCE_DATA_LIMITS.maxDepth deep. Throws INVALID_INPUT (naming the bound) otherwise.
+ */
+export function presenceJson(data: unknown, maxBytes: number): string {
+  if (data === null || typeof data !== "object" || Array.isArray(data))
+    throw new TetherError(ErrorCode.InvalidInput, "Presence data is a JSON object.");
+  const problem = payloadShapeProblem(data, {
+    maxDepth: PRESENCE_DATA_LIMITS.maxDepth,
+    maxNodes: PRESENCE_DATA_LIMITS.maxNodes,
+  });
+  if (problem !== undefined) throw new TetherError(ErrorCode.InvalidInput, `Presence data: ${problem}.`);
+  const json = JSON.stringify(data);
+  if (Buffer.byteLength(json) > maxBytes)
+    throw new TetherError(ErrorCode.InvalidInput, `Presence data is at most ${maxBytes} bytes of JSON.`);
+  return json;
+}
 
 /**
  * This instance's side of presence: its connection counts per room and user,
@@ -44,8 +66,15 @@ export class RoomPresence {
    * One connection of `userId` in or out of `room`; sent in call order (one
    * store connection keeps it). With `listMembers`, resolves to the room's
    * members after it (at most MEMBERS_LISTED); undefined when the store failed.
+   * With `json` (see `presenceJson`), the user's presence data becomes it.
    */
-  async count(userId: string, room: string, delta: 1 | -1, listMembers = false): Promise<MembersRead | undefined> {
+  async count(
+    userId: string,
+    room: string,
+    delta: 1 | -1,
+    listMembers = false,
+    json?: string,
+  ): Promise<MembersRead | undefined> {
     const users = this.local.get(room) ?? new Map<string, number>();
     const n = (users.get(userId) ?? 0) + delta;
     if (n > 0) users.set(userId, n);
@@ -58,11 +87,12 @@ export class RoomPresence {
         instanceId: this.options.instanceId,
         mode: "add",
         entries: [[userId, delta]],
+        ...(json === undefined ? {} : { data: [[userId, json]] }),
         ttlMs: this.options.intervalMs,
         withMembers: listMembers,
         membersLimit: MEMBERS_LISTED,
       });
-      this.announce(room, result.changes);
+      this.announce(room, result.changes, result.updates);
       if (!listMembers) return undefined;
       return { members: result.members ?? [], total: result.membersTotal ?? result.members?.length ?? 0 };
     } catch (err) {
@@ -70,6 +100,22 @@ export class RoomPresence {
       this.options.logger.warn({ err: (err as Error).message }, "presence update failed");
       return undefined;
     }
+  }
+
+  /**
+   * Replaces a present user's presence data (`json`, see `presenceJson`) and tells the room
+   * `presence:update`; rejects when the store could not be reached.
+   */
+  async setData(userId: string, room: string, json: string): Promise<void> {
+    const result = await this.store.update({
+      room,
+      instanceId: this.options.instanceId,
+      mode: "add",
+      entries: [],
+      data: [[userId, json]],
+      ttlMs: this.options.intervalMs,
+    });
+    this.announce(room, result.changes, result.updates);
   }
 
   /** The room's members across the fleet (a read: nothing written, nothing announced). */
@@ -103,11 +149,13 @@ export class RoomPresence {
     }
   }
 
-  private announce(room: string, changes: PresenceChange[]): void {
-    for (const { userId, before, after } of changes) {
-      const payload = { room, userId, user: userId };
-      if (before === 0 && after > 0) this.io.to(presenceRoom(room)).emit(ServerEvent.PresenceJoin, payload);
-      else if (before > 0 && after === 0) this.io.to(presenceRoom(room)).emit(ServerEvent.PresenceLeave, payload);
+  private announce(room: string, changes: PresenceChange[], updates: PresenceDataChange[] = []): void {
+    const to = this.io.to(presenceRoom(room));
+    for (const { userId, before, after, data } of changes) {
+      const payload: PresencePayload = { room, userId, user: userId, ...(data === undefined ? {} : { data }) };
+      if (before === 0 && after > 0) to.emit(ServerEvent.PresenceJoin, payload);
+      else if (before > 0 && after === 0) to.emit(ServerEvent.PresenceLeave, payload);
     }
+    for (const { userId, data } of updates) to.emit(ServerEvent.PresenceUpdate, { room, userId, user: userId, data });
   }
 }

@@ -1,4 +1,4 @@
-import { ErrorCode, type RoomAckError, ServerEvent } from "@tether/shared";
+import { ErrorCode, type PresenceData, type RoomAckError, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import type { SocketIdentity } from "../auth/service.js";
 import { toTetherError } from "../errors.js";
@@ -7,7 +7,7 @@ import type { Delivery } from "./delivery.js";
 import type { RoomsOf } from "./handshake.js";
 import { RoomBounds, type RoomLimits } from "./room-bounds.js";
 import type { RoomControl } from "./room-control.js";
-import { MEMBERS_LISTED, presenceRoom, RoomPresence } from "./room-presence.js";
+import { MEMBERS_LISTED, PRESENCE_DATA_LIMITS, presenceJson, presenceRoom, RoomPresence } from "./room-presence.js";
 import { REALTIME_DEFAULTS } from "./settings.js";
 import { onLeave } from "./socket-lifetime.js";
 import { roomStream } from "./streams.js";
@@ -77,6 +77,8 @@ export class Rooms {
       intervalMs: number;
       maxRoomsPerSocket?: number;
       limits?: RoomLimits;
+      /** A member's presence data, at most (JSON bytes); default PRESENCE_DATA_LIMITS.maxBytes. */
+      maxPresenceBytes?: number;
       logger: Logger;
     },
   ) {
@@ -90,6 +92,11 @@ export class Rooms {
 
   stop(): void {
     this.presence.stop();
+  }
+
+  /** Presence data as stored; INVALID_INPUT past the bounds. */
+  private presenceJson(data: unknown): string {
+    return presenceJson(data, this.options.maxPresenceBytes ?? PRESENCE_DATA_LIMITS.maxBytes);
   }
 
   private get max(): number {
@@ -161,10 +168,17 @@ export class Rooms {
   /**
    * `room:join`: bound, authorize, then replay from the offset and go live; the
    * ack carries the recovery and the members (at most MEMBERS_LISTED, and `membersTotal`).
+   * With `presence`, the user's presence data in the room becomes it (checked first).
    */
-  async join(socket: TetherSocket, room: string, offset: string | undefined) {
+  async join(socket: TetherSocket, room: string, offset: string | undefined, presence?: PresenceData) {
     const state = this.sockets.get(socket.id);
     if (!state) return refusal(ErrorCode.Unavailable, "Not connected.");
+    let json: string | undefined;
+    try {
+      json = presence === undefined ? undefined : this.presenceJson(presence);
+    } catch (err) {
+      return refusal(ErrorCode.InvalidInput, (err as Error).message);
+    }
     if (state.joining?.has(room)) return refusal(ErrorCode.InvalidInput, "Already joining this room.");
     const { userId } = socket.data;
     const fresh = !state.joined.has(room);
@@ -193,8 +207,8 @@ export class Rooms {
       if (fresh) {
         state.joined.add(room);
         socket.join(presenceRoom(room));
-        members = await this.presence.count(userId, room, +1, true);
-      }
+        members = await this.presence.count(userId, room, +1, true, json);
+      } else if (json !== undefined) await this.presence.setData(userId, room, json);
       members ??= await this.presence.members(room, MEMBERS_LISTED);
       return { ok: true as const, recovery, offset: now, members: members.members, membersTotal: members.total };
     } catch (err) {
@@ -218,6 +232,22 @@ export class Rooms {
     socket.leave(presenceRoom(room));
     // Acknowledged once presence has it: a members() after the leave does not count this socket.
     if (state.present) await this.presence.count(socket.data.userId, room, -1);
+  }
+
+  /**
+   * `presence:set`: replaces this user's presence data in a room this socket is in
+   * (FORBIDDEN otherwise; INVALID_INPUT past the bounds); the room hears `presence:update`.
+   * Per user: the user's other connections share it, the last set wins.
+   */
+  async setPresence(socket: TetherSocket, room: string, data: unknown): Promise<{ ok: true } | RoomAckError> {
+    if (!this.isIn(socket, room)) return refusal(ErrorCode.Forbidden, "Not in this room.");
+    try {
+      await this.presence.setData(socket.data.userId, room, this.presenceJson(data));
+      return { ok: true };
+    } catch (err) {
+      const error = toTetherError(err);
+      return refusal(error.code, error.message);
+    }
   }
 
   /** Whether this socket is in the room (it may ask for its members). */

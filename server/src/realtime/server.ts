@@ -16,6 +16,8 @@ import { Delivery } from "./delivery.js";
 import { EventGuard, SocketCounter } from "./guards.js";
 import type { EventHandlers } from "./handlers.js";
 import { handshakeMiddleware, type RoomsOf } from "./handshake.js";
+import { historyEvents } from "./history-events.js";
+import { type ConnectionHooks, runConnectionHooks } from "./hooks.js";
 import { SessionLiveness } from "./liveness.js";
 import { LocalSessions } from "./local-sessions.js";
 import { parseRoomControl, type RoomControl, type RoomControlMessage } from "./room-control.js";
@@ -43,6 +45,8 @@ export type RealtimeSettings = Pick<
   | "admission"
   | "socketLimits"
   | "roomLimits"
+  | "history"
+  | "maxPresenceBytes"
 > &
   Pick<AuthConfig, "resumeTicketTtlMs"> & {
     instanceId: string;
@@ -66,6 +70,8 @@ export interface RealtimeDeps {
   canJoin?: CanJoin | undefined;
   /** True once the instance is shutting down: handshakes are refused. */
   isDraining: () => boolean;
+  /** The host's `onConnect` / `onDisconnect`. */
+  hooks?: ConnectionHooks;
   logger: Logger;
 }
 
@@ -165,6 +171,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     roomsOf,
     intervalMs: settings.sessionCheckIntervalMs,
     limits: settings.roomLimits,
+    maxPresenceBytes: settings.maxPresenceBytes,
     logger,
   });
   rooms.start();
@@ -213,6 +220,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     }),
   );
   const listenToRooms = roomEvents(rooms);
+  const listenToHistory = historyEvents(rooms, deps.history, settings.history);
   io.on("connection", (socket) => {
     guard.attach(socket);
     liveness.track(socket);
@@ -220,6 +228,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     void delivery.resume(socket);
     socket.on(ClientEvent.Echo, echo);
     listenToRooms(socket);
+    listenToHistory(socket);
+    runConnectionHooks(socket, deps.hooks ?? {}, settings.instanceId, logger);
   });
   const stop = () => {
     tickets.stop();

@@ -1,4 +1,4 @@
-import { PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
+import { MAX_HISTORY_LIMIT, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import { z } from "zod";
 import type { AuthConfig } from "../auth/settings.js";
 import { count, countOrOff, duration, durationOrOff, type EnvOf, limit, optionalText, size } from "../env/values.js";
@@ -6,8 +6,10 @@ import type { StoreConfig } from "../store/settings.js";
 import type { HistoryLimits } from "../store/types.js";
 import type { AdmissionLimits } from "./admission.js";
 import type { SocketLimits } from "./guards.js";
+import type { HistoryBounds } from "./history.js";
 import { PUBLISH_DEFAULTS, type PublishPolicy } from "./publisher.js";
 import { ROOM_LIMIT_DEFAULTS, type RoomLimits } from "./room-bounds.js";
+import { PRESENCE_DATA_LIMITS } from "./room-presence.js";
 
 export const REALTIME_DEFAULTS = {
   pingIntervalMs: 25_000,
@@ -39,6 +41,10 @@ export const REALTIME_DEFAULTS = {
    * a socket that never authenticates held a connection slot that long.
    */
   connectTimeoutMs: 10_000,
+  /** History on demand: events a request without a `limit` gets. */
+  historyLimit: 50,
+  /** History on demand: the most events one request may ask for. */
+  historyMaxEvents: 100,
 } as const;
 
 /** Per-socket bounds on what a client can make the server hold (see `SocketLimits`). */
@@ -84,6 +90,10 @@ export const realtimeEnv = {
   TETHER_MAX_CALLS_PER_SOCKET: count(1, 10_000, SOCKET_DEFAULTS.callsPerSocket),
   TETHER_MAX_CALLS_PER_USER: count(1, 100_000, SOCKET_DEFAULTS.callsPerUser),
   TETHER_REPLAY_BUFFER: size(SOCKET_DEFAULTS.replayBufferBytes),
+  /** The most events one history request (socket, host or HTTP) may ask for; a request without a limit gets 50 (or this, if lower). */
+  TETHER_HISTORY_MAX_EVENTS: count(1, MAX_HISTORY_LIMIT, REALTIME_DEFAULTS.historyMaxEvents),
+  /** A room member's presence data (set at `room:join`, replaced by `presence:set`), at most, as JSON. */
+  TETHER_MAX_PRESENCE_BYTES: size(PRESENCE_DATA_LIMITS.maxBytes),
   /** Distinct rooms with history one user may be in on one instance, its sockets and sessions together (`off`: none). */
   TETHER_MAX_ROOMS_PER_USER: countOrOff(ROOM_LIMIT_DEFAULTS.perUser),
   /** Distinct rooms with history one instance holds sockets in (`off`: none). */
@@ -117,6 +127,10 @@ export interface RealtimeConfig {
   roomLimits: RoomLimits;
   /** A connection that has not completed the Socket.IO handshake by then is closed. */
   connectTimeoutMs: number;
+  /** History on demand: the most events per request, and bytes per page (`TETHER_REPLAY_BUFFER`). */
+  history: HistoryBounds;
+  /** A room member's presence data, at most (JSON bytes). */
+  maxPresenceBytes: number;
 }
 
 /** The realtime settings from their variables; the session check interval is derived with the idle TTL's. */
@@ -147,6 +161,8 @@ export function realtimeConfig(e: EnvOf<typeof realtimeEnv>, sessionCheckInterva
     },
     roomLimits: { perUser: e.TETHER_MAX_ROOMS_PER_USER, perInstance: e.TETHER_MAX_ROOMS_PER_INSTANCE },
     connectTimeoutMs: e.TETHER_CONNECT_TIMEOUT,
+    history: { maxLimit: e.TETHER_HISTORY_MAX_EVENTS, maxBytes: e.TETHER_REPLAY_BUFFER },
+    maxPresenceBytes: e.TETHER_MAX_PRESENCE_BYTES,
   };
 }
 

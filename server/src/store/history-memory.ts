@@ -11,6 +11,7 @@ import type {
   HistorySubscriber,
   StreamEntry,
   StreamHead,
+  StreamPage,
   StreamRead,
 } from "./types.js";
 
@@ -138,6 +139,18 @@ export class MemoryHistoryStore implements HistoryStore {
     this.trim(stream, now);
     const entries = pageOf(stream.entries.filter((entry) => compareIds(entry.id, after) > 0).slice(0, count), maxBytes);
     return { last, epoch, maxDeleted: stream.maxDeleted, length: stream.entries.length, entries };
+  }
+
+  async readBefore(name: string, before: string | undefined, count: number, maxBytes = 0): Promise<StreamPage> {
+    const now = Math.floor(this.clock());
+    const stream = this.live(name, now);
+    if (!stream) return { last: ZERO_ID, epoch: "", more: false, entries: [] };
+    this.trim(stream, now);
+    const older =
+      before === undefined ? stream.entries : stream.entries.filter((entry) => compareIds(entry.id, before) < 0);
+    const newestFirst = count <= 0 ? [] : pageOf(older.slice(-count).reverse(), maxBytes);
+    const { last, epoch } = stream;
+    return { last, epoch, more: older.length > newestFirst.length, entries: newestFirst.reverse() };
   }
 
   async newEpochIfBehind(name: string, epoch: string, seen: string): Promise<StreamHead> {

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
-import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER } from "./history-scripts.js";
+import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER, READ_BEFORE } from "./history-scripts.js";
 import type { RedisClient } from "./redis-connection.js";
 import { SubscriptionProbe, shardConnections } from "./subscription-probe.js";
 import type {
@@ -12,6 +12,7 @@ import type {
   HistorySubscriber,
   StreamEntry,
   StreamHead,
+  StreamPage,
   StreamRead,
   SubscribeOptions,
 } from "./types.js";
@@ -41,6 +42,11 @@ interface HistoryScripts {
     metaKey: string,
     ...args: (string | number)[]
   ): Promise<[string, string, string, number, RawEntry[]]>;
+  tetherReadBefore(
+    stream: string,
+    metaKey: string,
+    ...args: (string | number)[]
+  ): Promise<[string, string, number, RawEntry[]]>;
   tetherNewEpochIfBehind(metaKey: string, epoch: string, seen: string): Promise<[string, string]>;
 }
 
@@ -108,6 +114,7 @@ export class RedisHistoryStore implements HistoryStore {
   ) {
     client.defineCommand("tetherAppend", { numberOfKeys: 3, lua: APPEND });
     client.defineCommand("tetherReadAfter", { numberOfKeys: 2, lua: READ_AFTER });
+    client.defineCommand("tetherReadBefore", { numberOfKeys: 2, lua: READ_BEFORE });
     client.defineCommand("tetherNewEpochIfBehind", { numberOfKeys: 1, lua: NEW_EPOCH_IF_BEHIND });
     this.client = client as RedisClient & HistoryScripts;
     this.now = clock ? () => String(Math.floor(clock())) : () => "";
@@ -171,6 +178,20 @@ export class RedisHistoryStore implements HistoryStore {
       maxBytes,
     );
     return { last, epoch, maxDeleted, length, entries: entries.map(toEntry) };
+  }
+
+  async readBefore(stream: string, before: string | undefined, count: number, maxBytes = 0): Promise<StreamPage> {
+    const [last, epoch, more, newestFirst] = await this.client.tetherReadBefore(
+      streamKey(stream),
+      metaKey(stream),
+      before ?? "",
+      count,
+      this.limits.windowMs,
+      this.limits.maxLength,
+      this.now(),
+      maxBytes,
+    );
+    return { last, epoch, more: Number(more) === 1, entries: newestFirst.map(toEntry).reverse() };
   }
 
   async newEpochIfBehind(stream: string, epoch: string, seen: string): Promise<StreamHead> {

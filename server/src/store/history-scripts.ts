@@ -146,6 +146,36 @@ return {last, epoch, deleted, redis.call('XLEN', KEYS[1]), entries}
 `;
 
 /**
+ * KEYS: stream, meta. ARGV: before id (exclusive; '' = the newest), count, window ms, max length,
+ * now ('' = TIME), max bytes ('' or 0 = no cap: the page ends before the entry that would pass it,
+ * but holds at least one). The newest entries before the id, newest first (XREVRANGE), after the
+ * same trims as READ_AFTER. Returns {last, epoch, more (1 when older entries remain), entries}.
+ */
+export const READ_BEFORE = `${COMMON}
+local now = time_now(ARGV[5])
+local window = tonumber(ARGV[3])
+local meta = redis.call('HMGET', KEYS[2], 'last', 'epoch', 'touched')
+local last, epoch = meta[1] or '0-0', meta[2] or ''
+expire_idle(KEYS[1], meta[3], now, window)
+if redis.call('EXISTS', KEYS[1]) == 0 then return {last, epoch, 0, {}} end
+trim(KEYS[1], KEYS[2], now, window, tonumber(ARGV[4]))
+-- Nothing is before 0-0 (and Redis refuses it as an exclusive end).
+if ARGV[1] == '0-0' then return {last, epoch, 0, {}} end
+local count = tonumber(ARGV[2])
+local top = ARGV[1] == '' and '+' or '(' .. ARGV[1]
+local entries = redis.call('XREVRANGE', KEYS[1], top, '-', 'COUNT', count + 1)
+local maxBytes = tonumber(ARGV[6] or '0') or 0
+local page, bytes, more = {}, 0, 0
+for i, entry in ipairs(entries) do
+  if i > count then more = 1 break end
+  bytes = bytes + #entry[2][2] + #entry[2][4]
+  if maxBytes > 0 and bytes > maxBytes and #page > 0 then more = 1 break end
+  table.insert(page, entry)
+end
+return {last, epoch, more, page}
+`;
+
+/**
  * KEYS: meta. ARGV: epoch, id an instance delivered in that epoch.
  * Starts a new epoch when the stream is in that epoch and its last id is older
  * than what was delivered (the store rolled back). Returns {last, epoch}.

@@ -1,8 +1,9 @@
 /**
- * Lua for presence in Redis. Per room three keys in one slot: counts (hash
- * instance\nuser → n), expiries (zset instance\nuser by expiry ms) and users
- * (hash user → fleet-wide total). The same rules as the in-process twin
- * (MemoryPresenceStore in presence.ts).
+ * Lua for presence in Redis. Per room four keys in one slot: counts (hash
+ * instance\nuser → n), expiries (zset instance\nuser by expiry ms), users
+ * (hash user → fleet-wide total) and data (hash user → its presence data as
+ * JSON; only while the user is present, and only once some was set). The same
+ * rules as the in-process twin (MemoryPresenceStore in presence.ts).
  */
 
 /** The time in ms (Redis `TIME`, the one clock every instance shares), and the one way members are listed. */
@@ -12,8 +13,9 @@ local function now_ms()
   return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 end
 -- A room's users (hash user -> total), each less what \`expired\` (user -> n) takes: at most \`limit\`
--- listed (-1: all), flat { user, n, ... }, and how many there are. HSCAN may repeat a field: listed once.
-local function list_members(users, limit, expired)
+-- listed (-1: all), flat { user, n, data ('' for none), ... }, and how many there are. HSCAN may repeat
+-- a field: listed once.
+local function list_members(users, datas, limit, expired)
   local gone = 0
   for uid, c in pairs(expired) do
     local n = tonumber(redis.call('HGET', users, uid) or '0')
@@ -32,6 +34,7 @@ local function list_members(users, limit, expired)
         listed = listed + 1
         table.insert(members, uid)
         table.insert(members, n)
+        table.insert(members, redis.call('HGET', datas, uid) or '')
       end
     end
   until cursor == '0' or (limit >= 0 and listed >= limit)
@@ -40,27 +43,34 @@ end
 `;
 
 /**
- * KEYS: per room, counts, expiries, users. ARGV: per room, ttl ms, mode
+ * KEYS: per room, counts, expiries, users, data. ARGV: per room, ttl ms, mode
  * (add|set), members limit (-2: none, -1: all), entry count, then field, user,
- * n triples. Drops expired entries first, then applies the room's entries.
- * Returns per room { {user, before, after, …}, members (flat), total }.
+ * n triples, then a data count and user, JSON pairs. Drops expired entries
+ * first, then applies the room's entries, then the data of users present.
+ * A user gone (its total 0) loses its data. Returns per room
+ * { {user, before, after, data ('' for none), …}, members (flat), total, {user, data, …} }:
+ * a change carries the data a user joined with or left with, the last list the
+ * data set for users already present (updates).
  */
 export const PRESENCE_UPDATE = `${COMMON}
 local nowMs = now_ms()
 local results = {}
 local a = 1
-for r = 1, #KEYS / 3 do
-  local counts, expiries, users = KEYS[3 * r - 2], KEYS[3 * r - 1], KEYS[3 * r]
+for r = 1, #KEYS / 4 do
+  local counts, expiries, users, datas = KEYS[4 * r - 3], KEYS[4 * r - 2], KEYS[4 * r - 1], KEYS[4 * r]
   local ttl, mode, limit, n = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   a = a + 4
-  local out = {}
+  local out, joined, updated = {}, {}, {}
   local function bump(uid, delta)
     if delta == 0 then return end
     local before = tonumber(redis.call('HGET', users, uid) or '0')
     local after = before + delta
+    local data = ''
     if after <= 0 then
       after = 0
       redis.call('HDEL', users, uid)
+      data = redis.call('HGET', datas, uid) or ''
+      redis.call('HDEL', datas, uid)
     else
       redis.call('HSET', users, uid, after)
     end
@@ -68,6 +78,8 @@ for r = 1, #KEYS / 3 do
       table.insert(out, uid)
       table.insert(out, before)
       table.insert(out, after)
+      table.insert(out, data)
+      if before == 0 then joined[uid] = #out end
     end
   end
   for _, field in ipairs(redis.call('ZRANGEBYSCORE', expiries, '-inf', nowMs)) do
@@ -93,23 +105,39 @@ for r = 1, #KEYS / 3 do
     end
     bump(uid, after - before)
   end
+  local d = tonumber(ARGV[a] or '0') or 0
+  a = a + 1
+  for _ = 1, d do
+    local uid, json = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    if tonumber(redis.call('HGET', users, uid) or '0') > 0 then
+      redis.call('HSET', datas, uid, json)
+      if joined[uid] then
+        out[joined[uid]] = json
+      else
+        table.insert(updated, uid)
+        table.insert(updated, json)
+      end
+    end
+  end
   if redis.call('ZCARD', expiries) == 0 then
-    redis.call('DEL', counts, expiries, users)
+    redis.call('DEL', counts, expiries, users, datas)
   else
     redis.call('PEXPIRE', counts, ttl)
     redis.call('PEXPIRE', expiries, ttl)
     redis.call('PEXPIRE', users, ttl)
+    redis.call('PEXPIRE', datas, ttl)
   end
   local members, total = {}, 0
   -- The expired entries are gone already: nothing to take off.
-  if limit ~= -2 then members, total = list_members(users, limit, {}) end
-  results[r] = { out, members, total }
+  if limit ~= -2 then members, total = list_members(users, datas, limit, {}) end
+  results[r] = { out, members, total, updated }
 end
 return results
 `;
 
 /**
- * KEYS: counts, expiries, users (as above). ARGV: limit (-1: all). Reads only:
+ * KEYS: counts, expiries, users, data (as above). ARGV: limit (-1: all). Reads only:
  * users whose entries all expired are left out, counts lessened by expired
  * entries. Returns { members (flat, at most limit), total }.
  */
@@ -123,6 +151,6 @@ for _, field in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_ms())) d
     expired[uid] = (expired[uid] or 0) + tonumber(redis.call('HGET', KEYS[1], field) or '0')
   end
 end
-local members, total = list_members(KEYS[3], tonumber(ARGV[1]), expired)
+local members, total = list_members(KEYS[3], KEYS[4], tonumber(ARGV[1]), expired)
 return { members, total }
 `;

@@ -212,6 +212,14 @@ export interface StreamRead extends StreamHead {
   entries: StreamEntry[];
 }
 
+/** What a read back from the newest found (history on demand). */
+export interface StreamPage extends StreamHead {
+  /** Entries before the id asked for (or the newest), oldest first, at most the requested count. */
+  entries: StreamEntry[];
+  /** Whether older entries remain in the stream (ask again before the first one). */
+  more: boolean;
+}
+
 /** Receives the fan-out of appended events. */
 export interface HistorySubscriber {
   /** Every appended event, in stream order per stream; messages may be lost (pub/sub is at most once). */
@@ -262,6 +270,13 @@ export interface HistoryStore {
    * entry is the stream's `last`.
    */
   readAfter(stream: string, after: string, count: number, maxBytes?: number): Promise<StreamRead>;
+  /**
+   * The newest entries before id `before` (exclusive; undefined: the newest of all), oldest
+   * first, after the same trims as `readAfter`: at most `count` entries and, when `maxBytes`
+   * is given, at most that many bytes of event names and data (but always one entry when
+   * there is one). `more` says whether older entries remain.
+   */
+  readBefore(stream: string, before: string | undefined, count: number, maxBytes?: number): Promise<StreamPage>;
   /**
    * Evidence of a rollback: an instance delivered `seen` in `epoch`, and the
    * stream's newest id is now older. Starts a new epoch (once), so positions
