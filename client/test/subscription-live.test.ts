@@ -95,6 +95,26 @@ describe("client.subscribe against a real server", () => {
     expect(resumed).toEqual([false, true]);
   });
 
+  it("an ephemeral event of its room reaches the subscription, without an offset, and leaves its offset alone", async () => {
+    const client = await user("alice");
+    const doc = client.subscribe("doc:1");
+    const seen: unknown[] = [];
+    doc.on("doc:edit", (payload) => seen.push(payload));
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed");
+    const before = doc.offset;
+    const res = await post(
+      `${instance.url}/api/publish`,
+      { target: { room: "doc:1" }, event: "doc:edit", data: { n: 42 }, ephemeral: true },
+      { authorization: `Bearer ${PUBLISH_KEY}` },
+    );
+    expect(res.status).toBe(202);
+    await waitFor("the ephemeral edit", () => seen.length === 1);
+    expect(seen[0]).toMatchObject({ n: 42, room: "doc:1" });
+    expect((seen[0] as { offset?: string }).offset).toBeUndefined();
+    expect(doc.offset).toBe(before);
+  });
+
   it("a room canJoin refuses ends the subscription (FORBIDDEN); a bystander keeps its socket and its room", async () => {
     const bystander = await user("alice");
     const kept = bystander.subscribe("doc:1");
