@@ -1,4 +1,4 @@
-import { ErrorCode } from "@tether/shared";
+import { type DemoEvents, ErrorCode } from "@tether/shared";
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import type { FetchLike } from "../src/cookies.js";
 import type { TetherClientError } from "../src/errors.js";
@@ -109,9 +109,11 @@ describe("socket options", () => {
 });
 
 describe("types", () => {
-  it("types app events from ServerToClientEvents and acks from ClientToServerEvents", () => {
+  it("types app events from the app's event map, built-ins from ServerToClientEvents, acks from ClientToServerEvents", () => {
     const { client } = setup();
-    client.on("job:progress", (payload) => expectTypeOf(payload.step).toEqualTypeOf<number>());
+    (client as unknown as TetherClient<DemoEvents>).on("job:progress", (payload) =>
+      expectTypeOf(payload.step).toEqualTypeOf<number>(),
+    );
     client.on("welcome", (payload) => expectTypeOf(payload.instance).toEqualTypeOf<string>());
     client.on("state", (state) => expectTypeOf(state).toEqualTypeOf<TetherState>());
     expectTypeOf(client.emitWithAck<"echo">).parameters.toEqualTypeOf<["echo", unknown]>();

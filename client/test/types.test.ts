@@ -1,10 +1,12 @@
 import type {
   AppEventPayload,
+  DemoEvents,
   ErrorCode,
   EventAck,
   JobProgressPayload,
   Offset,
   RecoveryPayload,
+  ServerToClientEvents,
   SessionEndedPayload,
   WelcomePayload,
   WsTokenResponse,
@@ -38,10 +40,20 @@ describe("@tether/client public types", () => {
     >();
   });
 
+  it("the demo's events are not Tether's: typed only through the DemoEvents map", () => {
+    expectTypeOf<Extract<keyof ServerToClientEvents, `job:${string}`>>().toBeNever();
+    const on = (client: TetherClient<DemoEvents>) => {
+      client.on("job:progress", (p) => {
+        expectTypeOf(p.step).toEqualTypeOf<number>();
+        expectTypeOf(p.offset).toEqualTypeOf<JobProgressPayload["offset"]>();
+      });
+    };
+    expectTypeOf(on).toBeFunction();
+  });
+
   it("server events reach listeners with their payload types", () => {
     const on = (client: TetherClient) => {
       client.on("welcome", (w) => expectTypeOf(w).toEqualTypeOf<WelcomePayload>());
-      client.on("job:progress", (p) => expectTypeOf(p).toEqualTypeOf<JobProgressPayload>());
       client.on("recovery", (r) => expectTypeOf(r).toEqualTypeOf<RecoveryPayload>());
       client.on("session:ended", (e) => expectTypeOf(e).toEqualTypeOf<SessionEndedPayload>());
       client.on("state", (s) => expectTypeOf(s).toEqualTypeOf<TetherState>());

@@ -39,3 +39,16 @@ export interface DemoServerEvents {
   /** A job gave up: a step could not be published within the publish deadline. */
   "job:failed": (payload: JobFailedPayload) => void;
 }
+
+/**
+ * The demo's events as an app event map (see `TetherEvents`): give it to
+ * `createTetherClient<DemoEvents>()` to type `job:progress`, `job:done` and `job:failed`
+ * (each payload gains its `offset` on the client, like every app event's).
+ */
+export interface DemoEvents {
+  server: {
+    "job:progress": Omit<JobProgressPayload, "offset">;
+    "job:done": Omit<JobDonePayload, "offset">;
+    "job:failed": Omit<JobFailedPayload, "offset">;
+  };
+}

@@ -161,7 +161,7 @@ export type RoomMembersAck = { ok: true; members: RoomMember[]; membersTotal?: n
  * Every event clients hear from the server: Tether's own, and the demo's (typed here
  * for clients, though Tether's core never emits them: see {@link DemoServerEvents}).
  */
-export interface ServerToClientEvents extends DemoServerEvents {
+export interface ServerToClientEvents {
   welcome: (payload: WelcomePayload) => void;
   "session:ended": (payload: SessionEndedPayload) => void;
   recovery: (payload: RecoveryPayload) => void;

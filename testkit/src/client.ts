@@ -5,7 +5,7 @@ import {
   type TetherClientOptions,
   type TetherState,
 } from "@tether/client";
-import type { WelcomePayload } from "@tether/shared";
+import type { DemoEvents, WelcomePayload } from "@tether/shared";
 import fetchCookie from "fetch-cookie";
 import type { ManagerOptions } from "socket.io-client";
 import { CookieJar } from "tough-cookie";
@@ -15,7 +15,7 @@ import { waitFor } from "./wait.js";
 
 /** A real @tether/client in Node, with everything a test wants to look at recorded. */
 export interface TestClient {
-  readonly client: TetherClient;
+  readonly client: TetherClient<DemoEvents>;
   /** Every state it went through, in order. */
   readonly states: TetherState[];
   /** Every WS token it fetched, in order. */
@@ -60,7 +60,7 @@ export function startClient(
     }
     return res;
   };
-  const client = createTetherClient({
+  const client = createTetherClient<DemoEvents>({
     ...FAST_CLIENT,
     ...clientOptions,
     url,
