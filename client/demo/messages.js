@@ -24,6 +24,7 @@ export const ERROR_MESSAGES = Object.freeze({
   DISCONNECTED: "The connection to the server was lost.",
   NOT_CONNECTED: "Not connected to the server.",
   SHARED_CONNECTION: "This tab uses a connection shared with your other tabs.",
+  UNAUTHORIZED: "You are not logged in to this site. Log in again to reconnect.",
 });
 
 /** Why the server ended the session (`session:ended`'s reason). */

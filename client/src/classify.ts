@@ -11,8 +11,8 @@ export type FailureAction =
   | { kind: "closed" };
 
 /**
- * Decides what a failure means. Only a definitive word from the server ends the loop:
- * a gone session (SESSION_REQUIRED / SESSION_EXPIRED, from a 401 or a refused handshake)
+ * Decides what a failure means. Only a definitive word ends the loop: a gone session
+ * (SESSION_REQUIRED / SESSION_EXPIRED, from a 401 or a refused handshake; UNAUTHORIZED from the host's `getToken`)
  * and a forbidden origin (from a 403 or a refused handshake). Everything else — network
  * errors, timeouts, 5xx, 429, UNAVAILABLE, TOKEN_INVALID, transport errors, unexpected
  * bodies — is retried, because none of it proves the session is gone.
@@ -22,6 +22,8 @@ export function classifyFailure(error: TetherClientError): FailureAction {
   if (isErrorCode(code) && SESSION_GONE_CODES.has(code) && (status === undefined || status === 401)) {
     return { kind: "unauthenticated" };
   }
+  // The host's getToken said its own session is gone (UnauthorizedError).
+  if (code === ClientErrorCode.Unauthorized) return { kind: "unauthenticated" };
   if (code === ErrorCode.OriginForbidden && (status === undefined || status === 403)) return { kind: "closed" };
   return { kind: "retry", minDelayMs: error.retryAfterMs ?? 0 };
 }

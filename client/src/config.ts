@@ -2,6 +2,7 @@ import { CLIENT_DEFAULTS } from "@tether/shared";
 import type { ManagerOptions } from "socket.io-client";
 import { type CookieJarWrapper, fetchResolver, isBrowser } from "./cookies.js";
 import { TetherHttp } from "./http.js";
+import { ClientLog } from "./logger.js";
 import { type OffsetStore, sessionOffsetStore } from "./offset-book.js";
 import type { PassThroughSocketOptions, TetherClientOptions } from "./types.js";
 
@@ -27,6 +28,8 @@ export interface ClientConfig {
   watchWake: boolean;
   /** Where offsets survive a reload; undefined: memory only. */
   offsetStore: OffsetStore | undefined;
+  /** The app's logger (none by default). */
+  log: ClientLog;
 }
 
 /** Default of `ackTimeoutMs`. */
@@ -59,6 +62,7 @@ export function connectionConfig(
     getToken: options.getToken,
     wakeCheckTimeoutMs: options.wakeCheckTimeoutMs ?? WAKE_CHECK_TIMEOUT_MS,
     watchWake: true,
+    log: new ClientLog(options.logger, options.logLevel),
     offsetStore:
       isBrowser() && (options.persistOffsets ?? true) ? sessionOffsetStore(offsetKey(origin, basePath)) : undefined,
   };

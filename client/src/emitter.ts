@@ -14,12 +14,19 @@ interface Entry {
 export class Emitter<T extends EventMap<T>> {
   private readonly listeners = new Map<keyof T, Entry[]>();
 
-  on<E extends keyof T>(event: E, fn: T[E]): void {
-    this.add(event, fn, false);
+  /** Adds a listener; returns the function that removes this registration (and no other). */
+  on<E extends keyof T>(event: E, fn: T[E]): () => void {
+    return this.add(event, fn, false);
   }
 
-  once<E extends keyof T>(event: E, fn: T[E]): void {
-    this.add(event, fn, true);
+  /** Adds a listener for the next emit only; returns the function that removes it before. */
+  once<E extends keyof T>(event: E, fn: T[E]): () => void {
+    return this.add(event, fn, true);
+  }
+
+  /** Whether the event has any listener. */
+  has(event: keyof T): boolean {
+    return (this.listeners.get(event)?.length ?? 0) > 0;
   }
 
   /** Removes one listener, or every listener of the event when `fn` is omitted. */
@@ -38,7 +45,7 @@ export class Emitter<T extends EventMap<T>> {
     const entries = this.listeners.get(event);
     if (!entries) return;
     for (const entry of [...entries]) {
-      if (entry.once) this.off(event, entry.fn as T[E]);
+      if (entry.once) this.remove(event, entry);
       try {
         (entry.fn as (...a: Parameters<T[E]>) => void)(...args);
       } catch (err) {
@@ -49,9 +56,18 @@ export class Emitter<T extends EventMap<T>> {
     }
   }
 
-  private add(event: keyof T, fn: (...args: never[]) => void, once: boolean): void {
+  private add(event: keyof T, fn: (...args: never[]) => void, once: boolean): () => void {
+    const entry: Entry = { fn, once };
     const entries = this.listeners.get(event) ?? [];
-    entries.push({ fn, once });
+    entries.push(entry);
     this.listeners.set(event, entries);
+    return () => this.remove(event, entry);
+  }
+
+  /** Removes one registration: keyed by event and entry, so the same function on another event stays. */
+  private remove(event: keyof T, entry: Entry): void {
+    const entries = this.listeners.get(event);
+    const index = entries?.indexOf(entry) ?? -1;
+    if (entries && index >= 0) entries.splice(index, 1);
   }
 }

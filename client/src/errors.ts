@@ -16,6 +16,11 @@ export const ClientErrorCode = {
   NotConnected: "NOT_CONNECTED",
   /** The tab shares another's connection: it has no socket of its own (`client.socket`). */
   SharedConnection: "SHARED_CONNECTION",
+  /**
+   * The app's `getToken` said the user is not (or no longer) logged in (see
+   * {@link UnauthorizedError}): the client stops reconnecting, state `"unauthenticated"`.
+   */
+  Unauthorized: "UNAUTHORIZED",
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
@@ -62,9 +67,28 @@ export class TetherClientError extends Error {
   }
 }
 
+/**
+ * What a host's `getToken` throws when its own session is gone: the client stops
+ * reconnecting and its state becomes `"unauthenticated"` (log in, then `connect()`
+ * again). The same as `new TetherClientError({ code: "UNAUTHORIZED", message })`.
+ *
+ * @example
+ * getToken: async () => {
+ *   const res = await fetch("/my/tether-token");
+ *   if (res.status === 401) throw new UnauthorizedError();
+ *   return res.json();
+ * }
+ */
+export class UnauthorizedError extends TetherClientError {
+  constructor(message = "Not logged in", options: { cause?: unknown } = {}) {
+    super({ code: ClientErrorCode.Unauthorized, message, retryable: false, cause: options.cause });
+    this.name = "UnauthorizedError";
+  }
+}
+
 function defaultRetryable(code: TetherErrorCode, status: number | undefined): boolean {
   if (isErrorCode(code)) return RETRYABLE[code];
-  if (code === ClientErrorCode.NotConnected) return false;
+  if (code === ClientErrorCode.NotConnected || code === ClientErrorCode.Unauthorized) return false;
   if (code === ClientErrorCode.BadResponse && status !== undefined) {
     return status >= 500 || status === 408 || status === 429;
   }

@@ -1,26 +1,38 @@
 import {
   ClientEvent,
+  ErrorCode,
+  type HistoryRequest,
   type LoginResponse,
   type Offset,
+  type PresenceData,
   type RoomMember,
+  type RoomRevokedPayload,
   ServerEvent,
   type SessionResponse,
   type TetherEvents,
+  type WelcomePayload,
 } from "@tether/shared";
+import type { BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, TetherClientError } from "./errors.js";
 import type { LoginCredentials, TetherHttp } from "./http.js";
+import { type ClientLog, SILENT } from "./logger.js";
+import { roomOf } from "./offset.js";
 import { type OffsetBook, USER_STREAM } from "./offset-book.js";
 import type { ClientStats } from "./stats.js";
+import { RoomSubscription, type SubscriptionHost } from "./subscription.js";
 import type {
   EmittableArgs,
   EmittableEvent,
   EmittableResult,
+  HistoryOptions,
+  HistoryPage,
   RoomJoined,
+  SubscriptionOptions,
   TetherClient,
-  TetherClientEvents,
   TetherSocket,
   TetherState,
+  Unsubscribe,
 } from "./types.js";
 
 /**
@@ -34,12 +46,22 @@ export interface Requests {
   emit(event: string, payload: unknown): void;
   /** `timeoutMs` undefined: the connection's `ackTimeoutMs`. */
   echo(payload: unknown, timeoutMs: number | undefined): Promise<unknown>;
-  join(room: string, offset: Offset | undefined): Promise<RoomJoined>;
+  join(room: string, offset: Offset | undefined, presence: PresenceData | undefined): Promise<RoomJoined>;
   leave(room: string): Promise<void>;
   members(room: string): Promise<RoomMember[]>;
+  history(request: HistoryRequest): Promise<HistoryPage>;
+  setPresence(room: string, data: PresenceData): Promise<void>;
 }
 
 type Listener = (...args: unknown[]) => void;
+type AnyListener = (event: string, ...args: unknown[]) => void;
+
+/** What every client is built with besides its HTTP routes and offsets. */
+export interface FacadeOptions {
+  /** The connection's backoff, which subscriptions retry transient refusals with. */
+  retry: BackoffOptions;
+  log: ClientLog;
+}
 
 /**
  * The public surface of every Tether client, written once: state, offsets, the
@@ -57,12 +79,42 @@ export abstract class ClientFacade implements TetherClient {
   private current: TetherState = "closed";
   /** The app's listeners, the client's own `state` and `error` included. */
   private readonly listeners = new Emitter<Record<string, Listener>>();
+  private readonly anyListeners = new Emitter<{ any: AnyListener }>();
+  /** The rooms the app subscribed to, by name. */
+  private readonly subscriptions = new Map<string, RoomSubscription>();
+  protected readonly log: ClientLog;
+  private readonly subscriptionHost: SubscriptionHost;
+  /** Subscriptions join one at a time: a page opening many rooms never floods the socket's rate limit. */
+  private joinTurn: Promise<unknown> = Promise.resolve();
+  private joinsPausedUntil = 0;
 
   constructor(
     protected readonly http: TetherHttp,
     /** The last offset delivered per stream: what this client resumes from. */
     protected readonly offsets: OffsetBook,
-  ) {}
+    options: FacadeOptions = { retry: { baseMs: 1000, maxMs: 30_000, random: Math.random }, log: SILENT },
+  ) {
+    this.log = options.log;
+    this.subscriptionHost = {
+      ready: () => this.active && this.current === "connected",
+      active: () => this.active,
+      offsetOf: (room) => this.offsets.get(room),
+      join: (room, offset, presence) => this.joinInTurn(() => this.join(room, { offset, presence })),
+      pauseJoins: (ms) => {
+        this.joinsPausedUntil = Math.max(this.joinsPausedUntil, Date.now() + ms);
+      },
+      leave: (room) => this.leaveRoom(room),
+      forget: (room) => this.offsets.forget(room),
+      members: (room) => this.members(room),
+      history: (request) => this.history(request),
+      setPresence: (room, data) => this.setPresence(room, data),
+      ended: (subscription) => {
+        if (this.subscriptions.get(subscription.room) === subscription) this.subscriptions.delete(subscription.room);
+      },
+      retry: options.retry,
+      log: options.log,
+    };
+  }
 
   abstract stats(): ClientStats;
   abstract connect(): void;
@@ -102,20 +154,22 @@ export abstract class ClientFacade implements TetherClient {
     this.disconnect();
   }
 
-  on<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
-    this.listeners.on(event, listener as Listener);
-    return this;
+  on(event: string, listener: (...args: never[]) => void): Unsubscribe {
+    return this.listeners.on(event, listener as Listener);
   }
 
-  once<E extends keyof TetherClientEvents>(event: E, listener: TetherClientEvents[E]): this {
-    this.listeners.once(event, listener as Listener);
-    return this;
+  once(event: string, listener: (...args: never[]) => void): Unsubscribe {
+    return this.listeners.once(event, listener as Listener);
   }
 
-  off<E extends keyof TetherClientEvents>(event: E, listener?: TetherClientEvents[E]): this {
+  off(event: string, listener?: (...args: never[]) => void): this {
     // Without a listener, all the app's listeners of the event go; the client's own handling is no listener.
     this.listeners.off(event, listener as Listener | undefined);
     return this;
+  }
+
+  onAny(listener: AnyListener): Unsubscribe {
+    return this.anyListeners.on("any", listener);
   }
 
   async emitWithAck<K extends EmittableEvent<TetherEvents>>(
@@ -136,24 +190,71 @@ export abstract class ClientFacade implements TetherClient {
     return this.requests.echo(payload, timeoutMs);
   }
 
-  async join(room: string, options: { offset?: Offset | undefined } = {}): Promise<RoomJoined> {
+  async join(
+    room: string,
+    options: { offset?: Offset | undefined; presence?: PresenceData | undefined } = {},
+  ): Promise<RoomJoined> {
     this.assertActive(ClientEvent.RoomJoin);
-    const joined = await this.requests.join(room, options.offset ?? this.offsets.get(room));
+    const joined = await this.requests.join(room, options.offset ?? this.offsets.get(room), options.presence);
     // Replayed events moved the offset already; the answer's is where the room stands after them.
     this.offsets.advance(room, joined.offset);
     return joined;
   }
 
   async leave(room: string): Promise<void> {
-    // Forgotten at once: a reconnect from now on does not ask for it.
-    this.offsets.forget(room);
-    this.assertActive(ClientEvent.RoomLeave);
-    await this.requests.leave(room);
+    this.subscriptions.get(room)?.end({ reason: "left" });
+    await this.leaveRoom(room);
   }
 
   async members(room: string): Promise<RoomMember[]> {
     this.assertActive(ClientEvent.RoomMembers);
     return this.requests.members(room);
+  }
+
+  subscribe(room: string, options: SubscriptionOptions = {}): RoomSubscription {
+    const existing = this.subscriptions.get(room);
+    if (existing) return existing;
+    const subscription = new RoomSubscription(room, options, this.subscriptionHost);
+    // Registered before it joins: the join's replayed events find it.
+    this.subscriptions.set(room, subscription);
+    subscription.start();
+    return subscription;
+  }
+
+  room(room: string, options?: SubscriptionOptions): RoomSubscription {
+    return this.subscribe(room, options);
+  }
+
+  async history(options: HistoryOptions & { room?: string | undefined } = {}): Promise<HistoryPage> {
+    this.assertActive(ClientEvent.History);
+    const request: HistoryRequest = {};
+    if (options.room !== undefined) request.room = options.room;
+    if (options.limit !== undefined) request.limit = options.limit;
+    if (options.before !== undefined) request.before = options.before;
+    return this.requests.history(request);
+  }
+
+  async setPresence(room: string, data: PresenceData): Promise<void> {
+    this.assertActive(ClientEvent.PresenceSet);
+    await this.requests.setPresence(room, data);
+  }
+
+  /** Runs a subscription's join after the ones before it, and after a rate limit's pause. */
+  private joinInTurn(join: () => Promise<RoomJoined>): Promise<RoomJoined> {
+    const turn = this.joinTurn.then(async () => {
+      const wait = this.joinsPausedUntil - Date.now();
+      if (wait > 0) await new Promise((resume) => setTimeout(resume, wait));
+      return join();
+    });
+    this.joinTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async leaveRoom(room: string): Promise<void> {
+    // Forgotten at once: a reconnect from now on does not ask for it.
+    this.offsets.forget(room);
+    this.assertActive(ClientEvent.RoomLeave);
+    await this.requests.leave(room);
   }
 
   /**
@@ -166,7 +267,37 @@ export abstract class ClientFacade implements TetherClient {
     const duplicate = this.offsets.track(event, payload);
     this.received(event, payload);
     if (event === ServerEvent.SessionEnded && this.active) this.stop("unauthenticated");
-    if (!duplicate) this.listeners.emit(event, ...args);
+    if (duplicate) {
+      this.log.debug("duplicate skipped", { event });
+      return;
+    }
+    this.log.debug("event", { event });
+    this.listeners.emit(event, ...args);
+    this.anyListeners.emit("any", event, ...args);
+    this.toSubscriptions(event, args);
+  }
+
+  /** A room's events to its subscription; `welcome` and `room:revoked` tell subscriptions where they stand. */
+  private toSubscriptions(event: string, args: unknown[]): void {
+    if (this.subscriptions.size === 0) return;
+    const payload = args[0];
+    if (event === ServerEvent.Welcome) {
+      const rooms = (payload as WelcomePayload).rooms ?? {};
+      for (const subscription of [...this.subscriptions.values()]) subscription.welcomed(rooms);
+      return;
+    }
+    const room = roomOf(payload);
+    const subscription = room === undefined ? undefined : this.subscriptions.get(room);
+    if (!subscription) return;
+    if (event === ServerEvent.RoomRevoked) {
+      const error = new TetherClientError({
+        code: ErrorCode.Forbidden,
+        message: `The room "${(payload as RoomRevokedPayload).room}" is no longer allowed`,
+      });
+      subscription.end({ reason: "refused", error });
+      return;
+    }
+    subscription.emit(event, ...args);
   }
 
   /** A server event, before the app's listeners see it: for what a transport records of its own. */
@@ -174,12 +305,18 @@ export abstract class ClientFacade implements TetherClient {
 
   protected setState(state: TetherState): void {
     if (state === this.current) return;
+    this.log.info("state", { from: this.current, to: state });
     this.current = state;
     this.listeners.emit("state", state);
+    for (const subscription of [...this.subscriptions.values()]) {
+      if (state === "connected" && this.active) subscription.connected();
+      else if (state !== "connected") subscription.lost();
+    }
   }
 
   /** A failed attempt or a lost connection, for the app's `error` listeners. */
   protected reportError(error: TetherClientError): void {
+    this.log.warn("connection error", { code: error.code, message: error.message, retryable: error.retryable });
     this.listeners.emit("error", error);
   }
 

@@ -40,5 +40,5 @@ export function createTetherClient<E extends TetherEvents = TetherEvents>(
   options: TetherClientOptions = {},
 ): TetherClient<E> {
   // The event map is types only: one implementation serves every map.
-  return createClient(options, undefined) as TetherClient<E>;
+  return createClient(options, undefined) as unknown as TetherClient<E>;
 }

@@ -43,5 +43,5 @@ export function createTetherClient<E extends TetherEvents = TetherEvents>(
   options: TetherClientOptions = {},
 ): TetherClient<E> {
   // The event map is types only: one implementation serves every map.
-  return createClient(options, withCookieJar) as TetherClient<E>;
+  return createClient(options, withCookieJar) as unknown as TetherClient<E>;
 }

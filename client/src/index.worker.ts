@@ -7,10 +7,12 @@
  * @packageDocumentation
  */
 
+import { CLIENT_DEFAULTS } from "@tether/shared";
 import { connectionConfig } from "./config.js";
 import { Hub, type HubTransport, hubConnection } from "./sharing/hub.js";
 import { tabLock, whenReleased } from "./sharing/leader.js";
 import type { TabId, TabMessage } from "./sharing/protocol.js";
+import { TabTokens } from "./sharing/tab-tokens.js";
 
 interface SharedWorkerScope {
   name: string;
@@ -42,8 +44,13 @@ scope.onconnect = (event) => {
     if (data.kind === "attach") {
       ports.set(data.tab, port);
       if (!hub && data.options) {
-        const config = connectionConfig(data.options, undefined);
-        hub = new Hub(hubConnection(config), transport);
+        const { tokenFromTabs, ...options } = data.options;
+        // The app's getToken or fetch lives in the tabs: each token is asked of one of them.
+        const tokens = tokenFromTabs
+          ? new TabTokens(options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs)
+          : undefined;
+        const config = connectionConfig(tokens ? { ...options, getToken: () => tokens.request() } : options, undefined);
+        hub = new Hub(hubConnection(config), transport, tokens);
       }
     }
     hub?.receive(data);

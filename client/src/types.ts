@@ -6,8 +6,10 @@ import type {
   AppEventPayload,
   AppServerEventName,
   ClientToServerEvents,
+  HistoryEvent,
   LoginResponse,
   Offset,
+  PresenceData,
   RecoveryPayload,
   RoomMember,
   ServerToClientEvents,
@@ -18,6 +20,7 @@ import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
 import type { FetchLike } from "./cookies.js";
 import type { TetherClientError } from "./errors.js";
 import type { LoginCredentials } from "./http.js";
+import type { ClientLogger, LogLevel } from "./logger.js";
 import type { ClientStats } from "./stats.js";
 
 /**
@@ -34,6 +37,9 @@ export type TetherState = "connecting" | "connected" | "reconnecting" | "unauthe
 
 /** The underlying socket.io-client socket, typed with the protocol's events. */
 export type TetherSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Removes the listener (or subscription) it was returned for; calling it again does nothing. */
+export type Unsubscribe = () => void;
 
 /** Events of the client itself. */
 export interface ClientOwnEvents {
@@ -122,14 +128,16 @@ export interface TetherClientOptions {
    * Where the connection gets its WS token instead of `POST /api/auth/ws-token`: for a
    * host app that mints tokens from its own route (`tether.issueTokenFor`), behind its
    * own session or JWT, with no Tether login. Called before every connect and reconnect
-   * that has no resume ticket. Reject with a {@link TetherClientError} of code
-   * `SESSION_REQUIRED` (or any error whose `status` is 401) when the host's session is
-   * gone: the state becomes `"unauthenticated"`; any other rejection is retried.
+   * that has no resume ticket (in a tab, also when a SharedWorker holds the socket). Throw
+   * an {@link UnauthorizedError} (or any error whose `status` is 401) when the host's
+   * session is gone: the client stops reconnecting and the state becomes
+   * `"unauthenticated"`; any other rejection is retried with backoff.
    *
    * @example
    * getToken: async () => {
    *   const res = await fetch("/my/tether-token", { headers: { authorization: `Bearer ${jwt}` } });
-   *   if (!res.ok) throw Object.assign(new Error(`token route: ${res.status}`), { status: res.status });
+   *   if (res.status === 401) throw new UnauthorizedError();
+   *   if (!res.ok) throw new Error(`token route: ${res.status}`);
    *   return res.json();
    * }
    */
@@ -165,7 +173,8 @@ export interface TetherClientOptions {
    * URL of the SDK's SharedWorker script (`@tether/client/worker`, shipped as
    * `dist/tether-worker.js`; the Tether server serves it at `<basePath>/tether-worker.js`),
    * same-origin with the page. Without it, sharing elects a leader tab instead.
-   * Not used with `fetch` or `getToken` (functions cannot reach a worker): a leader tab then.
+   * With `fetch` or `getToken` too (functions cannot reach a worker): the worker asks an
+   * attached tab for each token, and the tab runs them.
    */
   sharedWorkerUrl?: string | URL;
   /**
@@ -173,6 +182,13 @@ export interface TetherClientOptions {
    * published while the page reloads are replayed after it. Default true in a browser.
    */
   persistOffsets?: boolean;
+  /**
+   * Where the client logs its state changes, reconnect attempts and refusals (e.g.
+   * `console`). Default: none, the client logs nothing.
+   */
+  logger?: ClientLogger;
+  /** The lowest level written to `logger`. Default `"info"` (`"debug"` adds each event received). */
+  logLevel?: LogLevel;
 }
 
 /**
@@ -190,9 +206,10 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   /** The latest offset seen per room with history; sent as `auth.rooms` on every reconnect. */
   readonly roomOffsets: Readonly<Record<string, Offset>>;
   /**
-   * The underlying socket, for advanced use (e.g. listening to custom published events).
-   * Do not call its `connect`/`disconnect`. A tab that shares another's connection
-   * (`stats().mode` `"worker"` or `"follower"`) has none: reading it throws SHARED_CONNECTION.
+   * The underlying socket, for advanced use. Do not call its `connect`/`disconnect`.
+   * A tab that shares another's connection (`stats().mode` `"worker"` or `"follower"`)
+   * has none: reading it throws SHARED_CONNECTION. To listen to any event, use
+   * `client.on(name, …)` or `client.onAny(…)`, which work in every tab.
    */
   readonly socket: TetherSocket;
 
@@ -225,11 +242,31 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   /**
    * Listens to the client's own events, the server's and the app's (typed by the event
    * map). Every event with an offset is delivered once: a replayed or repeated one is skipped.
+   * Returns the function that removes this listener.
+   *
+   * @example
+   * const stop = client.on("state", render);
+   * // later
+   * stop();
    */
-  on<K extends keyof TetherClientEvents<E>>(event: K, listener: TetherClientEvents<E>[K]): this;
-  once<K extends keyof TetherClientEvents<E>>(event: K, listener: TetherClientEvents<E>[K]): this;
+  on<K extends keyof TetherClientEvents<E>>(event: K, listener: TetherClientEvents<E>[K]): Unsubscribe;
+  /** Without an event map, any app event: its published data with its `offset` (and `room`). */
+  on(event: UntypedEventName<E>, listener: AnyAppListener): Unsubscribe;
+  /** As {@link TetherClient.on}, for the next event only. Returns the function that removes it before. */
+  once<K extends keyof TetherClientEvents<E>>(event: K, listener: TetherClientEvents<E>[K]): Unsubscribe;
+  once(event: UntypedEventName<E>, listener: AnyAppListener): Unsubscribe;
   /** Removes a listener, or all listeners of the event when `listener` is omitted. */
   off<K extends keyof TetherClientEvents<E>>(event: K, listener?: TetherClientEvents<E>[K]): this;
+  off(event: UntypedEventName<E>, listener?: AnyAppListener): this;
+  /**
+   * Listens to every server event, with its name: the built-in ones and the app's,
+   * each delivered once (replays and repeats skipped), in every tab whether or not it
+   * holds the socket. Returns the function that removes the listener.
+   *
+   * @example
+   * client.onAny((event, payload) => console.log(event, payload));
+   */
+  onAny(listener: (event: string, ...args: unknown[]) => void): Unsubscribe;
 
   /**
    * Emits a client → server event and resolves with the server's acknowledgement: for an
@@ -256,11 +293,136 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
    * `offset`: resume from there (e.g. one the app kept from an earlier visit)
    * instead of the client's own last offset of the room, if any; without either, from now.
    */
-  join(room: string, options?: { offset?: Offset }): Promise<RoomJoined>;
-  /** Leaves a room: its events and presence stop, and it is not asked for on reconnect. */
+  join(room: string, options?: { offset?: Offset; presence?: PresenceData }): Promise<RoomJoined>;
+  /** Leaves a room (and ends its subscription, if any): its events and presence stop, and it is not asked for on reconnect. */
   leave(room: string): Promise<void>;
-  /** The members of a room this client is in, across the fleet. */
+  /** The members of a room this client is in, across the fleet, with their presence data. */
   members(room: string): Promise<RoomMember[]>;
+
+  /**
+   * A room the app wants to be in until it leaves: the subscription joins once the
+   * client is connected (it may be made before `connect()`), is kept across reconnects
+   * and joined again from its last offset, retries transient refusals (UNAVAILABLE,
+   * RATE_LIMITED, timeouts) with the connection's backoff, and ends with an `ended`
+   * event when the server refuses it (FORBIDDEN) or the app leaves. Its listeners see
+   * that room's events only. Subscribing again to a room returns the same subscription.
+   *
+   * @example
+   * const doc = client.subscribe("doc:42", { presence: { cursor: 0 } });
+   * doc.on("doc:edit", (edit) => apply(edit));
+   * doc.on("ended", ({ reason }) => showClosed(reason));
+   * const { events } = await doc.history({ limit: 50 });
+   */
+  subscribe(room: string, options?: SubscriptionOptions): Subscription<E>;
+  /** Alias of {@link TetherClient.subscribe}. */
+  room(room: string, options?: SubscriptionOptions): Subscription<E>;
+  /**
+   * The last events of the user's own stream (or, with `room`, of a room this client
+   * is in), oldest first: at most `limit` (server default 50, at most 100), before the
+   * offset `before` when given. Rejects with NOT_CONNECTED when the client is closed.
+   */
+  history(options?: HistoryOptions & { room?: string }): Promise<HistoryPage>;
+  /** Sets (replaces) this user's presence data in a room this client is in. */
+  setPresence(room: string, data: PresenceData): Promise<void>;
+}
+
+/** What `history` asks for. */
+export interface HistoryOptions {
+  /** At most this many events, the newest ones (server default 50, at most 100). */
+  limit?: number;
+  /** Only events before this offset: pass a page's first offset to load the page before it. */
+  before?: Offset;
+}
+
+/** What `history` resolves to. */
+export interface HistoryPage {
+  /** Oldest first, each with its offset, name and data. */
+  events: HistoryEvent[];
+  /** Where the stream stands now. */
+  offset: Offset;
+  /** Older events remain: ask again with `before` = `events[0].offset`. */
+  more: boolean;
+}
+
+/** What `subscribe` takes. */
+export interface SubscriptionOptions {
+  /** Resume the first join from this offset instead of the client's own last offset of the room. */
+  offset?: Offset;
+  /** This user's presence data in the room, sent with every join (change it with `setPresence`). */
+  presence?: PresenceData;
+}
+
+/**
+ * A subscription's state: `"subscribing"` until the room is joined (and again while the
+ * connection is down), `"subscribed"` while in it, `"ended"` for good (left or refused).
+ */
+export type SubscriptionState = "subscribing" | "subscribed" | "ended";
+
+/** Why a subscription ended: the app left, or the server refused the room (`error.code` says why, e.g. FORBIDDEN). */
+export type SubscriptionEnd = { reason: "left" } | { reason: "refused"; error: TetherClientError };
+
+/** A subscription's `subscribed` event. */
+export interface SubscribedEvent {
+  room: string;
+  /** Where the room's stream stands. */
+  offset: Offset;
+  /** The room's members, when the subscription joined it itself (undefined when a reconnect brought it back). */
+  members: RoomMember[] | undefined;
+  /** A reconnect's handshake brought the room back (events missed meanwhile were replayed). */
+  resumed: boolean;
+}
+
+/** Events of a subscription itself. */
+export interface SubscriptionOwnEvents {
+  /** The room was joined, or joined again after a reconnect. */
+  subscribed: (event: SubscribedEvent) => void;
+  /** A join failed and will be retried. */
+  error: (error: TetherClientError) => void;
+  /** The subscription ended for good. */
+  ended: (end: SubscriptionEnd) => void;
+  /** Every state change. */
+  state: (state: SubscriptionState) => void;
+}
+
+/** The server's events a subscription's listeners get for its room. */
+export type RoomServerEvents = Pick<
+  ServerToClientEvents,
+  "presence:join" | "presence:leave" | "presence:update" | "recovery"
+>;
+
+/** Everything a subscription's `on()` accepts: its own events, the room's presence and recovery, and the app's events. */
+export type SubscriptionEvents<E extends TetherEvents = TetherEvents> = SubscriptionOwnEvents &
+  RoomServerEvents &
+  AppListeners<E>;
+
+/** A listener of any app event, for a client with no event map: the published data with its offset. */
+export type AnyAppListener = (payload: AppEventPayload<Record<string, unknown>>) => void;
+
+/** Names `on()` takes besides the typed ones: any string when the map has no server events, else none. */
+export type UntypedEventName<E extends TetherEvents> = string extends AppServerEventName<E> ? string : never;
+
+/** A room subscription (see {@link TetherClient.subscribe}). */
+export interface Subscription<E extends TetherEvents = TetherEvents> {
+  readonly room: string;
+  readonly state: SubscriptionState;
+  /** The last offset delivered of the room. */
+  readonly offset: Offset | undefined;
+  /** Listens to the subscription's events and the room's; returns the function that removes the listener. */
+  on<K extends keyof SubscriptionEvents<E>>(event: K, listener: SubscriptionEvents<E>[K]): Unsubscribe;
+  on(event: UntypedEventName<E>, listener: AnyAppListener): Unsubscribe;
+  once<K extends keyof SubscriptionEvents<E>>(event: K, listener: SubscriptionEvents<E>[K]): Unsubscribe;
+  once(event: UntypedEventName<E>, listener: AnyAppListener): Unsubscribe;
+  /** Removes a listener, or all listeners of the event when `listener` is omitted. */
+  off<K extends keyof SubscriptionEvents<E>>(event: K, listener?: SubscriptionEvents<E>[K]): void;
+  off(event: UntypedEventName<E>, listener?: AnyAppListener): void;
+  /** The room's last events (see {@link TetherClient.history}). */
+  history(options?: HistoryOptions): Promise<HistoryPage>;
+  /** The room's members, with their presence data. */
+  presence(): Promise<RoomMember[]>;
+  /** Sets this user's presence data in the room (kept, and sent again with every join). */
+  setPresence(data: PresenceData): Promise<void>;
+  /** Leaves the room and ends the subscription (`ended` with reason `"left"`). */
+  leave(): Promise<void>;
 }
 
 /** What `join` resolves to. */

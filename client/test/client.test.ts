@@ -2,7 +2,14 @@ import { ErrorCode } from "@tether/shared";
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import type { FetchLike } from "../src/cookies.js";
 import type { TetherClientError } from "../src/errors.js";
-import { createTetherClient, type TetherClient, type TetherState } from "../src/index.js";
+import {
+  TetherClientError as ClientError,
+  createTetherClient,
+  type TetherClient,
+  type TetherClientOptions,
+  type TetherState,
+  UnauthorizedError,
+} from "../src/index.js";
 import type { FakeSocket } from "./fake-socket.js";
 
 const created = vi.hoisted(() => ({ sockets: [] as FakeSocket[] }));
@@ -37,7 +44,7 @@ interface Harness {
   tokens: Array<() => Response | Promise<Response>>;
 }
 
-function setup(options: { staleAfterMs?: number } = {}): Harness {
+function setup(options: Partial<TetherClientOptions> = {}): Harness {
   let n = 0;
   const h: Partial<Harness> & Pick<Harness, "states" | "errors" | "urls" | "tokens"> = {
     states: [],
@@ -61,6 +68,7 @@ function setup(options: { staleAfterMs?: number } = {}): Harness {
     random: () => 0,
     reconnectBaseDelayMs: 500,
     reconnectMaxDelayMs: 30_000,
+    ...options,
     staleAfterMs: options.staleAfterMs ?? 0,
   });
   client.on("state", (state) => h.states.push(state));
@@ -171,6 +179,102 @@ describe("session gone → unauthenticated, no retry", () => {
     h.socket.serverEmit("session:ended", { reason: "logout" });
     expect(h.client.state).toBe("unauthenticated");
     expect(h.socket.disconnectCalls).toBe(1);
+  });
+});
+
+describe("the host's getToken says unauthorized → unauthenticated, no retry", () => {
+  for (const [name, make] of [
+    ["UnauthorizedError", () => new UnauthorizedError("host session gone")],
+    ["a TetherClientError with code UNAUTHORIZED", () => new ClientError({ code: "UNAUTHORIZED", message: "gone" })],
+  ] as const) {
+    it(`thrown as ${name}`, async () => {
+      let calls = 0;
+      const h = setup({
+        getToken: async () => {
+          calls += 1;
+          throw make();
+        },
+      });
+      h.client.connect();
+      await settle();
+      expect(h.client.state).toBe("unauthenticated");
+      expect(h.errors.map((e) => [e.code, e.retryable])).toEqual([["UNAUTHORIZED", false]]);
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(calls).toBe(1);
+      expect(h.socket.handshakes).toEqual([]);
+    });
+  }
+
+  it("any other getToken failure is retried", async () => {
+    let calls = 0;
+    const h = setup({
+      getToken: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error("flaky");
+        return { token: "host-token" };
+      },
+    });
+    h.client.connect();
+    await settle();
+    expect(h.client.state).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ token: "host-token" }]);
+  });
+});
+
+describe("logger", () => {
+  const capture = () => {
+    const lines: string[] = [];
+    const write = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+      lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
+    return {
+      lines,
+      logger: { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") },
+    };
+  };
+
+  it("logs state changes, reconnect attempts and refusals from the level asked for", async () => {
+    const { lines, logger } = capture();
+    const h = setup({ logger });
+    h.tokens.unshift(() => wireError(503, "UNAVAILABLE"));
+    h.client.connect();
+    await settle();
+    expect(lines).toEqual([
+      'info [tether] state {"from":"closed","to":"connecting"}',
+      'warn [tether] connection error {"code":"UNAVAILABLE","message":"UNAVAILABLE","retryable":true}',
+      'info [tether] reconnect scheduled {"attempt":1,"delayMs":250}',
+    ]);
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    h.socket.refuse({ code: "ORIGIN_FORBIDDEN", retryable: false });
+    expect(lines.slice(3)).toEqual([
+      'warn [tether] connection error {"code":"ORIGIN_FORBIDDEN","message":"Handshake refused: ORIGIN_FORBIDDEN","retryable":false}',
+      'error [tether] gave up reconnecting {"code":"ORIGIN_FORBIDDEN","state":"closed"}',
+      'info [tether] state {"from":"connecting","to":"closed"}',
+    ]);
+  });
+
+  it("writes nothing below its level, and a throwing logger does not break the client", async () => {
+    const { lines, logger } = capture();
+    const h = setup({
+      logger: {
+        ...logger,
+        warn: () => {
+          throw new Error("broken logger");
+        },
+      },
+      logLevel: "warn",
+    });
+    h.tokens.unshift(() => wireError(503, "UNAVAILABLE"));
+    h.client.connect();
+    await settle();
+    expect(lines).toEqual([]);
+    expect(h.client.state).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    h.socket.accept();
+    expect(h.client.state).toBe("connected");
   });
 });
 
@@ -369,6 +473,68 @@ describe("app events", () => {
     await expect(h.client.emitWithAck("chat:send", "not an ack")).rejects.toMatchObject({ code: "INTERNAL" });
     // echo answers with its payload, even one that looks like an acknowledgement.
     await expect(h.client.echo({ ok: false })).resolves.toEqual({ ok: false });
+  });
+});
+
+describe("listeners", () => {
+  it("on() and once() return the function that removes that one registration", async () => {
+    const h = setup();
+    const seen: string[] = [];
+    const log = (p: { offset: string }) => seen.push(p.offset);
+    const client = h.client as unknown as TetherClient<{ server: { a: object; b: object } }>;
+    const stopA = client.on("a", log);
+    client.on("b", log);
+    const stopOnce = client.once("b", () => seen.push("once"));
+    stopOnce();
+    client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("a", { offset: "1-0" });
+    h.socket.serverEmit("b", { offset: "2-0" });
+    // One function on two events: removing it from the first leaves the second.
+    stopA();
+    stopA();
+    h.socket.serverEmit("a", { offset: "3-0" });
+    h.socket.serverEmit("b", { offset: "4-0" });
+    client.off("b", log);
+    h.socket.serverEmit("b", { offset: "5-0" });
+    expect(seen).toEqual(["1-0", "2-0", "4-0"]);
+  });
+
+  it("onAny() sees every server event with its name, once, and untyped on(name) any app event", async () => {
+    const h = setup();
+    const any: string[] = [];
+    const paid: unknown[] = [];
+    const stop = h.client.onAny((event, payload) => any.push(`${event}@${(payload as { offset?: string }).offset}`));
+    h.client.on("invoice:paid", (payload) => paid.push(payload.invoiceId));
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("welcome", { instance: "a", offset: "1-0" });
+    h.socket.serverEmit("invoice:paid", { invoiceId: "in_1", offset: "2-0" });
+    h.socket.serverEmit("invoice:paid", { invoiceId: "in_1", offset: "2-0" });
+    stop();
+    h.socket.serverEmit("invoice:paid", { invoiceId: "in_2", offset: "3-0" });
+    expect(any).toEqual(["welcome@1-0", "invoice:paid@2-0"]);
+    expect(paid).toEqual(["in_1", "in_2"]);
+  });
+
+  it("off(event, fn) removes a function from that event only", async () => {
+    const h = setup();
+    const seen: string[] = [];
+    const log = (p: { offset: string }) => seen.push(p.offset);
+    const client = h.client as unknown as TetherClient<{ server: { a: object; b: object } }>;
+    client.on("a", log);
+    client.on("b", log);
+    client.off("a", log);
+    client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("a", { offset: "1-0" });
+    h.socket.serverEmit("b", { offset: "2-0" });
+    client.off("b", log);
+    h.socket.serverEmit("b", { offset: "3-0" });
+    expect(seen).toEqual(["2-0"]);
   });
 });
 

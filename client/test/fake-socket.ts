@@ -63,8 +63,18 @@ export class FakeSocket {
     return this;
   }
 
+  /** Acknowledged emits the client sent, in order. */
+  readonly acked: Array<{ event: string; payload: unknown }> = [];
+  /** Plays the server's acknowledgement; by default it echoes the payload. */
+  answer: (event: string, payload: unknown) => unknown | Promise<unknown> = (_event, payload) => payload;
+
   timeout(_ms: number): { emitWithAck: (event: string, ...args: unknown[]) => Promise<unknown> } {
-    return { emitWithAck: async (_event, payload) => payload };
+    return {
+      emitWithAck: async (event, payload) => {
+        this.acked.push({ event, payload });
+        return this.answer(event, payload);
+      },
+    };
   }
 
   // The server's side.

@@ -50,6 +50,14 @@ describe("@tether/client public types", () => {
     expectTypeOf(on).parameter(0).toEqualTypeOf<TetherClient>();
   });
 
+  it("on and once return the function that removes the listener", () => {
+    const check = (client: TetherClient) => {
+      expectTypeOf(client.on("state", () => {})).toEqualTypeOf<() => void>();
+      expectTypeOf(client.once("welcome", () => {})).toEqualTypeOf<() => void>();
+    };
+    expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient>();
+  });
+
   it("errors carry a wire code and whether to retry", () => {
     expectTypeOf<TetherClientError["retryable"]>().toEqualTypeOf<boolean>();
     expectTypeOf<ErrorCode>().toExtend<TetherClientError["code"]>();
@@ -82,6 +90,30 @@ describe("typed app events (one event map for both ends)", () => {
     expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient<AppEvents>>();
   });
 
+  it("a subscription's `on` is typed by the same map, and returns the unsubscribe", () => {
+    const check = async (client: TetherClient<AppEvents>) => {
+      const doc = client.subscribe("doc:1", { presence: { cursor: 1 } });
+      expectTypeOf(client.room("doc:1")).toEqualTypeOf(doc);
+      const stop = doc.on("build:log", (payload) => expectTypeOf(payload.line).toEqualTypeOf<string>());
+      expectTypeOf(stop).toEqualTypeOf<() => void>();
+      doc.on("presence:update", ({ userId, data }) => {
+        expectTypeOf(userId).toEqualTypeOf<string>();
+        expectTypeOf(data).toEqualTypeOf<Record<string, unknown> | undefined>();
+      });
+      doc.on("ended", (end) => {
+        if (end.reason === "refused") expectTypeOf(end.error).toEqualTypeOf<TetherClientError>();
+      });
+      doc.on("subscribed", ({ offset }) => expectTypeOf(offset).toEqualTypeOf<Offset>());
+      expectTypeOf(doc.state).toEqualTypeOf<"subscribing" | "subscribed" | "ended">();
+      const page = await doc.history({ limit: 10, before: "1-0" });
+      expectTypeOf(page.events[0]?.offset).toEqualTypeOf<Offset | undefined>();
+      expectTypeOf(await client.history()).toEqualTypeOf(page);
+      // @ts-expect-error: not an event of the map
+      doc.on("build:lgo", () => {});
+    };
+    expectTypeOf(check).returns.resolves.toBeVoid();
+  });
+
   it("emit and emitWithAck check the payload and type the result", () => {
     const check = async (client: TetherClient<AppEvents>) => {
       expectTypeOf(await client.emitWithAck("chat:send", { text: "hi" })).toEqualTypeOf<{ id: string }>();
@@ -99,10 +131,15 @@ describe("typed app events (one event map for both ends)", () => {
     >();
   });
 
-  it("without a map: the built-in events only on `on`, any app event on `emit`", () => {
+  it("without a map: any app event on `on` (its data with the offset) and on `emit`, and onAny", () => {
     const check = async (client: TetherClient) => {
-      // @ts-expect-error: untyped clients listen to app events through `client.socket` or a map
-      client.on("build:log", () => {});
+      const stop = client.on("invoice:paid", (payload) => {
+        expectTypeOf(payload).toEqualTypeOf<AppEventPayload<Record<string, unknown>>>();
+        expectTypeOf(payload.offset).toEqualTypeOf<Offset>();
+      });
+      expectTypeOf(stop).toEqualTypeOf<() => void>();
+      client.on("state", (s) => expectTypeOf(s).toEqualTypeOf<TetherState>());
+      expectTypeOf(client.onAny((event: string, ..._args: unknown[]) => event)).toEqualTypeOf<() => void>();
       expectTypeOf(await client.emitWithAck("anything", { any: 1 })).toEqualTypeOf<unknown>();
     };
     expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient>();

@@ -3,13 +3,15 @@ import {
   type ClientToServerEvents,
   ErrorCode,
   type EventAck,
+  type HistoryRequest,
   isErrorCode,
   type Offset,
+  type PresenceData,
   type RoomMember,
 } from "@tether/shared";
 import { ClientErrorCode, TetherClientError, type TetherErrorCode } from "../errors.js";
 import type { Requests } from "../facade.js";
-import type { AckResult, RoomJoined, TetherSocket } from "../types.js";
+import type { AckResult, HistoryPage, RoomJoined, TetherSocket } from "../types.js";
 
 /** Requests over a socket of the client's own: acknowledged emits, each bounded by a timeout. */
 export class SocketRequests implements Requests {
@@ -32,12 +34,13 @@ export class SocketRequests implements Requests {
     return this.ack(ClientEvent.Echo, [payload], timeoutMs ?? this.ackTimeoutMs);
   }
 
-  async join(room: string, offset: Offset | undefined): Promise<RoomJoined> {
-    const result = (await this.ack(
-      ClientEvent.RoomJoin,
-      [offset === undefined ? { room } : { room, offset }],
-      this.ackTimeoutMs,
-    )) as AckResult<typeof ClientEvent.RoomJoin>;
+  async join(room: string, offset: Offset | undefined, presence: PresenceData | undefined): Promise<RoomJoined> {
+    const request: { room: string; offset?: Offset; presence?: PresenceData } = { room };
+    if (offset !== undefined) request.offset = offset;
+    if (presence !== undefined) request.presence = presence;
+    const result = (await this.ack(ClientEvent.RoomJoin, [request], this.ackTimeoutMs)) as AckResult<
+      typeof ClientEvent.RoomJoin
+    >;
     if (result.ok !== true) throw ackError(ClientEvent.RoomJoin, result);
     return { recovery: result.recovery, members: result.members, offset: result.offset };
   }
@@ -55,6 +58,21 @@ export class SocketRequests implements Requests {
     >;
     if (result.ok !== true) throw ackError(ClientEvent.RoomMembers, result);
     return result.members;
+  }
+
+  async history(request: HistoryRequest): Promise<HistoryPage> {
+    const result = (await this.ack(ClientEvent.History, [request], this.ackTimeoutMs)) as AckResult<
+      typeof ClientEvent.History
+    >;
+    if (result.ok !== true) throw ackError(ClientEvent.History, result);
+    return { events: result.events, offset: result.offset, more: result.more };
+  }
+
+  async setPresence(room: string, data: PresenceData): Promise<void> {
+    const result = (await this.ack(ClientEvent.PresenceSet, [{ room, data }], this.ackTimeoutMs)) as AckResult<
+      typeof ClientEvent.PresenceSet
+    >;
+    if (result.ok !== true) throw ackError(ClientEvent.PresenceSet, result);
   }
 
   private async ack(event: string, args: unknown[], timeoutMs: number): Promise<unknown> {

@@ -33,7 +33,10 @@ export class SocketClient extends ClientFacade {
   private rewoundInFlight = false;
 
   constructor(config: ClientConfig) {
-    super(config.http, new OffsetBook(config.offsetStore));
+    super(config.http, new OffsetBook(config.offsetStore), {
+      retry: { baseMs: config.reconnectBaseDelayMs, maxMs: config.reconnectMaxDelayMs, random: config.random },
+      log: config.log,
+    });
     // Offsets restored after a reload: the page was away since it last saved them.
     this.recorder.awaySince = this.offsets.restoredAt;
     this.backoff = new Backoff({
@@ -198,12 +201,17 @@ export class SocketClient extends ClientFacade {
     if (!this.active) return; // an "error" listener closed the client
     const action = classifyFailure(error);
     if (action.kind === "retry") this.scheduleRetry(action.minDelayMs);
-    else this.stop(action.kind);
+    else {
+      this.log.error("gave up reconnecting", { code: error.code, state: action.kind });
+      this.stop(action.kind);
+    }
   }
 
   private scheduleRetry(minDelayMs: number): void {
     this.clearRetryTimer();
+    const attempt = this.backoff.attempts + 1;
     const delay = Math.max(minDelayMs, this.backoff.next());
+    this.log.info("reconnect scheduled", { attempt, delayMs: delay });
     this.recorder.nextRetryAt = Date.now() + delay;
     this.setState(this.everConnected ? "reconnecting" : "connecting");
     this.retryTimer = setTimeout(() => {

@@ -1,4 +1,5 @@
 import type { ClientConfig } from "../config.js";
+import { Credentials } from "../connection/credentials.js";
 import { OffsetBook } from "../offset-book.js";
 import type { TetherClient, TetherClientOptions } from "../types.js";
 import { hubConnection } from "./hub.js";
@@ -16,16 +17,17 @@ import { workerLink } from "./worker-link.js";
 export function sharedClient(options: TetherClientOptions, config: ClientConfig): TetherClient | undefined {
   const locks = typeof navigator !== "undefined" && globalThis.isSecureContext ? navigator.locks : undefined;
   const canElect = locks !== undefined && typeof BroadcastChannel === "function";
-  // Functions cannot reach a worker: with a custom fetch or token source, a leader tab owns the socket.
-  const canUseWorker =
-    options.sharedWorkerUrl !== undefined &&
-    typeof SharedWorker === "function" &&
-    options.fetch === undefined &&
-    options.getToken === undefined;
+  const canUseWorker = options.sharedWorkerUrl !== undefined && typeof SharedWorker === "function";
   if (!canUseWorker && !canElect) return undefined;
 
   const name = `tether:${config.origin}${config.socketPath}`;
-  const tab = new SharedTabClient(config.http, new OffsetBook(config.offsetStore));
+  const tab = new SharedTabClient(config.http, new OffsetBook(config.offsetStore), {
+    retry: { baseMs: config.reconnectBaseDelayMs, maxMs: config.reconnectMaxDelayMs, random: config.random },
+    log: config.log,
+  });
+  // Functions cannot reach a worker: it asks a tab for each token, and the tab runs the app's getToken or fetch.
+  const credentials = new Credentials(config);
+  tab.tokenSource = () => credentials.fetchToken();
   const hubClient: HubClientFactory = (ticket) => {
     const client = hubConnection(config);
     if (ticket) client.adoptTicket(ticket);
@@ -56,7 +58,9 @@ function hubOptions(options: TetherClientOptions, config: ClientConfig): HubOpti
     share: _share,
     sharedWorkerUrl: _sharedWorkerUrl,
     persistOffsets: _persistOffsets,
+    logger: _logger,
     ...rest
   } = options;
-  return { ...rest, url: config.origin };
+  const tokenFromTabs = options.fetch !== undefined || options.getToken !== undefined;
+  return tokenFromTabs ? { ...rest, url: config.origin, tokenFromTabs } : { ...rest, url: config.origin };
 }

@@ -1,7 +1,7 @@
-import type { Offset, RoomMember } from "@tether/shared";
+import type { HistoryRequest, Offset, PresenceData, RoomMember } from "@tether/shared";
 import { ClientErrorCode, TetherClientError } from "../errors.js";
 import type { Requests } from "../facade.js";
-import type { RoomJoined } from "../types.js";
+import type { HistoryPage, RoomJoined } from "../types.js";
 import { NO_REPLY, type RequestOp, type TabId, type TabMessage } from "./protocol.js";
 
 interface Pending {
@@ -31,8 +31,16 @@ export class HubRequests implements Requests {
     return this.request("echo", [payload, timeoutMs]);
   }
 
-  join(room: string, offset: Offset | undefined): Promise<RoomJoined> {
-    return this.request("join", [room, offset]) as Promise<RoomJoined>;
+  join(room: string, offset: Offset | undefined, presence: PresenceData | undefined): Promise<RoomJoined> {
+    return this.request("join", [room, offset, presence]) as Promise<RoomJoined>;
+  }
+
+  history(request: HistoryRequest): Promise<HistoryPage> {
+    return this.request("history", [request]) as Promise<HistoryPage>;
+  }
+
+  async setPresence(room: string, data: PresenceData): Promise<void> {
+    await this.request("setPresence", [room, data]);
   }
 
   async leave(room: string): Promise<void> {

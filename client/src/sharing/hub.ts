@@ -1,4 +1,11 @@
-import { type Offset, ServerEvent, type TicketPayload, type WelcomePayload } from "@tether/shared";
+import {
+  type HistoryRequest,
+  type Offset,
+  type PresenceData,
+  ServerEvent,
+  type TicketPayload,
+  type WelcomePayload,
+} from "@tether/shared";
 import type { ClientConfig } from "../config.js";
 import { ticketIn } from "../connection/credentials.js";
 import { SocketClient } from "../connection/socket-client.js";
@@ -14,6 +21,7 @@ import {
   type TabMessage,
   toWireError,
 } from "./protocol.js";
+import type { TabTokens } from "./tab-tokens.js";
 
 /** How the hub reaches its tabs. */
 export interface HubTransport {
@@ -56,7 +64,17 @@ export class Hub {
   constructor(
     readonly client: SocketClient,
     private readonly transport: HubTransport,
+    /** In a worker whose app gave `getToken` or `fetch`: tokens come from the tabs. */
+    private readonly tokens?: TabTokens,
   ) {
+    tokens?.bind({
+      hub: this.id,
+      send: (message) => this.send(message),
+      tabs: () => {
+        const entries = [...this.tabs.entries()];
+        return [...entries.filter(([, e]) => e.wants), ...entries.filter(([, e]) => !e.wants)].map(([tab]) => tab);
+      },
+    });
     client.on("state", (state) => this.onState(state));
     client.on("error", (error) => {
       this.send({ kind: "error", hub: this.id, error: toWireError(error) });
@@ -83,6 +101,9 @@ export class Hub {
         break;
       case "request":
         this.request(message.tab, message.id, message.op, message.args);
+        break;
+      case "token":
+        this.tokens?.settle(message.id, message.token, message.error);
         break;
     }
   }
@@ -166,11 +187,15 @@ export class Hub {
       case "members":
         return client.members(args[0] as string);
       case "join": {
-        const [room, offset] = args as [string, Offset | undefined];
+        const [room, offset, presence] = args as [string, Offset | undefined, PresenceData | undefined];
         this.tabs.get(tab)?.rooms.add(room);
         this.runtimeRooms.add(room);
-        return client.join(room, { offset });
+        return client.join(room, { offset, presence });
       }
+      case "history":
+        return client.history(args[0] as HistoryRequest);
+      case "setPresence":
+        return client.setPresence(args[0] as string, args[1] as PresenceData);
       case "leave": {
         const room = args[0] as string;
         this.tabs.get(tab)?.rooms.delete(room);

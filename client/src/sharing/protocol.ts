@@ -13,13 +13,27 @@ import type { TetherClientOptions, TetherState } from "../types.js";
 export type TabId = string;
 
 /** What a tab can ask of the hub, with the arguments of the client method of the same name. */
-export type RequestOp = "emitWithAck" | "emit" | "echo" | "join" | "leave" | "members" | "reconnectNow" | "wake";
+export type RequestOp =
+  | "emitWithAck"
+  | "emit"
+  | "echo"
+  | "join"
+  | "leave"
+  | "members"
+  | "history"
+  | "setPresence"
+  | "reconnectNow"
+  | "wake";
 
 /** The options a hub in a worker builds its connection from: the cloneable ones, with the resolved origin. */
 export type HubOptions = Omit<
   TetherClientOptions,
-  "url" | "fetch" | "getToken" | "random" | "share" | "sharedWorkerUrl" | "persistOffsets"
-> & { url: string };
+  "url" | "fetch" | "getToken" | "random" | "share" | "sharedWorkerUrl" | "persistOffsets" | "logger"
+> & {
+  url: string;
+  /** The app gave `getToken` or a custom `fetch`: the worker asks a tab for each token. */
+  tokenFromTabs?: boolean;
+};
 
 /** The id of a request whose answer nobody waits for (`emit`, `wake`, `reconnectNow`): the hub sends none. */
 export const NO_REPLY = 0;
@@ -39,6 +53,8 @@ export type TabMessage =
       options?: HubOptions;
     }
   | { kind: "connect" | "disconnect" | "detach"; tab: TabId }
+  /** A tab's answer to the hub's `token-request`: a token from the app's token source, or its error. */
+  | { kind: "token"; tab: TabId; id: number; token?: string; error?: WireError }
   | { kind: "request"; tab: TabId; id: number; op: RequestOp; args: unknown[] };
 
 /** Hub → tabs; `to` undefined means every tab. */
@@ -57,6 +73,8 @@ export type HubMessage =
   | { kind: "event"; hub: string; to?: TabId[]; event: string; args: unknown[] }
   | { kind: "error"; hub: string; error: WireError }
   | { kind: "reply"; hub: string; to: TabId[]; id: number; value?: unknown; error?: WireError }
+  /** The worker asks one tab for a token (the app's `getToken` or custom `fetch` run in the tab). */
+  | { kind: "token-request"; hub: string; to: TabId[]; id: number }
   /** The latest resume ticket, so that a tab taking over as leader reconnects without an HTTP request. */
   | { kind: "ticket"; hub: string; ticket: TicketPayload };
 

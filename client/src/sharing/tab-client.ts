@@ -4,7 +4,7 @@ import { ClientFacade } from "../facade.js";
 import { type ClientStats, type ConnectionStats, type SharingMode, StatsRecorder } from "../stats.js";
 import type { TetherSocket, TetherState } from "../types.js";
 import { HubRequests } from "./hub-requests.js";
-import { fromWireError, type HubMessage, randomId, type TabMessage } from "./protocol.js";
+import { fromWireError, type HubMessage, randomId, type TabMessage, toWireError } from "./protocol.js";
 
 /** How a tab reaches the hub: a SharedWorker's port, or the leader election's channel. */
 export interface TabLink {
@@ -33,6 +33,8 @@ export class SharedTabClient extends ClientFacade {
   private hubStats: ConnectionStats = new StatsRecorder().snapshot();
   private tabs = 1;
   private unwatchBrowser: (() => void) | undefined;
+  /** The app's token source (its `getToken`, or the token route through its `fetch`), run when a worker asks. */
+  tokenSource: (() => Promise<{ token: string }>) | undefined;
 
   /** Serve this tab through `link` (again, after a fallback): the hub learns the tab's state. */
   attach(link: TabLink): void {
@@ -72,6 +74,9 @@ export class SharedTabClient extends ClientFacade {
         this.requests.settle(message.id, message.value, message.error && fromWireError(message.error));
         break;
       case "ticket":
+        break;
+      case "token-request":
+        this.answerToken(message.id);
         break;
     }
   }
@@ -131,6 +136,19 @@ export class SharedTabClient extends ClientFacade {
       offsets: this.offsets.all(),
       rooms: Object.keys(this.offsets.rooms()),
     });
+  }
+
+  /** Runs the app's token source for the worker, and sends back the token or the error. */
+  private answerToken(id: number): void {
+    const source = this.tokenSource;
+    if (!source) {
+      this.send({ kind: "token", tab: this.tab, id, error: toWireError(new Error("This tab has no token source")) });
+      return;
+    }
+    source().then(
+      ({ token }) => this.send({ kind: "token", tab: this.tab, id, token }),
+      (error: unknown) => this.send({ kind: "token", tab: this.tab, id, error: toWireError(error) }),
+    );
   }
 
   private send(message: TabMessage): void {

@@ -43,6 +43,29 @@ async function expectEveryStepOnce(tabs: DemoPage[], jobId: string): Promise<voi
   }
 }
 
+/**
+ * Run in a page: a client of the app's own with `getToken`, as your-own-login.md has it
+ * (the host's own route behind its own session; here, Tether's token route and cookie),
+ * and `sharedWorkerUrl`. A string, so that no transform of the test's own reaches the page.
+ */
+const APP_CLIENT_WITH_GET_TOKEN = `(async () => {
+  const { createTetherClient } = await import("/tether.js");
+  globalThis.tokenCalls = 0;
+  globalThis.done = [];
+  const client = createTetherClient({
+    sharedWorkerUrl: "/tether-worker.js",
+    getToken: async () => {
+      globalThis.tokenCalls += 1;
+      const res = await fetch("/api/auth/ws-token", { method: "POST", credentials: "same-origin" });
+      if (!res.ok) throw Object.assign(new Error("token route: " + res.status), { status: res.status });
+      return res.json();
+    },
+  });
+  client.on("job:done", ({ jobId }) => globalThis.done.push(jobId));
+  globalThis.appClient = client;
+  client.connect();
+})()`;
+
 describe("one socket per browser: tabs share the connection", () => {
   let redis: TestRedis;
   let instance: TestInstance;
@@ -135,6 +158,43 @@ describe("one socket per browser: tabs share the connection", () => {
       expect((await tab.record()).states).not.toContain("unauthenticated");
       expect(tab.pageErrors).toEqual([]);
     }
+  });
+
+  it("with the app's own getToken the SharedWorker still holds the socket: it asks a tab for each token", async () => {
+    const context = await chromium.newContext();
+    // The demo's own client has a socket of its own here (?share=tab): the worker serves only the app's clients.
+    const first = await DemoPage.open(context, `${proxy.url}/?share=tab`);
+    await first.login(API_KEY);
+    await first.waitForState("connected");
+    const second = await DemoPage.open(context, `${proxy.url}/?share=tab`);
+    await second.waitForState("connected");
+    const tabs = [first, second];
+    for (const tab of tabs) await tab.page.evaluate(APP_CLIENT_WITH_GET_TOKEN);
+    const appStats = (tab: DemoPage) =>
+      tab.page.evaluate(() => {
+        const client = (globalThis as unknown as { appClient: { state: string; stats(): ClientStats } }).appClient;
+        return { state: client.state, ...client.stats() };
+      });
+    for (const tab of tabs)
+      await waitFor("the app's client connected through the worker", async () => {
+        const now = await appStats(tab);
+        return now.state === "connected" && now.tabs === 2;
+      });
+    for (const tab of tabs) expect((await appStats(tab)).mode).toBe("worker");
+    const calls = await Promise.all(
+      tabs.map((tab) => tab.page.evaluate(() => (globalThis as unknown as { tokenCalls: number }).tokenCalls)),
+    );
+    expect(calls.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    // Two demo sockets and the worker's one.
+    await waitFor("three sockets", async () => (await sockets(instance)) === 3);
+
+    const jobId = await first.startJob(3, 10);
+    for (const tab of tabs)
+      await tab.page.waitForFunction((id) => (globalThis as unknown as { done: string[] }).done.includes(id), jobId, {
+        timeout: WAIT_MS,
+        polling: 50,
+      });
+    for (const tab of tabs) expect(tab.pageErrors).toEqual([]);
   });
 
   for (const [mode, path] of [

@@ -1,0 +1,156 @@
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { post } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { PresencePayload, TetherClient, TetherClientError } from "../src/index.js";
+
+const HOST = resolve(import.meta.dirname, "../../server/test/rooms/host.ts");
+const API_KEY = "client-history-presence-key-0123";
+const PUBLISH_KEY = "client-history-presence-pub-0123";
+
+type Events = { server: { "doc:edit": { n: number }; "inbox:new": { n: number } } };
+
+/**
+ * History on demand and presence data through the client, against a real instance and
+ * Redis: a subscription's and the user's history paged back, presence data at join, on
+ * update and after a reconnect, and hostile requests refused with a code while a
+ * bystander keeps its socket.
+ */
+describe("history and presence data against a real server", () => {
+  let redis: TestRedis;
+  let instance: TestInstance;
+  let proxy: TestProxy;
+  const opened: TestClient[] = [];
+  const policyFile = join(tmpdir(), `tether-client-history-presence-${process.pid}.json`);
+
+  async function user(name: string, url = instance.url): Promise<TetherClient<Events>> {
+    const t = startClient(url);
+    opened.push(t);
+    const res = await t.post("/api/auth/login", { apiKey: API_KEY, user: name });
+    if (res.status !== 200) throw new Error(`login as ${name}: ${res.status}`);
+    return t.client as unknown as TetherClient<Events>;
+  }
+
+  async function publish(target: object, event: string, n: number): Promise<void> {
+    const res = await post(
+      `${instance.url}/api/publish`,
+      { target, event, data: { n } },
+      { authorization: `Bearer ${PUBLISH_KEY}` },
+    );
+    if (res.status !== 202) throw new Error(`publish: ${res.status}`);
+  }
+
+  beforeAll(async () => {
+    writeFileSync(policyFile, JSON.stringify({ alice: ["*"], bob: ["*"] }));
+    redis = await startRedis();
+    instance = await startInstance(
+      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_PUBLISH_KEY: PUBLISH_KEY, ROOMS_POLICY: policyFile },
+      { main: HOST },
+    );
+    proxy = await startProxy([instance.port]);
+  });
+  afterEach(() => {
+    for (const t of opened.splice(0)) t.client.close();
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await instance?.kill();
+    await redis?.close();
+  });
+
+  it("a subscription's history pages back from the newest, and the user's own stream has one too", async () => {
+    const client = await user("alice");
+    const doc = client.subscribe("doc:h");
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed");
+    for (let n = 1; n <= 5; n++) await publish({ room: "doc:h" }, "doc:edit", n);
+    for (let n = 1; n <= 2; n++) await publish({ user: "alice" }, "inbox:new", n);
+
+    const page = await doc.history({ limit: 3 });
+    expect(page.events.map((e) => (e.data as { n: number }).n)).toEqual([3, 4, 5]);
+    expect(page.events.every((e) => e.event === "doc:edit")).toBe(true);
+    expect(page.more).toBe(true);
+    const first = page.events[0];
+    if (!first) throw new Error("no events");
+    const older = await doc.history({ limit: 3, before: first.offset });
+    expect(older.events.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
+    expect(older.more).toBe(false);
+    await waitFor("the live edits", () => doc.offset === page.offset);
+
+    const inbox = await client.history({ limit: 10 });
+    expect(inbox.events.map((e) => [e.event, (e.data as { n: number }).n])).toEqual([
+      ["inbox:new", 1],
+      ["inbox:new", 2],
+    ]);
+  });
+
+  it("presence data: at join, on update, listed by presence(), and set again after a reconnect", async () => {
+    const alice = await user("alice");
+    const seen = alice.subscribe("doc:p");
+    const updates: PresencePayload[] = [];
+    seen.on("presence:join", (p) => updates.push(p));
+    seen.on("presence:update", (p) => updates.push(p));
+    alice.connect();
+    await waitFor("alice subscribed", () => seen.state === "subscribed");
+
+    const bob = await user("bob", proxy.url);
+    const doc = bob.subscribe("doc:p", { presence: { cursor: 1 } });
+    bob.connect();
+    await waitFor("bob's join with his data", () =>
+      updates.some((p) => p.userId === "bob" && (p.data as { cursor?: number } | undefined)?.cursor === 1),
+    );
+    await doc.setPresence({ cursor: 2 });
+    await waitFor("bob's update", () =>
+      updates.some((p) => p.userId === "bob" && (p.data as { cursor?: number } | undefined)?.cursor === 2),
+    );
+    const members = await seen.presence();
+    expect(members.find((m) => m.userId === "bob")?.data).toEqual({ cursor: 2 });
+
+    proxy.cut();
+    await waitFor("bob back", () => doc.state === "subscribed" && bob.state === "connected");
+    await waitFor("bob's data after the reconnect", async () => {
+      const now = await seen.presence();
+      return (now.find((m) => m.userId === "bob")?.data as { cursor?: number } | undefined)?.cursor === 2;
+    });
+  });
+
+  it("hostile history and presence requests are refused with a code; the client and a bystander keep their sockets", async () => {
+    const bystander = await user("alice");
+    const kept = bystander.subscribe("doc:x");
+    bystander.connect();
+    await waitFor("bystander subscribed", () => kept.state === "subscribed");
+
+    const client = await user("bob");
+    const doc = client.subscribe("doc:x");
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed");
+    const codeOf = (promise: Promise<unknown>) =>
+      promise.then(
+        () => "accepted",
+        (error: TetherClientError) => error.code,
+      );
+    for (const options of [{ limit: -1 }, { limit: 1e9 }, { limit: 1.5 }, { before: "not-an-offset" }]) {
+      expect(await codeOf(doc.history(options))).toBe("INVALID_INPUT");
+    }
+    expect(await codeOf(client.history({ room: "doc:not-joined" }))).toBe("FORBIDDEN");
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 50; i++) deep = { d: deep };
+    expect(await codeOf(doc.setPresence(deep))).not.toBe("accepted");
+    expect(await codeOf(doc.setPresence({ big: "x".repeat(100_000) }))).not.toBe("accepted");
+    // Repeated: a burst of history requests stays bounded by the rate limit, never a crash.
+    const burst = await Promise.all(Array.from({ length: 30 }, () => codeOf(doc.history({ limit: 1 }))));
+    expect(burst.every((code) => code === "accepted" || code === "RATE_LIMITED")).toBe(true);
+    expect(client.state).toBe("connected");
+    const edits: number[] = [];
+    kept.on("doc:edit", ({ n }) => edits.push(n));
+    await publish({ room: "doc:x" }, "doc:edit", 9);
+    await waitFor("the bystander's event", () => edits.includes(9));
+    expect(bystander.state).toBe("connected");
+  });
+});

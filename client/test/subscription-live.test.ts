@@ -1,0 +1,163 @@
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { startClient, type TestClient } from "@tether/testkit/client";
+import { post } from "@tether/testkit/http";
+import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { startProxy, type TestProxy } from "@tether/testkit/proxy";
+import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { SubscriptionEnd, TetherClient } from "../src/index.js";
+
+/** The rooms suite's host: the API key plus a user name, and a canJoin read from a JSON policy file. */
+const HOST = resolve(import.meta.dirname, "../../server/test/rooms/host.ts");
+const API_KEY = "client-subscription-api-key-0123";
+const PUBLISH_KEY = "client-subscription-publish-0123";
+
+type Events = { server: { "doc:edit": { n: number } } };
+
+/**
+ * Subscriptions against a real server (one instance behind a proxy that can cut every
+ * connection, real Redis): joined once connected, kept across a lost connection with
+ * the events published meanwhile delivered once, and ended by the server's refusals.
+ */
+describe("client.subscribe against a real server", () => {
+  let redis: TestRedis;
+  let instance: TestInstance;
+  let proxy: TestProxy;
+  const opened: TestClient[] = [];
+  const policyFile = join(tmpdir(), `tether-client-subscriptions-${process.pid}.json`);
+  const setPolicy = (policy: Record<string, string[]>) => writeFileSync(policyFile, JSON.stringify(policy));
+
+  async function user(name: string): Promise<TetherClient<Events>> {
+    const t = startClient(proxy.url);
+    opened.push(t);
+    const res = await t.post("/api/auth/login", { apiKey: API_KEY, user: name });
+    if (res.status !== 200) throw new Error(`login as ${name}: ${res.status}`);
+    return t.client as unknown as TetherClient<Events>;
+  }
+
+  async function publish(room: string, n: number): Promise<void> {
+    const res = await post(
+      `${instance.url}/api/publish`,
+      { target: { room }, event: "doc:edit", data: { n } },
+      { authorization: `Bearer ${PUBLISH_KEY}` },
+    );
+    if (res.status !== 202) throw new Error(`publish: ${res.status}`);
+  }
+
+  beforeAll(async () => {
+    setPolicy({ alice: ["doc:1", "doc:2"], bob: [], carol: ["*"] });
+    redis = await startRedis();
+    instance = await startInstance(
+      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_PUBLISH_KEY: PUBLISH_KEY, ROOMS_POLICY: policyFile },
+      { main: HOST },
+    );
+    proxy = await startProxy([instance.port]);
+  });
+  afterEach(() => {
+    for (const t of opened.splice(0)) t.client.close();
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await instance?.kill();
+    await redis?.close();
+  });
+
+  it("made before connect(), it joins; a lost connection keeps it, and what was published meanwhile arrives once", async () => {
+    const client = await user("alice");
+    const doc = client.subscribe("doc:1");
+    const other = client.subscribe("doc:2");
+    const seen: number[] = [];
+    const otherSeen: number[] = [];
+    const resumed: boolean[] = [];
+    doc.on("doc:edit", ({ n }) => seen.push(n));
+    other.on("doc:edit", ({ n }) => otherSeen.push(n));
+    doc.on("subscribed", (event) => resumed.push(event.resumed));
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed" && other.state === "subscribed");
+    await publish("doc:1", 1);
+    await publish("doc:2", 100);
+    await waitFor("the first edit", () => seen.length === 1 && otherSeen.length === 1);
+
+    proxy.refusing = true;
+    proxy.cut();
+    await waitFor("the subscription waiting for the connection", () => doc.state === "subscribing");
+    await publish("doc:1", 2);
+    await publish("doc:1", 3);
+    proxy.refusing = false;
+    await waitFor("subscribed again", () => doc.state === "subscribed" && client.state === "connected");
+    await publish("doc:1", 4);
+    await waitFor("every edit", () => seen.length >= 4);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(otherSeen).toEqual([100]);
+    expect(resumed).toEqual([false, true]);
+  });
+
+  it("a room canJoin refuses ends the subscription (FORBIDDEN); a bystander keeps its socket and its room", async () => {
+    const bystander = await user("alice");
+    const kept = bystander.subscribe("doc:1");
+    bystander.connect();
+    await waitFor("the bystander subscribed", () => kept.state === "subscribed");
+
+    const client = await user("bob");
+    const ends: SubscriptionEnd[] = [];
+    // Hostile: the same forbidden room asked for again and again, and a name past the bound.
+    const doc = client.subscribe("doc:1");
+    doc.on("ended", (end) => ends.push(end));
+    const huge = client.subscribe("x".repeat(10_000));
+    huge.on("ended", (end) => ends.push(end));
+    client.connect();
+    await waitFor("both ended", () => ends.length === 2);
+    expect(ends.map((end) => (end.reason === "refused" ? end.error.code : end.reason)).sort()).toEqual([
+      "FORBIDDEN",
+      "INVALID_INPUT",
+    ]);
+    for (let i = 0; i < 20; i++) {
+      const again = client.subscribe("doc:1");
+      await waitFor("refused again", () => again.state === "ended");
+    }
+    expect(client.state).toBe("connected");
+    const seen: number[] = [];
+    kept.on("doc:edit", ({ n }) => seen.push(n));
+    await publish("doc:1", 7);
+    await waitFor("the bystander's event", () => seen.includes(7));
+    expect(bystander.state).toBe("connected");
+  });
+
+  it("at the server's bound of rooms (100 a socket), the 101st subscription ends with INVALID_INPUT; the others stay", async () => {
+    const client = await user("carol");
+    const subscriptions = Array.from({ length: 101 }, (_, i) => client.subscribe(`bound:${i}`));
+    const codes: string[] = [];
+    for (const sub of subscriptions)
+      sub.on("ended", (end) => codes.push(end.reason === "refused" ? end.error.code : end.reason));
+    const errors: string[] = [];
+    for (const sub of subscriptions) sub.on("error", (error) => errors.push(error.code));
+    client.connect();
+    await waitFor("every subscription settled", () => subscriptions.every((sub) => sub.state !== "subscribing"));
+    const ended = subscriptions.filter((sub) => sub.state === "ended");
+    expect(ended).toHaveLength(1);
+    expect(codes).toEqual(["INVALID_INPUT"]);
+    // Joined in turn: few refusals, far from the socket's limit of refused events (20 a minute).
+    expect(errors.length).toBeLessThan(10);
+    expect(subscriptions.filter((sub) => sub.state === "subscribed")).toHaveLength(100);
+    expect(Object.keys(client.roomOffsets)).toHaveLength(100);
+    expect(client.state).toBe("connected");
+  });
+
+  it("a room no longer allowed at a reconnect ends it (room:revoked → FORBIDDEN)", async () => {
+    setPolicy({ alice: ["doc:1", "doc:2"], bob: [], carol: ["*"] });
+    const client = await user("alice");
+    const doc = client.subscribe("doc:2");
+    const ends: SubscriptionEnd[] = [];
+    doc.on("ended", (end) => ends.push(end));
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed");
+    setPolicy({ alice: ["doc:1"], bob: [], carol: ["*"] });
+    proxy.cut();
+    await waitFor("ended", () => ends.length === 1);
+    expect(ends[0]).toMatchObject({ reason: "refused", error: { code: "FORBIDDEN" } });
+    expect(client.roomOffsets["doc:2"]).toBeUndefined();
+  });
+});
