@@ -1,15 +1,17 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createTetherClient, type PresencePayload, type TetherClient } from "@tether/client";
+import { createTetherClient, type PresencePayload, type TetherClient, TetherClientError } from "@tether/client";
 import { launchChromium, type TestBrowser, WAIT_MS } from "@tether/testkit/browser";
+import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import type { Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { holdRoom } from "../../react/src/provider.js";
 import { type ReactExampleServer, startReactExampleServer } from "../react/server.js";
-import { type ChatEvents, LOBBY } from "../react/src/events.js";
+import { type ChatEvents, LOBBY, MAX_TEXT } from "../react/src/events.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const APP = join(ROOT, "examples/react");
@@ -67,7 +69,7 @@ describe("examples/react under StrictMode", () => {
     });
     redis = await startRedis();
     server = await startReactExampleServer(
-      { HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "error", REDIS_URL: redis.url },
+      { ...MACHINE_LOAD_ENV, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "error", REDIS_URL: redis.url },
       outDir,
     );
     for (const text of ["earlier one", "earlier two"])
@@ -100,12 +102,16 @@ describe("examples/react under StrictMode", () => {
     const context = await chromium.newContext();
     const page = await context.newPage();
     const errors: string[] = [];
+    /** Socket.IO connections the page's WebSockets opened. */
     let webSockets = 0;
     page.on("pageerror", (error) => errors.push(error.message));
     /** The Socket.IO events the page sent, by name (`42["room:join",…]` → `room:join`). */
     const sent: string[] = [];
     page.on("websocket", (socket) => {
-      webSockets += 1;
+      // Socket.IO's CONNECT accepted (`40{"sid":…}`); a refused one (`44`, e.g. admission control on a busy machine) is retried.
+      socket.on("framereceived", ({ payload }) => {
+        if (String(payload).startsWith("40")) webSockets += 1;
+      });
       socket.on("framesent", ({ payload }) => {
         const name = /^42\d*\["([^"]+)"/.exec(String(payload))?.[1];
         if (name) sent.push(name);
@@ -152,7 +158,7 @@ describe("examples/react under StrictMode", () => {
     expect(await items(page, "events")).toEqual(["server: live one", "server: live two", "ada: hello from ada"]);
     expect(await page.textContent("#received")).toBe("3");
 
-    // One connection: one accepted handshake at the server, one WebSocket in the page.
+    // One connection: one accepted handshake at the server, one in the page.
     expect(await counter(server.url, "tether_handshakes_total", 'result="ok"')).toBe(handshakesBefore + 1);
     expect(webSockets).toBe(1);
     // One join, no leave: on the wire, and as the other user saw ada arrive.
@@ -168,5 +174,38 @@ describe("examples/react under StrictMode", () => {
     expect([sentOf("room:join"), sentOf("room:leave")]).toEqual([1, 1]);
     expect(await page.textContent("#state")).toBe("connected");
     await context.close();
+  });
+
+  it("a refused room ends its shared subscription, and the next holder subscribes anew", async () => {
+    const carol = createTetherClient({ url: server.url });
+    try {
+      await carol.login({ name: "carol" });
+      carol.connect();
+      const first = holdRoom(carol, "not-the-lobby", {});
+      await waitFor("the refusal", () => first.value.state === "ended", { timeoutMs: WAIT_MS });
+      const second = holdRoom(carol, "not-the-lobby", {});
+      expect(second.value).not.toBe(first.value);
+      first.release();
+      second.release();
+      expect(carol.state).toBe("connected");
+    } finally {
+      carol.close();
+    }
+  });
+
+  it("refuses hostile chat:send payloads with INVALID_INPUT; the sender keeps its socket", async () => {
+    const codeOf = (sent: Promise<unknown>) =>
+      sent.then(
+        () => "accepted",
+        (error: unknown) => (error instanceof TetherClientError ? error.code : String(error)),
+      );
+    expect(await codeOf(bob.emitWithAck("chat:send", { text: "x".repeat(MAX_TEXT + 1) }))).toBe("INVALID_INPUT");
+    expect(await codeOf(bob.emitWithAck("chat:send", { text: 42 as unknown as string }))).toBe("INVALID_INPUT");
+    expect(await codeOf(bob.emitWithAck("chat:send", { text: "   " }))).toBe("INVALID_INPUT");
+    const deep = JSON.parse(`${'{"a":'.repeat(500)}1${"}".repeat(500)}`) as { text: string };
+    expect(await codeOf(bob.emitWithAck("chat:send", deep))).toBe("INVALID_INPUT");
+    expect(bob.state).toBe("connected");
+    expect(await codeOf(bob.emitWithAck("chat:send", { text: "still here" }))).toBe("accepted");
+    await waitFor("bob to hear himself", () => heard.includes("bob: still here"), { timeoutMs: WAIT_MS });
   });
 });

@@ -22,12 +22,8 @@ import {
   type TetherEvents,
 } from "@tether/shared";
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { appendBounded, DEFAULT_KEEP_EVENTS, keepOf, MAX_KEEP_EVENTS } from "./bounded.js";
 import { holdRoom, useClient } from "./provider.js";
-
-/** The latest events `useSubscription` keeps by default. */
-export const DEFAULT_KEEP_EVENTS = 50;
-/** The most events `useSubscription` keeps, whatever `keep` asks: a page open for hours never grows without bound. */
-export const MAX_KEEP_EVENTS = 1_000;
 
 /** One app event of a room, as `useSubscription` lists it: its name and payload (with `offset` and `room`). */
 export type RoomEvent<E extends TetherEvents = TetherEvents> = {
@@ -111,11 +107,6 @@ export interface SubscriptionView<E extends TetherEvents = TetherEvents> {
   setPresence(data: PresenceData): Promise<void>;
 }
 
-function keepOf(keep: number | undefined): number {
-  if (keep === undefined || !Number.isFinite(keep)) return DEFAULT_KEEP_EVENTS;
-  return Math.max(0, Math.min(MAX_KEEP_EVENTS, Math.floor(keep)));
-}
-
 /**
  * A room the component is in while mounted: the client's subscription of the room,
  * shared and reference-counted by room (one join however many components and
@@ -171,7 +162,7 @@ export function useSubscription<E extends TetherEvents = TetherEvents>(
         if (!isRoomAppEvent(name, payload, room)) return;
         const event = { name, payload } as RoomEvent<E>;
         onEvent.current?.(event);
-        if (keep > 0) setEvents((before) => [...before.slice(Math.max(0, before.length - keep + 1)), event]);
+        if (keep > 0) setEvents((before) => appendBounded(before, event, keep));
       }),
     ];
     if (handle.state === "subscribed") loadHistory();

@@ -7,9 +7,8 @@
  * @packageDocumentation
  */
 
+export { DEFAULT_KEEP_EVENTS, MAX_KEEP_EVENTS } from "./bounded.js";
 export {
-  DEFAULT_KEEP_EVENTS,
-  MAX_KEEP_EVENTS,
   type PresenceView,
   type RoomEvent,
   type SubscriptionView,
