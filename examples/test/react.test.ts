@@ -79,9 +79,9 @@ describe("examples/react under StrictMode", () => {
     await bob.login({ name: "bob" });
     bob.connect();
     const lobby = bob.subscribe(LOBBY);
-    // Bob's own arrival aside: what he saw of others.
+    // What bob saw of ada, the page's user.
     const record = (kind: string) => (payload: PresencePayload) => {
-      if (payload.userId !== "bob") presence.push(`${kind} ${payload.userId}`);
+      if (payload.userId === "ada") presence.push(`${kind} ${payload.userId}`);
     };
     lobby.on("presence:join", record("join"));
     lobby.on("presence:leave", record("leave"));
@@ -166,6 +166,26 @@ describe("examples/react under StrictMode", () => {
     expect(presence).toEqual(["join ada"]);
     expect(await page.textContent("#state")).toBe("connected");
     expect(errors).toEqual([]);
+
+    // Presence kept current: another user arrives with data, changes it, and goes.
+    const dave = createTetherClient<ChatEvents>({ url: server.url });
+    try {
+      await dave.login({ name: "dave" });
+      dave.connect();
+      const lobby = dave.subscribe(LOBBY, { presence: { status: "typing" } });
+      await waitForItem(page, "members", "dave (typing)");
+      await lobby.setPresence({ status: "idle" });
+      await waitForItem(page, "members", "dave (idle)");
+      await lobby.leave();
+      await page.waitForFunction(
+        () => ![...document.querySelectorAll("#members > li")].some((li) => li.textContent?.startsWith("dave")),
+        null,
+        { timeout: WAIT_MS, polling: 50 },
+      );
+    } finally {
+      dave.close();
+    }
+    expect((await items(page, "members")).sort()).toEqual(["ada (here)", "bob"]);
 
     // Closing the room leaves it, once: its last holder let go.
     await page.click("#toggle-lobby");
