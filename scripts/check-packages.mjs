@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run check:packages` (part of `npm test`, after the build): the packages as a
-// consumer gets them. Packs shared, client and server with `npm pack`, then checks
+// consumer gets them. Packs shared, client, react and server with `npm pack`, then checks
 // - each tarball: README, LICENSE, every source map's sources inside the tarball,
 //   publint (strict) and @arethetypeswrong/cli (the server is ESM-only by choice);
 // - a consumer project that installs the tarballs (offline, from npm's cache):
@@ -28,7 +28,7 @@ const BIN = join(ROOT, "node_modules/.bin");
  * requests to tabs (about 4 KB together).
  */
 const BUNDLE_LIMIT_BYTES = 80 * 1024;
-const PACKAGES = ["shared", "client", "server"];
+const PACKAGES = ["shared", "client", "react", "server"];
 /** Packages whose runtime the consumer must never bundle for a browser. */
 const NODE_ONLY = ["fetch-cookie", "tough-cookie"];
 
@@ -167,7 +167,12 @@ try {
       private: true,
       type: "module",
       dependencies: local,
-      devDependencies: { "@types/node": versionOf("@types/node") },
+      // @tether/react's peer: the React the workspace tests with.
+      devDependencies: {
+        "@types/node": versionOf("@types/node"),
+        "@types/react": versionOf("@types/react"),
+        react: versionOf("react"),
+      },
       // The server depends on @tether/client and @tether/shared 0.1.0: these tarballs, not the registry.
       overrides: local,
     }),
@@ -185,14 +190,19 @@ try {
   const esmSource = `import { createTetherClient, ErrorCode, type TetherClient } from "@tether/client";
 import { Route, type WelcomePayload } from "@tether/shared";
 import { createTether, loadConfig, type Tether } from "@tether/server";
+import { createTetherHooks, type TetherHooks, useConnectionState } from "@tether/react";
 export const client: TetherClient = createTetherClient({ url: "http://127.0.0.1:1" });
+export const hooks: TetherHooks<{ server: { "a:b": { n: number } } }> = createTetherHooks();
+export const state: () => string = useConnectionState;
 export const route: string = Route.Login;
 export const code: string = ErrorCode.SessionExpired;
 export type Welcome = WelcomePayload;
 export const make: (c: ReturnType<typeof loadConfig>) => Promise<Tether> = (config) => createTether({ config });
 `;
   const cjsSource = `import { createTetherClient, type TetherClient } from "@tether/client";
+import { createTetherHooks } from "@tether/react";
 import { Route } from "@tether/shared";
+export const hooks = createTetherHooks<{ server: { "a:b": { n: number } } }>();
 export const client: TetherClient = createTetherClient({ url: "http://127.0.0.1:1" });
 export const route: string = Route.Login;
 `;
@@ -231,27 +241,36 @@ export const route: string = Route.Login;
 const client = createTetherClient({ url: "http://127.0.0.1:9" });
 const refused = await client.session().then(() => "answered", (error) => error.code);
 if (refused !== "NETWORK_ERROR" && refused !== "UNAVAILABLE") throw new Error("unexpected: " + refused);
-console.log(resolved, typeof Route.Login);
+if (typeof createTetherHooks().useSubscription !== "function") throw new Error("@tether/react: no hooks");
+console.log(resolved, reactResolved, typeof Route.Login);
 `;
   file(
     "run.mjs",
     runtime(`import { createTetherClient } from "@tether/client";
 import { Route } from "@tether/shared";
+import { createTetherHooks } from "@tether/react";
 import "@tether/server";
-const resolved = import.meta.resolve("@tether/client");`),
+const resolved = import.meta.resolve("@tether/client");
+const reactResolved = import.meta.resolve("@tether/react");`),
   );
   file(
     "run.cjs",
     `(async () => {${runtime(`const { createTetherClient } = require("@tether/client");
 const { Route } = require("@tether/shared");
-const resolved = require.resolve("@tether/client");`)}})().catch((e) => { console.error(e); process.exit(1); });`,
+const { createTetherHooks } = require("@tether/react");
+const resolved = require.resolve("@tether/client");
+const reactResolved = require.resolve("@tether/react");`)}})().catch((e) => { console.error(e); process.exit(1); });`,
   );
   const esm = run(process.execPath, ["run.mjs"], consumer);
-  check("consumer: import (ESM) runs the Node entry", esm.ok && /\/dist\/index\.js /.test(esm.out), esm.out.trim());
+  check(
+    "consumer: import (ESM) runs the Node entry, and @tether/react's ESM build",
+    esm.ok && /client\/dist\/index\.js \S*react\/dist\/index\.js /.test(esm.out),
+    esm.out.trim(),
+  );
   const cjs = run(process.execPath, ["run.cjs"], consumer);
   check(
-    "consumer: require (CJS) runs the Node entry",
-    cjs.ok && /\/dist\/cjs\/index\.js /.test(cjs.out),
+    "consumer: require (CJS) runs the Node entry, and @tether/react's CJS build",
+    cjs.ok && /client\/dist\/cjs\/index\.js \S*react\/dist\/cjs\/index\.js /.test(cjs.out),
     cjs.out.trim(),
   );
 
