@@ -11,8 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const APP = join(ROOT, "examples/vite-browser");
-/** The SDK's budget in a browser bundle (BUNDLE_LIMIT_BYTES of scripts/check-packages.mjs), plus a little for the example's own code. */
-const APP_BUNDLE_LIMIT_BYTES = 76 * 1024 + 4 * 1024;
+/**
+ * The SDK's budget in a browser bundle (BUNDLE_LIMIT_BYTES of scripts/check-packages.mjs, 80 KB),
+ * plus the example's own code and what Vite's minifier leaves over esbuild's (about 7 KB together).
+ */
+const APP_BUNDLE_LIMIT_BYTES = 80 * 1024 + 8 * 1024;
 
 /**
  * The Vite example, built by `vite build` as its users would (the SDK's published browser

@@ -195,7 +195,8 @@ describe("exactly once from the publisher's call", () => {
     const durable = await createPublisher(
       workerConfig({
         TETHER_PUBLISH_REPLICAS: "1",
-        TETHER_PUBLISH_DEADLINE: "800ms",
+        // Long enough for a busy machine's replica to confirm the first; the second waits it out.
+        TETHER_PUBLISH_DEADLINE: "3s",
         TETHER_REDIS_COMMAND_TIMEOUT: "300ms",
       }),
     );
@@ -204,8 +205,11 @@ describe("exactly once from the publisher's call", () => {
       const tag = randomUUID();
       const id = `durable-${tag}`;
       const replicaClient = replica.client();
-      await waitFor("the replica in sync", async () =>
-        (await replicaClient.info("replication")).includes("master_link_status:up"),
+      await waitFor(
+        "the replica in sync, as both sides see it",
+        async () =>
+          (await replicaClient.info("replication")).includes("master_link_status:up") &&
+          /slave0:.*state=online/.test(await admin.info("replication")),
       );
       const offset = await durable.publish({ user: USER }, "ledger:entry", { tag }, { id });
       // Acknowledged after WAIT: the replica holds it already.
