@@ -70,22 +70,33 @@ export function spawnServer(
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (chunk.includes("EADDRINUSE")) addressInUse.add(child);
+  });
   return child;
 }
+
+/** Servers that exited because their port was taken meanwhile (a "free" port is free only for a moment). */
+const addressInUse = new WeakSet<ChildProcess>();
 
 /**
  * Resolves once the server `spawnServer` started answers /readyz; fails at once, naming its log, if
  * it exits. The deadline allows for a loaded machine: a start from source takes seconds there.
  */
 export async function whenReady(child: ChildProcess, name: string, port: number, timeoutMs = 60_000): Promise<void> {
+  let exited = false;
   await waitFor(
     `instance ${name} on port ${port}`,
     async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${LOG_DIR}/${name}.log`);
-      return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+      // Stops the wait (a throw here would only be retried until the deadline).
+      exited = child.exitCode !== null || child.signalCode !== null;
+      if (exited) return true;
+      // Bounded: whoever else holds the port may accept and never answer.
+      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok;
     },
     { timeoutMs, intervalMs: 50 },
   );
+  if (exited) throw new Error(`${name} exited with ${child.exitCode}; see ${LOG_DIR}/${name}.log`);
 }
 
 /**
@@ -97,7 +108,7 @@ export async function startInstance(
   env: Record<string, string>,
   options: { port?: number; main?: string; fdLimit?: number } = {},
 ): Promise<TestInstance> {
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   const name = env.TETHER_INSTANCE_ID ?? `test-${process.pid}-${++counter}`;
   let child!: ChildProcess;
 
@@ -105,13 +116,24 @@ export async function startInstance(
     child = spawnServer(options.main ?? SERVER_MAIN, name, port, { ...FAST_ENV, ...env }, options.fdLimit);
     await whenReady(child, name, port);
   };
+  // A port picked here may be taken before the server binds it (another test's server, or an
+  // outgoing connection's ephemeral port): the first start takes another one.
+  const firstStart = async (attemptsLeft: number): Promise<void> => {
+    try {
+      await launch();
+    } catch (err) {
+      if (options.port !== undefined || attemptsLeft <= 1 || !addressInUse.has(child)) throw err;
+      port = await freePort();
+      await firstStart(attemptsLeft - 1);
+    }
+  };
 
   const exit = (proc: ChildProcess) =>
     proc.exitCode !== null || proc.signalCode !== null
       ? Promise.resolve(proc.exitCode)
       : new Promise<number | null>((done) => proc.once("exit", (code) => done(code)));
 
-  await launch();
+  await firstStart(3);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
