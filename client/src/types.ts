@@ -6,7 +6,6 @@ import type {
   AppEventPayload,
   AppServerEventName,
   ClientToServerEvents,
-  HistoryEvent,
   LoginResponse,
   Offset,
   PresenceData,
@@ -326,23 +325,9 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   setPresence(room: string, data: PresenceData): Promise<void>;
 }
 
-/** What `history` asks for. */
-export interface HistoryOptions {
-  /** At most this many events, the newest ones (server default 50, at most 100). */
-  limit?: number;
-  /** Only events before this offset: pass a page's first offset to load the page before it. */
-  before?: Offset;
-}
+import type { HistoryOptions, HistoryPage } from "@tether/shared";
 
-/** What `history` resolves to. */
-export interface HistoryPage {
-  /** Oldest first, each with its offset, name and data. */
-  events: HistoryEvent[];
-  /** Where the stream stands now. */
-  offset: Offset;
-  /** Older events remain: ask again with `before` = `events[0].offset`. */
-  more: boolean;
-}
+export type { HistoryOptions, HistoryPage };
 
 /** What `subscribe` takes. */
 export interface SubscriptionOptions {

@@ -149,7 +149,21 @@ export interface HistoryRequest {
  * from the last one's offset), `offset` where the stream stands now, `more`
  * when older events remain (ask again with `before` = the first one's offset).
  */
-export type HistoryAck = { ok: true; events: HistoryEvent[]; offset: Offset; more: boolean } | RoomAckError;
+export type HistoryAck = ({ ok: true } & HistoryPage) | RoomAckError;
+
+/** What a history read asks for, its stream aside: at most `limit` events, the newest or those before `before`. */
+export type HistoryOptions = Omit<HistoryRequest, "room">;
+
+/**
+ * A page of a stream's history: `events` oldest first, each with its offset (a subscription
+ * may go on from the last one's); `offset`, where the stream stands now; `more` when older
+ * events remain (ask again with `before` set to the first event's offset).
+ */
+export interface HistoryPage {
+  events: HistoryEvent[];
+  offset: Offset;
+  more: boolean;
+}
 
 /** `presence:set`'s acknowledgement. */
 export type PresenceSetAck = { ok: true } | RoomAckError;

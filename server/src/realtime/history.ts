@@ -1,28 +1,11 @@
-import { ErrorCode, formatOffset, type HistoryEvent, type Offset, parseOffset, ZERO_ID } from "@tether/shared";
+import { ErrorCode, formatOffset, type HistoryOptions, type HistoryPage, parseOffset, ZERO_ID } from "@tether/shared";
 import { TetherError } from "../errors.js";
 import type { HistoryStore } from "../store/types.js";
 import type { Target } from "./publisher.js";
 import { REALTIME_DEFAULTS } from "./settings.js";
 import { roomStream, userStream } from "./streams.js";
 
-/** What a history request asks for: at most `limit` events, the newest ones or those before `before`. */
-export interface HistoryOptions {
-  /** 1 to `TETHER_HISTORY_MAX_EVENTS` (default 100); default 50. */
-  limit?: number;
-  /** An offset of the stream: the events before it (paging back); absent: the newest. */
-  before?: Offset;
-}
-
-/**
- * A page of a stream's history: `events` oldest first, each with its offset (a subscription
- * may go on from the last one's); `offset`, where the stream stands now; `more` when older
- * events remain (ask again with `before` set to the first event's offset).
- */
-export interface HistoryPage {
-  events: HistoryEvent[];
-  offset: Offset;
-  more: boolean;
-}
+export type { HistoryOptions, HistoryPage };
 
 /** The bounds of one read: events, and bytes of event names and data (`TETHER_REPLAY_BUFFER`). */
 export interface HistoryBounds {
