@@ -76,7 +76,12 @@ describe("Redis safety checks", () => {
     await admin.config("SET", "maxmemory-policy", "noeviction");
     // Cut Tether's connections; they come back at once and check again.
     await admin.client("KILL", "TYPE", "normal");
-    await waitFor("the metric back at 0", async () => (await t.metric("eviction")) === "0");
+    // /readyz may answer not-ready for a moment while the cut connections come back: wait for both.
+    await waitFor(
+      "the metric back at 0, and /readyz saying so",
+      async () =>
+        (await t.metric("eviction")) === "0" && (await t.ready()).body.redisConfig?.maxmemoryPolicy === "noeviction",
+    );
     expect((await t.ready()).body.redisConfig).toMatchObject({ maxmemoryPolicy: "noeviction", warnings: [] });
   });
 
