@@ -144,8 +144,11 @@ describe("history and presence data against a real server", () => {
     expect(await codeOf(doc.setPresence(deep))).not.toBe("accepted");
     expect(await codeOf(doc.setPresence({ big: "x".repeat(100_000) }))).not.toBe("accepted");
     // Repeated: a burst of history requests stays bounded by the rate limit, never a crash.
+    // UNAVAILABLE is a typed answer too: on a busy box a read can outlive the 2 s Redis
+    // command timeout (a CI run saw one), and the client is told to come back later.
     const burst = await Promise.all(Array.from({ length: 30 }, () => codeOf(doc.history({ limit: 1 }))));
-    expect(burst.every((code) => code === "accepted" || code === "RATE_LIMITED")).toBe(true);
+    expect(burst.filter((code) => !["accepted", "RATE_LIMITED", "UNAVAILABLE"].includes(code))).toEqual([]);
+    expect(burst).toContain("accepted");
     expect(client.state).toBe("connected");
     const edits: number[] = [];
     kept.on("doc:edit", ({ n }) => edits.push(n));
