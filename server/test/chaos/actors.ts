@@ -299,8 +299,10 @@ export class StreamPublisher {
         record.endedAt = now();
         const cause = (err as { cause?: { code?: string } }).cause?.code;
         record.error = cause ?? (err as Error).name;
-        // Only a refused connection proves this instance took nothing: then move on to the next.
-        if (cause === "ECONNREFUSED") this.home++;
+        // A refused connection or an attempt with no answer in time (a frozen instance) moves on to
+        // the next instance, as a load balancer's retry would. An attempt that timed out may still
+        // land: the retry carries the same Idempotency-Key, so that is safe on any instance.
+        if (cause === "ECONNREFUSED" || (err as Error).name === "TimeoutError") this.home++;
       }
       const backoff = Math.min(RETRY_BASE_MS * 2 ** (record.attempts - 1), RETRY_MAX_MS);
       if (final || now() + backoff >= deadline) {
