@@ -75,6 +75,16 @@ describe("rolling restart under load", () => {
       }
     })();
 
+    // This process's clock, ticking: a process stalled by a loaded box handles a spread-out drain's
+    // closes all at once when it wakes, and would see a spike that was not there on the wire.
+    const ticks: number[] = [];
+    const ticker = setInterval(() => ticks.push(Date.now()), 20).unref();
+    const longestStall = (from: number, to: number) =>
+      ticks.reduce(
+        (worst, at, i) => (at >= from && at <= to && i > 0 ? Math.max(worst, at - (ticks[i - 1] ?? at)) : worst),
+        0,
+      );
+
     const restarts: { from: number; to: number }[] = [];
     for (const instance of cluster.instances) {
       const from = Date.now();
@@ -84,6 +94,7 @@ describe("rolling restart under load", () => {
       await cluster.lb.waitForServer(instance.name, "UP");
     }
     await job;
+    clearInterval(ticker);
     await waitFor(
       "every client to have every step",
       () => steps.every((s) => s.length >= STEPS) && allConnected(clients),
@@ -101,6 +112,11 @@ describe("rolling restart under load", () => {
     for (const { from, to } of restarts) {
       const lost = lostAt.filter((at) => at >= from && at <= to);
       expect(lost.length).toBeGreaterThan(CLIENTS / 10);
+      const stall = longestStall(from, to);
+      if (stall > DRAIN_WINDOW_MS / 3) {
+        console.log(`rolling restart: spread not judged, this process stalled ${stall} ms during the drain`);
+        continue;
+      }
       expect(Math.max(...lost) - Math.min(...lost)).toBeGreaterThan(DRAIN_WINDOW_MS / 3);
     }
     // The resulting handshake rate on the survivors, for the record (client clocks, so only indicative).
