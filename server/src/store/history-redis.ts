@@ -1,6 +1,7 @@
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { APPEND, NEW_EPOCH_IF_BEHIND, READ_AFTER, READ_BEFORE } from "./history-scripts.js";
 import type { RedisClient } from "./redis-connection.js";
+import { ShardSubscriptions } from "./shard-subscriptions.js";
 import { SubscriptionProbe, shardConnections } from "./subscription-probe.js";
 import type {
   AppendedEvent,
@@ -25,27 +26,6 @@ import type {
  */
 export const streamChannel = (stream: string) => `tether:ev:{${stream}}`;
 const CHANNEL_PREFIX = "tether:ev:";
-/** How soon an unconfirmed (un)subscribe is sent again when no reconnect comes to do it. */
-const RESEND_AFTER_MS = 1_000;
-/**
- * How long a Cluster's SSUBSCRIBE may stay unanswered before it counts as failed: ioredis
- * never settles one that a node answered with MOVED (its slot map was stale; it only refreshes
- * the map and subscribes the group's channels again), and a shard subscriber has no command timeout.
- */
-const SHARD_SUBSCRIBE_DEADLINE_MS = 5_000;
-
-/** A sharded SSUBSCRIBE on a Cluster, failed when not answered within the deadline. */
-function shardSubscribe(cluster: RedisClient, channel: string): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`SSUBSCRIBE ${channel} unanswered for ${SHARD_SUBSCRIBE_DEADLINE_MS} ms`)),
-      SHARD_SUBSCRIBE_DEADLINE_MS,
-    );
-  });
-  return Promise.race([cluster.ssubscribe(channel), deadline]).finally(() => clearTimeout(timer));
-}
-
 type RawEntry = [string, string[]];
 
 interface HistoryScripts {
@@ -102,21 +82,8 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly client: RedisClient & HistoryScripts;
   /** Passed to the scripts as "now"; "" lets Redis TIME decide (production). */
   private readonly now: () => string;
-  /** Channels to subscribe at the end of this turn of the event loop, with their waiters. */
-  private pendingWatches: Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void }> | undefined;
-  /** The channels this instance means to hear: what a re-send restores. */
-  private readonly wanted = new Set<string>();
-  /**
-   * Channels whose last (un)subscribe failed unconfirmed, set right again: ioredis subscribes
-   * again after a reconnect only to what Redis had confirmed (one Redis), and a Cluster turns a
-   * command away unsent and unrecorded while a slot has no sharded subscriber. Without this, a
-   * watch that failed in a drop would leave its stream unheard on this instance for good. What a
-   * channel is set to is what is wanted at re-send time, not what failed: an unwatch and a watch of
-   * one stream both failing in one drop (a client back on the instance it left) fail in that order,
-   * and the watch must win.
-   */
-  private readonly unconfirmed = new Set<string>();
-  private resendTimer: NodeJS.Timeout | undefined;
+  /** The streams' channels this instance listens to, kept so through drops and failovers. */
+  private readonly channels: ShardSubscriptions;
   /** The listener's resync, for a re-send that lands without a reconnect (its window was unheard). */
   private onResync: (() => void) | undefined;
 
@@ -135,6 +102,8 @@ export class RedisHistoryStore implements HistoryStore {
     client.defineCommand("tetherReadBefore", { numberOfKeys: 2, lua: READ_BEFORE });
     client.defineCommand("tetherNewEpochIfBehind", { numberOfKeys: 1, lua: NEW_EPOCH_IF_BEHIND });
     this.client = client as RedisClient & HistoryScripts;
+    // Subscribed again without a reconnect: what was published while it was not is read again.
+    this.channels = new ShardSubscriptions(sub, () => this.onResync?.());
     this.now = clock ? () => String(Math.floor(clock())) : () => "";
   }
 
@@ -247,7 +216,7 @@ export class RedisHistoryStore implements HistoryStore {
     // every stream is re-read.
     const onReady = () => {
       probe?.reconnected();
-      void this.resendUnconfirmed();
+      void this.channels.resend();
       (this.sub as Redis).ping().then(
         () => subscriber.onResync(),
         () => {
@@ -260,7 +229,7 @@ export class RedisHistoryStore implements HistoryStore {
     // (Un)subscriptions turned away meanwhile are sent first: their PINGs then answer after them.
     const onShardsReady = () => {
       probe?.reconnected();
-      const resent = this.resendUnconfirmed();
+      const resent = this.channels.resend();
       const connections = shardConnections(this.sub as Cluster);
       void Promise.allSettled([resent, ...connections.map((connection) => connection.ping())]).then(() =>
         subscriber.onResync(),
@@ -274,7 +243,7 @@ export class RedisHistoryStore implements HistoryStore {
     this.onResync = () => subscriber.onResync();
     return () => {
       this.onResync = undefined;
-      clearTimeout(this.resendTimer);
+      this.channels.close();
       probe?.stop();
       this.sub.off("smessage", onMessage);
       this.sub.off("message", onOther);
@@ -289,103 +258,11 @@ export class RedisHistoryStore implements HistoryStore {
    * loop (the connects of a burst) share one SSUBSCRIBE: one command and one write
    * instead of one per stream. (On a Cluster each channel may live on another shard.)
    */
-  async watch(stream: string): Promise<void> {
-    const channel = streamChannel(stream);
-    this.wanted.add(channel);
-    this.unconfirmed.delete(channel);
-    if (this.sub.isCluster) {
-      try {
-        await shardSubscribe(this.sub, channel);
-      } catch (err) {
-        this.unconfirmedFailed(channel);
-        throw err;
-      }
-      return;
-    }
-    if (this.pendingWatches === undefined) {
-      this.pendingWatches = new Map();
-      setImmediate(() => this.subscribePending());
-    }
-    let waiting = this.pendingWatches.get(channel);
-    if (waiting === undefined) {
-      let settle!: (ok: boolean) => void;
-      waiting = { done: new Promise<boolean>((resolve) => (settle = resolve)), settle };
-      this.pendingWatches.set(channel, waiting);
-    }
-    if (!(await waiting.done)) throw new Error(`could not subscribe to ${channel}`);
-  }
-
-  private subscribePending(): void {
-    const batch = this.pendingWatches;
-    this.pendingWatches = undefined;
-    if (batch === undefined || batch.size === 0) return;
-    this.sub.ssubscribe(...batch.keys()).then(
-      () => {
-        for (const waiting of batch.values()) waiting.settle(true);
-      },
-      () => {
-        for (const [channel, waiting] of batch) {
-          this.unconfirmedFailed(channel);
-          waiting.settle(false);
-        }
-      },
-    );
+  watch(stream: string): Promise<void> {
+    return this.channels.subscribe(streamChannel(stream));
   }
 
   unwatch(stream: string): void {
-    const channel = streamChannel(stream);
-    this.wanted.delete(channel);
-    const waiting = this.pendingWatches?.get(channel);
-    if (waiting) {
-      // Not sent yet: it never will be (its watcher is gone; a watch again makes a new one).
-      this.pendingWatches?.delete(channel);
-      waiting.settle(false);
-      return;
-    }
-    this.unconfirmed.delete(channel);
-    this.sub.sunsubscribe(channel).catch(() => {
-      // Unconfirmed: ioredis may still hold the channel and subscribe it again after a reconnect.
-      this.unconfirmedFailed(channel);
-    });
-  }
-
-  /** An (un)subscribe failed unconfirmed: set right at the next reconnect, or shortly if none comes. */
-  private unconfirmedFailed(channel: string): void {
-    this.unconfirmed.add(channel);
-    this.resendTimer ??= setTimeout(() => {
-      this.resendTimer = undefined;
-      if (this.sub.status !== "ready") return; // its "ready" re-sends
-      void this.resendUnconfirmed().then((subscribed) => {
-        // Subscribed without a reconnect: what was published while it was not is read again.
-        if (subscribed > 0) this.onResync?.();
-      });
-    }, RESEND_AFTER_MS).unref();
-  }
-
-  /**
-   * Sets each unconfirmed channel to what is wanted now (subscribed or not);
-   * resolves to how many subscriptions were confirmed.
-   */
-  private async resendUnconfirmed(): Promise<number> {
-    const channels = [...this.unconfirmed];
-    this.unconfirmed.clear();
-    const results = await Promise.all(
-      channels.map((channel) => {
-        const subscribe = this.wanted.has(channel);
-        const sent = !subscribe
-          ? this.sub.sunsubscribe(channel)
-          : this.sub.isCluster
-            ? shardSubscribe(this.sub, channel)
-            : this.sub.ssubscribe(channel);
-        return sent.then(
-          () => subscribe,
-          () => {
-            this.unconfirmedFailed(channel);
-            return false;
-          },
-        );
-      }),
-    );
-    return results.filter(Boolean).length;
+    this.channels.unsubscribe(streamChannel(stream));
   }
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { RedisClient } from "./redis-connection.js";
+import { ShardSubscriptions } from "./shard-subscriptions.js";
 import type { TopicBus } from "./types.js";
 
 /** The sharded channel of a topic (a session's room tag): `tether:end:<topic>`. */
@@ -34,24 +35,25 @@ class WatchCounts {
 /**
  * Messages about one topic over sharded pub/sub (SPUBLISH, SSUBSCRIBE): each
  * goes to the Redis node of its channel and only to the instances that watch
- * it, not to every instance. The watches of one turn of the event loop (a burst
- * of connects) share one SSUBSCRIBE on one Redis (one per channel on a Cluster,
- * whose channels live on different shards); ioredis subscribes again after a
- * reconnect. A subscribe that fails is logged, not retried: what a topic's
- * message says must also be found another way (a session's end: the session
- * check notices the session gone within its interval).
+ * it, not to every instance. The channels are kept subscribed through drops and
+ * failovers like the streams' (ShardSubscriptions: one SSUBSCRIBE per burst on
+ * one Redis, failed commands set right at the next reconnect). A message
+ * published while a channel was not heard is lost: what a topic's message says
+ * must also be found another way (a session's end: the session check notices
+ * the session gone within its interval).
  */
 export class RedisTopicBus implements TopicBus {
   private readonly watches = new WatchCounts();
-  private pending: Set<string> | undefined;
+  private readonly channels: ShardSubscriptions;
   private handler: ((topic: string, message: unknown) => void) | undefined;
 
   constructor(
     /** SPUBLISH that rejects on failure: the caller retries until it is sent. */
     private readonly spublish: (channel: string, message: string) => Promise<number>,
-    private readonly sub: RedisClient,
+    sub: RedisClient,
     private readonly logger: Logger,
   ) {
+    this.channels = new ShardSubscriptions(sub);
     sub.on("smessage", (channel: string, text: string) => {
       if (!channel.startsWith(TOPIC_CHANNEL_PREFIX)) return;
       const topic = channel.slice(TOPIC_CHANNEL_PREFIX.length);
@@ -62,6 +64,9 @@ export class RedisTopicBus implements TopicBus {
         this.logger.warn({ err }, "bad topic message");
       }
     });
+    const resend = () => void this.channels.resend();
+    sub.on("ready", resend);
+    if (sub.isCluster) sub.on("subscribersReady", resend);
   }
 
   async publish(topic: string, message: object): Promise<void> {
@@ -74,35 +79,14 @@ export class RedisTopicBus implements TopicBus {
 
   watch(topic: string): void {
     if (!this.watches.add(topic)) return;
-    if (this.sub.isCluster) {
-      this.subscribe([topicChannel(topic)]);
-      return;
-    }
-    if (this.pending === undefined) {
-      this.pending = new Set();
-      setImmediate(() => {
-        const batch = this.pending;
-        this.pending = undefined;
-        if (batch && batch.size > 0) this.subscribe([...batch]);
-      });
-    }
-    this.pending.add(topicChannel(topic));
+    this.channels.subscribe(topicChannel(topic)).catch((err: unknown) => {
+      // Sent again at the next reconnect, or in a second (debug: a drop fails a burst's worth).
+      this.logger.debug({ err: (err as Error).message }, "could not subscribe to a topic yet");
+    });
   }
 
   unwatch(topic: string): void {
-    if (!this.watches.remove(topic)) return;
-    const channel = topicChannel(topic);
-    // Not sent yet: it never will be.
-    if (this.pending?.delete(channel)) return;
-    this.sub.sunsubscribe(channel).catch(() => {
-      // Left subscribed: its messages are dropped here (no watch), and it goes with the connection.
-    });
-  }
-
-  private subscribe(channels: string[]): void {
-    this.sub.ssubscribe(...channels).catch((err: unknown) => {
-      this.logger.warn({ err: (err as Error).message, channels: channels.length }, "could not subscribe to topics");
-    });
+    if (this.watches.remove(topic)) this.channels.unsubscribe(topicChannel(topic));
   }
 }
 
