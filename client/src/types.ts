@@ -2,9 +2,9 @@ import type {
   AppClientEventName,
   AppClientPayload,
   AppClientResult,
-  AppEventData,
   AppEventPayload,
   AppServerEventName,
+  AppServerEventPayload,
   ClientToServerEvents,
   LoginResponse,
   Offset,
@@ -53,7 +53,7 @@ export interface ClientOwnEvents {
  * `offset` (and `room`). An untyped map adds none (use `client.socket` or a map).
  */
 export type AppListeners<E extends TetherEvents> = {
-  [K in AppServerEventName<E> as string extends K ? never : K]: (payload: AppEventPayload<AppEventData<E, K>>) => void;
+  [K in AppServerEventName<E> as string extends K ? never : K]: (payload: AppServerEventPayload<E, K>) => void;
 };
 
 /** Everything `client.on()` accepts: the client's own events, the server's typed events and the app's. */

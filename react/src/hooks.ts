@@ -13,9 +13,8 @@ import type {
   TetherState,
 } from "@tether/client";
 import {
-  type AppEventData,
-  type AppEventPayload,
   type AppServerEventName,
+  type AppServerEventPayload,
   isReservedEventName,
   type PresencePayload,
   ServerEvent,
@@ -27,7 +26,7 @@ import { holdRoom, useClient } from "./provider.js";
 
 /** One app event of a room, as `useSubscription` lists it: its name and payload (with `offset` and `room`). */
 export type RoomEvent<E extends TetherEvents = TetherEvents> = {
-  [K in AppServerEventName<E>]: { name: K; payload: AppEventPayload<AppEventData<E, K>> };
+  [K in AppServerEventName<E>]: { name: K; payload: AppServerEventPayload<E, K> };
 }[AppServerEventName<E>];
 
 /** The provider's client, typed by the app's event map. */

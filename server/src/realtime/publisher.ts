@@ -9,6 +9,7 @@ import {
   MAX_EVENT_NAME_LENGTH,
   type Offset,
   payloadShapeProblem,
+  type StoredEventName,
   type TetherEvents,
 } from "@tether/shared";
 import { isStoreUnavailable, TetherError, toTetherError } from "../errors.js";
@@ -91,7 +92,7 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
    * // once, however often it is retried (by you, or by a worker run again):
    * await tether.publisher.publish({ user: "alice" }, "order:paid", { order: 42 }, { id: "order-42-paid" });
    */
-  publish<K extends AppServerEventName<E>>(
+  publish<K extends StoredEventName<E>>(
     target: Target,
     event: K,
     data: AppEventData<E, K> & object,
