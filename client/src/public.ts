@@ -38,6 +38,7 @@ export type {
   HistoryOptions,
   HistoryPage,
   PassThroughSocketOptions,
+  RoomAnyListener,
   RoomJoined,
   RoomServerEvents,
   SubscribedEvent,

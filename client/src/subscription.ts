@@ -6,6 +6,7 @@ import type { ClientLog } from "./logger.js";
 import type {
   HistoryOptions,
   HistoryPage,
+  RoomAnyListener,
   RoomJoined,
   Subscription,
   SubscriptionEnd,
@@ -56,6 +57,8 @@ export interface SubscriptionHost {
 export class RoomSubscription implements Subscription {
   private current: SubscriptionState = "subscribing";
   private readonly listeners = new Emitter<Record<string, Listener>>();
+  /** `onAny` listeners: every server event of the room, with its name. */
+  private readonly anyListeners = new Emitter<{ any: RoomAnyListener }>();
   private readonly backoff: Backoff;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** A join is in flight. */
@@ -97,6 +100,10 @@ export class RoomSubscription implements Subscription {
 
   off(event: string, listener?: AnyListener): void {
     this.listeners.off(event, listener as Listener | undefined);
+  }
+
+  onAny(listener: RoomAnyListener): Unsubscribe {
+    return this.anyListeners.on("any", listener);
   }
 
   history(options: HistoryOptions = {}): Promise<HistoryPage> {
@@ -164,8 +171,14 @@ export class RoomSubscription implements Subscription {
     this.emit("ended", end);
   }
 
-  /** An event of this room, for the subscription's listeners. */
-  emit(event: string, ...args: unknown[]): void {
+  /** A server event of this room (an app's, presence, recovery), for the subscription's listeners and `onAny`. */
+  deliver(event: string, payload: unknown): void {
+    this.listeners.emit(event, payload);
+    this.anyListeners.emit("any", event, payload);
+  }
+
+  /** One of the subscription's own events (`state`, `subscribed`, `error`, `ended`): never `onAny`'s. */
+  private emit(event: string, ...args: unknown[]): void {
     this.listeners.emit(event, ...args);
   }
 

@@ -115,6 +115,41 @@ describe("client.subscribe against a real server", () => {
     expect(doc.offset).toBe(before);
   });
 
+  it("onAny hears every server event of its room only (app events, presence), not its own events; its stop removes it", async () => {
+    const client = await user("alice");
+    const doc = client.subscribe("doc:1");
+    const other = client.subscribe("doc:2");
+    const heard: { event: string; room: unknown }[] = [];
+    const stop = doc.onAny((event, payload) => heard.push({ event, room: (payload as { room?: unknown }).room }));
+    const otherEdits: number[] = [];
+    other.on("doc:edit", ({ n }) => otherEdits.push(n));
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed" && other.state === "subscribed");
+    const carol = await user("carol");
+    const carolDoc = carol.subscribe("doc:1");
+    carol.connect();
+    await waitFor("carol subscribed", () => carolDoc.state === "subscribed");
+    await publish("doc:2", 7);
+    await publish("doc:1", 1);
+    await waitFor("doc:1's edit and carol's arrival", () =>
+      ["doc:edit", "presence:join"].every((event) => heard.some((h) => h.event === event)),
+    );
+    await waitFor("doc:2's edit", () => otherEdits.length === 1);
+    expect(heard.filter((h) => h.event === "doc:edit")).toEqual([{ event: "doc:edit", room: "doc:1" }]);
+    expect(heard).toContainEqual({ event: "presence:join", room: "doc:1" });
+    expect(heard.every((h) => h.room === "doc:1")).toBe(true);
+    expect(heard.map((h) => h.event)).not.toContain("subscribed");
+    expect(heard.map((h) => h.event)).not.toContain("state");
+
+    stop();
+    const count = heard.length;
+    const edits: number[] = [];
+    doc.on("doc:edit", ({ n }) => edits.push(n));
+    await publish("doc:1", 2);
+    await waitFor("the second edit on `on`", () => edits.length === 1);
+    expect(heard).toHaveLength(count);
+  });
+
   it("a room canJoin refuses ends the subscription (FORBIDDEN); a bystander keeps its socket and its room", async () => {
     const bystander = await user("alice");
     const kept = bystander.subscribe("doc:1");
