@@ -66,10 +66,10 @@ export interface Ephemeral<Data extends object> {
 }
 
 /** An event map entry's data: the entry itself, or what {@link Ephemeral} wraps. */
-type DataOf<Entry> = Entry extends Ephemeral<infer Data> ? Data : Entry;
+export type EntryData<Entry> = Entry extends Ephemeral<infer Data> ? Data : Entry;
 
 /** What `publish` takes for an app event. */
-export type AppEventData<E extends TetherEvents, K extends AppServerEventName<E>> = DataOf<ServerEventsOf<E>[K]>;
+export type AppEventData<E extends TetherEvents, K extends AppServerEventName<E>> = EntryData<ServerEventsOf<E>[K]>;
 /**
  * What a listener receives for the data (or map entry) `Data`: the published data, its
  * offset, and the room for a room's event; for an {@link Ephemeral} entry, the data without
