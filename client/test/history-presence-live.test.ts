@@ -1,18 +1,7 @@
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { startClient, type TestClient } from "@tether/testkit/client";
-import { post } from "@tether/testkit/http";
-import { startInstance, type TestInstance } from "@tether/testkit/instance";
-import { startProxy, type TestProxy } from "@tether/testkit/proxy";
-import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PresencePayload, TetherClient, TetherClientError } from "../src/index.js";
-
-const HOST = resolve(import.meta.dirname, "../../server/test/rooms/host.ts");
-const API_KEY = "client-history-presence-key-0123";
-const PUBLISH_KEY = "client-history-presence-pub-0123";
+import { liveRooms } from "./live-rooms.js";
 
 type Events = { server: { "doc:edit": { n: number }; "inbox:new": { n: number } } };
 
@@ -23,46 +12,11 @@ type Events = { server: { "doc:edit": { n: number }; "inbox:new": { n: number } 
  * bystander keeps its socket.
  */
 describe("history and presence data against a real server", () => {
-  let redis: TestRedis;
-  let instance: TestInstance;
-  let proxy: TestProxy;
-  const opened: TestClient[] = [];
-  const policyFile = join(tmpdir(), `tether-client-history-presence-${process.pid}.json`);
-
-  async function user(name: string, url = instance.url): Promise<TetherClient<Events>> {
-    const t = startClient(url);
-    opened.push(t);
-    const res = await t.post("/api/auth/login", { apiKey: API_KEY, user: name });
-    if (res.status !== 200) throw new Error(`login as ${name}: ${res.status}`);
-    return t.client as unknown as TetherClient<Events>;
-  }
-
-  async function publish(target: object, event: string, n: number): Promise<void> {
-    const res = await post(
-      `${instance.url}/api/publish`,
-      { target, event, data: { n } },
-      { authorization: `Bearer ${PUBLISH_KEY}` },
-    );
-    if (res.status !== 202) throw new Error(`publish: ${res.status}`);
-  }
-
-  beforeAll(async () => {
-    writeFileSync(policyFile, JSON.stringify({ alice: ["*"], bob: ["*"] }));
-    redis = await startRedis();
-    instance = await startInstance(
-      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_PUBLISH_KEY: PUBLISH_KEY, ROOMS_POLICY: policyFile },
-      { main: HOST },
-    );
-    proxy = await startProxy([instance.port]);
-  });
-  afterEach(() => {
-    for (const t of opened.splice(0)) t.client.close();
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await instance?.kill();
-    await redis?.close();
-  });
+  const rooms = liveRooms({ alice: ["*"], bob: ["*"] });
+  /** Straight to the instance, unless through the proxy (`rooms.proxy.url`): a cut reaches only those. */
+  const user = (name: string, url = rooms.instance.url): Promise<TetherClient<Events>> => rooms.user<Events>(name, url);
+  const publish = (target: { user: string } | { room: string }, event: string, n: number) =>
+    rooms.publish(target, event, { n });
 
   it("a subscription's history pages back from the newest, and the user's own stream has one too", async () => {
     const client = await user("alice");
@@ -99,7 +53,7 @@ describe("history and presence data against a real server", () => {
     alice.connect();
     await waitFor("alice subscribed", () => seen.state === "subscribed");
 
-    const bob = await user("bob", proxy.url);
+    const bob = await user("bob", rooms.proxy.url);
     const doc = bob.subscribe("doc:p", { presence: { cursor: 1 } });
     bob.connect();
     await waitFor("bob's join with his data", () =>
@@ -112,7 +66,7 @@ describe("history and presence data against a real server", () => {
     const members = await seen.presence();
     expect(members.find((m) => m.userId === "bob")?.data).toEqual({ cursor: 2 });
 
-    proxy.cut();
+    rooms.proxy.cut();
     await waitFor("bob back", () => doc.state === "subscribed" && bob.state === "connected");
     await waitFor("bob's data after the reconnect", async () => {
       const now = await seen.presence();
