@@ -72,6 +72,21 @@ describe("ephemeral events to a user", () => {
     expect((await a.tether.history({ user: "alice" })).events).toEqual([]);
   });
 
+  it("embedded (no Redis, one instance): the user's sockets get it, a bystander does not", async () => {
+    const embedded = await startRoomsHost({}, { canJoin: {}, roomsOf: {} });
+    try {
+      const alice = await tab(embedded.url, "alice", opened);
+      const bob = await tab(embedded.url, "bob", opened);
+      await embedded.tether.publisher.publish({ user: "alice" }, "inbox:typing", { from: "x" }, { ephemeral: true });
+      await embedded.tether.publisher.publish({ everyone: true }, "test:marker", { n: 0 }, { ephemeral: true });
+      for (const t of [alice, bob]) await waitFor("the marker", () => t.of("test:marker").length === 1);
+      expect(alice.of("inbox:typing")).toEqual([{ from: "x" }]);
+      expect(bob.of("inbox:typing")).toEqual([]);
+    } finally {
+      await embedded.close();
+    }
+  });
+
   it("hostile: bad user targets refused INVALID_INPUT (in process and over HTTP); a burst to one user, the bystander keeps its socket", async () => {
     const bob = await tab(a.url, "bob", opened);
     const alice = await tab(b.url, "alice", opened);
