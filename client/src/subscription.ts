@@ -3,6 +3,7 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, type TetherClientError } from "./errors.js";
 import type { ClientLog } from "./logger.js";
+import { assertPresenceFits } from "./presence-fits.js";
 import type {
   HistoryOptions,
   HistoryPage,
@@ -115,9 +116,18 @@ export class RoomSubscription implements Subscription {
   }
 
   async setPresence(data: PresenceData): Promise<void> {
+    assertPresenceFits("presence:set", data);
+    const previous = this.presenceData;
     this.presenceData = data;
     // Not in the room yet: the next join carries it.
-    if (this.current === "subscribed") await this.host.setPresence(this.room, data);
+    if (this.current !== "subscribed") return;
+    try {
+      await this.host.setPresence(this.room, data);
+    } catch (error) {
+      // Refused (past a bound): not kept, or every join after a reconnect would carry it and be refused too.
+      if (!(error as TetherClientError).retryable && this.presenceData === data) this.presenceData = previous;
+      throw error;
+    }
   }
 
   async leave(): Promise<void> {

@@ -66,12 +66,23 @@ describe("history and presence data against a real server", () => {
     const members = await seen.presence();
     expect(members.find((m) => m.userId === "bob")?.data).toEqual({ cursor: 2 });
 
+    // Refused by the server (past TETHER_MAX_PRESENCE_BYTES, 1 KB): not kept for the next join.
+    const errors: string[] = [];
+    doc.on("error", (error) => errors.push(error.code));
+    const refused = await doc.setPresence({ big: "x".repeat(2_000) }).then(
+      () => "accepted",
+      (error: TetherClientError) => error.code,
+    );
+    expect(refused).toBe("INVALID_INPUT");
+
     rooms.proxy.cut();
     await waitFor("bob back", () => doc.state === "subscribed" && bob.state === "connected");
     await waitFor("bob's data after the reconnect", async () => {
       const now = await seen.presence();
       return (now.find((m) => m.userId === "bob")?.data as { cursor?: number } | undefined)?.cursor === 2;
     });
+    await bob.echo("after the presence sent again"); // acknowledged after it
+    expect(errors).toEqual([]);
   });
 
   it("hostile history and presence requests are refused with a code; the client and a bystander keep their sockets", async () => {
@@ -96,7 +107,12 @@ describe("history and presence data against a real server", () => {
     let deep: Record<string, unknown> = {};
     for (let i = 0; i < 50; i++) deep = { d: deep };
     expect(await codeOf(doc.setPresence(deep))).not.toBe("accepted");
-    expect(await codeOf(doc.setPresence({ big: "x".repeat(100_000) }))).not.toBe("accepted");
+    // Past one Socket.IO message (64 KB, where the server would close the connection): refused
+    // by the client before it is sent, and not kept (it was, and every rejoin sent it again:
+    // a connection closed after each reconnect, every request answered DISCONNECTED).
+    expect(await codeOf(doc.setPresence({ big: "x".repeat(100_000) }))).toBe("INVALID_INPUT");
+    expect(client.state).toBe("connected");
+    expect(doc.state).toBe("subscribed");
     // Repeated: a burst of history requests stays bounded by the rate limit, never a crash.
     // UNAVAILABLE is a typed answer too: on a busy box a read can outlive the 2 s Redis
     // command timeout (a CI run saw one), and the client is told to come back later.
