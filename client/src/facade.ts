@@ -297,7 +297,7 @@ export abstract class ClientFacade implements TetherClient {
       subscription.end({ reason: "refused", error });
       return;
     }
-    subscription.emit(event, ...args);
+    subscription.deliver(event, payload);
   }
 
   /** A server event, before the app's listeners see it: for what a transport records of its own. */

@@ -1,6 +1,8 @@
 // The public API shared by both entry points (index.ts for Node, index.browser.ts for browsers).
 export type {
   AppEventPayload,
+  AppServerEventPayload,
+  Ephemeral,
   EventAck,
   EventAckError,
   HistoryEvent,
@@ -36,6 +38,7 @@ export type {
   HistoryOptions,
   HistoryPage,
   PassThroughSocketOptions,
+  RoomAnyListener,
   RoomJoined,
   RoomServerEvents,
   SubscribedEvent,

@@ -3,9 +3,11 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ClientErrorCode, type TetherClientError } from "./errors.js";
 import type { ClientLog } from "./logger.js";
+import { assertPresenceFits } from "./presence-fits.js";
 import type {
   HistoryOptions,
   HistoryPage,
+  RoomAnyListener,
   RoomJoined,
   Subscription,
   SubscriptionEnd,
@@ -56,6 +58,8 @@ export interface SubscriptionHost {
 export class RoomSubscription implements Subscription {
   private current: SubscriptionState = "subscribing";
   private readonly listeners = new Emitter<Record<string, Listener>>();
+  /** `onAny` listeners: every server event of the room, with its name. */
+  private readonly anyListeners = new Emitter<{ any: RoomAnyListener }>();
   private readonly backoff: Backoff;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** A join is in flight. */
@@ -99,6 +103,10 @@ export class RoomSubscription implements Subscription {
     this.listeners.off(event, listener as Listener | undefined);
   }
 
+  onAny(listener: RoomAnyListener): Unsubscribe {
+    return this.anyListeners.on("any", listener);
+  }
+
   history(options: HistoryOptions = {}): Promise<HistoryPage> {
     return this.host.history({ ...options, room: this.room });
   }
@@ -108,9 +116,18 @@ export class RoomSubscription implements Subscription {
   }
 
   async setPresence(data: PresenceData): Promise<void> {
+    assertPresenceFits("presence:set", data);
+    const previous = this.presenceData;
     this.presenceData = data;
     // Not in the room yet: the next join carries it.
-    if (this.current === "subscribed") await this.host.setPresence(this.room, data);
+    if (this.current !== "subscribed") return;
+    try {
+      await this.host.setPresence(this.room, data);
+    } catch (error) {
+      // Refused (past a bound): not kept, or every join after a reconnect would carry it and be refused too.
+      if (!(error as TetherClientError).retryable && this.presenceData === data) this.presenceData = previous;
+      throw error;
+    }
   }
 
   async leave(): Promise<void> {
@@ -164,8 +181,14 @@ export class RoomSubscription implements Subscription {
     this.emit("ended", end);
   }
 
-  /** An event of this room, for the subscription's listeners. */
-  emit(event: string, ...args: unknown[]): void {
+  /** A server event of this room (an app's, presence, recovery), for the subscription's listeners and `onAny`. */
+  deliver(event: string, payload: unknown): void {
+    this.listeners.emit(event, payload);
+    this.anyListeners.emit("any", event, payload);
+  }
+
+  /** One of the subscription's own events (`state`, `subscribed`, `error`, `ended`): never `onAny`'s. */
+  private emit(event: string, ...args: unknown[]): void {
     this.listeners.emit(event, ...args);
   }
 

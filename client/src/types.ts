@@ -2,9 +2,9 @@ import type {
   AppClientEventName,
   AppClientPayload,
   AppClientResult,
-  AppEventData,
   AppEventPayload,
   AppServerEventName,
+  AppServerEventPayload,
   ClientToServerEvents,
   LoginResponse,
   Offset,
@@ -53,7 +53,7 @@ export interface ClientOwnEvents {
  * `offset` (and `room`). An untyped map adds none (use `client.socket` or a map).
  */
 export type AppListeners<E extends TetherEvents> = {
-  [K in AppServerEventName<E> as string extends K ? never : K]: (payload: AppEventPayload<AppEventData<E, K>>) => void;
+  [K in AppServerEventName<E> as string extends K ? never : K]: (payload: AppServerEventPayload<E, K>) => void;
 };
 
 /** Everything `client.on()` accepts: the client's own events, the server's typed events and the app's. */
@@ -383,6 +383,12 @@ export type SubscriptionEvents<E extends TetherEvents = TetherEvents> = Subscrip
 /** A listener of any app event, for a client with no event map: the published data with its offset. */
 export type AnyAppListener = (payload: AppEventPayload<Record<string, unknown>>) => void;
 
+/**
+ * A listener of every server event of one room (`Subscription.onAny`): the app's events
+ * (with their `offset` and `room`), `presence:*` and `recovery`, with their names.
+ */
+export type RoomAnyListener = (event: string, payload: unknown) => void;
+
 /** Names `on()` takes besides the typed ones: any string when the map has no server events, else none. */
 export type UntypedEventName<E extends TetherEvents> = string extends AppServerEventName<E> ? string : never;
 
@@ -400,6 +406,16 @@ export interface Subscription<E extends TetherEvents = TetherEvents> {
   /** Removes a listener, or all listeners of the event when `listener` is omitted. */
   off<K extends keyof SubscriptionEvents<E>>(event: K, listener?: SubscriptionEvents<E>[K]): void;
   off(event: UntypedEventName<E>, listener?: AnyAppListener): void;
+  /**
+   * Listens to every server event of this room only, with its name: the app's events,
+   * `presence:join` / `presence:leave` / `presence:update` and `recovery` (not the
+   * subscription's own `state`, `subscribed`, `error`, `ended`). Returns the function that
+   * removes the listener.
+   *
+   * @example
+   * const stop = doc.onAny((event, payload) => log(event, payload));
+   */
+  onAny(listener: RoomAnyListener): Unsubscribe;
   /** The room's last events (see {@link TetherClient.history}). */
   history(options?: HistoryOptions): Promise<HistoryPage>;
   /** The room's members, with their presence data. */

@@ -1,18 +1,7 @@
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { startClient, type TestClient } from "@tether/testkit/client";
-import { post } from "@tether/testkit/http";
-import { startInstance, type TestInstance } from "@tether/testkit/instance";
-import { startProxy, type TestProxy } from "@tether/testkit/proxy";
-import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PresencePayload, TetherClient, TetherClientError } from "../src/index.js";
-
-const HOST = resolve(import.meta.dirname, "../../server/test/rooms/host.ts");
-const API_KEY = "client-history-presence-key-0123";
-const PUBLISH_KEY = "client-history-presence-pub-0123";
+import { liveRooms } from "./live-rooms.js";
 
 type Events = { server: { "doc:edit": { n: number }; "inbox:new": { n: number } } };
 
@@ -23,46 +12,11 @@ type Events = { server: { "doc:edit": { n: number }; "inbox:new": { n: number } 
  * bystander keeps its socket.
  */
 describe("history and presence data against a real server", () => {
-  let redis: TestRedis;
-  let instance: TestInstance;
-  let proxy: TestProxy;
-  const opened: TestClient[] = [];
-  const policyFile = join(tmpdir(), `tether-client-history-presence-${process.pid}.json`);
-
-  async function user(name: string, url = instance.url): Promise<TetherClient<Events>> {
-    const t = startClient(url);
-    opened.push(t);
-    const res = await t.post("/api/auth/login", { apiKey: API_KEY, user: name });
-    if (res.status !== 200) throw new Error(`login as ${name}: ${res.status}`);
-    return t.client as unknown as TetherClient<Events>;
-  }
-
-  async function publish(target: object, event: string, n: number): Promise<void> {
-    const res = await post(
-      `${instance.url}/api/publish`,
-      { target, event, data: { n } },
-      { authorization: `Bearer ${PUBLISH_KEY}` },
-    );
-    if (res.status !== 202) throw new Error(`publish: ${res.status}`);
-  }
-
-  beforeAll(async () => {
-    writeFileSync(policyFile, JSON.stringify({ alice: ["*"], bob: ["*"] }));
-    redis = await startRedis();
-    instance = await startInstance(
-      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_PUBLISH_KEY: PUBLISH_KEY, ROOMS_POLICY: policyFile },
-      { main: HOST },
-    );
-    proxy = await startProxy([instance.port]);
-  });
-  afterEach(() => {
-    for (const t of opened.splice(0)) t.client.close();
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await instance?.kill();
-    await redis?.close();
-  });
+  const rooms = liveRooms({ alice: ["*"], bob: ["*"] });
+  /** Straight to the instance, unless through the proxy (`rooms.proxy.url`): a cut reaches only those. */
+  const user = (name: string, url = rooms.instance.url): Promise<TetherClient<Events>> => rooms.user<Events>(name, url);
+  const publish = (target: { user: string } | { room: string }, event: string, n: number) =>
+    rooms.publish(target, event, { n });
 
   it("a subscription's history pages back from the newest, and the user's own stream has one too", async () => {
     const client = await user("alice");
@@ -99,7 +53,7 @@ describe("history and presence data against a real server", () => {
     alice.connect();
     await waitFor("alice subscribed", () => seen.state === "subscribed");
 
-    const bob = await user("bob", proxy.url);
+    const bob = await user("bob", rooms.proxy.url);
     const doc = bob.subscribe("doc:p", { presence: { cursor: 1 } });
     bob.connect();
     await waitFor("bob's join with his data", () =>
@@ -112,12 +66,23 @@ describe("history and presence data against a real server", () => {
     const members = await seen.presence();
     expect(members.find((m) => m.userId === "bob")?.data).toEqual({ cursor: 2 });
 
-    proxy.cut();
+    // Refused by the server (past TETHER_MAX_PRESENCE_BYTES, 1 KB): not kept for the next join.
+    const errors: string[] = [];
+    doc.on("error", (error) => errors.push(error.code));
+    const refused = await doc.setPresence({ big: "x".repeat(2_000) }).then(
+      () => "accepted",
+      (error: TetherClientError) => error.code,
+    );
+    expect(refused).toBe("INVALID_INPUT");
+
+    rooms.proxy.cut();
     await waitFor("bob back", () => doc.state === "subscribed" && bob.state === "connected");
     await waitFor("bob's data after the reconnect", async () => {
       const now = await seen.presence();
       return (now.find((m) => m.userId === "bob")?.data as { cursor?: number } | undefined)?.cursor === 2;
     });
+    await bob.echo("after the presence sent again"); // acknowledged after it
+    expect(errors).toEqual([]);
   });
 
   it("hostile history and presence requests are refused with a code; the client and a bystander keep their sockets", async () => {
@@ -147,7 +112,12 @@ describe("history and presence data against a real server", () => {
     let deep: Record<string, unknown> = {};
     for (let i = 0; i < 50; i++) deep = { d: deep };
     expect(await codeOf(doc.setPresence(deep))).not.toBe("accepted");
-    expect(await codeOf(doc.setPresence({ big: "x".repeat(100_000) }))).not.toBe("accepted");
+    // Past one Socket.IO message (64 KB, where the server would close the connection): refused
+    // by the client before it is sent, and not kept (it was, and every rejoin sent it again:
+    // a connection closed after each reconnect, every request answered DISCONNECTED).
+    expect(await codeOf(doc.setPresence({ big: "x".repeat(100_000) }))).toBe("INVALID_INPUT");
+    expect(client.state).toBe("connected");
+    expect(doc.state).toBe("subscribed");
     // Repeated: a burst of history requests stays bounded by the rate limit, never a crash.
     // UNAVAILABLE is a typed answer too: on a busy box a read can outlive the 2 s Redis
     // command timeout (a CI run saw one), and the client is told to come back later.

@@ -1,19 +1,7 @@
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { startClient, type TestClient } from "@tether/testkit/client";
-import { post } from "@tether/testkit/http";
-import { startInstance, type TestInstance } from "@tether/testkit/instance";
-import { startProxy, type TestProxy } from "@tether/testkit/proxy";
-import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SubscriptionEnd, TetherClient } from "../src/index.js";
-
-/** The rooms suite's host: the API key plus a user name, and a canJoin read from a JSON policy file. */
-const HOST = resolve(import.meta.dirname, "../../server/test/rooms/host.ts");
-const API_KEY = "client-subscription-api-key-0123";
-const PUBLISH_KEY = "client-subscription-publish-0123";
+import { liveRooms } from "./live-rooms.js";
 
 type Events = { server: { "doc:edit": { n: number } } };
 
@@ -23,47 +11,10 @@ type Events = { server: { "doc:edit": { n: number } } };
  * the events published meanwhile delivered once, and ended by the server's refusals.
  */
 describe("client.subscribe against a real server", () => {
-  let redis: TestRedis;
-  let instance: TestInstance;
-  let proxy: TestProxy;
-  const opened: TestClient[] = [];
-  const policyFile = join(tmpdir(), `tether-client-subscriptions-${process.pid}.json`);
-  const setPolicy = (policy: Record<string, string[]>) => writeFileSync(policyFile, JSON.stringify(policy));
-
-  async function user(name: string): Promise<TetherClient<Events>> {
-    const t = startClient(proxy.url);
-    opened.push(t);
-    const res = await t.post("/api/auth/login", { apiKey: API_KEY, user: name });
-    if (res.status !== 200) throw new Error(`login as ${name}: ${res.status}`);
-    return t.client as unknown as TetherClient<Events>;
-  }
-
-  async function publish(room: string, n: number): Promise<void> {
-    const res = await post(
-      `${instance.url}/api/publish`,
-      { target: { room }, event: "doc:edit", data: { n } },
-      { authorization: `Bearer ${PUBLISH_KEY}` },
-    );
-    if (res.status !== 202) throw new Error(`publish: ${res.status}`);
-  }
-
-  beforeAll(async () => {
-    setPolicy({ alice: ["doc:1", "doc:2"], bob: [], carol: ["*"] });
-    redis = await startRedis();
-    instance = await startInstance(
-      { REDIS_URL: redis.url, TETHER_API_KEY: API_KEY, TETHER_PUBLISH_KEY: PUBLISH_KEY, ROOMS_POLICY: policyFile },
-      { main: HOST },
-    );
-    proxy = await startProxy([instance.port]);
-  });
-  afterEach(() => {
-    for (const t of opened.splice(0)) t.client.close();
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await instance?.kill();
-    await redis?.close();
-  });
+  const rooms = liveRooms({ alice: ["doc:1", "doc:2"], bob: [], carol: ["*"] });
+  const { setPolicy } = rooms;
+  const user = (name: string): Promise<TetherClient<Events>> => rooms.user<Events>(name);
+  const publish = (room: string, n: number) => rooms.publish({ room }, "doc:edit", { n });
 
   it("made before connect(), it joins; a lost connection keeps it, and what was published meanwhile arrives once", async () => {
     const client = await user("alice");
@@ -81,12 +32,12 @@ describe("client.subscribe against a real server", () => {
     await publish("doc:2", 100);
     await waitFor("the first edit", () => seen.length === 1 && otherSeen.length === 1);
 
-    proxy.refusing = true;
-    proxy.cut();
+    rooms.proxy.refusing = true;
+    rooms.proxy.cut();
     await waitFor("the subscription waiting for the connection", () => doc.state === "subscribing");
     await publish("doc:1", 2);
     await publish("doc:1", 3);
-    proxy.refusing = false;
+    rooms.proxy.refusing = false;
     await waitFor("subscribed again", () => doc.state === "subscribed" && client.state === "connected");
     await publish("doc:1", 4);
     await waitFor("every edit", () => seen.length >= 4);
@@ -103,16 +54,46 @@ describe("client.subscribe against a real server", () => {
     client.connect();
     await waitFor("subscribed", () => doc.state === "subscribed");
     const before = doc.offset;
-    const res = await post(
-      `${instance.url}/api/publish`,
-      { target: { room: "doc:1" }, event: "doc:edit", data: { n: 42 }, ephemeral: true },
-      { authorization: `Bearer ${PUBLISH_KEY}` },
-    );
-    expect(res.status).toBe(202);
+    await rooms.publish({ room: "doc:1" }, "doc:edit", { n: 42 }, { ephemeral: true }); // 202, or it throws
     await waitFor("the ephemeral edit", () => seen.length === 1);
     expect(seen[0]).toMatchObject({ n: 42, room: "doc:1" });
     expect((seen[0] as { offset?: string }).offset).toBeUndefined();
     expect(doc.offset).toBe(before);
+  });
+
+  it("onAny hears every server event of its room only (app events, presence), not its own events; its stop removes it", async () => {
+    const client = await user("alice");
+    const doc = client.subscribe("doc:1");
+    const other = client.subscribe("doc:2");
+    const heard: { event: string; room: unknown }[] = [];
+    const stop = doc.onAny((event, payload) => heard.push({ event, room: (payload as { room?: unknown }).room }));
+    const otherEdits: number[] = [];
+    other.on("doc:edit", ({ n }) => otherEdits.push(n));
+    client.connect();
+    await waitFor("subscribed", () => doc.state === "subscribed" && other.state === "subscribed");
+    const carol = await user("carol");
+    const carolDoc = carol.subscribe("doc:1");
+    carol.connect();
+    await waitFor("carol subscribed", () => carolDoc.state === "subscribed");
+    await publish("doc:2", 7);
+    await publish("doc:1", 1);
+    await waitFor("doc:1's edit and carol's arrival", () =>
+      ["doc:edit", "presence:join"].every((event) => heard.some((h) => h.event === event)),
+    );
+    await waitFor("doc:2's edit", () => otherEdits.length === 1);
+    expect(heard.filter((h) => h.event === "doc:edit")).toEqual([{ event: "doc:edit", room: "doc:1" }]);
+    expect(heard).toContainEqual({ event: "presence:join", room: "doc:1" });
+    expect(heard.every((h) => h.room === "doc:1")).toBe(true);
+    expect(heard.map((h) => h.event)).not.toContain("subscribed");
+    expect(heard.map((h) => h.event)).not.toContain("state");
+
+    stop();
+    const count = heard.length;
+    const edits: number[] = [];
+    doc.on("doc:edit", ({ n }) => edits.push(n));
+    await publish("doc:1", 2);
+    await waitFor("the second edit on `on`", () => edits.length === 1);
+    expect(heard).toHaveLength(count);
   });
 
   it("a room canJoin refuses ends the subscription (FORBIDDEN); a bystander keeps its socket and its room", async () => {
@@ -175,7 +156,7 @@ describe("client.subscribe against a real server", () => {
     client.connect();
     await waitFor("subscribed", () => doc.state === "subscribed");
     setPolicy({ alice: ["doc:1"], bob: [], carol: ["*"] });
-    proxy.cut();
+    rooms.proxy.cut();
     await waitFor("ended", () => ends.length === 1);
     expect(ends[0]).toMatchObject({ reason: "refused", error: { code: "FORBIDDEN" } });
     expect(client.roomOffsets["doc:2"]).toBeUndefined();

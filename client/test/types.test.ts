@@ -1,6 +1,7 @@
 import type {
   AppEventPayload,
   DemoEvents,
+  Ephemeral,
   ErrorCode,
   EventAck,
   JobProgressPayload,
@@ -100,6 +101,29 @@ describe("typed app events (one event map for both ends)", () => {
       client.on("build:lgo", () => {});
     };
     expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient<AppEvents>>();
+  });
+
+  it("an event the map marks Ephemeral arrives without an offset (on the client, a subscription and onAny alike)", () => {
+    interface WithEphemeral {
+      server: { "doc:edit": { text: string }; "doc:typing": Ephemeral<{ userId: string }> };
+    }
+    const check = (client: TetherClient<WithEphemeral>) => {
+      client.on("doc:typing", (payload) => {
+        expectTypeOf(payload.userId).toEqualTypeOf<string>();
+        expectTypeOf(payload.offset).toEqualTypeOf<undefined>();
+        expectTypeOf(payload.room).toEqualTypeOf<string | undefined>();
+        // @ts-expect-error: an ephemeral event's payload has no offset to echo back
+        const offset: Offset = payload.offset;
+        return offset;
+      });
+      client.subscribe("doc:1").on("doc:typing", (payload) => expectTypeOf(payload.offset).toEqualTypeOf<undefined>());
+      // Stored events of the same map keep their offset.
+      client.on("doc:edit", (payload) => expectTypeOf(payload.offset).toEqualTypeOf<Offset>());
+    };
+    expectTypeOf(check).parameter(0).toEqualTypeOf<TetherClient<WithEphemeral>>();
+    expectTypeOf<AppEventPayload<Ephemeral<{ n: number }>>>().toEqualTypeOf<
+      { n: number } & { offset?: undefined; room?: string }
+    >();
   });
 
   it("a subscription's `on` is typed by the same map, and returns the unsubscribe", () => {

@@ -18,8 +18,14 @@ declare const requireUser: RequestHandler;
 declare module "express-serve-static-core" {
   interface Request {
     /** Set by the app's own login middleware. */
-    user: { id: string; sessionId: string; sessionExpiresAt: number };
+    user: User;
   }
+}
+/** The app's signed-in user, as its own login middleware sets it. */
+interface User {
+  id: string;
+  sessionId: string;
+  sessionExpiresAt: number;
 }
 declare const url: string;
 declare function toast(text: string): void;
@@ -34,14 +40,9 @@ export async function server() {
   const httpServer = createServer(app);
   // 1. Mount it behind your own login
   const tether = await createTether<AppEvents>({ config: loadConfig(), login: false });
+  const grant = (user: User) => ({ userId: user.id, sessionKey: user.sessionId, expiresAt: user.sessionExpiresAt });
   app.post("/tether-token", requireUser, async (req, res) =>
-    res.json(
-      await tether.issueTokenFor(req, {
-        userId: req.user.id,
-        sessionKey: req.user.sessionId,
-        expiresAt: req.user.sessionExpiresAt,
-      }),
-    ),
+    res.json(await tether.issueTokenFor(req, grant(req.user))),
   );
   tether.attach(httpServer);
   // 4. A validated request with a typed reply
@@ -58,10 +59,8 @@ export async function worker() {
 
 export async function page() {
   // 1.
-  const client: TetherClient<AppEvents> = createTetherClient<AppEvents>({
-    url,
-    getToken: () => fetch("/tether-token", { method: "POST" }).then((r) => r.json()),
-  });
+  const getToken = () => fetch("/tether-token", { method: "POST" }).then((r) => r.json());
+  const client: TetherClient<AppEvents> = createTetherClient<AppEvents>({ url, getToken });
   client.connect();
   // 2.
   client.on("invoice:paid", ({ invoiceId }) => toast(`Invoice ${invoiceId} paid`));

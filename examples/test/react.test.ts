@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createTetherClient, type PresencePayload, type TetherClient, TetherClientError } from "@tether/client";
@@ -42,7 +42,36 @@ async function waitForItem(page: Page, id: string, text: string): Promise<void> 
  * its own server on a real Redis, and driven in Chromium. A second user, a Node
  * client in the same room, watches what the page's user does there.
  */
-describe("examples/react under StrictMode", () => {
+/** React 18, installed apart (test/react18: npm workspaces keep it beside the repository's React 19). */
+const REACT_18 = join(ROOT, "test/react18/node_modules");
+
+/**
+ * Each React major that @tether/react's peer range (`^18.0.0 || ^19.0.0`) claims: the repository's React 19,
+ * and React 18 by aliasing `react` and `react-dom` (every import of them, the hooks' and
+ * react-dom's own) to test/react18's copies.
+ */
+const REACTS: [version: string, alias: { find: RegExp; replacement: string }[]][] = [
+  ["19.3.1", []],
+  [
+    "18.3.1",
+    [
+      { find: /^react-dom(\/.*)?$/, replacement: `${REACT_18}/react-dom$1` },
+      { find: /^react(\/.*)?$/, replacement: `${REACT_18}/react$1` },
+    ],
+  ],
+];
+
+/** Whether the built page's scripts carry React `version` (its version string, as react-dom's build has it). */
+function bundlesReact(outDir: string, version: string): boolean {
+  const assets = join(outDir, "assets");
+  return readdirSync(assets)
+    .filter((file) => file.endsWith(".js"))
+    .some((file) =>
+      new RegExp(`["']${version.replaceAll(".", "\\.")}["']`).test(readFileSync(join(assets, file), "utf8")),
+    );
+}
+
+describe.each(REACTS)("examples/react under StrictMode, React %s", (version, alias) => {
   let outDir: string;
   let redis: TestRedis;
   let server: ReactExampleServer;
@@ -66,7 +95,11 @@ describe("examples/react under StrictMode", () => {
       logLevel: "warn",
       define: { "process.env.NODE_ENV": JSON.stringify("development") },
       build: { outDir, emptyOutDir: true, minify: false, sourcemap: false },
+      resolve: { alias },
     });
+    const other = REACTS.map(([v]) => v).filter((v) => v !== version);
+    if (!bundlesReact(outDir, version) || other.some((v) => bundlesReact(outDir, v)))
+      throw new Error(`the example was not built with React ${version} alone`);
     redis = await startRedis();
     server = await startReactExampleServer(
       { ...MACHINE_LOAD_ENV, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "error", REDIS_URL: redis.url },

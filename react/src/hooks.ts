@@ -13,9 +13,8 @@ import type {
   TetherState,
 } from "@tether/client";
 import {
-  type AppEventData,
-  type AppEventPayload,
   type AppServerEventName,
+  type AppServerEventPayload,
   isReservedEventName,
   type PresencePayload,
   ServerEvent,
@@ -27,7 +26,7 @@ import { holdRoom, useClient } from "./provider.js";
 
 /** One app event of a room, as `useSubscription` lists it: its name and payload (with `offset` and `room`). */
 export type RoomEvent<E extends TetherEvents = TetherEvents> = {
-  [K in AppServerEventName<E>]: { name: K; payload: AppEventPayload<AppEventData<E, K>> };
+  [K in AppServerEventName<E>]: { name: K; payload: AppServerEventPayload<E, K> };
 }[AppServerEventName<E>];
 
 /** The provider's client, typed by the app's event map. */
@@ -72,11 +71,8 @@ export function useEvent<E extends TetherEvents = TetherEvents, K extends keyof 
 /** Built-in server events: never listed as a room's app events. */
 const BUILT_IN: ReadonlySet<string> = new Set(Object.values(ServerEvent));
 
-/** `payload` is an app event of `room`. */
-function isRoomAppEvent(name: string, payload: unknown, room: string): boolean {
-  if (BUILT_IN.has(name) || isReservedEventName(name)) return false;
-  return typeof payload === "object" && payload !== null && (payload as { room?: unknown }).room === room;
-}
+/** An app event (a subscription's `onAny` also hears the room's presence and recovery). */
+const isAppEvent = (name: string): boolean => !BUILT_IN.has(name) && !isReservedEventName(name);
 
 /** What {@link useSubscription} takes. */
 export interface UseSubscriptionOptions<E extends TetherEvents = TetherEvents> extends SubscriptionOptions {
@@ -158,8 +154,8 @@ export function useSubscription<E extends TetherEvents = TetherEvents>(
       handle.on("ended", (end) => {
         if (end.reason === "refused") setError(end.error);
       }),
-      client.onAny((name, payload) => {
-        if (!isRoomAppEvent(name, payload, room)) return;
+      handle.onAny((name, payload) => {
+        if (!isAppEvent(name)) return;
         const event = { name, payload } as RoomEvent<E>;
         onEvent.current?.(event);
         if (keep > 0) setEvents((before) => appendBounded(before, event, keep));

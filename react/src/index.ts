@@ -8,17 +8,8 @@
  */
 
 export { DEFAULT_KEEP_EVENTS, MAX_KEEP_EVENTS } from "./bounded.js";
-export {
-  type PresenceView,
-  type RoomEvent,
-  type SubscriptionView,
-  type UseSubscriptionOptions,
-  useConnectionState,
-  useEvent,
-  usePresence,
-  useSubscription,
-  useTether,
-} from "./hooks.js";
+// Every hook and its types (`createTetherHooks` below returns the same hooks, typed by one map).
+export * from "./hooks.js";
 export { TetherProvider, type TetherProviderProps } from "./provider.js";
 export { type Lease, type Schedule, SharedResource } from "./shared-resource.js";
 export { createTetherHooks, type TetherHooks } from "./typed.js";

@@ -3,7 +3,15 @@
  * (`createTether`), or run it as a service (`startServer`, `npm start`).
  */
 
-export type { EventAck, HistoryEvent, PresenceData, RoomMember, StandardSchemaV1, TetherEvents } from "@tether/shared";
+export type {
+  Ephemeral,
+  EventAck,
+  HistoryEvent,
+  PresenceData,
+  RoomMember,
+  StandardSchemaV1,
+  TetherEvents,
+} from "@tether/shared";
 export type { Tether, TetherOptions } from "./api.js";
 export type { TrustProxy } from "./auth/client-ip.js";
 export { API_KEY_USER, apiKeyLogin } from "./auth/login.js";

@@ -11,7 +11,6 @@ import { instrumentStore } from "./observability/instrument.js";
 import { createLogger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createOps } from "./ops/create.js";
-import { ephemeralSink } from "./realtime/broadcast.js";
 import { EventHandlers } from "./realtime/handlers.js";
 import { readHistory, streamOf } from "./realtime/history.js";
 import { hostRooms } from "./realtime/host-rooms.js";
@@ -57,9 +56,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   const metrics = new Metrics(() => realtime?.io.engine.clientsCount ?? 0);
   const history = instrumentStore(backend.history, "history", metrics);
   const auth = await createAuth({ backend, metrics, logger }, config);
-  const publisher = new StreamPublisher(history, publishPolicy(config), () =>
-    realtime ? ephemeralSink(realtime.io) : undefined,
-  );
+  const publisher = new StreamPublisher(history, publishPolicy(config), () => realtime?.ephemeral);
   const handlers = new EventHandlers(logger);
   const readTargetHistory: Tether<E>["history"] = async (target, historyOptions = {}) =>
     readHistory(history, streamOf(target), historyOptions, config.history);

@@ -44,7 +44,7 @@ export async function createPublisher<E extends TetherEvents = TetherEvents>(
       signal: options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal,
     });
   return {
-    publish: publish as WorkerPublisher<E>["publish"],
+    publish: publish as unknown as WorkerPublisher<E>["publish"], // its ephemeral overload always rejects (a worker sends none)
     close: async () => {
       closing.abort();
       await client.quit().catch(() => client.disconnect());

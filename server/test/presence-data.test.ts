@@ -150,3 +150,47 @@ describe("presence data", () => {
     expect(await bystander.rawMembers("pd-3")).toMatchObject({ ok: true });
   });
 });
+
+describe("presence data after Redis lost presence", () => {
+  let fast: RoomsHost;
+  beforeAll(async () => {
+    // The presence heartbeat runs every third of the session check interval: short, so the re-assertion comes soon.
+    fast = await startRoomsHost(
+      { REDIS_URL: redis.url, TETHER_SESSION_CHECK_INTERVAL: "900ms" },
+      { canJoin: { alice: ["*"], bob: ["*"] }, roomsOf: {} },
+    );
+  });
+  afterAll(async () => {
+    await fast?.close();
+  });
+
+  it("the members the instance re-asserts come back with their data (set at join and by presence:set), and the room hears it", async () => {
+    const room = "pd-lost";
+    const alice = await tab(fast.url, "alice", opened);
+    const bob = await tab(fast.url, "bob", opened);
+    expect(await join(alice, { room, presence: { status: "typing" } })).toMatchObject({ ok: true });
+    expect(await join(bob, { room })).toMatchObject({ ok: true });
+    expect(await set(bob, { room, data: { status: "away" } })).toMatchObject({ ok: true });
+    const before = await fast.tether.members(room);
+    expect(before).toEqual(
+      expect.arrayContaining([
+        { userId: "alice", connections: 1, data: { status: "typing" } },
+        { userId: "bob", connections: 1, data: { status: "away" } },
+      ]),
+    );
+    // What a FLUSHALL or a restart without persistence does to presence (the sessions kept: not the subject here).
+    const base = `tether:presence:{room:${room}}`;
+    const removed = await redis.client().del(`${base}:counts`, `${base}:expiries`, `${base}:users`, `${base}:data`);
+    expect(removed).toBe(4);
+    await waitFor("both members back with their data", async () => {
+      const members = await fast.tether.members(room);
+      return members.length === 2 && members.every((m) => m.data !== undefined);
+    });
+    expect(await fast.tether.members(room)).toEqual(expect.arrayContaining(before));
+    await waitFor("bob hears alice's data again", () =>
+      bob
+        .of("presence:update", room)
+        .some((p) => p.userId === "alice" && (p.data as PresenceData)?.status === "typing"),
+    );
+  });
+});

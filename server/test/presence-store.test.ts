@@ -106,6 +106,36 @@ describe.each(stores)("presence store (%s)", (_, make) => {
     expect(again.changes).toEqual([]);
   });
 
+  it("restore: sets data only for a present user with none (never over data set since, never for one absent)", async () => {
+    const store = make();
+    const room = `restore-${Math.random()}`;
+    await store.update(
+      add(room, "A", [
+        ["alice", 1],
+        ["bob", 1],
+      ]),
+    );
+    await store.update({ ...add(room, "A", []), data: [["bob", '{"s":"new"}']] });
+    const restore = (data: [string, string][]): PresenceUpdate => ({ ...add(room, "B", []), mode: "restore", data });
+    const restored = await store.update(
+      restore([
+        ["alice", '{"s":"old"}'],
+        ["bob", '{"s":"old"}'],
+        ["carol", "{}"],
+      ]),
+    );
+    expect(restored.updates).toEqual([{ userId: "alice", data: { s: "old" } }]);
+    expect(restored.changes).toEqual([]);
+    const members = (await store.members(room)).members;
+    expect(members).toEqual(
+      expect.arrayContaining([
+        { userId: "alice", connections: 1, data: { s: "old" } },
+        { userId: "bob", connections: 1, data: { s: "new" } },
+      ]),
+    );
+    expect(members).toHaveLength(2);
+  });
+
   it("updateMany: several rooms in one call, each with the same rules as update (the heartbeat)", async () => {
     const store = make();
     await store.update(add("m1", "dead", [["olga", 1]]));

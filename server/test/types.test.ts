@@ -7,6 +7,7 @@ import { z } from "zod";
 import {
   createPublisher,
   createTether,
+  type Ephemeral,
   type EventAck,
   type EventContext,
   type HostSessionGrant,
@@ -84,6 +85,22 @@ describe("typed app events (one event map for both ends)", () => {
     expectTypeOf(check).returns.resolves.toBeVoid();
     expectTypeOf(createPublisher<AppEvents>).returns.resolves.toEqualTypeOf<WorkerPublisher<AppEvents>>();
     expectTypeOf(createTether<AppEvents>).returns.resolves.toEqualTypeOf<Tether<AppEvents>>();
+  });
+
+  it("an event marked Ephemeral in the map is published ephemeral only, with its plain data", () => {
+    interface WithEphemeral {
+      server: { "doc:edit": { text: string }; "doc:typing": Ephemeral<{ userId: string }> };
+    }
+    const check = async (tether: Tether<WithEphemeral>) => {
+      await tether.publisher.publish({ room: "d" }, "doc:typing", { userId: "a" }, { ephemeral: true });
+      await tether.publisher.publish({ user: "a" }, "doc:typing", { userId: "a" }, { ephemeral: true });
+      await tether.publisher.publish({ room: "d" }, "doc:edit", { text: "x" });
+      // @ts-expect-error: an ephemeral event is never stored
+      await tether.publisher.publish({ room: "d" }, "doc:typing", { userId: "a" });
+      // @ts-expect-error: wrong data
+      await tether.publisher.publish({ room: "d" }, "doc:typing", { userId: 1 }, { ephemeral: true });
+    };
+    expectTypeOf(check).returns.resolves.toBeVoid();
   });
 
   it("handle types the payload from the schema, the result and the context", () => {

@@ -11,7 +11,8 @@ export type { StandardSchemaV1 } from "@standard-schema/spec";
  * and `createTetherClient<E>()`: `server` maps each server → client event to its data
  * (what `publish` takes; listeners get it with `offset` added), `client` maps each
  * client → server event to its payload and the result its handler acknowledges with.
- * A side left out stays untyped.
+ * A side left out stays untyped. Wrap the data of an event you only ever publish ephemeral
+ * in {@link Ephemeral}: its listeners then get no `offset` (ephemeral events have none).
  *
  * @example
  * interface AppEvents {
@@ -47,10 +48,45 @@ export type AppClientEventName<E extends TetherEvents> = Exclude<
   ReservedEventName | keyof ClientToServerEvents
 >;
 
+declare const ephemeralData: unique symbol;
+
+/**
+ * Marks an event of a map's `server` side as ephemeral (published with `{ ephemeral: true }`:
+ * typing, cursors): `publish` takes `Data` as usual, and listeners get it without an `offset`
+ * (and with `room` only for a room's). A type only: nothing of it exists at run time.
+ *
+ * @example
+ * interface AppEvents {
+ *   server: { "doc:edit": { text: string }; "doc:typing": Ephemeral<{ userId: string }> };
+ * }
+ * client.on("doc:typing", ({ userId, offset }) => {}); // offset: undefined
+ */
+export interface Ephemeral<Data extends object> {
+  readonly [ephemeralData]: Data;
+}
+
+/** An event map entry's data: the entry itself, or what {@link Ephemeral} wraps. */
+export type EntryData<Entry> = Entry extends Ephemeral<infer Data> ? Data : Entry;
+
 /** What `publish` takes for an app event. */
-export type AppEventData<E extends TetherEvents, K extends AppServerEventName<E>> = ServerEventsOf<E>[K];
-/** What a listener receives: the published data, its offset, and the room for a room's event. */
-export type AppEventPayload<Data> = Data & { offset: Offset; room?: string };
+export type AppEventData<E extends TetherEvents, K extends AppServerEventName<E>> = EntryData<ServerEventsOf<E>[K]>;
+/**
+ * What a listener receives for the data (or map entry) `Data`: the published data, its
+ * offset, and the room for a room's event; for an {@link Ephemeral} entry, the data without
+ * an offset (`offset` is undefined) and the room for a room's.
+ */
+export type AppEventPayload<Data> =
+  Data extends Ephemeral<infer Inner>
+    ? Inner & { offset?: undefined; room?: string }
+    : Data & { offset: Offset; room?: string };
+/** What a listener of the app event `K` receives (see {@link AppEventPayload}). */
+export type AppServerEventPayload<E extends TetherEvents, K extends AppServerEventName<E>> = AppEventPayload<
+  ServerEventsOf<E>[K]
+>;
+/** The app's server → client events that are stored (not marked {@link Ephemeral}): what a stored publish takes. */
+export type StoredEventName<E extends TetherEvents> = {
+  [K in AppServerEventName<E>]: ServerEventsOf<E>[K] extends Ephemeral<object> ? never : K;
+}[AppServerEventName<E>];
 
 type Entry<E extends TetherEvents, K extends AppClientEventName<E>> = ClientEventsOf<E>[K];
 /** The payload of a client → server event (what its schema must produce). */

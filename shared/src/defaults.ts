@@ -17,6 +17,13 @@ export const CLIENT_DEFAULTS = {
  */
 export const MAX_REPORTED_AWAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * The largest Socket.IO message a Tether server takes (its `maxHttpBufferSize`): past it the
+ * server closes the connection. The client refuses presence data that could not fit, before
+ * sending it.
+ */
+export const MAX_SOCKET_MESSAGE_BYTES = 64 * 1024;
+
 /** Length of a WS token: 32 random bytes in base64url. */
 export const WS_TOKEN_LENGTH = 43;
 /** A WS token as the handshake accepts it: {@link WS_TOKEN_LENGTH} base64url characters. */

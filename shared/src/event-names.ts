@@ -1,12 +1,7 @@
-import { ServerEvent } from "./events.js";
+import { ClientEvent, ServerEvent } from "./events.js";
 
-/**
- * Event names no publisher may use: Socket.IO's reserved names (emitting one
- * throws inside the server's delivery, and a listener of `newListener` or
- * `error` is not an app's), Tether's own protocol events, and the client SDK's
- * own events (`state`, `error`), which a forged one would drive.
- */
-export const RESERVED_EVENT_NAMES = [
+/** Socket.IO's reserved names: emitting one throws inside the server's delivery, and a listener of `newListener` or `error` is not an app's. */
+export const SOCKET_IO_EVENT_NAMES = [
   "connect",
   "connect_error",
   "connection",
@@ -15,14 +10,25 @@ export const RESERVED_EVENT_NAMES = [
   "error",
   "newListener",
   "removeListener",
-  "state",
-  ServerEvent.Welcome,
-  ServerEvent.Recovery,
-  ServerEvent.SessionEnded,
-  ServerEvent.Ticket,
-  ServerEvent.PresenceJoin,
-  ServerEvent.PresenceLeave,
-  ServerEvent.RoomRevoked,
+] as const;
+
+/**
+ * The client SDK's own events, on the client (`state`, `error`) and on a room's subscription
+ * (`subscribed`, `ended`, and those two): a room event of that name would drive its listeners.
+ */
+export const SDK_EVENT_NAMES = ["state", "error", "subscribed", "ended"] as const;
+
+/**
+ * Event names no publisher may use: Socket.IO's reserved names, every name of Tether's own
+ * protocol (server → client, `ServerEvent`, and client → server, `ClientEvent`: a published
+ * `room:join` or `history` is no app's), and the client SDK's own events, which a forged one
+ * would drive. Built from those lists, so a protocol event added there is reserved here.
+ */
+export const RESERVED_EVENT_NAMES = [
+  ...SOCKET_IO_EVENT_NAMES,
+  ...SDK_EVENT_NAMES,
+  ...(Object.values(ServerEvent) as (typeof ServerEvent)[keyof typeof ServerEvent][]),
+  ...(Object.values(ClientEvent) as (typeof ClientEvent)[keyof typeof ClientEvent][]),
 ] as const;
 
 export type ReservedEventName = (typeof RESERVED_EVENT_NAMES)[number];

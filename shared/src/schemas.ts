@@ -36,7 +36,7 @@ export const PublishBody = z.object({
   target: z.union([
     z.object({ user: z.string().min(1).max(256) }).strict(),
     z.object({ room: RoomNameSchema }).strict(),
-    // Ephemeral events only (see `ephemeral`): everyone, or a room but one socket.
+    // Ephemeral events only (see `ephemeral`): everyone, or a room but one socket (a user too: above).
     z.object({ everyone: z.literal(true) }).strict(),
     z.object({ room: RoomNameSchema, except: z.string().min(1).max(256) }).strict(),
   ]),

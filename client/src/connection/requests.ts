@@ -11,6 +11,7 @@ import {
 } from "@tether/shared";
 import { ClientErrorCode, TetherClientError, type TetherErrorCode } from "../errors.js";
 import type { Requests } from "../facade.js";
+import { assertPresenceFits } from "../presence-fits.js";
 import type { AckResult, HistoryPage, RoomJoined, TetherSocket } from "../types.js";
 
 /** Requests over a socket of the client's own: acknowledged emits, each bounded by a timeout. */
@@ -38,6 +39,7 @@ export class SocketRequests implements Requests {
     const request: { room: string; offset?: Offset; presence?: PresenceData } = { room };
     if (offset !== undefined) request.offset = offset;
     if (presence !== undefined) request.presence = presence;
+    assertPresenceFits(ClientEvent.RoomJoin, presence);
     const result = (await this.ack(ClientEvent.RoomJoin, [request], this.ackTimeoutMs)) as AckResult<
       typeof ClientEvent.RoomJoin
     >;
@@ -69,6 +71,7 @@ export class SocketRequests implements Requests {
   }
 
   async setPresence(room: string, data: PresenceData): Promise<void> {
+    assertPresenceFits(ClientEvent.PresenceSet, data);
     const result = (await this.ack(ClientEvent.PresenceSet, [{ room, data }], this.ackTimeoutMs)) as AckResult<
       typeof ClientEvent.PresenceSet
     >;

@@ -18,7 +18,8 @@ function idempotencyKey(header: string | string[] | undefined): string | undefin
 
 /**
  * `POST /api/publish` for other backends, behind the publish key (off when no key is set).
- * `"ephemeral": true` sends an ephemeral event (202 `{}`: no offset; see `PublishOptions.ephemeral`).
+ * `"ephemeral": true` sends an ephemeral event to a user, a room or everyone (202 `{}`: no offset;
+ * see `PublishOptions.ephemeral`).
  * With an `Idempotency-Key` header, a retried request publishes once and answers the first
  * offset (202 again); the same key with another body is refused with 422.
  */
@@ -42,7 +43,7 @@ export function publishRoutes(
     const { target, event, data, ephemeral } = body.data;
     if (ephemeral === true) {
       // Sent at once, nothing to retry or dedupe: no offset, and an Idempotency-Key has nothing to key.
-      await publisher().publish(target as BroadcastTarget, event, data, { ephemeral: true }); // a user target: refused there
+      await publisher().publish(target as BroadcastTarget, event, data, { ephemeral: true });
       res.status(202).json({});
       return;
     }

@@ -146,6 +146,12 @@ export class Delivery {
     this.watch.leave(stream, gate);
   }
 
+  /** The ids of this instance's sockets of a stream (a user's or a room's): none when it is not watched here. */
+  socketIdsOf(stream: string): string[] {
+    const gates = this.watch.gatesOf(stream);
+    return gates === undefined ? [] : [...gates].map((gate) => gate.socket.id);
+  }
+
   /** One appended event, to every local socket of its stream that is at the event before it. */
   private onEvent(event: AppendedEvent): void {
     try {

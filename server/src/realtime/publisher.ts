@@ -9,6 +9,7 @@ import {
   MAX_EVENT_NAME_LENGTH,
   type Offset,
   payloadShapeProblem,
+  type StoredEventName,
   type TetherEvents,
 } from "@tether/shared";
 import { isStoreUnavailable, TetherError, toTetherError } from "../errors.js";
@@ -36,9 +37,11 @@ export interface PublishOptions {
   /**
    * An ephemeral event (typing, cursors, "is viewing"): not stored, no offset, never replayed
    * or recovered, sent once to whoever is connected now through the Socket.IO adapter, best
-   * effort (one an instance misses while its Redis connection is down is gone). Targets a room
-   * (`{ room }`, or `{ room, except: socketId }` for all but the sender: `EventContext.socketId`
-   * in a `handle()` handler) or `{ everyone: true }`; resolves to undefined. Only a Tether
+   * effort (one an instance misses while its Redis connection is down is gone). Targets a user
+   * (`{ user }`: every connected socket of theirs, on every instance), a room (`{ room }`, or
+   * `{ room, except: socketId }` for all but the sender: `EventContext.socketId` in a `handle()`
+   * handler) or `{ everyone: true }`; resolves to undefined. A room's arrives with `room` added,
+   * a user's and everyone's as `data` itself. Only a Tether
    * server once attached sends them (a worker's publisher, or one not attached yet, rejects
    * INVALID_INPUT / UNAVAILABLE).
    */
@@ -89,7 +92,7 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
    * // once, however often it is retried (by you, or by a worker run again):
    * await tether.publisher.publish({ user: "alice" }, "order:paid", { order: 42 }, { id: "order-42-paid" });
    */
-  publish<K extends AppServerEventName<E>>(
+  publish<K extends StoredEventName<E>>(
     target: Target,
     event: K,
     data: AppEventData<E, K> & object,
@@ -97,7 +100,7 @@ export interface Publisher<E extends TetherEvents = TetherEvents> {
   ): Promise<Offset>;
   /**
    * Sends an ephemeral event (see {@link PublishOptions.ephemeral}): no stream entry and no
-   * offset, best effort, to a room, a room but one socket, or everyone.
+   * offset, best effort, to a user's sockets, a room, a room but one socket, or everyone.
    *
    * @example
    * tether.handle("doc:typing", z.object({ doc: z.string() }), ({ doc }, { socketId }) =>
@@ -195,7 +198,7 @@ export class StreamPublisher implements Publisher {
     if (!isBroadcastTarget(target))
       throw new TetherError(
         ErrorCode.InvalidInput,
-        "An ephemeral event goes to { room }, { room, except: socketId } or { everyone: true }.",
+        "An ephemeral event goes to { user }, { room }, { room, except: socketId } or { everyone: true }.",
       );
     if (this.ephemeral === undefined)
       throw new TetherError(ErrorCode.InvalidInput, "Ephemeral events are sent by a Tether server, not a worker.");
@@ -221,12 +224,13 @@ function isStreamTarget(target: unknown): target is Target {
   return typeof t.user === "string" || typeof t.room === "string";
 }
 
-/** `{ room }`, `{ room, except }` or `{ everyone: true }`. */
+/** `{ user }`, `{ room }`, `{ room, except }` or `{ everyone: true }`. */
 function isBroadcastTarget(target: unknown): target is BroadcastTarget {
   if (target === null || typeof target !== "object") return false;
   const t = target as Record<string, unknown>;
   const keys = Object.keys(t).sort().join(",");
   if (keys === "everyone") return t.everyone === true;
+  if (keys === "user") return isName(t.user);
   if (keys === "room") return isName(t.room);
   return keys === "except,room" && isName(t.room) && isName(t.except);
 }

@@ -1,7 +1,13 @@
 import { ErrorCode, type PresencePayload, payloadShapeProblem, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
-import type { MembersRead, PresenceChange, PresenceDataChange, PresenceStore } from "../store/presence.js";
+import type {
+  MembersRead,
+  PresenceChange,
+  PresenceDataChange,
+  PresenceResult,
+  PresenceStore,
+} from "../store/presence.js";
 import type { TetherServer } from "./types.js";
 
 /** The Socket.IO room (no history, through the adapter) that carries a room's presence events. */
@@ -43,6 +49,11 @@ export function presenceJson(data: unknown, maxBytes: number): string {
 export class RoomPresence {
   /** This instance's connections per room and user: what the heartbeat writes. */
   private readonly local = new Map<string, Map<string, number>>();
+  /**
+   * The presence data (JSON) this instance's sockets last set per room and user, while it
+   * has a connection of the user there: what it puts back when the store lost it.
+   */
+  private readonly data = new Map<string, Map<string, string>>();
   private timer: NodeJS.Timeout | undefined;
   /** A heartbeat in flight: the next tick waits for it rather than piling a second one on a slow store. */
   private beating = false;
@@ -81,6 +92,8 @@ export class RoomPresence {
     else users.delete(userId);
     if (users.size > 0) this.local.set(room, users);
     else this.local.delete(room);
+    if (n <= 0) this.forgetData(room, userId);
+    else if (json !== undefined) this.keepData(room, userId, json);
     try {
       const result = await this.store.update({
         room,
@@ -107,6 +120,7 @@ export class RoomPresence {
    * `presence:update`; rejects when the store could not be reached.
    */
   async setData(userId: string, room: string, json: string): Promise<void> {
+    if ((this.local.get(room)?.get(userId) ?? 0) > 0) this.keepData(room, userId, json);
     const result = await this.store.update({
       room,
       instanceId: this.options.instanceId,
@@ -142,11 +156,64 @@ export class RoomPresence {
         const room = rooms[i]?.room;
         if (room !== undefined) this.announce(room, result.changes);
       }
+      await this.restoreData(
+        rooms.map(({ room }) => room),
+        results,
+      );
     } catch (err) {
       this.options.logger.warn({ err: (err as Error).message }, "presence heartbeat failed");
     } finally {
       this.beating = false;
     }
+  }
+
+  /**
+   * After a heartbeat: users it brought back (the store had lost them: a Redis restart
+   * without persistence, a FLUSHALL) get the presence data this instance knows back, where
+   * the store has none for them now (never over data set meanwhile); the room hears
+   * `presence:update` with it.
+   */
+  private async restoreData(rooms: string[], results: PresenceResult[]): Promise<void> {
+    const restores = [];
+    for (const [i, result] of results.entries()) {
+      const room = rooms[i];
+      const known = room === undefined ? undefined : this.data.get(room);
+      if (room === undefined || known === undefined) continue;
+      const lost = result.changes.filter(
+        (change) => change.before === 0 && change.after > 0 && change.data === undefined,
+      );
+      const data = lost.flatMap(({ userId }): [string, string][] => {
+        const json = known.get(userId);
+        return json === undefined ? [] : [[userId, json]];
+      });
+      if (data.length === 0) continue;
+      restores.push({
+        room,
+        instanceId: this.options.instanceId,
+        mode: "restore" as const,
+        entries: [],
+        data,
+        ttlMs: this.options.intervalMs,
+      });
+    }
+    if (restores.length === 0) return;
+    const restored = await this.store.updateMany(restores);
+    for (const [i, result] of restored.entries()) {
+      const room = restores[i]?.room;
+      if (room !== undefined) this.announce(room, result.changes, result.updates);
+    }
+  }
+
+  private keepData(room: string, userId: string, json: string): void {
+    const users = this.data.get(room) ?? new Map<string, string>();
+    users.set(userId, json);
+    this.data.set(room, users);
+  }
+
+  private forgetData(room: string, userId: string): void {
+    const users = this.data.get(room);
+    if (!users?.delete(userId) || users.size > 0) return;
+    this.data.delete(room);
   }
 
   private announce(room: string, changes: PresenceChange[], updates: PresenceDataChange[] = []): void {

@@ -11,6 +11,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Backend, HistoryStore } from "../store/types.js";
 import { redisAdapter } from "./adapter.js";
 import { Admission } from "./admission.js";
+import { type EphemeralSink, ephemeralSink } from "./broadcast.js";
 import { SocketCapacity } from "./capacity.js";
 import { ConnectAttempts } from "./connect-attempts.js";
 import { Delivery } from "./delivery.js";
@@ -85,6 +86,8 @@ export interface Realtime {
   /** The socket cap: full means new handshakes are refused and the agent check answers 0%. */
   readonly capacity: SocketCapacity;
   readonly rooms: Rooms;
+  /** Sends ephemeral events (to a user, a room, or everyone) on every instance. */
+  readonly ephemeral: EphemeralSink;
   /**
    * Ends a session on every instance: `session:ended`, then disconnect. This
    * instance's sockets at once; the others' through Redis, retried until sent.
@@ -254,7 +257,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     delivery.stop();
     ends.stop();
   };
-  return { io, liveness, delivery, admission, capacity, rooms, endSession, roomControl, stop };
+  const ephemeral = ephemeralSink(io, (stream) => delivery.socketIdsOf(stream), backend.kind === "redis");
+  return { io, liveness, delivery, admission, capacity, rooms, ephemeral, endSession, roomControl, stop };
 }
 
 /** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */

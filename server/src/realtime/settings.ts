@@ -1,4 +1,4 @@
-import { MAX_HISTORY_LIMIT, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
+import { MAX_HISTORY_LIMIT, MAX_SOCKET_MESSAGE_BYTES, PAYLOAD_SHAPE_LIMITS } from "@tether/shared";
 import { z } from "zod";
 import type { AuthConfig } from "../auth/settings.js";
 import { count, countOrOff, duration, durationOrOff, type EnvOf, limit, optionalText, size } from "../env/values.js";
@@ -27,7 +27,7 @@ export const REALTIME_DEFAULTS = {
    */
   streamCheckIntervalMs: 5_000,
   /** Largest accepted Socket.IO message. */
-  maxSocketMessageBytes: 64 * 1024,
+  maxSocketMessageBytes: MAX_SOCKET_MESSAGE_BYTES,
   /** Events one socket may send per second before it is throttled. */
   socketEventsPerSecond: 50,
   /** Events one login session may send per second across its sockets on one instance (tabs together). */

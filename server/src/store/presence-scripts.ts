@@ -44,7 +44,8 @@ end
 
 /**
  * KEYS: per room, counts, expiries, users, data. ARGV: per room, ttl ms, mode
- * (add|set), members limit (-2: none, -1: all), entry count, then field, user,
+ * (add|set|restore: restore adds as add does, and sets data only where a present
+ * user has none), members limit (-2: none, -1: all), entry count, then field, user,
  * n triples, then a data count and user, JSON pairs. Drops expired entries
  * first, then applies the room's entries, then the data of users present.
  * A user gone (its total 0) loses its data. Returns per room
@@ -94,7 +95,7 @@ for r = 1, #KEYS / 4 do
     a = a + 3
     local before = tonumber(redis.call('HGET', counts, field) or '0')
     local after = c
-    if mode == 'add' then after = before + c end
+    if mode ~= 'set' then after = before + c end
     if after <= 0 then
       after = 0
       redis.call('HDEL', counts, field)
@@ -110,8 +111,13 @@ for r = 1, #KEYS / 4 do
   for _ = 1, d do
     local uid, json = ARGV[a], ARGV[a + 1]
     a = a + 2
-    if tonumber(redis.call('HGET', users, uid) or '0') > 0 then
+    local present = tonumber(redis.call('HGET', users, uid) or '0') > 0
+    if present and mode == 'restore' then
+      present = redis.call('HSETNX', datas, uid, json) == 1
+    elseif present then
       redis.call('HSET', datas, uid, json)
+    end
+    if present then
       if joined[uid] then
         out[joined[uid]] = json
       else

@@ -21,8 +21,12 @@ export interface PresenceDataChange {
 export interface PresenceUpdate {
   room: string;
   instanceId: string;
-  /** `add`: counts change by n (a connection came or went). `set`: counts become n (the heartbeat). */
-  mode: "add" | "set";
+  /**
+   * `add`: counts change by n (a connection came or went). `set`: counts become n (the heartbeat).
+   * `restore`: as `add`, and `data` is set only for a present user who has none (what an
+   * instance puts back after the store lost it, never over data set since).
+   */
+  mode: "add" | "set" | "restore";
   entries: [userId: string, n: number][];
   /**
    * Presence data (JSON text of an object, bounded by the caller) to set for users, after the
@@ -249,7 +253,7 @@ export class MemoryPresenceStore implements PresenceStore {
     for (const [userId, n] of update.entries) {
       const field = fieldOf(update.instanceId, userId);
       const before = room.entries.get(field)?.count ?? 0;
-      const after = Math.max(0, update.mode === "add" ? before + n : n);
+      const after = Math.max(0, update.mode === "set" ? n : before + n);
       if (after === 0) room.entries.delete(field);
       else room.entries.set(field, { count: after, expiresAt: now + update.ttlMs });
       bump(userId, after - before);
@@ -257,6 +261,7 @@ export class MemoryPresenceStore implements PresenceStore {
     const updates: PresenceDataChange[] = [];
     for (const [userId, json] of update.data ?? []) {
       if ((room.users.get(userId) ?? 0) <= 0) continue;
+      if (update.mode === "restore" && room.data.has(userId)) continue;
       room.data.set(userId, json);
       const at = joined.get(userId);
       const change = at === undefined ? undefined : changes[at];
