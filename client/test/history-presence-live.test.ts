@@ -95,9 +95,8 @@ describe("history and presence data against a real server", () => {
     const doc = client.subscribe("doc:x");
     client.connect();
     await waitFor("subscribed", () => doc.state === "subscribed");
-    // Why the socket closed, if it did: the server must never kick it ("io server disconnect"). A
-    // loaded box may drop it for a late pong; then the requests in flight are DISCONNECTED and the
-    // client comes back, and that is not what this test judges.
+    // Why the socket closed, if it did: it must not (a server-side close for an oversized message
+    // shows as "transport close", and the client coming back would hide it).
     const drops: string[] = [];
     client.socket.on("disconnect", (reason) => drops.push(reason));
     const codeOf = (promise: Promise<unknown>) =>
@@ -122,11 +121,9 @@ describe("history and presence data against a real server", () => {
     // UNAVAILABLE is a typed answer too: on a busy box a read can outlive the 2 s Redis
     // command timeout (a CI run saw one), and the client is told to come back later.
     const burst = await Promise.all(Array.from({ length: 30 }, () => codeOf(doc.history({ limit: 1 }))));
-    const typed = ["accepted", "RATE_LIMITED", "UNAVAILABLE", ...(drops.length > 0 ? ["DISCONNECTED"] : [])];
-    expect(burst.filter((code) => !typed.includes(code))).toEqual([]);
-    expect(drops).not.toContain("io server disconnect");
-    await waitFor("the client connected", () => client.state === "connected");
-    expect(drops).not.toContain("io server disconnect");
+    expect(burst.filter((code) => !["accepted", "RATE_LIMITED", "UNAVAILABLE"].includes(code))).toEqual([]);
+    expect(drops).toEqual([]);
+    expect(client.state).toBe("connected");
     const edits: number[] = [];
     kept.on("doc:edit", ({ n }) => edits.push(n));
     await publish({ room: "doc:x" }, "doc:edit", 9);
