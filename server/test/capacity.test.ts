@@ -83,6 +83,8 @@ describe("capacity: a full instance refuses with a hint and weighs 0", () => {
       TETHER_API_KEY: API_KEY,
       TETHER_MAX_SOCKETS: String(MAX_SOCKETS),
       TETHER_AGENT_PORT: String(agentPort),
+      // The refused client's token is used again at the end: FAST_ENV's 2 s would expire it on a busy box.
+      TETHER_WS_TOKEN_TTL: "60s",
     });
     instances.push(instance);
     const { url } = instance;
