@@ -152,7 +152,7 @@ async function authFor(client: Client): Promise<Record<string, string>> {
 /** One connect: credentials, handshake, `welcome`. Rejects with Refused on a connect_error. */
 async function connectOnce(client: Client): Promise<void> {
   const plain = client.target.kind === "plain";
-  const auth = plain ? {} : await authFor(client);
+  const auth = client.target.kind === "tether" ? await authFor(client) : {};
   const usedTicket = "ticket" in auth;
   const socket = io(client.target.url, {
     transports: ["websocket"],
@@ -305,6 +305,12 @@ serve<WorkerProtocol>({
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
     return { opened: specs.length - failed, failed, firstError, latenciesMs };
+  },
+  dropHttp: () => {
+    const count = agents.size;
+    for (const agent of agents.values()) agent.destroy();
+    agents.clear();
+    return { agents: count };
   },
   close: ({ count }) => {
     const closing = clients.splice(0, count ?? clients.length);

@@ -20,12 +20,22 @@ import { type Bench, startWorkers } from "./lib/context.js";
 import { runFanOut } from "./lib/fanout.js";
 import { runIdle } from "./lib/idle.js";
 import { startPlain, startTether } from "./lib/instances.js";
+import { runMemory } from "./lib/memory.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
 import { startBenchRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
-import { fanOutTable, idleTable, rampRows, roundTripTable, soakChart, stormChart, stormRows } from "./lib/results.js";
+import {
+  fanOutTable,
+  idleTable,
+  memoryTable,
+  rampRows,
+  roundTripTable,
+  soakChart,
+  stormChart,
+  stormRows,
+} from "./lib/results.js";
 import { measureRoundTrips, type RoundTrips } from "./lib/round-trips.js";
 import { runSoak } from "./lib/soak.js";
 import { runStorm } from "./lib/storm.js";
@@ -52,7 +62,7 @@ function setting(name: string, normal: number, smoke: number): number {
   return value;
 }
 
-const SCENARIOS = ["all", "ramp", "storm", "fanout", "publish", "idle", "soak"];
+const SCENARIOS = ["all", "memory", "ramp", "storm", "fanout", "publish", "idle", "soak"];
 
 async function main(): Promise<void> {
   // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
@@ -88,6 +98,18 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${text}\n`);
   };
   try {
+    if (scenario === "all" || scenario === "memory") {
+      const options = {
+        sockets: setting("memory-sockets", 10_000, 1_000),
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+        rounds: setting("memory-rounds", 2, 1),
+      };
+      const memory = await runMemory(bench, options);
+      print(`## Memory per idle socket: ${options.sockets} sockets (${options.tabs} per session), second half\n`);
+      print(memoryTable(memory));
+      json.memory = { options, results: memory };
+    }
     if (scenario === "all" || scenario === "ramp") {
       const options = {
         sockets: setting("sockets", 10_000, 400),

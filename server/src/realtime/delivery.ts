@@ -7,7 +7,7 @@ import type { Cursor, Gate, StartOffsets } from "./cursor.js";
 import { offsetOf, startFrom } from "./recovery.js";
 import { StreamRepair } from "./repair.js";
 import { Replayer, roomField } from "./replay.js";
-import { onLeave } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import { StreamWatch } from "./stream-watch.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
@@ -58,12 +58,15 @@ export class Delivery {
   private readonly replayer: Replayer;
   private readonly repair: StreamRepair;
   private readonly catchUp: CatchUp;
+  private readonly part: number;
 
   constructor(
     private readonly io: TetherServer,
     history: HistoryStore,
     private readonly options: DeliveryOptions,
+    private readonly lifetime: SocketLifetime,
   ) {
+    this.part = lifetime.part({ release: (socket) => this.release(socket) });
     this.watch = new StreamWatch(history, options);
     this.replayer = new Replayer(history, options);
     this.repair = new StreamRepair(history, this.watch, this.replayer, {
@@ -101,10 +104,15 @@ export class Delivery {
     const gate: Gate = { socket, cursors, connecting: { starts, heads: options.heads, onStart: options.onStart } };
     this.gates.set(socket.id, gate);
     for (const stream of cursors.keys()) this.watch.join(stream, gate);
-    onLeave(socket, () => {
-      this.gates.delete(socket.id);
-      for (const stream of cursors.keys()) this.watch.leave(stream, gate);
-    });
+    this.lifetime.took(socket, this.part);
+  }
+
+  /** The socket left: its gate and its streams' memberships go. */
+  private release(socket: TetherSocket): void {
+    const gate = this.gates.get(socket.id);
+    if (gate?.socket !== socket) return;
+    this.gates.delete(socket.id);
+    for (const stream of gate.cursors.keys()) this.watch.leave(stream, gate);
   }
 
   /** After connect: where each stream starts (the handshake's `welcome`), then each stream's missed events and `recovery`, then live. */
