@@ -111,16 +111,21 @@ export class EventGuard {
     const args = ack ? rest.slice(0, -1) : rest;
     // The arguments array is one level: a payload of depth maxPayloadDepth is allowed.
     const problem = payloadShapeProblem(args, this.shape);
-    if (problem !== undefined) return this.refuse(socket, ErrorCode.InvalidInput, `payload ${problem}`, ack);
+    if (problem !== undefined) {
+      this.refuse(socket, ErrorCode.InvalidInput, `payload ${problem}`, ack);
+      return;
+    }
     const name = typeof event === "string" ? event : "";
     const schema = Object.hasOwn(ClientEventSchemas, name)
       ? ClientEventSchemas[name as keyof typeof ClientEventSchemas]
       : undefined;
     if (!schema && !handlers.has(name)) {
-      return this.refuse(socket, ErrorCode.InvalidInput, `unknown event "${String(event).slice(0, 64)}"`, ack);
+      this.refuse(socket, ErrorCode.InvalidInput, `unknown event "${String(event).slice(0, 64)}"`, ack);
+      return;
     }
     if (schema && !schema.safeParse(args).success) {
-      return this.refuse(socket, ErrorCode.InvalidInput, `invalid arguments for "${name}"`, ack);
+      this.refuse(socket, ErrorCode.InvalidInput, `invalid arguments for "${name}"`, ack);
+      return;
     }
     consume(this.limiters, socket)
       .then(
