@@ -26,32 +26,75 @@ import { stop } from "./lib/procs.js";
 import { startBenchRedis } from "./lib/redis.js";
 
 interface Snapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: [string[], ...unknown[]];
+      edge_fields: string[];
+      edge_types: [string[], ...unknown[]];
+    };
+  };
   nodes: number[];
+  edges: number[];
   strings: string[];
 }
 
-/** Self size and count per key (constructor, closure name or kind). */
+/**
+ * Self size and count per key: an object by its constructor and its first property names, any
+ * other node (arrays, hash tables, closures, strings, contexts) by its kind and what holds it
+ * (the first strong retainer's kind and the edge's name), so "a Map's table" reads as whose Map.
+ */
 function summarize(file: string): Map<string, { count: number; bytes: number }> {
   const snap = JSON.parse(readFileSync(file, "utf8")) as Snapshot;
-  const fields = snap.snapshot.meta.node_fields;
-  const types = snap.snapshot.meta.node_types[0];
-  const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((f) => fields.indexOf(f)) as [
-    number,
-    number,
-    number,
-  ];
+  const { node_fields: fields, node_types, edge_fields, edge_types } = snap.snapshot.meta;
+  const types = node_types[0];
+  const edgeKinds = edge_types[0];
+  const at = (name: string) => fields.indexOf(name);
+  const [typeAt, nameAt, sizeAt, edgeCountAt] = [at("type"), at("name"), at("self_size"), at("edge_count")];
+  const [edgeTypeAt, edgeNameAt, edgeToAt] = ["type", "name_or_index", "to_node"].map((f) =>
+    edge_fields.indexOf(f),
+  ) as [number, number, number];
+  const width = fields.length;
+  const edgeWidth = edge_fields.length;
+  const count = snap.nodes.length / width;
+  const kind = (n: number) => types[snap.nodes[n * width + typeAt] ?? 0] ?? "?";
+  const name = (n: number) => snap.strings[snap.nodes[n * width + nameAt] ?? 0] ?? "?";
+  // Per node: its first strong retainer and the edge's name; per object: its first property names.
+  const retainer = new Int32Array(count).fill(-1);
+  const retainerEdge: string[] = new Array(count);
+  const props: string[] = new Array(count);
+  let edge = 0;
+  for (let n = 0; n < count; n++) {
+    const edges = snap.nodes[n * width + edgeCountAt] ?? 0;
+    const names: string[] = [];
+    for (let e = 0; e < edges; e++, edge += edgeWidth) {
+      const type = edgeKinds[snap.edges[edge + edgeTypeAt] ?? 0];
+      const to = (snap.edges[edge + edgeToAt] ?? 0) / width;
+      const raw = snap.edges[edge + edgeNameAt] ?? 0;
+      const label = type === "element" || type === "hidden" ? `[${raw}]` : (snap.strings[raw] ?? "?");
+      if (type === "property" && names.length < 5) names.push(label);
+      if (type === "weak" || type === "shortcut") continue;
+      if ((retainer[to] ?? 0) < 0) {
+        retainer[to] = n;
+        retainerEdge[to] = type === "element" || type === "hidden" ? "[]" : label;
+      }
+    }
+    if (kind(n) === "object") props[n] = names.join(",");
+  }
   const out = new Map<string, { count: number; bytes: number }>();
-  for (let i = 0; i < snap.nodes.length; i += fields.length) {
-    const type = types[snap.nodes[i + typeAt] ?? 0] ?? "?";
-    const name = snap.strings[snap.nodes[i + nameAt] ?? 0] ?? "?";
+  for (let n = 0; n < count; n++) {
+    const type = kind(n);
+    const by = retainer[n] ?? -1;
+    const label = (m: number) => (m < 0 ? "(root)" : `${kind(m) === "object" ? name(m) : kind(m)}.${retainerEdge[m]}`);
+    // Two levels for what is not an object: whose Map's table, whose array's elements.
+    const holder = type === "object" || by < 0 ? label(by) : `${label(by)} ← ${label(retainer[by] ?? -1)}`;
     const key =
-      type === "object" || type === "closure" || type === "hidden" || type === "array" || type === "native"
-        ? `${type} ${name.slice(0, 60)}`
-        : `(${type})`;
+      type === "object"
+        ? `object ${name(n).slice(0, 40)} {${props[n]}} ← ${holder}`
+        : `${type} ${type === "closure" || type === "native" ? name(n).slice(0, 40) : ""} ← ${holder}`;
     const entry = out.get(key) ?? { count: 0, bytes: 0 };
     entry.count++;
-    entry.bytes += snap.nodes[i + sizeAt] ?? 0;
+    entry.bytes += snap.nodes[n * width + sizeAt] ?? 0;
     out.set(key, entry);
   }
   return out;

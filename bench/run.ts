@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { type Bench, startWorkers } from "./lib/context.js";
 import { runFanOut } from "./lib/fanout.js";
 import { runIdle } from "./lib/idle.js";
-import { startPlain, startTether } from "./lib/instances.js";
+import { type ServerKind, startPlain, startTether } from "./lib/instances.js";
 import { runMemory } from "./lib/memory.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
@@ -38,6 +38,7 @@ import {
 } from "./lib/results.js";
 import { measureRoundTrips, type RoundTrips } from "./lib/round-trips.js";
 import { runSoak } from "./lib/soak.js";
+import { runSteps, stepsTable } from "./lib/steps.js";
 import { runStorm } from "./lib/storm.js";
 
 const BENCH_DIR = import.meta.dirname;
@@ -62,7 +63,7 @@ function setting(name: string, normal: number, smoke: number): number {
   return value;
 }
 
-const SCENARIOS = ["all", "memory", "ramp", "storm", "fanout", "publish", "idle", "soak"];
+const SCENARIOS = ["all", "memory", "capacity", "ramp", "storm", "fanout", "publish", "idle", "soak"];
 
 async function main(): Promise<void> {
   // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
@@ -104,11 +105,25 @@ async function main(): Promise<void> {
         tabs: setting("tabs", 4, 4),
         concurrency: setting("concurrency", 32, 16),
         rounds: setting("memory-rounds", 2, 1),
+        ...(process.env.BENCH_MEMORY_SYSTEMS
+          ? { systems: process.env.BENCH_MEMORY_SYSTEMS.split(",") as ServerKind[] }
+          : {}),
       };
       const memory = await runMemory(bench, options);
       print(`## Memory per idle socket: ${options.sockets} sockets (${options.tabs} per session), second half\n`);
       print(memoryTable(memory));
       json.memory = { options, results: memory };
+    }
+    if (scenario === "capacity") {
+      const options = {
+        steps: quick ? [500, 1_000, 2_000] : [5_000, 10_000, 18_000],
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+      };
+      const steps = await runSteps(bench, options);
+      print(`## Capacity ramp, one instance at its defaults: 0 → ${options.steps.join(" → ")} sockets\n`);
+      print(stepsTable(steps));
+      json.capacity = { options, results: steps };
     }
     if (scenario === "all" || scenario === "ramp") {
       const options = {

@@ -16,6 +16,8 @@ export interface MemoryOptions {
   tabs: number;
   concurrency: number;
   rounds: number;
+  /** Which servers (default: all three). */
+  systems?: ServerKind[];
 }
 
 export interface MemoryResult {
@@ -25,6 +27,8 @@ export interface MemoryResult {
   heapKiB: number;
   /** Resident set size, per socket of the second half, after a full GC. */
   rssKiB: number;
+  /** V8's committed heap (heapTotal), per socket of the second half: RSS that is heap pages, used or not. */
+  heapTotalKiB: number;
   /** Server RSS at `sockets`, MiB. */
   rssMiBAtFull: number;
 }
@@ -64,6 +68,7 @@ async function memoryOnce(bench: Bench, system: ServerKind, options: MemoryOptio
       sockets: users * options.tabs,
       heapKiB: kib((m) => m.heapUsed + m.external),
       rssKiB: kib((m) => m.rss),
+      heapTotalKiB: kib((m) => m.heapTotal + m.external),
       rssMiBAtFull: after.rss / 2 ** 20,
     };
   } finally {
@@ -75,7 +80,7 @@ async function memoryOnce(bench: Bench, system: ServerKind, options: MemoryOptio
 export async function runMemory(bench: Bench, options: MemoryOptions): Promise<MemoryResult[]> {
   const results: MemoryResult[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    for (const system of inOrder<ServerKind>(["bare", "plain", "tether"], round)) {
+    for (const system of inOrder<ServerKind>(options.systems ?? ["bare", "plain", "tether"], round)) {
       bench.progress(`memory ${round + 1}/${options.rounds}, ${system}: ${options.sockets} idle sockets`);
       results.push(await memoryOnce(bench, system, options));
     }

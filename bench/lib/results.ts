@@ -176,6 +176,7 @@ export function memoryTable(results: MemoryResult[]): string {
   for (const [metric, pick] of [
     ["heap KiB (used+ext)", (r: MemoryResult) => r.heapKiB],
     ["RSS KiB", (r: MemoryResult) => r.rssKiB],
+    ["  heap committed KiB", (r: MemoryResult) => r.heapTotalKiB],
     ["RSS MiB at full", (r: MemoryResult) => r.rssMiBAtFull],
   ] as const) {
     const [bare, plain, tether] = [of("bare", pick), of("plain", pick), of("tether", pick)];
