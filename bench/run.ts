@@ -105,8 +105,9 @@ async function main(): Promise<void> {
         tabs: setting("tabs", 4, 4),
         concurrency: setting("concurrency", 32, 16),
         rounds: setting("memory-rounds", 2, 1),
-        ...(process.env.BENCH_MEMORY_SYSTEMS
-          ? { systems: process.env.BENCH_MEMORY_SYSTEMS.split(",") as ServerKind[] }
+        // `--systems bare,tether`: a subset, for development.
+        ...(args.includes("--systems")
+          ? { systems: (args[args.indexOf("--systems") + 1] ?? "").split(",") as ServerKind[] }
           : {}),
       };
       const memory = await runMemory(bench, options);
