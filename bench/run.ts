@@ -104,7 +104,7 @@ async function main(): Promise<void> {
         sockets: setting("memory-sockets", 10_000, 1_000),
         tabs: setting("tabs", 4, 4),
         concurrency: setting("concurrency", 32, 16),
-        rounds: setting("memory-rounds", 2, 1),
+        rounds: setting("memory-rounds", 1, 1),
         // `--systems bare,tether`: a subset, for development.
         ...(args.includes("--systems")
           ? { systems: (args[args.indexOf("--systems") + 1] ?? "").split(",") as ServerKind[] }
