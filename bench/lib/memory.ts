@@ -3,9 +3,12 @@
  * auth, no adapter: Socket.IO's own floor), plain Socket.IO (the cookie-session
  * recipe with the Redis adapter) and Tether at its defaults (a session per user,
  * `tabs` sockets each). Per system, a fresh instance: warm-up, `sockets / 2`
- * sockets, memory after a full GC, the second half, memory again; the difference
- * over the second half's sockets is the cost of one more idle socket (what the
- * process holds whatever the count is cancels out). Rounds alternate the order.
+ * sockets, memory after a full GC, the second half, memory again; the heap's
+ * difference over the second half's sockets is the cost of one more idle socket
+ * (what the process holds whatever the count is cancels out). RSS is taken from
+ * 0 sockets to all of them (it moves in steps). The clients' idle keep-alive HTTP
+ * connections are closed before each reading (the server would after its
+ * keep-alive timeout): what is measured is the sockets. Rounds alternate the order.
  */
 import { type Bench, closeSockets, dropHttp, ensureLogins, inOrder, openSockets, specsFor } from "./context.js";
 import { type ServerKind, startBare, startInstance } from "./instances.js";
@@ -25,9 +28,12 @@ export interface MemoryResult {
   sockets: number;
   /** V8 heap used + external, per socket of the second half, after a full GC. */
   heapKiB: number;
-  /** Resident set size, per socket of the second half, after a full GC. */
+  /**
+   * Resident set size per socket, from 0 sockets (after the warm-up) to all of them: over the
+   * whole count, as RSS moves in steps (V8 commits and gives back heap pages by its own rules).
+   */
   rssKiB: number;
-  /** V8's committed heap (heapTotal), per socket of the second half: RSS that is heap pages, used or not. */
+  /** V8's committed heap (heapTotal + external) per socket, 0 → all: the RSS that is heap pages, used or not. */
   heapTotalKiB: number;
   /** Server RSS at `sockets`, MiB. */
   rssMiBAtFull: number;
@@ -48,7 +54,10 @@ async function memoryOnce(bench: Bench, system: ServerKind, options: MemoryOptio
     const target = { kind: system, url: instance.url };
     await openSockets(bench, target, specsFor(bench, system, 0, WARMUP_USERS, options.tabs), 10);
     await closeSockets(bench, pids);
-    await openSockets(bench, target, specsFor(bench, system, 0, half, options.tabs), options.concurrency);
+    await dropHttp(bench);
+    await settle(pids, { windowMs: 300, maxMs: 10_000 });
+    const zero = await instance.probe();
+    const first = await openSockets(bench, target, specsFor(bench, system, 0, half, options.tabs), options.concurrency);
     await dropHttp(bench);
     await settle(pids, { windowMs: 300, maxMs: 10_000 });
     const before = await instance.probe();
@@ -67,8 +76,9 @@ async function memoryOnce(bench: Bench, system: ServerKind, options: MemoryOptio
       system,
       sockets: users * options.tabs,
       heapKiB: kib((m) => m.heapUsed + m.external),
-      rssKiB: kib((m) => m.rss),
-      heapTotalKiB: kib((m) => m.heapTotal + m.external),
+      rssKiB: (after.rss - zero.rss) / 1024 / (first.opened + second.opened),
+      heapTotalKiB:
+        (after.heapTotal + after.external - zero.heapTotal - zero.external) / 1024 / (first.opened + second.opened),
       rssMiBAtFull: after.rss / 2 ** 20,
     };
   } finally {

@@ -175,7 +175,7 @@ export function memoryTable(results: MemoryResult[]): string {
   const lines = ["per idle socket     bare Socket.IO   plain   Tether   T/bare   T/plain"];
   for (const [metric, pick] of [
     ["heap KiB (used+ext)", (r: MemoryResult) => r.heapKiB],
-    ["RSS KiB", (r: MemoryResult) => r.rssKiB],
+    ["RSS KiB (0 → all)", (r: MemoryResult) => r.rssKiB],
     ["  heap committed KiB", (r: MemoryResult) => r.heapTotalKiB],
     ["RSS MiB at full", (r: MemoryResult) => r.rssMiBAtFull],
   ] as const) {
