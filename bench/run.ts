@@ -24,6 +24,7 @@ import { runMemory } from "./lib/memory.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
+import { runReconnects } from "./lib/reconnects.js";
 import { startBenchRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
 import {
@@ -31,6 +32,7 @@ import {
   idleTable,
   memoryTable,
   rampRows,
+  reconnectTable,
   roundTripTable,
   soakChart,
   stormChart,
@@ -63,7 +65,7 @@ function setting(name: string, normal: number, smoke: number): number {
   return value;
 }
 
-const SCENARIOS = ["all", "memory", "capacity", "ramp", "storm", "fanout", "publish", "idle", "soak"];
+const SCENARIOS = ["all", "memory", "reconnect", "capacity", "ramp", "storm", "fanout", "publish", "idle", "soak"];
 
 async function main(): Promise<void> {
   // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
@@ -114,6 +116,20 @@ async function main(): Promise<void> {
       print(`## Memory per idle socket: ${options.sockets} sockets (${options.tabs} per session), second half\n`);
       print(memoryTable(memory));
       json.memory = { options, results: memory };
+    }
+    if (scenario === "all" || scenario === "reconnect") {
+      const options = {
+        sockets: setting("reconnect-sockets", 4_000, 400),
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+        rounds: setting("reconnect-rounds", 1, 1),
+      };
+      const reconnects = await runReconnects(bench, options);
+      print(
+        `## Server CPU per connect and per reconnect: ${options.sockets} sockets, each closed and connected again\n`,
+      );
+      print(reconnectTable(reconnects));
+      json.reconnects = { options, results: reconnects };
     }
     if (scenario === "capacity") {
       const options = {

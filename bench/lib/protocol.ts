@@ -67,6 +67,15 @@ export type WorkerProtocol = {
    * keep-alive timeout): what stays is the sockets alone, as an idle socket's memory is measured.
    */
   dropHttp: { command: Record<string, never>; result: { agents: number } };
+  /**
+   * Closes every held socket and connects it again, `concurrency` at a time, as its client
+   * would after a dropped connection: with the resume ticket when the mode keeps tickets (a
+   * token when it has none), with the cookie on plain. Counts and latencies as `open`.
+   */
+  reconnect: {
+    command: { concurrency: number };
+    result: { opened: number; failed: number; firstError: string | undefined; latenciesMs: number[] };
+  };
   /** Closes the `count` oldest sockets (all with no count). */
   close: { command: { count?: number }; result: { closed: number; held: number } };
   /** Connected sockets by the instance that welcomed them. */
