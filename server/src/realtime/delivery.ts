@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamHead } from "../store/types.js";
 import { CatchUp } from "./catch-up.js";
-import type { Cursor, Gate, StartOffsets } from "./cursor.js";
+import { type Cursor, Cursors, type Gate, type StartOffsets } from "./cursor.js";
 import { offsetOf, startFrom } from "./recovery.js";
 import { StreamRepair } from "./repair.js";
 import { Replayer, roomField } from "./replay.js";
@@ -98,8 +98,8 @@ export class Delivery {
    */
   prepare(socket: TetherSocket, requested: Map<string, unknown>, options: PrepareOptions): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
-    const cursors = new Map<string, Cursor>(
-      [...requested.keys()].map((stream) => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
+    const cursors = new Cursors(
+      [...requested.keys()].map((stream): [string, Cursor] => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
     );
     const gate: Gate = { socket, cursors, connecting: { starts, heads: options.heads, onStart: options.onStart } };
     this.gates.set(socket.id, gate);
