@@ -46,7 +46,10 @@ export class Cursors {
     else if (this.stream === undefined) {
       this.stream = stream;
       this.cursor = cursor;
-    } else (this.more ??= new Map()).set(stream, cursor);
+    } else {
+      this.more ??= new Map();
+      this.more.set(stream, cursor);
+    }
     return this;
   }
 
