@@ -3,8 +3,10 @@
  * (the straightforward design: express-session on connect-redis, the session
  * cookie checked on the upgrade), in the same run, alternating, as ratios.
  *
- *   npm run bench                          connect ramp, round trips, reconnect storm, fan-out scaling
- *   npm run bench -- ramp|storm|fanout     one of them
+ *   npm run bench                          memory (bare, plain, Tether), connect/reconnect CPU, connect ramp,
+ *                                          round trips, reconnect storm, fan-out scaling, publish latency
+ *   npm run bench -- memory|reconnect|ramp|storm|fanout   one of them
+ *   npm run bench -- capacity              one instance at its defaults to 18k sockets, in steps
  *   npm run bench -- idle                  10k idle sessions for a minute
  *   npm run bench -- publish               publish latency per durability setting
  *   npm run bench -- soak --minutes 30     churn soak, heap and RSS plotted
