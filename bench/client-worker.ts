@@ -152,7 +152,7 @@ async function authFor(client: Client): Promise<Record<string, string>> {
 /** One connect: credentials, handshake, `welcome`. Rejects with Refused on a connect_error. */
 async function connectOnce(client: Client): Promise<void> {
   const plain = client.target.kind === "plain";
-  const auth = plain ? {} : await authFor(client);
+  const auth = client.target.kind === "tether" ? await authFor(client) : {};
   const usedTicket = "ticket" in auth;
   const socket = io(client.target.url, {
     transports: ["websocket"],
@@ -305,6 +305,50 @@ serve<WorkerProtocol>({
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
     return { opened: specs.length - failed, failed, firstError, latenciesMs };
+  },
+  reconnect: async ({ concurrency }) => {
+    const all = clients.filter((client) => client.socket !== undefined);
+    for (const client of all) {
+      const socket = client.socket;
+      client.socket = undefined;
+      socket?.close();
+    }
+    let next = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    const latenciesMs: number[] = [];
+    const lane = async () => {
+      while (next < all.length) {
+        const client = all[next++]!;
+        const started = performance.now();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await connectOnce(client);
+            latenciesMs.push(performance.now() - started);
+            break;
+          } catch (err) {
+            // Admission control's hint honoured, as in `open`; a refused ticket falls back to a token at once.
+            const hinted = err instanceof Refused && err.retryAfterMs !== undefined;
+            const ticketRefused = err instanceof Refused && err.code === "TOKEN_INVALID" && client.ticket === undefined;
+            if ((hinted || ticketRefused) && attempt < MAX_ADMISSION_RETRIES) {
+              if (hinted) await sleep((err as Refused).retryAfterMs! * (1 + Math.random() * 0.5));
+              continue;
+            }
+            failed++;
+            firstError ??= describe(err);
+            break;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, lane));
+    return { opened: all.length - failed, failed, firstError, latenciesMs };
+  },
+  dropHttp: () => {
+    const count = agents.size;
+    for (const agent of agents.values()) agent.destroy();
+    agents.clear();
+    return { agents: count };
   },
   close: ({ count }) => {
     const closing = clients.splice(0, count ?? clients.length);

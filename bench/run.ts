@@ -3,8 +3,10 @@
  * (the straightforward design: express-session on connect-redis, the session
  * cookie checked on the upgrade), in the same run, alternating, as ratios.
  *
- *   npm run bench                          connect ramp, round trips, reconnect storm, fan-out scaling
- *   npm run bench -- ramp|storm|fanout     one of them
+ *   npm run bench                          memory (bare, plain, Tether), connect/reconnect CPU, connect ramp,
+ *                                          round trips, reconnect storm, fan-out scaling, publish latency
+ *   npm run bench -- memory|reconnect|ramp|storm|fanout   one of them
+ *   npm run bench -- capacity              one instance at its defaults to 18k sockets, in steps
  *   npm run bench -- idle                  10k idle sessions for a minute
  *   npm run bench -- publish               publish latency per durability setting
  *   npm run bench -- soak --minutes 30     churn soak, heap and RSS plotted
@@ -19,15 +21,28 @@ import { join, resolve } from "node:path";
 import { type Bench, startWorkers } from "./lib/context.js";
 import { runFanOut } from "./lib/fanout.js";
 import { runIdle } from "./lib/idle.js";
-import { startPlain, startTether } from "./lib/instances.js";
+import { type ServerKind, startPlain, startTether } from "./lib/instances.js";
+import { runMemory } from "./lib/memory.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
+import { runReconnects } from "./lib/reconnects.js";
 import { startBenchRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
-import { fanOutTable, idleTable, rampRows, roundTripTable, soakChart, stormChart, stormRows } from "./lib/results.js";
+import {
+  fanOutTable,
+  idleTable,
+  memoryTable,
+  rampRows,
+  reconnectTable,
+  roundTripTable,
+  soakChart,
+  stormChart,
+  stormRows,
+} from "./lib/results.js";
 import { measureRoundTrips, type RoundTrips } from "./lib/round-trips.js";
 import { runSoak } from "./lib/soak.js";
+import { runSteps, stepsTable } from "./lib/steps.js";
 import { runStorm } from "./lib/storm.js";
 
 const BENCH_DIR = import.meta.dirname;
@@ -52,7 +67,7 @@ function setting(name: string, normal: number, smoke: number): number {
   return value;
 }
 
-const SCENARIOS = ["all", "ramp", "storm", "fanout", "publish", "idle", "soak"];
+const SCENARIOS = ["all", "memory", "reconnect", "capacity", "ramp", "storm", "fanout", "publish", "idle", "soak"];
 
 async function main(): Promise<void> {
   // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
@@ -88,6 +103,47 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${text}\n`);
   };
   try {
+    if (scenario === "all" || scenario === "memory") {
+      const options = {
+        sockets: setting("memory-sockets", 10_000, 1_000),
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+        rounds: setting("memory-rounds", 1, 1),
+        // `--systems bare,tether`: a subset, for development.
+        ...(args.includes("--systems")
+          ? { systems: (args[args.indexOf("--systems") + 1] ?? "").split(",") as ServerKind[] }
+          : {}),
+      };
+      const memory = await runMemory(bench, options);
+      print(`## Memory per idle socket: ${options.sockets} sockets (${options.tabs} per session), second half\n`);
+      print(memoryTable(memory));
+      json.memory = { options, results: memory };
+    }
+    if (scenario === "all" || scenario === "reconnect") {
+      const options = {
+        sockets: setting("reconnect-sockets", 4_000, 400),
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+        rounds: setting("reconnect-rounds", 1, 1),
+      };
+      const reconnects = await runReconnects(bench, options);
+      print(
+        `## Server CPU per connect and per reconnect: ${options.sockets} sockets, each closed and connected again\n`,
+      );
+      print(reconnectTable(reconnects));
+      json.reconnects = { options, results: reconnects };
+    }
+    if (scenario === "capacity") {
+      const options = {
+        steps: quick ? [500, 1_000, 2_000] : [5_000, 10_000, 18_000],
+        tabs: setting("tabs", 4, 4),
+        concurrency: setting("concurrency", 32, 16),
+      };
+      const steps = await runSteps(bench, options);
+      print(`## Capacity ramp, one instance at its defaults: 0 → ${options.steps.join(" → ")} sockets\n`);
+      print(stepsTable(steps));
+      json.capacity = { options, results: steps };
+    }
     if (scenario === "all" || scenario === "ramp") {
       const options = {
         sockets: setting("sockets", 10_000, 400),

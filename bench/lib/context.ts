@@ -75,11 +75,17 @@ export async function ensureLogins(bench: Bench, system: SystemName, url: string
   bench.progress(`${system}: ${missing.length} logins in ${seconds}s (${rateLimited} answered 429 and waited)`);
 }
 
-/** Sockets for users [from, to), `tabs` each, grouped by worker. */
-export function specsFor(bench: Bench, system: SystemName, from: number, to: number, tabs: number): ClientSpec[][] {
+/** Sockets for users [from, to), `tabs` each, grouped by worker ("bare": no session, no cookie). */
+export function specsFor(
+  bench: Bench,
+  system: SystemName | "bare",
+  from: number,
+  to: number,
+  tabs: number,
+): ClientSpec[][] {
   const perWorker: ClientSpec[][] = bench.workers.map(() => []);
   for (let user = from; user < to; user++) {
-    const cookie = bench.cookies[system][user];
+    const cookie = system === "bare" ? "" : bench.cookies[system][user];
     if (cookie === undefined) throw new Error(`user ${user} has no ${system} session`);
     for (let tab = 0; tab < tabs; tab++) {
       perWorker[workerOf(bench, user)]?.push({ user: `u${user}`, cookie, address: addressOf(user) });
@@ -139,6 +145,11 @@ export async function openSockets(
     bench.progress(`warning: ${why}`);
   }
   return opened;
+}
+
+/** Closes the workers' idle keep-alive HTTP connections (the sockets stay). */
+export async function dropHttp(bench: Bench): Promise<void> {
+  await Promise.all(bench.workers.map((worker) => worker.request("dropHttp", {})));
 }
 
 /** Closes every socket the workers hold, then waits for `pids` to go quiet. */

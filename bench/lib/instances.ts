@@ -17,6 +17,8 @@ import { exited, onExit, spawnNode, spawnTracked, stop, whileAlive } from "./pro
 import type { Protocol } from "./protocol.js";
 
 export type SystemName = "plain" | "tether";
+/** Every kind of server the bench starts: the two systems, and bare Socket.IO (the memory floor). */
+export type ServerKind = SystemName | "bare";
 
 const BENCH_DIR = resolve(import.meta.dirname, "..");
 const SCRATCH = mkdtempSync(join(tmpdir(), "tether-bench-"));
@@ -37,7 +39,7 @@ export type Probe = NodeJS.MemoryUsage & { pubsubMessages: number };
 
 /** One running server process. */
 export interface Instance {
-  readonly system: SystemName;
+  readonly system: ServerKind;
   /** The instance id its `welcome` carries. */
   readonly name: string;
   readonly url: string;
@@ -64,7 +66,7 @@ function launchOf(name: string, nodeFlags: string[] = []) {
   return { launch, probeFile };
 }
 
-function instanceOf(system: SystemName, name: string, port: number, child: ChildProcess, probeFile: string): Instance {
+function instanceOf(system: ServerKind, name: string, port: number, child: ChildProcess, probeFile: string): Instance {
   const url = `http://127.0.0.1:${port}`;
   return {
     system,
@@ -130,6 +132,20 @@ export async function startPlain(redis: TestRedis, options: InstanceOptions): Pr
   );
   await Peer.connect<Protocol>(child, 60_000);
   return instanceOf("plain", options.name, port, child, probeFile);
+}
+
+/** Bare Socket.IO (bench/bare-server.ts): no auth, no adapter, no Redis. */
+export async function startBare(options: InstanceOptions): Promise<Instance> {
+  const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
+  const port = await freePort();
+  const env = { ...process.env, BENCH_PROBE_FILE: probeFile };
+  const child = spawnNode(
+    join(BENCH_DIR, "bare-server.ts"),
+    { env, stdio: ["ignore", "inherit", "inherit", "ipc"] },
+    { ...launch, args: [JSON.stringify({ port, instance: options.name })] },
+  );
+  await Peer.connect<Protocol>(child, 60_000);
+  return instanceOf("bare", options.name, port, child, probeFile);
 }
 
 export function startInstance(system: SystemName, redis: TestRedis, options: InstanceOptions): Promise<Instance> {

@@ -6,9 +6,12 @@
 /** A protocol: for each command kind, what is sent and what comes back. */
 export type Protocol = Record<string, { command: object; result: object }>;
 
-/** Which system a client talks to, and where: Tether (token or ticket handshake) or plain (cookie handshake). */
+/**
+ * Which system a client talks to, and where: Tether (token or ticket handshake), plain (cookie
+ * handshake) or bare Socket.IO (no credentials at all).
+ */
 export interface Target {
-  kind: "plain" | "tether";
+  kind: "plain" | "tether" | "bare";
   /** Base URL: one instance, or the load balancer. */
   url: string;
 }
@@ -57,6 +60,20 @@ export type WorkerProtocol = {
    */
   open: {
     command: { target: Target; clients: ClientSpec[]; concurrency: number; mode: ClientMode };
+    result: { opened: number; failed: number; firstError: string | undefined; latenciesMs: number[] };
+  };
+  /**
+   * Closes the idle keep-alive HTTP connections of every user (the server would after its
+   * keep-alive timeout): what stays is the sockets alone, as an idle socket's memory is measured.
+   */
+  dropHttp: { command: Record<string, never>; result: { agents: number } };
+  /**
+   * Closes every held socket and connects it again, `concurrency` at a time, as its client
+   * would after a dropped connection: with the resume ticket when the mode keeps tickets (a
+   * token when it has none), with the cookie on plain. Counts and latencies as `open`.
+   */
+  reconnect: {
+    command: { concurrency: number };
     result: { opened: number; failed: number; firstError: string | undefined; latenciesMs: number[] };
   };
   /** Closes the `count` oldest sockets (all with no count). */

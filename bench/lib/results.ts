@@ -1,7 +1,9 @@
 /** Each scenario's results as table rows (medians over rounds, Tether ÷ plain) and as SVG charts. */
 import type { FanOutResult } from "./fanout.js";
 import type { IdleResult } from "./idle.js";
+import type { MemoryResult } from "./memory.js";
 import type { RampResult } from "./ramp.js";
+import type { ReconnectResult } from "./reconnects.js";
 import { median, type Row } from "./report.js";
 import type { RoundTrips } from "./round-trips.js";
 import type { SoakOptions, SoakSample } from "./soak.js";
@@ -162,4 +164,46 @@ export function soakChart(samples: SoakSample[], options: SoakOptions): string {
       { name: "heap used + external", color: "#d9480f", points: samples.map((s) => [minutes(s), s.heapMiB]) },
     ],
   });
+}
+
+/** Memory per idle socket: bare Socket.IO, plain, Tether (medians over rounds), Tether as a ratio of each. */
+export function memoryTable(results: MemoryResult[]): string {
+  const of = (system: string, pick: (r: MemoryResult) => number) =>
+    median(results.filter((r) => r.system === system).map(pick));
+  const fmt = (value: number | undefined) => (value === undefined ? "—" : value.toFixed(2));
+  const times = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+  const lines = ["per idle socket     bare Socket.IO   plain   Tether   T/bare   T/plain"];
+  for (const [metric, pick] of [
+    ["heap KiB (used+ext)", (r: MemoryResult) => r.heapKiB],
+    ["RSS KiB (0 → all)", (r: MemoryResult) => r.rssKiB],
+    ["  heap committed KiB", (r: MemoryResult) => r.heapTotalKiB],
+    ["RSS MiB at full", (r: MemoryResult) => r.rssMiBAtFull],
+  ] as const) {
+    const [bare, plain, tether] = [of("bare", pick), of("plain", pick), of("tether", pick)];
+    lines.push(
+      `${metric.padEnd(19)} ${fmt(bare).padStart(14)} ${fmt(plain).padStart(7)} ${fmt(tether).padStart(8)} ${times(tether, bare).padStart(8)} ${times(tether, plain).padStart(9)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Server CPU per first connect and per reconnect (medians over rounds), each Tether variant ÷ plain. */
+export function reconnectTable(results: ReconnectResult[]): string {
+  const of = (variant: string, pick: (r: ReconnectResult) => number) =>
+    median(results.filter((r) => r.variant === variant).map(pick));
+  const plain = { connect: of("plain", (r) => r.connectCpuMs), reconnect: of("plain", (r) => r.reconnectCpuMs) };
+  const x = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+  const f = (v: number | undefined) => (v === undefined ? "—" : v.toFixed(3));
+  const lines = ["variant          connect CPU ms  ÷ plain   reconnect CPU ms  ÷ plain   reconnects failed"];
+  for (const variant of ["plain", "tether+ticket", "tether+token"]) {
+    const connect = of(variant, (r) => r.connectCpuMs);
+    const reconnect = of(variant, (r) => r.reconnectCpuMs);
+    const failed = of(variant, (r) => r.reconnectFailed);
+    lines.push(
+      `${variant.padEnd(16)} ${f(connect).padStart(14)}  ${x(connect, plain.connect).padStart(7)}   ${f(reconnect).padStart(16)}  ${x(reconnect, plain.reconnect).padStart(7)}   ${String(failed ?? "—").padStart(17)}`,
+    );
+  }
+  return lines.join("\n");
 }

@@ -53,6 +53,7 @@ export async function measureRoundTrips(
   connects: number,
 ): Promise<RoundTrips> {
   const system = instance.system;
+  if (system === "bare") throw new Error("round trips: bare Socket.IO has no Redis");
   const redis = bench.redis[system];
   const probe = new RedisProbe(redis.url);
   const tokenReads: number[] = [];

@@ -112,17 +112,29 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
     );
   };
 
+  /**
+   * One `close` listener for every connection (Node calls it with the connection as `this`):
+   * no closure and no `once` wrapper per connection, which an idle WebSocket keeps for its life.
+   */
+  function closed(this: Duplex): void {
+    open -= 1;
+    connectionCounts.open -= 1;
+    if (UPGRADED.has(this)) upgraded -= 1;
+    const connection = connections.get(this);
+    if (connection) {
+      const left = (perAddress.get(connection.address) ?? 1) - 1;
+      if (left > 0) perAddress.set(connection.address, left);
+      else perAddress.delete(connection.address);
+    }
+    measure();
+  }
+
   server.maxConnections = connectionCeiling(cap);
   server.on("connection", (socket: Duplex) => {
     open += 1;
     connectionCounts.open += 1;
     measure();
-    socket.once("close", () => {
-      open -= 1;
-      connectionCounts.open -= 1;
-      if (UPGRADED.has(socket)) upgraded -= 1;
-      measure();
-    });
+    socket.on("close", closed);
   });
 
   /** The connection of a request, counted for its client's address at its first request. */
@@ -132,11 +144,6 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
     const connection = { address: clientIp(req), admitted: false };
     connections.set(req.socket, connection);
     perAddress.set(connection.address, (perAddress.get(connection.address) ?? 0) + 1);
-    req.socket.once("close", () => {
-      const left = (perAddress.get(connection.address) ?? 1) - 1;
-      if (left > 0) perAddress.set(connection.address, left);
-      else perAddress.delete(connection.address);
-    });
     return connection;
   };
 

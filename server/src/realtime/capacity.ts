@@ -2,7 +2,7 @@ import { ErrorCode } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
-import { onLeave } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
 /** A refused client's hint while full: spread over this span, so they do not all come back at once. */
@@ -21,14 +21,17 @@ export class SocketCapacity {
   private held = 0;
   private fullSince: number | undefined;
   private loggedAt = Number.NEGATIVE_INFINITY;
+  private readonly slot: number;
 
   constructor(
     readonly max: number,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    private readonly lifetime: SocketLifetime,
     private readonly random: () => number = Math.random,
   ) {
     metrics.socketCapacity.set(max);
+    this.slot = lifetime.part({ release: () => this.release() });
   }
 
   /** Sockets held: connected, or past this check in their handshake. */
@@ -51,10 +54,12 @@ export class SocketCapacity {
     }
     this.held += 1;
     if (this.full) this.filled();
-    onLeave(socket, () => {
-      this.held -= 1;
-      if (!this.full && this.fullSince !== undefined) this.emptied();
-    });
+    this.lifetime.took(socket, this.slot);
+  }
+
+  private release(): void {
+    this.held -= 1;
+    if (!this.full && this.fullSince !== undefined) this.emptied();
   }
 
   private filled(): void {

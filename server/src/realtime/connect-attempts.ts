@@ -19,7 +19,11 @@ type Connection = TetherSocket["conn"];
  * client's reconnection then opens a new one, which pays the per-address limits again).
  */
 export class ConnectAttempts {
-  private readonly attempts = new WeakMap<Connection, { count: number; pending: boolean }>();
+  /**
+   * Per connection, for its life: its handshakes so far times two, plus one while one is in
+   * flight. A number, not an object: every idle socket's connection keeps its entry.
+   */
+  private readonly attempts = new WeakMap<Connection, number>();
 
   /**
    * Call first in the handshake: throws RATE_LIMITED for a connection past its
@@ -28,10 +32,11 @@ export class ConnectAttempts {
    */
   enter(socket: TetherSocket): (refused: boolean) => void {
     const { conn } = socket;
-    const entry = this.attempts.get(conn) ?? { count: 0, pending: false };
-    this.attempts.set(conn, entry);
-    entry.count += 1;
-    if (entry.count > MAX_CONNECTS_PER_TRANSPORT) {
+    const entry = this.attempts.get(conn) ?? 0;
+    const count = (entry >> 1) + 1;
+    const pending = (entry & 1) === 1;
+    this.attempts.set(conn, (count << 1) | (pending ? 1 : 0));
+    if (count > MAX_CONNECTS_PER_TRANSPORT) {
       // At once, not after a refusal: Engine.IO ignores every packet after this, even those already
       // read in the same chunk (a flood arrives as thousands of frames in one read), and the
       // WebSocket is cut rather than closed politely, so nothing more of the flood is even parsed.
@@ -39,11 +44,13 @@ export class ConnectAttempts {
       terminate(conn);
       throw new TetherError(ErrorCode.RateLimited, "Too many handshakes on one connection.");
     }
-    if (entry.pending) throw new TetherError(ErrorCode.RateLimited, "A handshake is already in progress.");
-    entry.pending = true;
+    if (pending) throw new TetherError(ErrorCode.RateLimited, "A handshake is already in progress.");
+    this.attempts.set(conn, (count << 1) | 1);
     return (refused) => {
-      entry.pending = false;
-      if (refused && entry.count >= MAX_CONNECTS_PER_TRANSPORT) closeAfterRefusal(conn);
+      // Counted since: only the flag is cleared.
+      const now = this.attempts.get(conn) ?? 0;
+      this.attempts.set(conn, now & ~1);
+      if (refused && now >> 1 >= MAX_CONNECTS_PER_TRANSPORT) closeAfterRefusal(conn);
     };
   }
 }

@@ -3,11 +3,11 @@ import type { Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamHead } from "../store/types.js";
 import { CatchUp } from "./catch-up.js";
-import type { Cursor, Gate, StartOffsets } from "./cursor.js";
+import { type Cursor, Cursors, type Gate, type StartOffsets } from "./cursor.js";
 import { offsetOf, startFrom } from "./recovery.js";
 import { StreamRepair } from "./repair.js";
 import { Replayer, roomField } from "./replay.js";
-import { onLeave } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import { StreamWatch } from "./stream-watch.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
@@ -58,12 +58,15 @@ export class Delivery {
   private readonly replayer: Replayer;
   private readonly repair: StreamRepair;
   private readonly catchUp: CatchUp;
+  private readonly part: number;
 
   constructor(
     private readonly io: TetherServer,
     history: HistoryStore,
     private readonly options: DeliveryOptions,
+    private readonly lifetime: SocketLifetime,
   ) {
+    this.part = lifetime.part({ release: (socket) => this.release(socket) });
     this.watch = new StreamWatch(history, options);
     this.replayer = new Replayer(history, options);
     this.repair = new StreamRepair(history, this.watch, this.replayer, {
@@ -95,16 +98,21 @@ export class Delivery {
    */
   prepare(socket: TetherSocket, requested: Map<string, unknown>, options: PrepareOptions): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
-    const cursors = new Map<string, Cursor>(
-      [...requested.keys()].map((stream) => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
+    const cursors = new Cursors(
+      [...requested.keys()].map((stream): [string, Cursor] => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
     );
     const gate: Gate = { socket, cursors, connecting: { starts, heads: options.heads, onStart: options.onStart } };
     this.gates.set(socket.id, gate);
     for (const stream of cursors.keys()) this.watch.join(stream, gate);
-    onLeave(socket, () => {
-      this.gates.delete(socket.id);
-      for (const stream of cursors.keys()) this.watch.leave(stream, gate);
-    });
+    this.lifetime.took(socket, this.part);
+  }
+
+  /** The socket left: its gate and its streams' memberships go. */
+  private release(socket: TetherSocket): void {
+    const gate = this.gates.get(socket.id);
+    if (gate?.socket !== socket) return;
+    this.gates.delete(socket.id);
+    for (const stream of gate.cursors.keys()) this.watch.leave(stream, gate);
   }
 
   /** After connect: where each stream starts (the handshake's `welcome`), then each stream's missed events and `recovery`, then live. */

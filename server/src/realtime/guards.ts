@@ -4,8 +4,8 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { TetherError } from "../errors.js";
 import { HandlerCalls } from "./calls.js";
 import { type EventHandlers, refused } from "./handlers.js";
-import { onLeave } from "./socket-lifetime.js";
-import type { TetherSocket } from "./types.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
+import type { BuiltinListeners, TetherSocket } from "./types.js";
 
 export interface SocketLimits {
   /** Events one socket may send per second (a burst of this many, refilled each second). */
@@ -60,13 +60,17 @@ type Ack = (reply: unknown) => void;
 export class EventGuard {
   private readonly limiters: EventLimiters;
   private readonly calls: HandlerCalls;
+  private readonly shape: { maxDepth: number; maxNodes: number };
 
   constructor(
-    private readonly limits: SocketLimits,
+    limits: SocketLimits,
     private readonly handlers: EventHandlers,
     instance: string,
     private readonly logger: Logger,
+    /** Tether's own events, run here once validated (an event without one goes on to the socket's listeners). */
+    private readonly builtins: BuiltinListeners = {},
   ) {
+    this.shape = { maxDepth: limits.maxPayloadDepth + 1, maxNodes: MAX_PAYLOAD_NODES };
     this.limiters = eventLimiters(limits);
     this.calls = new HandlerCalls(
       handlers,
@@ -81,57 +85,68 @@ export class EventGuard {
     return this.calls.inFlight;
   }
 
-  /** Guards one connected socket's inbound events. */
+  /** Guards one connected socket's inbound events: one small closure per socket, the rest shared. */
   attach(socket: TetherSocket): void {
-    const { logger, handlers } = this;
-    const shape = { maxDepth: this.limits.maxPayloadDepth + 1, maxNodes: MAX_PAYLOAD_NODES };
-    const refuse = (code: ErrorCode, reason: string, ack: Ack | undefined) => {
-      ack?.(refused(code, reason));
-      this.limiters.refused.consume(socket.id).catch(() => {
-        logger.warn({ socket: socket.id, reason }, "disconnecting an abusive socket");
-        socket.disconnect(true);
-      });
-    };
-    socket.use((packet, next) => {
-      const [event, ...rest] = packet;
-      const last = rest.at(-1);
-      let ack: Ack | undefined;
-      if (typeof last === "function") {
-        // Every listener gets the safe acknowledgement in place of Socket.IO's own.
-        ack = safeAck(last as Ack, socket, logger);
-        packet[packet.length - 1] = ack;
-      }
-      const args = ack ? rest.slice(0, -1) : rest;
-      // The arguments array is one level: a payload of depth maxPayloadDepth is allowed.
-      const problem = payloadShapeProblem(args, shape);
-      if (problem !== undefined) return refuse(ErrorCode.InvalidInput, `payload ${problem}`, ack);
-      const name = typeof event === "string" ? event : "";
-      const schema = Object.hasOwn(ClientEventSchemas, name)
-        ? ClientEventSchemas[name as keyof typeof ClientEventSchemas]
-        : undefined;
-      if (!schema && !handlers.has(name)) {
-        return refuse(ErrorCode.InvalidInput, `unknown event "${String(event).slice(0, 64)}"`, ack);
-      }
-      if (schema && !schema.safeParse(args).success) {
-        return refuse(ErrorCode.InvalidInput, `invalid arguments for "${name}"`, ack);
-      }
-      consume(this.limiters, socket)
-        .then(
-          async () => {
-            if (schema) return next();
-            const valid = await handlers.validate(name, args);
-            if (!valid.ok) return refuse(ErrorCode.InvalidInput, valid.message, ack);
-            const reply = await this.calls.run(socket, name, valid.value);
-            if (reply) ack?.(reply);
-          },
-          () => refuse(ErrorCode.RateLimited, "too many events", ack),
-        )
-        .catch((err: unknown) => {
-          // Nothing a client sends may end the process: whatever escaped is logged, the call answered.
-          logger.error({ err: (err as Error)?.message, socket: socket.id }, "an inbound event failed");
-          ack?.(refused(ErrorCode.Internal, "Internal error."));
-        });
+    socket.use((packet, next) => this.inbound(socket, packet, next));
+  }
+
+  private refuse(socket: TetherSocket, code: ErrorCode, reason: string, ack: Ack | undefined): void {
+    ack?.(refused(code, reason));
+    this.limiters.refused.consume(socket.id).catch(() => {
+      this.logger.warn({ socket: socket.id, reason }, "disconnecting an abusive socket");
+      socket.disconnect(true);
     });
+  }
+
+  private inbound(socket: TetherSocket, packet: unknown[], next: (err?: Error) => void): void {
+    const { logger, handlers } = this;
+    const [event, ...rest] = packet;
+    const last = rest.at(-1);
+    let ack: Ack | undefined;
+    if (typeof last === "function") {
+      // Every listener gets the safe acknowledgement in place of Socket.IO's own.
+      ack = safeAck(last as Ack, socket, logger);
+      packet[packet.length - 1] = ack;
+    }
+    const args = ack ? rest.slice(0, -1) : rest;
+    // The arguments array is one level: a payload of depth maxPayloadDepth is allowed.
+    const problem = payloadShapeProblem(args, this.shape);
+    if (problem !== undefined) {
+      this.refuse(socket, ErrorCode.InvalidInput, `payload ${problem}`, ack);
+      return;
+    }
+    const name = typeof event === "string" ? event : "";
+    const schema = Object.hasOwn(ClientEventSchemas, name)
+      ? ClientEventSchemas[name as keyof typeof ClientEventSchemas]
+      : undefined;
+    if (!schema && !handlers.has(name)) {
+      this.refuse(socket, ErrorCode.InvalidInput, `unknown event "${String(event).slice(0, 64)}"`, ack);
+      return;
+    }
+    if (schema && !schema.safeParse(args).success) {
+      this.refuse(socket, ErrorCode.InvalidInput, `invalid arguments for "${name}"`, ack);
+      return;
+    }
+    consume(this.limiters, socket)
+      .then(
+        async () => {
+          if (schema) {
+            const builtin = Object.hasOwn(this.builtins, name) ? this.builtins[name] : undefined;
+            if (builtin) return void builtin.apply(socket, packet.slice(1));
+            return next();
+          }
+          const valid = await handlers.validate(name, args);
+          if (!valid.ok) return this.refuse(socket, ErrorCode.InvalidInput, valid.message, ack);
+          const reply = await this.calls.run(socket, name, valid.value);
+          if (reply) ack?.(reply);
+        },
+        () => this.refuse(socket, ErrorCode.RateLimited, "too many events", ack),
+      )
+      .catch((err: unknown) => {
+        // Nothing a client sends may end the process: whatever escaped is logged, the call answered.
+        logger.error({ err: (err as Error)?.message, socket: socket.id }, "an inbound event failed");
+        ack?.(refused(ErrorCode.Internal, "Internal error."));
+      });
   }
 }
 
@@ -172,8 +187,19 @@ async function consume(limiters: EventLimiters, socket: TetherSocket): Promise<v
 export class SocketCounter {
   private readonly sessions = new Map<string, number>();
   private readonly users = new Map<string, number>();
+  private readonly part: number;
 
-  constructor(private readonly max: { perSession: number; perUser: number }) {}
+  constructor(
+    private readonly max: { perSession: number; perUser: number },
+    private readonly lifetime: SocketLifetime,
+  ) {
+    this.part = lifetime.part({
+      release: ({ data: { sid, userId } }) => {
+        count(this.sessions, sid, -1);
+        count(this.users, userId, -1);
+      },
+    });
+  }
 
   /**
    * Call in the handshake; throws RATE_LIMITED when the session or the user
@@ -188,10 +214,7 @@ export class SocketCounter {
       throw new TetherError(ErrorCode.RateLimited, "Too many connections for this user.");
     count(this.sessions, sid, +1);
     count(this.users, userId, +1);
-    onLeave(socket, () => {
-      count(this.sessions, sid, -1);
-      count(this.users, userId, -1);
-    });
+    this.lifetime.took(socket, this.part);
   }
 }
 

@@ -11,7 +11,7 @@ import type { Delivery } from "./delivery.js";
 import type { SocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
 import type { Rooms } from "./rooms.js";
-import { handshakeRefused } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import type { SocketTickets } from "./socket-tickets.js";
 import { roomStream, userStream } from "./streams.js";
 import type { TetherSocket } from "./types.js";
@@ -41,6 +41,18 @@ function reportedAwaySeconds(auth: unknown): number | undefined {
   return parsed.success && parsed.data !== undefined ? parsed.data / 1000 : undefined;
 }
 
+/**
+ * The spent credential is not kept on the socket for its life (a token or a ticket
+ * string per idle socket, and a credential in memory for no use): set to undefined,
+ * not deleted, so the object keeps its shape.
+ */
+function forgetCredential(auth: unknown): void {
+  if (typeof auth !== "object" || auth === null) return;
+  const sent = auth as { token?: unknown; ticket?: unknown };
+  if (sent.token !== undefined) sent.token = undefined;
+  if (sent.ticket !== undefined) sent.ticket = undefined;
+}
+
 /** The rooms the client asks to keep (`auth.rooms`), with their offsets; unvalidated. */
 function sentRooms(auth: unknown): Record<string, unknown> {
   const rooms = typeof auth === "object" && auth !== null ? (auth as { rooms?: unknown }).rooms : undefined;
@@ -67,6 +79,7 @@ export function handshakeMiddleware(deps: {
   admission: Admission;
   capacity: SocketCapacity;
   attempts: ConnectAttempts;
+  lifetime: SocketLifetime;
   metrics: Metrics;
   isDraining: () => boolean;
   logger: Logger;
@@ -88,6 +101,7 @@ export function handshakeMiddleware(deps: {
       deps.capacity.take(socket);
       const { identity, credential, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
+      forgetCredential(socket.handshake.auth);
       // Rooms granted by roomsOf, plus those the client remembers (runtime joins) that canJoin still allows.
       const asked = Object.keys(sentRooms(socket.handshake.auth)).filter(
         (room) => RoomNameSchema.safeParse(room).success,
@@ -110,10 +124,13 @@ export function handshakeMiddleware(deps: {
       const away = reportedAwaySeconds(socket.handshake.auth);
       if (away !== undefined) metrics.reconnectDuration.observe({ credential }, away);
       ended(false);
+      // The client left while the handshake awaited the store: Socket.IO drops the socket without a
+      // `disconnect`, so what the handshake took is given back here.
+      if (socket.conn.readyState !== "open") deps.lifetime.leave(socket);
       next();
     } catch (err) {
       // Whatever the handshake took (a slot, a delivery gate) is given back: this socket never connects.
-      handshakeRefused(socket);
+      deps.lifetime.leave(socket);
       ended?.(true);
       const error = toTetherError(err);
       metrics.handshakes.inc({ result: error.code });

@@ -4,18 +4,14 @@ import type { HistoryStore } from "../store/types.js";
 import { type HistoryBounds, readHistory } from "./history.js";
 import { type Rooms, refusal } from "./rooms.js";
 import { roomStream, userStream } from "./streams.js";
-import type { TetherSocket } from "./types.js";
+import type { BuiltinListeners, TetherSocket } from "./types.js";
 
 /**
  * `history` (validated and rate-limited by the inbound guard before it gets here): the
  * user's own stream, or a room this socket is in (FORBIDDEN otherwise), read back from
- * the newest or from `before`. One listener shared by every socket.
+ * the newest or from `before`. One listener shared by every socket, called by the guard.
  */
-export function historyEvents(
-  rooms: Rooms,
-  store: HistoryStore,
-  bounds: HistoryBounds,
-): (socket: TetherSocket) => void {
+export function historyEvents(rooms: Rooms, store: HistoryStore, bounds: HistoryBounds): BuiltinListeners {
   function onHistory(this: TetherSocket, request: HistoryRequest, ack?: unknown) {
     if (typeof ack !== "function") return;
     const reply = ack as (result: HistoryAck) => void;
@@ -34,7 +30,5 @@ export function historyEvents(
       },
     );
   }
-  return (socket) => {
-    socket.on(ClientEvent.History, onHistory);
-  };
+  return { [ClientEvent.History]: onHistory } as BuiltinListeners;
 }

@@ -1,7 +1,7 @@
 import { SessionEndReason } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService } from "../auth/service.js";
-import { onLeave } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
 /** Sessions renewed per store call: bounds one script's run time in Redis. */
@@ -30,6 +30,7 @@ export class SessionLiveness {
   private readonly sessions = new Map<string, TrackedSession>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private readonly part: number;
 
   constructor(
     private readonly auth: AuthService,
@@ -38,7 +39,10 @@ export class SessionLiveness {
     private readonly idleTtlMs: number,
     private readonly endSession: (sid: string, reason: SessionEndReason) => void,
     private readonly logger: Logger,
-  ) {}
+    private readonly lifetime: SocketLifetime,
+  ) {
+    this.part = lifetime.part({ release: (socket) => this.untrack(socket.data.sid) });
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.tick(), this.intervalMs).unref();
@@ -65,7 +69,7 @@ export class SessionLiveness {
       tracked.capAt = Math.max(tracked.capAt, capAt);
       tracked.renewAt = Math.max(tracked.renewAt, renewAt);
     } else this.sessions.set(sid, { sockets: 1, capAt, renewAt });
-    onLeave(socket, () => this.untrack(sid));
+    this.lifetime.took(socket, this.part);
   }
 
   private untrack(sid: string): void {

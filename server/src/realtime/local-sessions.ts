@@ -1,6 +1,6 @@
 import { sessionRoom } from "../auth/keys.js";
 import type { TopicBus } from "../store/types.js";
-import { onLeave } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
 /**
@@ -12,8 +12,14 @@ import type { TetherSocket } from "./types.js";
  */
 export class LocalSessions {
   private readonly sockets = new Map<string, Set<TetherSocket>>();
+  private readonly part: number;
 
-  constructor(private readonly topics?: Pick<TopicBus, "watch" | "unwatch">) {}
+  constructor(
+    private readonly lifetime: SocketLifetime,
+    private readonly topics?: Pick<TopicBus, "watch" | "unwatch">,
+  ) {
+    this.part = lifetime.part({ release: (socket) => this.release(socket) });
+  }
 
   /** Adds a socket to its session (in the handshake); it leaves with the socket, whichever way. */
   add(socket: TetherSocket, sid: string): void {
@@ -24,15 +30,17 @@ export class LocalSessions {
       this.sockets.set(room, set);
       this.topics?.watch(room);
     }
-    const own = set;
-    own.add(socket);
-    onLeave(socket, () => {
-      own.delete(socket);
-      if (own.size === 0 && this.sockets.get(room) === own) {
-        this.sockets.delete(room);
-        this.topics?.unwatch(room);
-      }
-    });
+    set.add(socket);
+    this.lifetime.took(socket, this.part);
+  }
+
+  /** The socket left: out of its session's set, and the session's topic unwatched with its last socket. */
+  private release(socket: TetherSocket): void {
+    const room = sessionRoom(socket.data.sid);
+    const set = this.sockets.get(room);
+    if (!set?.delete(socket) || set.size > 0) return;
+    this.sockets.delete(room);
+    this.topics?.unwatch(room);
   }
 
   /** The sockets of the session with this room tag (`session:<tag>`). */

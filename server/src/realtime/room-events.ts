@@ -2,7 +2,7 @@ import { ClientEvent, ErrorCode, type PresenceData } from "@tether/shared";
 import { toTetherError } from "../errors.js";
 import { MEMBERS_LISTED } from "./room-presence.js";
 import { type Rooms, refusal } from "./rooms.js";
-import type { TetherSocket } from "./types.js";
+import type { BuiltinListeners, TetherSocket } from "./types.js";
 
 /** Acknowledges when the client asked for it (the inbound guard made `ack` safe to call with anything). */
 function answer(ack: unknown, reply: unknown): void {
@@ -11,14 +11,13 @@ function answer(ack: unknown, reply: unknown): void {
 
 /**
  * The client's room events (validated by the inbound guard before they get here),
- * as listeners shared by every socket: Socket.IO calls a listener with the socket
- * as `this`, so a connect allocates no closure for them.
+ * as listeners shared by every socket, called with the socket as `this` by the
+ * guard (see `EventGuard`): a connect allocates nothing for them.
  *
  * @example
- * const listen = roomEvents(rooms);
- * io.on("connection", (socket) => listen(socket));
+ * const guard = new EventGuard(limits, handlers, instance, logger, { ...roomEvents(rooms) });
  */
-export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
+export function roomEvents(rooms: Rooms): BuiltinListeners {
   function onJoin(
     this: TetherSocket,
     { room, offset, presence }: { room: string; offset?: string; presence?: PresenceData },
@@ -49,10 +48,10 @@ export function roomEvents(rooms: Rooms): (socket: TetherSocket) => void {
   function onPresenceSet(this: TetherSocket, { room, data }: { room: string; data: PresenceData }, ack?: unknown) {
     void rooms.setPresence(this, room, data).then((result) => answer(ack, result));
   }
-  return (socket) => {
-    socket.on(ClientEvent.PresenceSet, onPresenceSet);
-    socket.on(ClientEvent.RoomJoin, onJoin);
-    socket.on(ClientEvent.RoomLeave, onLeave);
-    socket.on(ClientEvent.RoomMembers, onMembers);
-  };
+  return {
+    [ClientEvent.PresenceSet]: onPresenceSet,
+    [ClientEvent.RoomJoin]: onJoin,
+    [ClientEvent.RoomLeave]: onLeave,
+    [ClientEvent.RoomMembers]: onMembers,
+  } as BuiltinListeners;
 }

@@ -9,7 +9,7 @@ import { RoomBounds, type RoomLimits } from "./room-bounds.js";
 import type { RoomControl } from "./room-control.js";
 import { MEMBERS_LISTED, PRESENCE_DATA_LIMITS, presenceJson, presenceRoom, RoomPresence } from "./room-presence.js";
 import { REALTIME_DEFAULTS } from "./settings.js";
-import { onLeave } from "./socket-lifetime.js";
+import type { SocketLifetime } from "./socket-lifetime.js";
 import { roomStream } from "./streams.js";
 import type { TetherServer, TetherSocket } from "./types.js";
 
@@ -35,7 +35,10 @@ export interface AdmittedRooms {
 interface SocketRooms {
   socket: TetherSocket;
   granted: ReadonlySet<string>;
-  /** Each joined room is held in the bounds until the socket leaves it. */
+  /**
+   * Each joined room is held in the bounds until the socket leaves it. A socket in no room
+   * shares `NOT_JOINED` (never added to): its own set is made at its first join.
+   */
   joined: Set<string>;
   /** Runtime joins in progress (created on the first); a new room is held from the start of its join. */
   joining?: Set<string>;
@@ -48,6 +51,8 @@ interface SocketRooms {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+/** The rooms of a socket in none: shared, only read and deleted from (see `SocketRooms.joined`). */
+const NOT_JOINED = new Set<string>();
 const NO_ROOMS: readonly string[] = [];
 /** Sockets whose rooms `recheck` asks about at once: a recheck of a busy instance does not flood the host's checks. */
 const RECHECK_BATCH = 64;
@@ -64,6 +69,7 @@ export class Rooms {
   private readonly sockets = new Map<string, SocketRooms>();
   private readonly bounds: RoomBounds;
   private readonly presence: RoomPresence;
+  private readonly part: number;
 
   constructor(
     io: TetherServer,
@@ -81,7 +87,9 @@ export class Rooms {
       maxPresenceBytes?: number;
       logger: Logger;
     },
+    private readonly lifetime: SocketLifetime,
   ) {
+    this.part = lifetime.part({ release: (socket) => this.release(socket) });
     this.bounds = new RoomBounds(options.limits ?? { perUser: 0, perInstance: 0 });
     this.presence = new RoomPresence(io, store, options);
   }
@@ -138,18 +146,24 @@ export class Rooms {
     const state: SocketRooms = {
       socket,
       granted: admitted.granted.size > 0 ? admitted.granted : NONE,
-      joined: new Set(within),
+      joined: within.length > 0 ? new Set(within) : NOT_JOINED,
       present: false,
       revoked: revoked.length > 0 ? revoked : NO_ROOMS,
     };
     this.sockets.set(socket.id, state);
-    onLeave(socket, () => {
-      this.sockets.delete(socket.id);
-      for (const room of state.joined) {
-        this.bounds.release(userId, room);
-        if (state.present) void this.presence.count(userId, room, -1);
-      }
-    });
+    this.lifetime.took(socket, this.part);
+  }
+
+  /** The socket left: its rooms' bounds and presence counts are given back. */
+  private release(socket: TetherSocket): void {
+    const state = this.sockets.get(socket.id);
+    if (state?.socket !== socket) return;
+    const { userId } = socket.data;
+    this.sockets.delete(socket.id);
+    for (const room of state.joined) {
+      this.bounds.release(userId, room);
+      if (state.present) void this.presence.count(userId, room, -1);
+    }
   }
 
   /** On connection: revoked rooms are told, and the socket's rooms count it present. */
@@ -205,6 +219,7 @@ export class Rooms {
       }
       let members: MembersRead | undefined;
       if (fresh) {
+        if (state.joined === NOT_JOINED) state.joined = new Set();
         state.joined.add(room);
         socket.join(presenceRoom(room));
         members = await this.presence.count(userId, room, +1, true, json);

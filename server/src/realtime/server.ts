@@ -27,8 +27,9 @@ import { roomEvents } from "./room-events.js";
 import { type CanJoin, Rooms } from "./rooms.js";
 import { SessionEnds } from "./session-end.js";
 import { REALTIME_DEFAULTS, type RealtimeConfig } from "./settings.js";
+import { SocketLifetime } from "./socket-lifetime.js";
 import { SocketTickets } from "./socket-tickets.js";
-import type { TetherServer } from "./types.js";
+import type { BuiltinListeners, TetherServer } from "./types.js";
 
 /** The message that ends a session's sockets, on the session's topic (its room tag, not the session id). */
 interface SessionEndedMessage {
@@ -133,17 +134,24 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     adapter: backend.kind === "redis" ? redisAdapter(backend) : undefined,
   });
 
-  const delivery = new Delivery(io, deps.history, {
-    checkIntervalMs: settings.streamCheckIntervalMs,
-    replayBufferBytes: settings.socketLimits.replayBufferBytes,
-    metrics: deps.metrics,
-    logger,
-  });
+  // What each socket holds here (a slot, its cursors, its counts) is given back through one lifetime.
+  const lifetime = new SocketLifetime();
+  const delivery = new Delivery(
+    io,
+    deps.history,
+    {
+      checkIntervalMs: settings.streamCheckIntervalMs,
+      replayBufferBytes: settings.socketLimits.replayBufferBytes,
+      metrics: deps.metrics,
+      logger,
+    },
+    lifetime,
+  );
   delivery.start().catch((err: unknown) => logger.error({ err }, "could not subscribe to published events"));
   // One message per ended session on the session's own sharded channel, heard by the instances
   // holding its sockets: each tells its own sockets, then disconnects them. (An adapter broadcast
   // plus a separate disconnectSockets request can arrive in the wrong order.)
-  const sessions = new LocalSessions(backend.topics);
+  const sessions = new LocalSessions(lifetime, backend.topics);
   const endLocal = (room: string, reason: SessionEndReason) => {
     for (const socket of sessions.of(room)) {
       socket.emit(ServerEvent.SessionEnded, { reason });
@@ -178,18 +186,25 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     settings.sessionIdleTtlMs,
     endSession,
     logger,
+    lifetime,
   );
   liveness.start();
 
-  const rooms = new Rooms(io, delivery, backend.presence, {
-    instanceId: settings.instanceId,
-    canJoin: deps.canJoin ?? (() => false),
-    roomsOf,
-    intervalMs: settings.sessionCheckIntervalMs,
-    limits: settings.roomLimits,
-    maxPresenceBytes: settings.maxPresenceBytes,
-    logger,
-  });
+  const rooms = new Rooms(
+    io,
+    delivery,
+    backend.presence,
+    {
+      instanceId: settings.instanceId,
+      canJoin: deps.canJoin ?? (() => false),
+      roomsOf,
+      intervalMs: settings.sessionCheckIntervalMs,
+      limits: settings.roomLimits,
+      maxPresenceBytes: settings.maxPresenceBytes,
+      logger,
+    },
+    lifetime,
+  );
   rooms.start();
   // Room instructions from the host, sent by any instance (the sender applied its own already:
   // it knows its messages by an id of this process, not the configurable instance id).
@@ -211,12 +226,17 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
   };
   const admission = new Admission(settings.admission, deps.metrics);
   admission.start();
-  const capacity = new SocketCapacity(settings.maxSockets, deps.metrics, logger);
-  const socketCounts = new SocketCounter({
-    perSession: settings.socketLimits.socketsPerSession,
-    perUser: settings.socketLimits.socketsPerUser,
+  const capacity = new SocketCapacity(settings.maxSockets, deps.metrics, logger, lifetime);
+  const socketCounts = new SocketCounter(
+    { perSession: settings.socketLimits.socketsPerSession, perUser: settings.socketLimits.socketsPerUser },
+    lifetime,
+  );
+  // Tether's own events are run by the guard once validated: no listener per socket.
+  const guard = new EventGuard(settings.socketLimits, deps.handlers, settings.instanceId, logger, {
+    [ClientEvent.Echo]: echo as BuiltinListeners[string],
+    ...roomEvents(rooms),
+    ...historyEvents(rooms, deps.history, settings.history),
   });
-  const guard = new EventGuard(settings.socketLimits, deps.handlers, settings.instanceId, logger);
   const tickets = new SocketTickets(io, deps.auth, settings.resumeTicketTtlMs);
   tickets.start();
   io.use(
@@ -232,21 +252,17 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
       admission,
       capacity,
       attempts: new ConnectAttempts(),
+      lifetime,
       metrics: deps.metrics,
       isDraining: deps.isDraining,
       logger,
     }),
   );
-  const listenToRooms = roomEvents(rooms);
-  const listenToHistory = historyEvents(rooms, deps.history, settings.history);
   io.on("connection", (socket) => {
     guard.attach(socket);
     liveness.track(socket);
     rooms.connected(socket);
     void delivery.resume(socket);
-    socket.on(ClientEvent.Echo, echo);
-    listenToRooms(socket);
-    listenToHistory(socket);
     runConnectionHooks(socket, deps.hooks ?? {}, settings.instanceId, logger);
   });
   const stop = () => {
@@ -261,7 +277,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
   return { io, liveness, delivery, admission, capacity, rooms, ephemeral, endSession, roomControl, stop };
 }
 
-/** `echo`: acknowledges with its payload (one listener for every socket, no closure per connect). */
+/** `echo`: acknowledges with its payload (one listener for every socket, called by the guard). */
 function echo(payload: unknown, ack?: unknown): void {
   if (typeof ack === "function") ack(payload);
 }

@@ -1,56 +1,76 @@
 import type { TetherSocket } from "./types.js";
 
-/**
- * What runs when a socket leaves: the callbacks registered with `onLeave`, in
- * order, behind one listener pair per socket (not one pair and one closure per
- * callback: a connect registers several). `null` once it has left.
- */
-const LEAVE = Symbol("tether.leave");
-type Leaving = TetherSocket & { [LEAVE]?: { callbacks: (() => void)[]; leave: () => void } | null };
-
-/** The socket leaves: every callback once, the listeners off. */
-function left(socket: Leaving): void {
-  const leaving = socket[LEAVE];
-  if (!leaving) return;
-  socket[LEAVE] = null;
-  socket.off("disconnect", leaving.leave);
-  socket.conn.off("close", leaving.leave);
-  for (const fn of leaving.callbacks) fn();
+/** A part of the instance that holds something for a socket until it leaves (a slot, a cursor, a count). */
+export interface Holder {
+  /** Gives back what this part holds for the socket: called once, when it leaves. */
+  release(socket: TetherSocket): void;
 }
 
+/** Which parts hold something for a socket (one bit each), or LEFT once it has left. */
+const HELD = Symbol("tether.held");
+const LEFT = -1;
+type Tracked = TetherSocket & { [HELD]?: number };
+
+/** Parts per lifetime, at most: one bit each in a small integer. */
+const MAX_PARTS = 30;
+
 /**
- * Calls `fn` exactly once when the socket leaves this instance, whichever way:
- * its `disconnect`, its connection closing before it connected (the client
- * left mid-handshake: Socket.IO then never emits `disconnect`), or its
- * handshake being refused (`handshakeRefused`). Register anything taken in
- * the handshake here, so no path out of it keeps it. Callbacks run in the
- * order they were registered.
+ * What runs when a socket leaves this instance, whichever way: its `disconnect`,
+ * its connection closing before it connected (the client left mid-handshake:
+ * Socket.IO then never emits `disconnect`; the handshake calls `leave` when it
+ * finds the connection gone), or its handshake being refused (`leave` too).
+ *
+ * Memory is the point: per socket there is one small integer (which parts hold
+ * something for it) and one `disconnect` listener shared by every socket (no
+ * closure, no `once` wrapper, no callback list). Each part registers once, at
+ * start, and releases what it holds from the socket alone (its id, its data).
+ * Parts release in the order they were registered.
  *
  * @example
- * slots.take(sid);
- * onLeave(socket, () => slots.free(sid));
+ * const slot = lifetime.part({ release: () => free() });
+ * take(); lifetime.took(socket, slot);
  */
-export function onLeave(socket: TetherSocket, fn: () => void): void {
-  const target = socket as Leaving;
-  const leaving = target[LEAVE];
-  if (leaving) {
-    leaving.callbacks.push(fn);
-    return;
-  }
-  // Gone already (the client left while the handshake awaited the store, or it left before): nothing will fire later.
-  if (leaving === null || socket.conn.readyState === "closed") {
-    target[LEAVE] = null;
-    fn();
-    return;
-  }
-  const leave = () => left(target);
-  target[LEAVE] = { callbacks: [fn], leave };
-  socket.once("disconnect", leave);
-  // A connected socket's `disconnect` comes first (Socket.IO listens to the connection before us).
-  socket.conn.once("close", leave);
-}
+export class SocketLifetime {
+  private readonly parts: Holder[] = [];
+  /** The one `disconnect` listener: Socket.IO calls it with the socket as `this`. */
+  private readonly onDisconnect: (this: TetherSocket) => void;
 
-/** The handshake refused the socket: it will never connect, so it leaves now. */
-export function handshakeRefused(socket: TetherSocket): void {
-  if (!socket.connected) left(socket as Leaving);
+  constructor() {
+    const lifetime = this;
+    this.onDisconnect = function (this: TetherSocket) {
+      lifetime.leave(this);
+    };
+  }
+
+  /** Registers a part; the returned bit is what `took` is told. */
+  part(holder: Holder): number {
+    if (this.parts.length >= MAX_PARTS) throw new Error("SocketLifetime: too many parts");
+    this.parts.push(holder);
+    return 1 << (this.parts.length - 1);
+  }
+
+  /** The part `bit` now holds something for the socket: released once it leaves (at once if it has left). */
+  took(socket: TetherSocket, bit: number): void {
+    const tracked = socket as Tracked;
+    const held = tracked[HELD];
+    if (held === LEFT) {
+      this.release(socket, bit);
+      return;
+    }
+    if (held === undefined) socket.on("disconnect", this.onDisconnect);
+    tracked[HELD] = (held ?? 0) | bit;
+  }
+
+  /** The socket has left (or will never connect): every part releases what it holds, once. */
+  leave(socket: TetherSocket): void {
+    const tracked = socket as Tracked;
+    const held = tracked[HELD];
+    tracked[HELD] = LEFT;
+    if (held === undefined || held === LEFT) return;
+    this.release(socket, held);
+  }
+
+  private release(socket: TetherSocket, bits: number): void {
+    for (let i = 0; i < this.parts.length; i++) if (bits & (1 << i)) this.parts[i]?.release(socket);
+  }
 }

@@ -1,0 +1,111 @@
+/**
+ * The capacity ramp: one instance at its defaults (Tether: the socket cap from the fd limit,
+ * 18,508 with 20,000 descriptors) taken in steps (0 → 5k → 10k → 18k by default), the same
+ * for plain. Per step: connects/s, server CPU per connect, failed connects, and heap and RSS
+ * per socket of the step (after a full GC at each step's end). The client workers hold the
+ * sockets, each process with its own descriptors.
+ */
+import { type Bench, closeSockets, ensureLogins, inOrder, openSockets, specsFor } from "./context.js";
+import { type SystemName, startInstance } from "./instances.js";
+import { cpuMeter, settle } from "./proc-stats.js";
+
+export interface StepsOptions {
+  /** Socket counts at the end of each step, ascending. */
+  steps: number[];
+  tabs: number;
+  concurrency: number;
+}
+
+export interface StepResult {
+  system: SystemName;
+  /** Sockets at the end of the step. */
+  sockets: number;
+  connectsPerSecond: number;
+  serverCpuMsPerConnect: number;
+  heapKiBPerSocket: number;
+  rssKiBPerSocket: number;
+  rssMiB: number;
+  failed: number;
+  firstError: string | undefined;
+}
+
+async function stepsOnce(bench: Bench, system: SystemName, options: StepsOptions): Promise<StepResult[]> {
+  const redis = bench.redis[system];
+  const instance = await startInstance(system, redis, { name: `${system}-1`, nodeFlags: bench.nodeFlags });
+  const pids = [instance.pid, redis.pid() ?? 0];
+  const results: StepResult[] = [];
+  try {
+    const last = options.steps.at(-1) ?? 0;
+    await ensureLogins(bench, system, instance.url, Math.ceil(last / options.tabs));
+    const target = { kind: system, url: instance.url };
+    await openSockets(bench, target, specsFor(bench, system, 0, 25, options.tabs), 10);
+    await closeSockets(bench, pids);
+    let users = 0;
+    let memory = await instance.probe();
+    for (const step of options.steps) {
+      const to = Math.ceil(step / options.tabs);
+      const cpu = cpuMeter(instance.pid);
+      const started = performance.now();
+      const opened = await openSockets(
+        bench,
+        target,
+        specsFor(bench, system, users, to, options.tabs),
+        options.concurrency,
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const cpuMs = cpu();
+      await settle(pids, { windowMs: 300, maxMs: 10_000 });
+      const now = await instance.probe();
+      const n = Math.max(1, opened.opened);
+      results.push({
+        system,
+        sockets: step,
+        connectsPerSecond: opened.opened / seconds,
+        serverCpuMsPerConnect: cpuMs / n,
+        heapKiBPerSocket: (now.heapUsed + now.external - memory.heapUsed - memory.external) / 1024 / n,
+        rssKiBPerSocket: (now.rss - memory.rss) / 1024 / n,
+        rssMiB: now.rss / 2 ** 20,
+        failed: opened.failed,
+        firstError: opened.firstError,
+      });
+      bench.progress(
+        `steps ${system}: ${step} sockets, ${(opened.opened / seconds).toFixed(0)} connects/s, ${opened.failed} failed`,
+      );
+      memory = now;
+      users = to;
+    }
+    await closeSockets(bench, pids);
+    return results;
+  } finally {
+    await instance.stop();
+  }
+}
+
+/** The stepped ramp, plain and Tether (one instance each, in turn). */
+export async function runSteps(bench: Bench, options: StepsOptions): Promise<StepResult[]> {
+  const results: StepResult[] = [];
+  for (const system of inOrder<SystemName>(["plain", "tether"], 0)) {
+    bench.progress(`steps ${system}: 0 → ${options.steps.join(" → ")} sockets`);
+    results.push(...(await stepsOnce(bench, system, options)));
+  }
+  return results;
+}
+
+/** One line per step: plain, Tether, and the ratios. */
+export function stepsTable(results: StepResult[]): string {
+  const lines = [
+    "sockets  connects/s plain  Tether  ratio   CPU ms/connect plain  Tether  ratio   heap KiB/socket plain  Tether   RSS KiB/socket plain  Tether   RSS MiB T   failed T",
+  ];
+  const steps = [...new Set(results.map((r) => r.sockets))];
+  for (const step of steps) {
+    const p = results.find((r) => r.system === "plain" && r.sockets === step);
+    const t = results.find((r) => r.system === "tether" && r.sockets === step);
+    const f = (v: number | undefined, digits = 1) => (v === undefined ? "—" : v.toFixed(digits));
+    const x = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+    lines.push(
+      `${String(step).padStart(7)}  ${f(p?.connectsPerSecond, 0).padStart(16)}  ${f(t?.connectsPerSecond, 0).padStart(6)}  ${x(t?.connectsPerSecond, p?.connectsPerSecond).padStart(5)}   ${f(p?.serverCpuMsPerConnect, 3).padStart(20)}  ${f(t?.serverCpuMsPerConnect, 3).padStart(6)}  ${x(t?.serverCpuMsPerConnect, p?.serverCpuMsPerConnect).padStart(5)}   ${f(p?.heapKiBPerSocket, 2).padStart(21)}  ${f(t?.heapKiBPerSocket, 2).padStart(6)}   ${f(p?.rssKiBPerSocket, 2).padStart(20)}  ${f(t?.rssKiBPerSocket, 2).padStart(6)}   ${f(t?.rssMiB, 0).padStart(9)}   ${String(t?.failed ?? "—").padStart(8)}${t?.firstError ? ` (${t.firstError})` : ""}`,
+    );
+  }
+  return lines.join("\n");
+}

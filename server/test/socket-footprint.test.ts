@@ -1,0 +1,117 @@
+/**
+ * Issue 21, memory at Socket.IO's floor: what an idle connected socket carries on
+ * the server. One `disconnect` listener shared by every socket (no leave closures,
+ * no `once` wrappers), no listener per socket for Tether's own events (the inbound
+ * guard runs them), and the spent credential not kept on the socket. Tether's
+ * events still answer, hostile ones are still refused, and a socket's slot is
+ * given back when it goes.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ErrorCode } from "@tether/shared";
+import type { TestClient } from "@tether/testkit/client";
+import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
+import { waitFor } from "@tether/testkit/wait";
+import express from "express";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTether, loadConfig, type Tether } from "../src/index.js";
+import type { TetherSocket } from "../src/realtime/types.js";
+import { API_KEY, tab } from "./security/rooms-host.js";
+
+const MAX_SOCKETS = 8;
+const sockets = new Map<string, TetherSocket>();
+let tether: Tether;
+let http: Server;
+let url: string;
+const opened: TestClient[] = [];
+
+beforeAll(async () => {
+  const config = loadConfig({
+    REDIS_URL: "",
+    LOG_LEVEL: "silent",
+    TETHER_API_KEY: API_KEY,
+    TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: "off",
+    // The bound the last test works at: a leaked slot would refuse its last sockets.
+    TETHER_MAX_SOCKETS: String(MAX_SOCKETS),
+  });
+  tether = await createTether({
+    config,
+    store: "memory",
+    logger: pino({ level: "silent" }),
+    login: apiKeyAndUserLogin(config),
+    // Keeps the server's socket object for the test to look at; registers no listener.
+    onConnect: (_identity, socket) => {
+      sockets.set(socket.id, socket);
+    },
+  });
+  const app = express();
+  app.use(tether.router);
+  http = createServer(app);
+  tether.attach(http);
+  await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
+  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  for (const t of opened) t.client.close();
+  await tether?.close();
+  await new Promise<void>((done) => http?.close(() => done()));
+});
+
+/** The server's socket of a client, once its connect hook ran. */
+async function serverSocket(id: string | undefined): Promise<TetherSocket> {
+  await waitFor("the connect hook", () => id !== undefined && sockets.has(id));
+  return sockets.get(id ?? "") as TetherSocket;
+}
+
+describe("per-socket state of an idle socket", () => {
+  it("one shared disconnect listener, none for Tether's events, no spent credential kept", async () => {
+    const [alice, bob] = [await tab(url, "alice", opened), await tab(url, "bob", opened)];
+    const [a, b] = [await serverSocket(alice.client.socket.id), await serverSocket(bob.client.socket.id)];
+    // Socket.IO's own `error` no-op, and Tether's one `disconnect` listener: nothing else.
+    expect(a.eventNames().sort()).toEqual(["disconnect", "error"]);
+    expect(a.listenerCount("error")).toBe(1);
+    expect(a.listenerCount("disconnect")).toBe(1);
+    // The same function for every socket: no closure per socket.
+    expect(a.listeners("disconnect")[0]).toBe(b.listeners("disconnect")[0]);
+    expect((a.handshake.auth as { token?: unknown }).token).toBeUndefined();
+  });
+
+  it("Tether's events still answer through the guard; hostile ones are refused and a bystander keeps its socket", async () => {
+    const [carol, dave] = [await tab(url, "carol", opened), await tab(url, "dave", opened)];
+    const socket = carol.client.socket;
+    expect(await socket.timeout(5_000).emitWithAck("echo", { deep: { a: [1, 2] } })).toEqual({ deep: { a: [1, 2] } });
+    const history = (await socket.timeout(5_000).emitWithAck("history", {})) as { ok: boolean };
+    expect(history.ok).toBe(true);
+    const members = (await socket.timeout(5_000).emitWithAck("room:members", { room: "nowhere" })) as {
+      error?: { code: string };
+    };
+    expect(members.error?.code).toBe(ErrorCode.Forbidden);
+    // Wrong-typed, long and deep arguments for built-in events: refused with INVALID_INPUT, never run.
+    let deep: unknown = 1;
+    for (let i = 0; i < 200; i++) deep = [deep];
+    for (const bad of [{ room: 42 }, { room: "x".repeat(10_000) }, deep, "not an object"]) {
+      const reply = (await socket.timeout(5_000).emitWithAck("room:join", bad as { room: string })) as {
+        error?: { code: string };
+      };
+      expect(reply.error?.code).toBe(ErrorCode.InvalidInput);
+    }
+    expect(socket.connected).toBe(true);
+    expect(await dave.client.socket.timeout(5_000).emitWithAck("echo", "still here")).toBe("still here");
+  });
+
+  it("sockets that leave give their slots back: after 20 connects and leaves the instance still fills to its cap", async () => {
+    for (let i = 0; i < 20; i++) {
+      const t = await tab(url, `erin${i}`, opened);
+      const id = t.client.socket.id;
+      t.client.close();
+      await waitFor("the server saw it leave", () => sockets.get(id ?? "")?.connected === false);
+    }
+    // Four sockets are held by the tests above: four more reach the cap.
+    const held = [...sockets.values()].filter((s) => s.connected).length;
+    for (let i = held; i < MAX_SOCKETS; i++) {
+      const t = await tab(url, `frank${i}`, opened);
+      expect(t.client.socket.connected).toBe(true);
+    }
+  });
+});
