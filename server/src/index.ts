@@ -23,6 +23,7 @@ export type { Capacity } from "./env/capacity.js";
 export { ErrorCode, TetherError } from "./errors.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, type HttpServerGateOptions, httpServerOptions } from "./http/server-limits.js";
+export type { GrantFor } from "./http/host-token.js";
 export type { HttpLimits } from "./http/settings.js";
 export type { AdmissionLimits } from "./realtime/admission.js";
 export type { EventContext, EventHandler } from "./realtime/handlers.js";
