@@ -130,7 +130,12 @@ function field(body: unknown, name: string): unknown {
 function hostRefusal(err: unknown): unknown {
   if (!(err instanceof TetherClientError) || (err.status !== 401 && err.status !== 403)) return err;
   if (err.code === ErrorCode.OriginForbidden || SESSION_GONE_CODES.has(err.code as ErrorCode)) return err;
-  return new TetherClientError({ code: ClientErrorCode.Unauthorized, message: err.message, status: err.status, cause: err });
+  return new TetherClientError({
+    code: ClientErrorCode.Unauthorized,
+    message: err.message,
+    status: err.status,
+    cause: err,
+  });
 }
 
 function badBody(status: number, route: string): TetherClientError {
