@@ -56,6 +56,8 @@ describe("tether.tokenRouteFor and the client's tokenUrl (Redis)", () => {
   });
 
   it("the route mints a token the client connects with (tokenUrl), and connect() returns the client", async () => {
+    // The fixture's host passes `server` to createTether: attached already.
+    expect(() => app.tether.attach(app.http)).toThrow("already attached");
     const t = await signedIn(app);
     expect(t.client.connect()).toBe(t.client);
     await t.welcomed(1);
