@@ -48,9 +48,7 @@ export function connectionConfig(
 ): ClientConfig {
   const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
   if (options.getToken !== undefined && options.tokenUrl !== undefined)
-    throw new TypeError(
-      "createTetherClient: give `getToken` or `tokenUrl`, not both (`tokenUrl` is a route the client POSTs to for its token; `getToken` fetches it itself)",
-    );
+    throw new TypeError("createTetherClient: give `getToken` or `tokenUrl`, not both");
   const origin = resolveOrigin(options.url);
   const basePath = normaliseBasePath(options.basePath);
   return {
