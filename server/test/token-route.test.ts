@@ -145,6 +145,15 @@ describe("tether.tokenRouteFor and the client's tokenUrl (Redis)", () => {
       expect(JSON.parse(text)).toEqual({ error: { code: ErrorCode.Internal, message: expect.any(String) } });
       expect(text).not.toMatch(/database|\/srv\/|TypeError|at |issueTokenFor/);
     }
+    expect(() => app.tether.tokenRouteFor(42 as never)).toThrow(TypeError);
+    // A token URL whose answer has no usable token: retried as a bad response, never a crash.
+    const confused = startClient(app.url, { tokenUrl: "/my/bad-body" });
+    opened.push(confused);
+    const confusedErrors = errorsOf(confused);
+    confused.client.connect();
+    await waitFor("two bad responses", () => confusedErrors.filter((err) => err.code === "BAD_RESPONSE").length >= 2);
+    expect(confused.client.state).toBe("connecting");
+    confused.client.close();
     expect(await bystander.client.echo("still here")).toBe("still here");
     expect(bystander.client.state).toBe("connected");
     expect(bystander.welcomes).toHaveLength(1);
