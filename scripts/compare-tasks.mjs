@@ -17,12 +17,6 @@ const COMPARED = join(ROOT, "docs/guides/compared.md");
 const BIOME = join(ROOT, "node_modules/.bin/biome");
 const PEERS = ["tether", "socket.io", "centrifugo", "ably"];
 const TASKS = [1, 2, 3, 4, 5];
-/**
- * Tasks where Tether is longer than the shortest peer, each with its count as recorded: the
- * check fails if the count grows, and once Tether is no longer longer (remove the entry then).
- * Why each is longer is in compared.md ("Where Tether is longer").
- */
-const KNOWN_LONGER = new Map([[1, 7]]);
 
 /** The fenced code blocks of a Markdown text. */
 const blocksOf = (text) => [...text.matchAll(/```(?:ts|js)\n([\s\S]*?)```/g)].map((m) => m[1]);
@@ -73,13 +67,8 @@ for (const task of TASKS) {
     return lines(blocks ?? []);
   });
   const shortestPeer = Math.min(...counts.slice(1));
-  const allowed = KNOWN_LONGER.get(task);
-  if (allowed === undefined && counts[0] > shortestPeer)
+  if (counts[0] > shortestPeer)
     problems.push(`task ${task}: Tether ${counts[0]} lines, the shortest peer ${shortestPeer}`);
-  if (allowed !== undefined && counts[0] > allowed)
-    problems.push(`task ${task}: Tether ${counts[0]} lines, more than the ${allowed} recorded`);
-  if (allowed !== undefined && counts[0] <= shortestPeer)
-    problems.push(`task ${task}: Tether is no longer longer than the shortest peer: remove it from KNOWN_LONGER`);
   rows.push(
     `| ${task} | ${counts.map((n, i) => (i > 0 && n === shortestPeer ? `**${n}**` : String(n))).join(" | ")} |`,
   );

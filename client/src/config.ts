@@ -22,6 +22,8 @@ export interface ClientConfig {
   resumeTickets: boolean;
   /** The host's token source; undefined: `POST /api/auth/ws-token`. */
   getToken: (() => Promise<{ token: string; expiresAt?: number }>) | undefined;
+  /** The host's token route (`tokenUrl`), absolute; undefined: `getToken` or Tether's route. */
+  tokenUrl: string | undefined;
   /** How long a wake-up check waits for the server's answer before replacing the socket. */
   wakeCheckTimeoutMs: number;
   /** Listen to the page's own wake-ups (`online`, visible, `pageshow`); off where tabs report them instead. */
@@ -45,6 +47,8 @@ export function connectionConfig(
   withCookieJar: CookieJarWrapper | undefined,
 ): ClientConfig {
   const timeoutMs = options.tokenRequestTimeoutMs ?? CLIENT_DEFAULTS.tokenRequestTimeoutMs;
+  if (options.getToken !== undefined && options.tokenUrl !== undefined)
+    throw new TypeError("createTetherClient: give `getToken` or `tokenUrl`, not both");
   const origin = resolveOrigin(options.url);
   const basePath = normaliseBasePath(options.basePath);
   return {
@@ -60,6 +64,7 @@ export function connectionConfig(
     random: options.random ?? Math.random,
     resumeTickets: options.resumeTickets ?? true,
     getToken: options.getToken,
+    tokenUrl: options.tokenUrl === undefined ? undefined : resolveTokenUrl(options.tokenUrl, origin),
     wakeCheckTimeoutMs: options.wakeCheckTimeoutMs ?? WAKE_CHECK_TIMEOUT_MS,
     watchWake: true,
     log: new ClientLog(options.logger, options.logLevel),
@@ -82,6 +87,11 @@ function resolveOrigin(url: string | undefined): string {
   }
   const base = isBrowser() ? location.href : undefined;
   return new URL(url, base).origin;
+}
+
+/** The host's token route, absolute: relative to the page in a browser, else to the server's origin. */
+function resolveTokenUrl(tokenUrl: string | URL, origin: string): string {
+  return new URL(tokenUrl, isBrowser() ? location.href : origin).href;
 }
 
 /** The storage key of a Tether server's offsets: one per server a page talks to. */

@@ -117,7 +117,7 @@ export abstract class ClientFacade implements TetherClient {
   }
 
   abstract stats(): ClientStats;
-  abstract connect(): void;
+  abstract connect(): this;
   abstract disconnect(): void;
   abstract reconnectNow(): void;
   /** Stops wanting the connection, ending in `final`; requests are refused from now on. */

@@ -1,4 +1,11 @@
-import { type LoginResponse, Route, type SessionResponse, type WsTokenResponse } from "@tether/shared";
+import {
+  ErrorCode,
+  type LoginResponse,
+  Route,
+  SESSION_GONE_CODES,
+  type SessionResponse,
+  type WsTokenResponse,
+} from "@tether/shared";
 import { errorFromFetchFailure, errorFromResponse } from "./classify.js";
 import type { FetchLike } from "./cookies.js";
 import { ClientErrorCode, TetherClientError } from "./errors.js";
@@ -52,7 +59,29 @@ export class TetherHttp {
     return { token, expiresAt };
   }
 
-  private async send(method: "GET" | "POST", route: string, json?: unknown): Promise<JsonResponse> {
+  /**
+   * A fresh single-use WS token from the host's token route (`tokenUrl`, absolute): POSTed as
+   * Tether's own, `{ token, expiresAt? }` read back. A 401 or 403 without a more precise code
+   * is the host saying its session is gone: UNAUTHORIZED.
+   */
+  async hostToken(url: string): Promise<{ token: string; expiresAt?: number }> {
+    let response: JsonResponse;
+    try {
+      response = await this.request("POST", url);
+    } catch (err) {
+      throw hostRefusal(err);
+    }
+    const token = field(response.body, "token");
+    const expiresAt = field(response.body, "expiresAt");
+    if (typeof token !== "string" || token === "") throw badBody(response.status, "the token URL");
+    return typeof expiresAt === "number" ? { token, expiresAt } : { token };
+  }
+
+  private send(method: "GET" | "POST", route: string, json?: unknown): Promise<JsonResponse> {
+    return this.request(method, new URL(`${this.options.basePath}${route}`, this.options.origin).href, json);
+  }
+
+  private async request(method: "GET" | "POST", url: string, json?: unknown): Promise<JsonResponse> {
     const { timeoutMs } = this.options;
     const fetchFn = await this.options.fetch();
     const controller = new AbortController();
@@ -62,7 +91,7 @@ export class TetherHttp {
       controller.abort();
     }, timeoutMs);
     try {
-      const response = await fetchFn(new URL(`${this.options.basePath}${route}`, this.options.origin).href, {
+      const response = await fetchFn(url, {
         method,
         credentials: "include",
         headers:
@@ -95,6 +124,18 @@ function parseJson(text: string): unknown {
 
 function field(body: unknown, name: string): unknown {
   return typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+}
+
+/** A host token route's 401 or 403 as UNAUTHORIZED, unless it carries a code the client already acts on. */
+function hostRefusal(err: unknown): unknown {
+  if (!(err instanceof TetherClientError) || (err.status !== 401 && err.status !== 403)) return err;
+  if (err.code === ErrorCode.OriginForbidden || SESSION_GONE_CODES.has(err.code as ErrorCode)) return err;
+  return new TetherClientError({
+    code: ClientErrorCode.Unauthorized,
+    message: err.message,
+    status: err.status,
+    cause: err,
+  });
 }
 
 function badBody(status: number, route: string): TetherClientError {

@@ -141,6 +141,19 @@ export interface TetherClientOptions {
    * }
    */
   getToken?: () => Promise<{ token: string; expiresAt?: number }>;
+  /**
+   * The host's token route (e.g. `tether.tokenRouteFor` mounted at `/tether-token`), instead of
+   * `POST /api/auth/ws-token`: the client POSTs to it, with the page's cookies, before every
+   * connect and reconnect that has no resume ticket, and reads `{ token, expiresAt? }`. Relative
+   * to the page in a browser (else to `url`). As for Tether's own route: the same timeout
+   * (`tokenRequestTimeoutMs`); a 401 or 403 (the host's session is gone) stops reconnecting, state
+   * `"unauthenticated"`; network failures, 5xx and 429 are retried with backoff. A SharedWorker
+   * fetches it itself (same origin as the page). Not with `getToken` (a TypeError at creation).
+   *
+   * @example
+   * const client = createTetherClient({ url, tokenUrl: "/tether-token" }).connect();
+   */
+  tokenUrl?: string | URL;
   /** Timeout of `emitWithAck`/`echo`. Default 10 s. */
   ackTimeoutMs?: number;
   /**
@@ -173,7 +186,8 @@ export interface TetherClientOptions {
    * `dist/tether-worker.js`; the Tether server serves it at `<basePath>/tether-worker.js`),
    * same-origin with the page. Without it, sharing elects a leader tab instead.
    * With `fetch` or `getToken` too (functions cannot reach a worker): the worker asks an
-   * attached tab for each token, and the tab runs them.
+   * attached tab for each token, and the tab runs them. With `tokenUrl` alone, the worker
+   * fetches it itself.
    */
   sharedWorkerUrl?: string | URL;
   /**
@@ -229,8 +243,14 @@ export interface TetherClient<E extends TetherEvents = TetherEvents> {
   /** `GET /api/auth/session`; rejects with SESSION_REQUIRED when not logged in. */
   session(): Promise<SessionResponse>;
 
-  /** Opens the connection and keeps it open until `disconnect()`/`close()` or the session ends. */
-  connect(): void;
+  /**
+   * Opens the connection and keeps it open until `disconnect()`/`close()` or the session ends.
+   * Returns the client, so that it can be made and connected in one expression.
+   *
+   * @example
+   * const client = createTetherClient({ url, tokenUrl: "/tether-token" }).connect();
+   */
+  connect(): this;
   /** Closes the connection and stops retrying; state `"closed"`. The login session is untouched. */
   disconnect(): void;
   /** Alias of `disconnect()`. */

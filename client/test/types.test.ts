@@ -41,6 +41,12 @@ describe("@tether/client public types", () => {
     >();
   });
 
+  it("tokens may come from the host's tokenUrl, and connect() returns the client, typed by its map", () => {
+    expectTypeOf<TetherClientOptions["tokenUrl"]>().toEqualTypeOf<string | URL | undefined>();
+    const made = () => createTetherClient<DemoEvents>({ tokenUrl: "/tether-token" }).connect();
+    expectTypeOf(made).returns.toEqualTypeOf<TetherClient<DemoEvents>>();
+  });
+
   it("the demo's events are not Tether's: typed only through the DemoEvents map", () => {
     expectTypeOf<Extract<keyof ServerToClientEvents, `job:${string}`>>().toBeNever();
     const on = (client: TetherClient<DemoEvents>) => {

@@ -7,7 +7,7 @@
 import { createServer } from "node:http";
 import { createTetherClient, type TetherClient } from "@tether/client";
 import { createPublisher, createTether, loadConfig } from "@tether/server";
-import express, { type RequestHandler } from "express";
+import express, { type Request, type RequestHandler } from "express";
 import { z } from "zod";
 
 interface AppEvents {
@@ -19,13 +19,13 @@ declare module "express-serve-static-core" {
   interface Request {
     /** Set by the app's own login middleware. */
     user: User;
+    /** The app's session id, as its session middleware (express-session) sets it. */
+    sessionID: string;
   }
 }
 /** The app's signed-in user, as its own login middleware sets it. */
 interface User {
   id: string;
-  sessionId: string;
-  sessionExpiresAt: number;
 }
 declare const url: string;
 declare function toast(text: string): void;
@@ -39,12 +39,9 @@ export async function server() {
   const app = express();
   const httpServer = createServer(app);
   // 1. Mount it behind your own login
-  const tether = await createTether<AppEvents>({ config: loadConfig(), login: false });
-  const grant = (user: User) => ({ userId: user.id, sessionKey: user.sessionId, expiresAt: user.sessionExpiresAt });
-  app.post("/tether-token", requireUser, async (req, res) =>
-    res.json(await tether.issueTokenFor(req, grant(req.user))),
-  );
-  tether.attach(httpServer);
+  const tether = await createTether<AppEvents>({ config: loadConfig(), login: false, server: httpServer });
+  const grant = (req: Request) => ({ userId: req.user.id, sessionKey: req.sessionID });
+  app.post("/tether-token", requireUser, tether.tokenRouteFor(grant));
   // 4. A validated request with a typed reply
   tether.handle("chat:send", z.object({ text: z.string().max(500) }), async ({ text }, { userId }) => ({
     id: await messages.add(userId, text),
@@ -59,9 +56,7 @@ export async function worker() {
 
 export async function page() {
   // 1.
-  const getToken = () => fetch("/tether-token", { method: "POST" }).then((r) => r.json());
-  const client: TetherClient<AppEvents> = createTetherClient<AppEvents>({ url, getToken });
-  client.connect();
+  const client: TetherClient<AppEvents> = createTetherClient<AppEvents>({ url, tokenUrl: "/tether-token" }).connect();
   // 2.
   client.on("invoice:paid", ({ invoiceId }) => toast(`Invoice ${invoiceId} paid`));
   // 3. Join a room with its history and presence

@@ -10,11 +10,12 @@ import type {
   StandardSchemaV1,
   TetherEvents,
 } from "@tether/shared";
-import type { Router } from "express";
+import type { RequestHandler, Router } from "express";
 import type { Logger } from "pino";
 import type { HostSessionGrant, LoginCheck } from "./auth/service.js";
 import type { TetherConfig } from "./config/config.js";
 import type { JobLimits } from "./demo/settings.js";
+import type { GrantFor } from "./http/host-token.js";
 import type { NodeHandler } from "./http/token.js";
 import type { EventHandler } from "./realtime/handlers.js";
 import type { RoomsOf } from "./realtime/handshake.js";
@@ -71,6 +72,11 @@ export interface TetherOptions {
   basePath?: string;
   /** The Socket.IO path. Default: `config.socketPath`, or `<basePath>/socket.io/` when `basePath` is given here. */
   socketPath?: string;
+  /**
+   * The host's HTTP server: Tether attaches to it at once, as `tether.attach(server)` would
+   * (then do not call `attach` again). Default: none, call `attach` yourself.
+   */
+  server?: HttpServer;
 }
 
 /**
@@ -180,7 +186,7 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    * await tether.recheckRooms(`channel:${channelId}`);
    */
   recheckRooms(room?: string): Promise<void>;
-  /** Starts Socket.IO on the host's HTTP server. Call once. */
+  /** Starts Socket.IO on the host's HTTP server. Call once (not at all with the `server` option). */
   attach(server: HttpServer): TetherServer;
   /**
    * `POST /api/auth/ws-token` as a plain Node handler: a server may answer it
@@ -188,11 +194,28 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    */
   readonly tokenRoute: NodeHandler;
   /**
+   * The host's own token route, ready made: an express handler that asks `grant` which host
+   * session the request belongs to (return null or undefined to refuse: 401 SESSION_REQUIRED),
+   * mints with {@link Tether.issueTokenFor}, and answers `{ token, expiresAt }` with
+   * `Cache-Control: no-store`, or the typed error body of Tether's routes
+   * (`{"error":{"code","message"}}`, never a stack trace): UNAVAILABLE when the store is
+   * down, INTERNAL when `grant` throws, and each refusal of `issueTokenFor`. The client
+   * fetches it with its `tokenUrl` option. Put the host's login check in front, and
+   * protect it against CSRF like the host's other routes.
+   *
+   * @example
+   * const grant = (req: Request) => ({ userId: req.user.id, sessionKey: req.sessionID });
+   * app.post("/tether-token", requireUser, tether.tokenRouteFor(grant));
+   * // in the page
+   * const client = createTetherClient({ url, tokenUrl: "/tether-token" }).connect();
+   */
+  tokenRouteFor(grant: GrantFor): RequestHandler;
+  /**
    * Mints a WS token for a user the host app signed in itself (behind its own session
    * or JWT; no Tether cookie). Call it from the host's own authenticated route and send
-   * the result to the client (the SDK's `getToken` option). The Tether session is keyed
-   * by `sessionKey` (stored hashed), renewed while the user is connected, capped at
-   * `expiresAt` and at `TETHER_SESSION_MAX_AGE` after the key's first grant (later grants
+   * the result to the client (the SDK's `getToken` option; or use {@link Tether.tokenRouteFor}).
+   * The Tether session is keyed by `sessionKey` (stored hashed), renewed while the user is
+   * connected, capped at `expiresAt` (when given) and at `TETHER_SESSION_MAX_AGE` after the key's first grant (later grants
    * and reconnects never move that cap), and covered by liveness, limits and resume
    * tickets like a login session. The first grant binds the key to `userId`.
    * Rejects with a {@link TetherError}: ORIGIN_FORBIDDEN for a browser on another origin,
@@ -213,7 +236,8 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    * Ends a host-issued session (see `issueTokenFor`): its sockets on every instance get
    * `session:ended` (reason `logout` by default) and disconnect, and no token is issued
    * for `sessionKey` again: the end is remembered at least `TETHER_SESSION_MAX_AGE`, and
-   * at least until the latest `expiresAt` the key was granted with (at most a year ahead
+   * at least until the latest `expiresAt` the key was granted with (a grant without one
+   * counts as the max age from that grant; at most a year ahead
    * of a grant), a later grant with a later `expiresAt` extending it. Call it from the
    * host's logout.
    */

@@ -21,6 +21,7 @@ export { DEFAULTS } from "./config/defaults.js";
 export type { JobLimits } from "./demo/settings.js";
 export type { Capacity } from "./env/capacity.js";
 export { ErrorCode, TetherError } from "./errors.js";
+export type { GrantFor } from "./http/host-token.js";
 export { securityHeaders } from "./http/security.js";
 export { createHttpServer, type HttpServerGateOptions, httpServerOptions } from "./http/server-limits.js";
 export type { HttpLimits } from "./http/settings.js";

@@ -6,6 +6,7 @@ import { apiKeyLogin } from "./auth/login.js";
 import { requireGivenSecrets, requireStoreChoice } from "./config/config.js";
 import { createDemo } from "./demo/create.js";
 import { createHttpRoutes } from "./http/create.js";
+import { hostTokenRoute } from "./http/host-token.js";
 import { routePaths } from "./http/settings.js";
 import { instrumentStore } from "./observability/instrument.js";
 import { createLogger } from "./observability/logger.js";
@@ -87,8 +88,9 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   if (demo) router.use(demo.router);
   const { roomsOf, canJoin } = options;
   const realtimeDeps = { auth: auth.service, origins: auth.origins, backend, history, metrics, handlers, logger };
+  const sessions = hostSessions({ auth: auth.service, origins: auth.origins, metrics, realtime: attached });
 
-  return {
+  const tether: Tether<E> = {
     router,
     authRouter: http.authRouter,
     opsRouter: ops.router,
@@ -108,7 +110,8 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
     get io() {
       return realtime?.io;
     },
-    ...hostSessions({ auth: auth.service, origins: auth.origins, metrics, realtime: attached }),
+    ...sessions,
+    tokenRouteFor: (grant) => hostTokenRoute(sessions.issueTokenFor, logger, grant),
     ...hostRooms({ backend, logger, realtime: attached }),
     get draining() {
       return ops.draining;
@@ -139,4 +142,6 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
       await backend.close();
     },
   };
+  if (options.server) tether.attach(options.server);
+  return tether;
 }

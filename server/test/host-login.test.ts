@@ -1,112 +1,12 @@
-import { randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { TetherClientError } from "@tether/client";
 import { ErrorCode, type SessionEndedPayload, SessionEndReason } from "@tether/shared";
 import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
 import { startClient, type TestClient } from "@tether/testkit/client";
 import { refusal } from "@tether/testkit/http";
-import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { idleFor, nextEvent, waitFor } from "@tether/testkit/wait";
-import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTether, loadConfig, type Tether, TetherError } from "../src/index.js";
-
-const SESSION_SECRET = "host-login-session-secret-0123456789";
-const PASSWORDS = new Map([
-  ["alice", "wonderland"],
-  ["carol", "correct horse"],
-]);
-
-/** The host's own sessions (its database): bearer → who, which session, until when. Shared by its instances. */
-interface HostSession {
-  userId: string;
-  sessionId: string;
-  expiresAt: number;
-}
-
-interface HostApp {
-  url: string;
-  tether: Tether;
-  close(): Promise<void>;
-}
-
-/**
- * A host app with its own users and its own bearer sessions: `POST /my/login` gives a
- * bearer, `GET /my/tether-token` mints a Tether token for it, `POST /my/revoke` ends
- * the Tether side of the session (keeping the host's), `POST /my/logout` ends both.
- * Tether's login route uses the host's check (`{ username, password }`, per account).
- */
-async function startHost(sessions: Map<string, HostSession>, env: Record<string, string>): Promise<HostApp> {
-  const tether = await createTether({
-    config: loadConfig({
-      ...MACHINE_LOAD_ENV,
-      LOG_LEVEL: "silent",
-      TETHER_SESSION_SECRET: SESSION_SECRET,
-      TETHER_SESSION_CHECK_INTERVAL: "200ms",
-      TETHER_RATE_LIMIT_LOGIN_ACCOUNT: "3/1m",
-      ...env,
-    }),
-    login: (req) => {
-      const { username, password } = (req.body ?? {}) as { username?: unknown; password?: unknown };
-      if (typeof username !== "string") return null;
-      const account = username.toLowerCase();
-      return PASSWORDS.get(account) === password ? { userId: account, account } : { refused: true, account };
-    },
-  });
-  const app = express();
-  const bearerOf = (req: express.Request) => (req.get("authorization") ?? "").replace(/^Bearer /, "");
-  const requireUser: express.RequestHandler = (req, res, next) => {
-    const session = sessions.get(bearerOf(req));
-    if (!session || session.expiresAt <= Date.now()) return void res.status(401).json({ error: "log in" });
-    res.locals.session = session;
-    next();
-  };
-  app.post("/my/login", express.json(), (req, res) => {
-    const { username, password, ttlMs } = req.body as { username: string; password: string; ttlMs?: number };
-    if (PASSWORDS.get(username) !== password) return void res.status(401).end();
-    const bearer = randomBytes(24).toString("base64url");
-    const session = {
-      userId: username,
-      sessionId: randomBytes(16).toString("hex"),
-      expiresAt: Date.now() + (ttlMs ?? 3_600_000),
-    };
-    sessions.set(bearer, session);
-    res.json({ bearer });
-  });
-  app.get("/my/tether-token", requireUser, async (req, res) => {
-    const { userId, sessionId, expiresAt } = res.locals.session as HostSession;
-    try {
-      res.set("Cache-Control", "no-store");
-      res.json(await tether.issueTokenFor(req, { userId, sessionKey: sessionId, expiresAt }));
-    } catch (err) {
-      if (!(err instanceof TetherError)) throw err;
-      res.status(err.status).json(err.toBody());
-    }
-  });
-  app.post("/my/extend", requireUser, (req, res) => {
-    (res.locals.session as HostSession).expiresAt = Date.now() + Number(req.query.ms);
-    res.status(204).end();
-  });
-  app.post("/my/revoke", requireUser, async (_req, res) => {
-    await tether.endSession((res.locals.session as HostSession).sessionId);
-    res.status(204).end();
-  });
-  app.use(tether.router);
-  const http: Server = createServer(app);
-  tether.attach(http);
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    tether,
-    close: async () => {
-      await tether.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
-}
+import { type HostApp, type HostSession, hostLogin, startHost } from "./fixtures/host-login-app.js";
 
 /**
  * Refusals a loaded machine may cause and the client rightly retries with a fresh token: the store
@@ -151,15 +51,6 @@ function hostTokenClient(
   });
   opened.push(t);
   return { ...t, calls, setCookies, busy };
-}
-
-async function hostLogin(app: HostApp, username: string, ttlMs?: number): Promise<string> {
-  const res = await fetch(`${app.url}/my/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, password: PASSWORDS.get(username), ttlMs }),
-  });
-  return ((await res.json()) as { bearer: string }).bearer;
 }
 
 describe("a host app's own login and host-issued tokens (Redis, two instances)", () => {

@@ -1,6 +1,6 @@
 import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { ErrorCode, SessionEndReason } from "@tether/shared";
-import type { Request } from "express";
+import type { Request, RequestHandler } from "express";
 import * as v from "valibot";
 import { describe, expectTypeOf, it } from "vitest";
 import { z } from "zod";
@@ -10,6 +10,7 @@ import {
   type Ephemeral,
   type EventAck,
   type EventContext,
+  type GrantFor,
   type HostSessionGrant,
   type LoginCheck,
   type LoginResult,
@@ -37,7 +38,10 @@ describe("@tether/server public types", () => {
   });
 
   it("a host mints tokens for its own users and ends their sessions", () => {
-    expectTypeOf<HostSessionGrant>().toEqualTypeOf<{ userId: string; sessionKey: string; expiresAt: number }>();
+    // `expiresAt` optional (additive): absent, the max age alone caps the session.
+    expectTypeOf<HostSessionGrant>().toEqualTypeOf<{ userId: string; sessionKey: string; expiresAt?: number }>();
+    expectTypeOf<{ userId: string; sessionKey: string; expiresAt: number }>().toExtend<HostSessionGrant>();
+    expectTypeOf<Tether["tokenRouteFor"]>().toEqualTypeOf<(grant: GrantFor) => RequestHandler>();
     expectTypeOf<Tether["issueTokenFor"]>().toEqualTypeOf<
       (req: IncomingMessage, grant: HostSessionGrant) => Promise<{ token: string; expiresAt: number }>
     >();

@@ -8,6 +8,8 @@ export interface CredentialSource {
   http: TetherHttp;
   /** The host's token source; undefined: `POST /api/auth/ws-token`. */
   getToken: (() => Promise<{ token: string; expiresAt?: number }>) | undefined;
+  /** The host's token route, absolute (never with `getToken`); undefined: the above. */
+  tokenUrl: string | undefined;
   /** Present the resume tickets the server pushes instead of fetching a token. */
   resumeTickets: boolean;
 }
@@ -69,10 +71,14 @@ export class Credentials {
     return true;
   }
 
-  /** A fresh token: from the host's `getToken` when given, else from Tether's token route. Rejects with a TetherClientError. */
+  /**
+   * A fresh token: from the host's `getToken` or `tokenUrl` when given, else from Tether's
+   * token route. Rejects with a TetherClientError.
+   */
   async fetchToken(): Promise<{ token: string }> {
-    const { getToken, http } = this.source;
+    const { getToken, tokenUrl, http } = this.source;
     try {
+      if (tokenUrl !== undefined) return await http.hostToken(tokenUrl);
       if (getToken === undefined) return await http.wsToken();
       const minted: unknown = await getToken();
       const token = typeof minted === "object" && minted !== null ? (minted as { token?: unknown }).token : undefined;

@@ -98,14 +98,15 @@ export class SocketClient extends ClientFacade {
     else if (this.active) this.rewoundInFlight = true;
   }
 
-  connect(): void {
-    if (this.active) return;
+  connect(): this {
+    if (this.active) return this;
     this.active = true;
     this.everConnected = false;
     this.backoff.reset();
     this.setState("connecting");
     this.wakeChecks.start();
     this.open();
+    return this;
   }
 
   disconnect(): void {

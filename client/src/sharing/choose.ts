@@ -25,7 +25,8 @@ export function sharedClient(options: TetherClientOptions, config: ClientConfig)
     retry: { baseMs: config.reconnectBaseDelayMs, maxMs: config.reconnectMaxDelayMs, random: config.random },
     log: config.log,
   });
-  // Functions cannot reach a worker: it asks a tab for each token, and the tab runs the app's getToken or fetch.
+  // Functions cannot reach a worker: it asks a tab for each token, and the tab runs the app's getToken or fetch
+  // (or fetches the tokenUrl through the app's fetch).
   const credentials = new Credentials(config);
   tab.tokenSource = () => credentials.fetchToken();
   const hubClient: HubClientFactory = (ticket) => {
@@ -62,5 +63,10 @@ function hubOptions(options: TetherClientOptions, config: ClientConfig): HubOpti
     ...rest
   } = options;
   const tokenFromTabs = options.fetch !== undefined || options.getToken !== undefined;
-  return tokenFromTabs ? { ...rest, url: config.origin, tokenFromTabs } : { ...rest, url: config.origin };
+  const { tokenUrl: _tokenUrl, ...cloneable } = rest;
+  // A token URL reaches the worker (resolved against the page): it fetches it itself, unless a custom fetch must.
+  if (tokenFromTabs) return { ...cloneable, url: config.origin, tokenFromTabs };
+  return config.tokenUrl === undefined
+    ? { ...cloneable, url: config.origin }
+    : { ...cloneable, url: config.origin, tokenUrl: config.tokenUrl };
 }

@@ -28,9 +28,11 @@ export type RequestOp =
 /** The options a hub in a worker builds its connection from: the cloneable ones, with the resolved origin. */
 export type HubOptions = Omit<
   TetherClientOptions,
-  "url" | "fetch" | "getToken" | "random" | "share" | "sharedWorkerUrl" | "persistOffsets" | "logger"
+  "url" | "fetch" | "getToken" | "tokenUrl" | "random" | "share" | "sharedWorkerUrl" | "persistOffsets" | "logger"
 > & {
   url: string;
+  /** The app's `tokenUrl`, absolute (resolved against the page): the worker fetches its tokens there. */
+  tokenUrl?: string;
   /** The app gave `getToken` or a custom `fetch`: the worker asks a tab for each token. */
   tokenFromTabs?: boolean;
 };

@@ -94,12 +94,13 @@ export class SharedTabClient extends ClientFacade {
     return { mode: this.link?.mode() ?? "tab", tabs: this.tabs, ...this.hubStats };
   }
 
-  connect(): void {
-    if (this.active) return;
+  connect(): this {
+    if (this.active) return this;
     this.active = true;
     this.unwatchBrowser = watchBrowserWake(() => this.requests.fire("wake", []));
     this.showState();
     this.send({ kind: "connect", tab: this.tab });
+    return this;
   }
 
   disconnect(): void {

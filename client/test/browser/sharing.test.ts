@@ -66,6 +66,21 @@ const APP_CLIENT_WITH_GET_TOKEN = `(async () => {
   client.connect();
 })()`;
 
+/**
+ * Run in a page: a client of the app's own with `tokenUrl` (here Tether's own token route,
+ * under a query string of its own so that its requests can be told apart) and
+ * `sharedWorkerUrl`, made and connected in one expression.
+ */
+const APP_CLIENT_WITH_TOKEN_URL = `(async () => {
+  const { createTetherClient } = await import("/tether.js");
+  globalThis.done = [];
+  globalThis.appClient = createTetherClient({
+    sharedWorkerUrl: "/tether-worker.js",
+    tokenUrl: "/api/auth/ws-token?via=token-url",
+  }).connect();
+  globalThis.appClient.on("job:done", ({ jobId }) => globalThis.done.push(jobId));
+})()`;
+
 describe("one socket per browser: tabs share the connection", () => {
   let redis: TestRedis;
   let instance: TestInstance;
@@ -187,6 +202,44 @@ describe("one socket per browser: tabs share the connection", () => {
     expect(calls.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
     // Two demo sockets and the worker's one.
     await waitFor("three sockets", async () => (await sockets(instance)) === 3);
+
+    const jobId = await first.startJob(3, 10);
+    for (const tab of tabs)
+      await tab.page.waitForFunction((id) => (globalThis as unknown as { done: string[] }).done.includes(id), jobId, {
+        timeout: WAIT_MS,
+        polling: 50,
+      });
+    for (const tab of tabs) expect(tab.pageErrors).toEqual([]);
+  });
+
+  it("with the app's tokenUrl the SharedWorker holds the socket and fetches its tokens itself: no tab is asked", async () => {
+    const context = await chromium.newContext();
+    const first = await DemoPage.open(context, `${proxy.url}/?share=tab`);
+    await first.login(API_KEY);
+    await first.waitForState("connected");
+    const second = await DemoPage.open(context, `${proxy.url}/?share=tab`);
+    await second.waitForState("connected");
+    const tabs = [first, second];
+    const fromTabs: string[] = [];
+    for (const tab of tabs)
+      tab.page.on("request", (req) => req.url().includes("via=token-url") && fromTabs.push(req.url()));
+    const issued = await tokensIssued(instance);
+    for (const tab of tabs) await tab.page.evaluate(APP_CLIENT_WITH_TOKEN_URL);
+    const appStats = (tab: DemoPage) =>
+      tab.page.evaluate(() => {
+        const client = (globalThis as unknown as { appClient: { state: string; stats(): ClientStats } }).appClient;
+        return { state: client.state, ...client.stats() };
+      });
+    for (const tab of tabs)
+      await waitFor("the app's client connected through the worker", async () => {
+        const now = await appStats(tab);
+        return now.state === "connected" && now.tabs === 2;
+      });
+    for (const tab of tabs) expect((await appStats(tab)).mode).toBe("worker");
+    // Two demo sockets and the worker's one, whose token the worker fetched from the tokenUrl itself.
+    await waitFor("three sockets", async () => (await sockets(instance)) === 3);
+    expect(await tokensIssued(instance)).toBeGreaterThan(issued);
+    expect(fromTabs).toEqual([]);
 
     const jobId = await first.startJob(3, 10);
     for (const tab of tabs)

@@ -28,8 +28,11 @@ export interface HostSessionGrant {
   /**
    * Epoch ms: the host session's expiry, a cap on the Tether session. The host may move it
    * with later grants, but never past `TETHER_SESSION_MAX_AGE` after the key's first grant.
+   * Optional: without it the Tether session is capped by that max age alone (the key's
+   * first grant + `TETHER_SESSION_MAX_AGE`), and renewed while the user is connected as
+   * any session; the host ends it earlier with `tether.endSession` (at its logout).
    */
-  expiresAt: number;
+  expiresAt?: number;
 }
 
 /**
@@ -73,8 +76,8 @@ export class TokenIssuer {
    * checked against its record and written or renewed in one store step, then the token
    * is minted as for a cookie session, under the same per-session limit (counted first:
    * a refused request writes nothing). The first grant of a key binds it to its user and
-   * fixes its cap at that instant plus `TETHER_SESSION_MAX_AGE` (the host's `expiresAt`
-   * caps it further); later grants and reconnects never move it.
+   * fixes its cap at that instant plus `TETHER_SESSION_MAX_AGE` (the host's `expiresAt`,
+   * when given, caps it further); later grants and reconnects never move it.
    *
    * Refusals: FORBIDDEN when the key belongs to another user's session (refused, not made
    * a second session: the key names one session, the one `endHostSession` ends);
@@ -82,16 +85,19 @@ export class TokenIssuer {
    * was ended with `endHostSession`.
    */
   async issueFor(req: IncomingMessage, grant: HostSessionGrant): Promise<{ token: string; expiresAt: number }> {
-    const { userId, sessionKey, expiresAt } = grant;
+    const { userId, sessionKey } = grant;
     if (typeof userId !== "string" || userId === "")
       throw new TypeError("issueTokenFor: userId must be a non-empty string");
     if (typeof sessionKey !== "string" || sessionKey === "")
       throw new TypeError("issueTokenFor: sessionKey must be a non-empty string");
-    if (typeof expiresAt !== "number" || Number.isNaN(expiresAt))
-      throw new TypeError("issueTokenFor: expiresAt must be an epoch time in ms");
+    if (grant.expiresAt !== undefined && (typeof grant.expiresAt !== "number" || Number.isNaN(grant.expiresAt)))
+      throw new TypeError("issueTokenFor: expiresAt must be an epoch time in ms, or absent");
     const now = Date.now();
-    if (expiresAt <= now) throw new TetherError(ErrorCode.SessionRequired, "The host session has expired.");
     const { sessionIdleTtlMs, sessionMaxAgeMs, wsTokenTtlMs, ticketTtlMs, store } = this.options;
+    // No host expiry: one max age from now, so the cap is the key's first grant + max age (the
+    // store keeps the earlier of the two), and an end is remembered the max age, as with one.
+    const expiresAt = grant.expiresAt ?? now + sessionMaxAgeMs;
+    if (expiresAt <= now) throw new TetherError(ErrorCode.SessionRequired, "The host session has expired.");
     const sid = hostSessionId(sessionKey);
     const deadline = this.options.deadlines.of(req);
     await this.options.limits.consume("token", () => tagOf(sid), deadline);
