@@ -144,3 +144,37 @@ describe.each(owners)("sharded subscriptions that fail unconfirmed: %s", (_name,
     sub.disconnect();
   });
 });
+
+describe("a watched session topic is heard from the moment watch() resolves", () => {
+  it("watch() resolves once Redis holds the subscription (the handshake awaits it: a logout right after connect is heard)", async () => {
+    const sub = await connectRedis(
+      { mode: "standalone", url: redis.url },
+      "sub",
+      2_000,
+      pino({ level: "silent" }),
+      true,
+    );
+    const pub = redis.client();
+    const bus = new RedisTopicBus(
+      (channel, message) => pub.spublish(channel, message) as Promise<number>,
+      sub,
+      pino({ level: "silent" }),
+    );
+    const heard: string[] = [];
+    bus.listen((topic) => heard.push(topic));
+    const topics = Array.from({ length: 20 }, (_, i) => `session:t${i}-${Math.random().toString(36).slice(2)}`);
+    for (const topic of topics) {
+      await bus.watch(topic);
+      // Nothing between the resolved watch and the publish: no wait, no retry.
+      const [, subscribers] = (await pub.call("PUBSUB", "SHARDNUMSUB", `tether:end:${topic}`)) as [string, number];
+      expect(subscribers).toBe(1);
+      await bus.publish(topic, { reason: "logout" });
+    }
+    await waitFor("every end heard", () => topics.every((topic) => heard.includes(topic)));
+    // A second watch of a topic whose subscribe is settled resolves at once, and the counts hold.
+    await bus.watch(topics[0] ?? "");
+    bus.unwatch(topics[0] ?? "");
+    sub.disconnect();
+    pub.disconnect();
+  });
+});

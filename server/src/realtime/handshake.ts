@@ -115,7 +115,7 @@ export function handshakeMiddleware(deps: {
         onStart: (offsets) =>
           socket.emit(ServerEvent.Welcome, welcomePayload(deps.instanceId, offsets, tickets.forWelcome(identity.sid))),
       });
-      sessions.add(socket, identity.sid);
+      const hearsSessionEnd = sessions.add(socket, identity.sid);
       deps.rooms.prepare(socket, admitted);
       socketCounts.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
@@ -123,6 +123,8 @@ export function handshakeMiddleware(deps: {
       if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();
       const away = reportedAwaySeconds(socket.handshake.auth);
       if (away !== undefined) metrics.reconnectDuration.observe({ credential }, away);
+      // Connected only once a logout from now on reaches this socket (never rejects).
+      await hearsSessionEnd;
       ended(false);
       // The client left while the handshake awaited the store: Socket.IO drops the socket without a
       // `disconnect`, so what the handshake took is given back here.

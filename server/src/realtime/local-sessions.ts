@@ -3,6 +3,22 @@ import type { TopicBus } from "../store/types.js";
 import type { SocketLifetime } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
+const SETTLED: Promise<void> = Promise.resolve();
+/**
+ * The longest a handshake waits for its session's topic (a subscriber connection that is
+ * reconnecting queues the subscribe): past it, the session check finds a missed end.
+ */
+const TOPIC_WAIT_MS = 2_000;
+
+/** `promise`, or nothing once `ms` have passed. */
+function atMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, waited]).finally(() => clearTimeout(timer));
+}
+
 /**
  * This instance's sockets by session (keyed by the session's room tag, which is
  * what control messages carry: never the session id). A plain local index, not
@@ -21,25 +37,31 @@ export class LocalSessions {
     this.part = lifetime.part({ release: (socket) => this.release(socket) });
   }
 
-  /** Adds a socket to its session (in the handshake); it leaves with the socket, whichever way. */
-  add(socket: TetherSocket, sid: string): void {
+  /**
+   * Adds a socket to its session (in the handshake); it leaves with the socket, whichever way.
+   * Resolves once this instance hears the session's end (its topic subscribed), or after
+   * TOPIC_WAIT_MS: a handshake that completes before that would miss a logout made right
+   * after the client connected.
+   */
+  add(socket: TetherSocket, sid: string): Promise<void> {
     const room = sessionRoom(sid);
     let set = this.sockets.get(room);
     if (set === undefined) {
       set = new Set();
       this.sockets.set(room, set);
-      this.topics?.watch(room);
     }
     set.add(socket);
     this.lifetime.took(socket, this.part);
+    // One watch per socket: the bus counts them, subscribing with the first and leaving with the last.
+    return this.topics ? atMost(this.topics.watch(room), TOPIC_WAIT_MS) : SETTLED;
   }
 
-  /** The socket left: out of its session's set, and the session's topic unwatched with its last socket. */
+  /** The socket left: out of its session's set, and its watch of the session's topic given back. */
   private release(socket: TetherSocket): void {
     const room = sessionRoom(socket.data.sid);
     const set = this.sockets.get(room);
-    if (!set?.delete(socket) || set.size > 0) return;
-    this.sockets.delete(room);
+    if (!set?.delete(socket)) return;
+    if (set.size === 0) this.sockets.delete(room);
     this.topics?.unwatch(room);
   }
 

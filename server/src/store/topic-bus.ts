@@ -4,6 +4,8 @@ import type { RedisClient } from "./redis-connection.js";
 import { ShardSubscriptions } from "./shard-subscriptions.js";
 import type { TopicBus } from "./types.js";
 
+const SETTLED: Promise<void> = Promise.resolve();
+
 /** The sharded channel of a topic (a session's room tag): `tether:end:<topic>`. */
 export const TOPIC_CHANNEL_PREFIX = "tether:end:";
 export const topicChannel = (topic: string) => `${TOPIC_CHANNEL_PREFIX}${topic}`;
@@ -45,6 +47,8 @@ class WatchCounts {
 export class RedisTopicBus implements TopicBus {
   private readonly watches = new WatchCounts();
   private readonly channels: ShardSubscriptions;
+  /** Topics whose subscribe is in flight. */
+  private readonly subscribing = new Map<string, Promise<void>>();
   private handler: ((topic: string, message: unknown) => void) | undefined;
 
   constructor(
@@ -77,12 +81,18 @@ export class RedisTopicBus implements TopicBus {
     this.handler = handler;
   }
 
-  watch(topic: string): void {
-    if (!this.watches.add(topic)) return;
-    this.channels.subscribe(topicChannel(topic)).catch((err: unknown) => {
+  watch(topic: string): Promise<void> {
+    if (!this.watches.add(topic)) return this.subscribing.get(topic) ?? SETTLED;
+    const subscribed = this.channels.subscribe(topicChannel(topic)).catch((err: unknown) => {
       // Sent again at the next reconnect, or in a second (debug: a drop fails a burst's worth).
       this.logger.debug({ err: (err as Error).message }, "could not subscribe to a topic yet");
     });
+    // Later watches of the topic wait for the same subscribe while it is in flight.
+    this.subscribing.set(topic, subscribed);
+    void subscribed.then(() => {
+      if (this.subscribing.get(topic) === subscribed) this.subscribing.delete(topic);
+    });
+    return subscribed;
   }
 
   unwatch(topic: string): void {
@@ -103,8 +113,9 @@ export class LocalTopicBus implements TopicBus {
     this.bus.on("message", handler);
   }
 
-  watch(topic: string): void {
+  watch(topic: string): Promise<void> {
     this.watches.add(topic);
+    return SETTLED;
   }
 
   unwatch(topic: string): void {

@@ -183,8 +183,12 @@ export interface ControlBus {
 export interface TopicBus {
   /** Tells the instances watching `topic`; rejects while the store is unreachable (the caller retries). */
   publish(topic: string, message: object): Promise<void>;
-  /** Hears `topic` from now on (subscribed shortly after); counted: each watch needs its unwatch. */
-  watch(topic: string): void;
+  /**
+   * Hears `topic` from now on; counted: each watch needs its unwatch. Resolves once the
+   * subscription is confirmed, or its attempt failed (never rejects): it is then sent again,
+   * and what the topic says must meanwhile be found another way.
+   */
+  watch(topic: string): Promise<void>;
   unwatch(topic: string): void;
   /** Where the messages of watched topics go (one handler). */
   listen(handler: (topic: string, message: unknown) => void): void;
