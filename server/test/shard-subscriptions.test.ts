@@ -21,6 +21,18 @@ beforeAll(async () => {
 });
 afterAll(async () => redis?.close());
 
+/** A session-end bus on this subscriber connection, publishing through `pub`. */
+const topicBus = (sub: RedisClient, pub: Redis) =>
+  new RedisTopicBus(
+    (channel, message) => pub.spublish(channel, message) as Promise<number>,
+    sub,
+    pino({ level: "silent" }),
+  );
+
+/** A subscriber connection of the test's own, as an instance makes it. */
+const subscriber = () =>
+  connectRedis({ mode: "standalone", url: redis.url }, "sub", 2_000, pino({ level: "silent" }), true);
+
 /** What either owner offers the scenarios: watch a name, stop watching it, and whether a message on it is heard. */
 interface Listener {
   /** A promise when the owner reports the subscribe's outcome (the history store does; the bus logs it). */
@@ -56,11 +68,7 @@ const owners: [string, (sub: RedisClient) => Promise<Listener>][] = [
     "the session-end topics (TopicBus)",
     async (sub) => {
       const pub = redis.client();
-      const bus = new RedisTopicBus(
-        (channel, message) => pub.spublish(channel, message) as Promise<number>,
-        sub,
-        pino({ level: "silent" }),
-      );
+      const bus = topicBus(sub, pub);
       const seen = new Set<string>();
       bus.listen((topic) => seen.add(topic));
       return {
@@ -80,13 +88,7 @@ const owners: [string, (sub: RedisClient) => Promise<Listener>][] = [
 describe.each(owners)("sharded subscriptions that fail unconfirmed: %s", (_name, start) => {
   /** An owner on a subscriber connection of its own, which the test cuts. */
   async function listening() {
-    const sub = await connectRedis(
-      { mode: "standalone", url: redis.url },
-      "sub",
-      2_000,
-      pino({ level: "silent" }),
-      true,
-    );
+    const sub = await subscriber();
     return { sub, listener: await start(sub) };
   }
 
@@ -147,19 +149,9 @@ describe.each(owners)("sharded subscriptions that fail unconfirmed: %s", (_name,
 
 describe("a watched session topic is heard from the moment watch() resolves", () => {
   it("watch() resolves once Redis holds the subscription (the handshake awaits it: a logout right after connect is heard)", async () => {
-    const sub = await connectRedis(
-      { mode: "standalone", url: redis.url },
-      "sub",
-      2_000,
-      pino({ level: "silent" }),
-      true,
-    );
+    const sub = await subscriber();
     const pub = redis.client();
-    const bus = new RedisTopicBus(
-      (channel, message) => pub.spublish(channel, message) as Promise<number>,
-      sub,
-      pino({ level: "silent" }),
-    );
+    const bus = topicBus(sub, pub);
     const heard: string[] = [];
     bus.listen((topic) => heard.push(topic));
     const topics = Array.from({ length: 20 }, (_, i) => `session:t${i}-${Math.random().toString(36).slice(2)}`);
