@@ -1,9 +1,9 @@
 import { sessionRoom } from "../auth/keys.js";
+import { SETTLED } from "../store/topic-bus.js";
 import type { TopicBus } from "../store/types.js";
 import type { SocketLifetime } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
-const SETTLED: Promise<void> = Promise.resolve();
 /**
  * The longest a handshake waits for its session's topic (a subscriber connection that is
  * reconnecting queues the subscribe): past it, the session check finds a missed end.
@@ -12,6 +12,7 @@ const TOPIC_WAIT_MS = 2_000;
 
 /** `promise`, or nothing once `ms` have passed. */
 function atMost(promise: Promise<void>, ms: number): Promise<void> {
+  if (promise === SETTLED) return SETTLED; // the topic was heard already: no timer on the hot path
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, ms);

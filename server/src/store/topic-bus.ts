@@ -4,7 +4,8 @@ import type { RedisClient } from "./redis-connection.js";
 import { ShardSubscriptions } from "./shard-subscriptions.js";
 import type { TopicBus } from "./types.js";
 
-const SETTLED: Promise<void> = Promise.resolve();
+/** What `watch` returns for a topic already heard: callers may skip waiting on it. */
+export const SETTLED: Promise<void> = Promise.resolve();
 
 /** The sharded channel of a topic (a session's room tag): `tether:end:<topic>`. */
 export const TOPIC_CHANNEL_PREFIX = "tether:end:";
