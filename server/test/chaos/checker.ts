@@ -324,7 +324,11 @@ export function check(history: History, options: CheckOptions = {}): Verdict {
         kind: "not-connected-at-end",
         client: client.id,
         t: client.events.at(-1)?.t ?? 0,
-        detail: "still not connected after the quiet period",
+        // Its last few events say why (a refusal, a close, or attempts that never came back).
+        detail: `still not connected after the quiet period; last events: ${client.events
+          .slice(-4)
+          .map((e) => JSON.stringify(e))
+          .join(", ")}`,
       });
     }
   }
