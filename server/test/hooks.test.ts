@@ -1,25 +1,16 @@
-/**
- * Issue 22, server hooks: `onConnect(identity, socket)` and `onDisconnect(identity, reason)`
- * with a typed identity (user, socket and instance ids; never the session id). A hook that
- * throws or rejects is logged and leaves the socket alone. A host app on a real HTTP
- * server (embedded store), real clients.
- */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { TestClient } from "@tether/testkit/client";
 import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
 import { waitFor } from "@tether/testkit/wait";
-import express from "express";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectionIdentity, createTether, loadConfig, type Tether } from "../src/index.js";
-import { API_KEY, tab } from "./security/rooms-host.js";
+import { API_KEY, serveTether, tab } from "./security/rooms-host.js";
 
 const connects: { identity: ConnectionIdentity; socketId: string }[] = [];
 const disconnects: { identity: ConnectionIdentity; reason: string }[] = [];
 const logged: { msg: string }[] = [];
 let tether: Tether;
-let http: Server;
+let close: (() => Promise<void>) | undefined;
 let url: string;
 const opened: TestClient[] = [];
 
@@ -44,17 +35,11 @@ beforeAll(async () => {
       disconnects.push({ identity, reason });
     },
   });
-  const app = express();
-  app.use(tether.router);
-  http = createServer(app);
-  tether.attach(http);
-  await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  ({ url, close } = await serveTether(tether));
 });
 afterAll(async () => {
   for (const t of opened) t.client.close();
-  await tether?.close();
-  await new Promise<void>((done) => http?.close(() => done()));
+  await close?.();
 });
 
 describe("server hooks", () => {

@@ -1,28 +1,17 @@
-/**
- * Issue 21, memory at Socket.IO's floor: what an idle connected socket carries on
- * the server. One `disconnect` listener shared by every socket (no leave closures,
- * no `once` wrappers), no listener per socket for Tether's own events (the inbound
- * guard runs them), and the spent credential not kept on the socket. Tether's
- * events still answer, hostile ones are still refused, and a socket's slot is
- * given back when it goes.
- */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { ErrorCode } from "@tether/shared";
 import type { TestClient } from "@tether/testkit/client";
 import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
 import { waitFor } from "@tether/testkit/wait";
-import express from "express";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether } from "../src/index.js";
 import type { TetherSocket } from "../src/realtime/types.js";
-import { API_KEY, tab } from "./security/rooms-host.js";
+import { API_KEY, serveTether, tab } from "./security/rooms-host.js";
 
 const MAX_SOCKETS = 8;
 const sockets = new Map<string, TetherSocket>();
 let tether: Tether;
-let http: Server;
+let close: (() => Promise<void>) | undefined;
 let url: string;
 const opened: TestClient[] = [];
 
@@ -45,17 +34,11 @@ beforeAll(async () => {
       sockets.set(socket.id, socket);
     },
   });
-  const app = express();
-  app.use(tether.router);
-  http = createServer(app);
-  tether.attach(http);
-  await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  ({ url, close } = await serveTether(tether));
 });
 afterAll(async () => {
   for (const t of opened) t.client.close();
-  await tether?.close();
-  await new Promise<void>((done) => http?.close(() => done()));
+  await close?.();
 });
 
 /** The server's socket of a client, once its connect hook ran. */

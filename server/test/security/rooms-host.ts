@@ -52,13 +52,20 @@ export async function startRoomsHost(env: Record<string, string>, policy: Policy
     const sessionKey = String(req.query.key);
     res.json(await tether.issueTokenFor(req, { userId, sessionKey, expiresAt: Date.now() + 3_600_000 }));
   });
+  return { ...(await serveTether(tether, app)), tether };
+}
+
+/**
+ * Serves a Tether made in this process: its router on `app` (after the app's own routes),
+ * Socket.IO attached, a real HTTP server on 127.0.0.1 (port 0). `close` ends both.
+ */
+export async function serveTether(tether: Tether, app = express()): Promise<{ url: string; close(): Promise<void> }> {
   app.use(tether.router);
   const http: Server = createServer(app);
   tether.attach(http);
   await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    tether,
     async close() {
       await tether.close();
       await new Promise<void>((done) => http.close(() => done()));
