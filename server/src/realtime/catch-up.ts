@@ -33,8 +33,10 @@ export class CatchUp {
         [...connecting.starts].map(async ([stream, start]) => {
           if (start.kind !== "resume") return { stream, start, read: await this.freshStart(gate, stream) };
           // The replay reads once this instance listens: nothing appended after the read can slip by.
+          // No read when this instance heard the stream up to exactly where the client is.
           await this.watch.ready(stream);
-          return { stream, start, read: await this.replayer.read(stream, start.from.id) };
+          const read = this.watch.heardAt(stream, start.from) ?? (await this.replayer.read(stream, start.from.id));
+          return { stream, start, read };
         }),
       );
       gate.connecting = undefined;
@@ -71,7 +73,7 @@ export class CatchUp {
   /** A fresh start, as a read with nothing to replay. */
   private async freshStart(gate: Gate, stream: string): Promise<StreamRead> {
     const head = await this.freshHead(gate, stream);
-    return { ...head, maxDeleted: ZERO_ID, length: 0, entries: [] };
+    return { last: head.last, epoch: head.epoch, maxDeleted: ZERO_ID, length: 0, entries: [] };
   }
 
   /**

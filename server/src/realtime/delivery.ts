@@ -29,6 +29,8 @@ export interface DeliveryOptions {
    * and every stream re-read, so a lost last event arrives within about two.
    */
   checkIntervalMs: number;
+  /** How long a stream stays subscribed after its last socket here left (TETHER_SUBSCRIPTION_LINGER). */
+  lingerMs: number;
   /** Replayed bytes one socket may have waiting to be sent: past them its replay waits for it to drain. */
   replayBufferBytes: number;
   metrics: Metrics;
@@ -81,7 +83,10 @@ export class Delivery {
   start(): Promise<void> {
     return this.watch.start({
       onEvent: (event) => this.onEvent(event),
-      onResync: () => this.repair.resyncAll(this.gates.values()),
+      onResync: () => {
+        this.watch.forgetHeard();
+        this.repair.resyncAll(this.gates.values());
+      },
     });
   }
 
@@ -164,6 +169,7 @@ export class Delivery {
   private onEvent(event: AppendedEvent): void {
     try {
       this.options.metrics.fanoutMessages.inc();
+      this.watch.hear(event);
       const members = this.watch.gatesOf(event.stream);
       if (!members) return;
       const ready: string[] = [];

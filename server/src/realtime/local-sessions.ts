@@ -1,6 +1,7 @@
 import { sessionRoom } from "../auth/keys.js";
 import { SETTLED } from "../store/topic-bus.js";
 import type { TopicBus } from "../store/types.js";
+import { Linger } from "./linger.js";
 import type { SocketLifetime } from "./socket-lifetime.js";
 import type { TetherSocket } from "./types.js";
 
@@ -23,19 +24,25 @@ function atMost(promise: Promise<void>, ms: number): Promise<void> {
 /**
  * This instance's sockets by session (keyed by the session's room tag, which is
  * what control messages carry: never the session id). A plain local index, not
- * a Socket.IO room. While a session has a socket here, this instance watches its
- * topic (`topics`): the session's end is routed to the instances holding its
- * sockets, not to every instance.
+ * a Socket.IO room. While a session has a socket here, and for the linger time
+ * after its last one left (a client coming back finds it subscribed), this
+ * instance watches its topic (`topics`): the session's end is routed to the
+ * instances holding its sockets, not to every instance.
  */
 export class LocalSessions {
   private readonly sockets = new Map<string, Set<TetherSocket>>();
   private readonly part: number;
+  /** Sessions whose last socket left: each keeps that socket's watch of its topic until it expires. */
+  private readonly linger: Linger<string>;
 
   constructor(
     private readonly lifetime: SocketLifetime,
     private readonly topics?: Pick<TopicBus, "watch" | "unwatch">,
+    /** How long a session's topic stays watched after its last socket here left (TETHER_SUBSCRIPTION_LINGER). */
+    lingerMs = 0,
   ) {
     this.part = lifetime.part({ release: (socket) => this.release(socket) });
+    this.linger = new Linger(lingerMs, (room) => this.topics?.unwatch(room));
   }
 
   /**
@@ -53,17 +60,27 @@ export class LocalSessions {
     }
     set.add(socket);
     this.lifetime.took(socket, this.part);
+    if (!this.topics) return SETTLED;
     // One watch per socket: the bus counts them, subscribing with the first and leaving with the last.
-    return this.topics ? atMost(this.topics.watch(room), TOPIC_WAIT_MS) : SETTLED;
+    const heard = this.topics.watch(room);
+    // A lingering session held its last socket's watch: given back now that this socket holds one.
+    if (this.linger.take(room)) this.topics.unwatch(room);
+    return atMost(heard, TOPIC_WAIT_MS);
   }
 
-  /** The socket left: out of its session's set, and its watch of the session's topic given back. */
+  /** The socket left: out of its session's set, and its watch of the session's topic given back (the last one lingers). */
   private release(socket: TetherSocket): void {
     const room = sessionRoom(socket.data.sid);
     const set = this.sockets.get(room);
     if (!set?.delete(socket)) return;
-    if (set.size === 0) this.sockets.delete(room);
-    this.topics?.unwatch(room);
+    if (set.size > 0) return void this.topics?.unwatch(room);
+    this.sockets.delete(room);
+    this.linger.park(room);
+  }
+
+  /** Stops lingering (the instance is closing: its subscriptions end with their connection). */
+  stop(): void {
+    this.linger.stop();
   }
 
   /** The sockets of the session with this room tag (`session:<tag>`). */

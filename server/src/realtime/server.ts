@@ -44,6 +44,7 @@ export type RealtimeSettings = Pick<
   | "connectTimeoutMs"
   | "sessionCheckIntervalMs"
   | "streamCheckIntervalMs"
+  | "subscriptionLingerMs"
   | "admission"
   | "socketLimits"
   | "roomLimits"
@@ -141,6 +142,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     deps.history,
     {
       checkIntervalMs: settings.streamCheckIntervalMs,
+      lingerMs: settings.subscriptionLingerMs,
       replayBufferBytes: settings.socketLimits.replayBufferBytes,
       metrics: deps.metrics,
       logger,
@@ -151,7 +153,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
   // One message per ended session on the session's own sharded channel, heard by the instances
   // holding its sockets: each tells its own sockets, then disconnects them. (An adapter broadcast
   // plus a separate disconnectSockets request can arrive in the wrong order.)
-  const sessions = new LocalSessions(lifetime, backend.topics);
+  const sessions = new LocalSessions(lifetime, backend.topics, settings.subscriptionLingerMs);
   const endLocal = (room: string, reason: SessionEndReason) => {
     for (const socket of sessions.of(room)) {
       socket.emit(ServerEvent.SessionEnded, { reason });
@@ -271,6 +273,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     liveness.stop();
     rooms.stop();
     delivery.stop();
+    sessions.stop();
     ends.stop();
   };
   const ephemeral = ephemeralSink(io, (stream) => delivery.socketIdsOf(stream), backend.kind === "redis");

@@ -26,6 +26,12 @@ export const REALTIME_DEFAULTS = {
    * that stopped delivering is reconnected and every stream re-read (a lost last event arrives within two).
    */
   streamCheckIntervalMs: 5_000,
+  /**
+   * How long a stream's and a session's subscriptions stay after their last socket here left: a
+   * client that comes back (a blip, a reload) finds them in place, with no unsubscribe and subscribe
+   * and no store read to learn it missed nothing. Costs the messages of streams nobody here reads, meanwhile.
+   */
+  subscriptionLingerMs: 30_000,
   /** Largest accepted Socket.IO message. */
   maxSocketMessageBytes: MAX_SOCKET_MESSAGE_BYTES,
   /** Events one socket may send per second before it is throttled. */
@@ -76,6 +82,8 @@ export const realtimeEnv = {
   TETHER_STREAM_CHECK_INTERVAL: duration(REALTIME_DEFAULTS.streamCheckIntervalMs).pipe(
     z.number().min(100, "must be at least 100ms (a probe has half of it to come back)"),
   ),
+  /** How long subscriptions stay after their last socket here left (`off`: unsubscribe at once). */
+  TETHER_SUBSCRIPTION_LINGER: durationOrOff(REALTIME_DEFAULTS.subscriptionLingerMs),
   /** How long a publish retries transient store failures (a failover) before it rejects UNAVAILABLE. */
   TETHER_PUBLISH_DEADLINE: duration(PUBLISH_DEFAULTS.deadlineMs),
   /** Replicas that must confirm a publish (Redis WAIT) before it is acknowledged; 0: the primary's word. */
@@ -113,6 +121,7 @@ export interface RealtimeConfig {
   recoveryMaxEvents: number;
   /** How often live streams are compared with the store's head. */
   streamCheckIntervalMs: number;
+  subscriptionLingerMs: number;
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   /**
@@ -147,6 +156,7 @@ export function realtimeConfig(
     recoveryWindowMs: e.TETHER_RECOVERY_WINDOW,
     recoveryMaxEvents: e.TETHER_RECOVERY_MAX_EVENTS,
     streamCheckIntervalMs: e.TETHER_STREAM_CHECK_INTERVAL,
+    subscriptionLingerMs: e.TETHER_SUBSCRIPTION_LINGER,
     sessionCheckIntervalMs,
     publish: { deadlineMs: e.TETHER_PUBLISH_DEADLINE, replicas: e.TETHER_PUBLISH_REPLICAS },
     socketLimits: {
