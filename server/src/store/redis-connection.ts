@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
+import { coalesceWrites } from "./write-coalescing.js";
 
 /** One Redis, or a Redis Cluster reached through seed nodes. */
 export type RedisTarget = { mode: "standalone"; url: string } | { mode: "cluster"; urls: string[] };
@@ -63,12 +64,13 @@ function createClient(target: RedisTarget, name: string, commandTimeoutMs: numbe
     ...redisOptions(commandTimeoutMs),
     connectionName: `tether:${name}`,
     enableOfflineQueue: subscriber,
-    // A reconnect storm sends many small commands at once: one write per event-loop tick, not per command.
-    enableAutoPipelining: !subscriber,
+    // A reconnect storm sends many small commands at once: one write per event-loop turn, not per
+    // command, by `coalesceWrites` (ioredis's auto-pipelining costs more CPU than it saves).
+    enableAutoPipelining: false,
   };
-  if (target.mode === "standalone") return new Redis(target.url, options);
+  if (target.mode === "standalone") return withCoalescedWrites(new Redis(target.url, options), subscriber);
   const first = new URL(target.urls[0] ?? "redis://127.0.0.1:6379");
-  return new Cluster(target.urls.map(clusterNode), {
+  const cluster = new Cluster(target.urls.map(clusterNode), {
     lazyConnect: true,
     // Stream events and the adapter use sharded pub/sub: one subscriber connection per shard.
     shardedSubscribers: subscriber,
@@ -97,6 +99,13 @@ function createClient(target: RedisTarget, name: string, commandTimeoutMs: numbe
       tls: first.protocol === "rediss:" ? {} : undefined,
     },
   });
+  return withCoalescedWrites(cluster, subscriber);
+}
+
+/** A command connection's writes, one per event-loop turn (a subscriber's are few: left as they are). */
+function withCoalescedWrites<T extends RedisClient>(client: T, subscriber: boolean): T {
+  if (!subscriber) coalesceWrites(client);
+  return client;
 }
 
 /**
