@@ -13,8 +13,10 @@
  *
  * `--quick` for a smoke run at small sizes; `--cpu-prof` writes the servers'
  * CPU profiles to bench/results/profiles. Every server runs with Tether's
- * default limits and caps (the one exception is named in lib/instances.ts).
+ * default limits and caps (the one exception is named in lib/instances.ts), and
+ * as shipped: Tether from its build (made first, `npm run build`), NODE_ENV=production.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -81,6 +83,8 @@ async function main(): Promise<void> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     loadavgAtStart: loadavg(),
   };
+  // The servers run Tether's build, as `npm start` does: made (or found up to date by turbo) first.
+  execFileSync("npm", ["run", "build", "--silent", "--", "--output-logs=errors-only"], { cwd: ROOT, stdio: "inherit" });
   progress(`load average ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(" ")} on ${machine.cores} cores`);
   const [plainRedis, tetherRedis, workers] = await Promise.all([
     startBenchRedis(),

@@ -60,11 +60,19 @@ export interface InstanceOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * How every server is launched: as shipped (Tether from its build, under NODE_ENV=production as
+ * the image sets it: measuring TypeScript run through tsx would bill Tether for a transpiler's
+ * helpers that production never runs), with the memory probe preloaded.
+ */
 function launchOf(name: string, nodeFlags: string[] = []) {
   const probeFile = join(SCRATCH, `${name}-${randomBytes(3).toString("hex")}.json`);
-  const launch = { nodeFlags: ["--expose-gc", ...nodeFlags], preload: [join(BENCH_DIR, "probe.ts")] };
+  const launch = { nodeFlags: ["--expose-gc", ...nodeFlags], preload: [join(BENCH_DIR, "probe.ts")], built: true };
   return { launch, probeFile };
 }
+
+/** The environment every server gets: production mode, and where its probe writes. */
+const serverEnv = (probeFile: string) => ({ ...process.env, NODE_ENV: "production", BENCH_PROBE_FILE: probeFile });
 
 function instanceOf(system: ServerKind, name: string, port: number, child: ChildProcess, probeFile: string): Instance {
   const url = `http://127.0.0.1:${port}`;
@@ -98,8 +106,7 @@ export async function startTether(redis: TestRedis, options: InstanceOptions): P
   const logFile = join(SCRATCH, `${options.name}.log`);
   const log = openSync(logFile, "w");
   const env = {
-    ...process.env,
-    BENCH_PROBE_FILE: probeFile,
+    ...serverEnv(probeFile),
     PORT: String(port),
     HOST: "127.0.0.1",
     REDIS_URL: redis.url,
@@ -124,7 +131,7 @@ export async function startPlain(redis: TestRedis, options: InstanceOptions): Pr
   const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
   const port = await freePort();
   const config = JSON.stringify({ port, redisUrl: redis.url, instance: options.name, secret: SECRET });
-  const env = { ...process.env, BENCH_PROBE_FILE: probeFile };
+  const env = serverEnv(probeFile);
   const child = spawnNode(
     join(BENCH_DIR, "plain-server.ts"),
     { env, stdio: ["ignore", "inherit", "inherit", "ipc"] },
@@ -138,7 +145,7 @@ export async function startPlain(redis: TestRedis, options: InstanceOptions): Pr
 export async function startBare(options: InstanceOptions): Promise<Instance> {
   const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
   const port = await freePort();
-  const env = { ...process.env, BENCH_PROBE_FILE: probeFile };
+  const env = serverEnv(probeFile);
   const child = spawnNode(
     join(BENCH_DIR, "bare-server.ts"),
     { env, stdio: ["ignore", "inherit", "inherit", "ipc"] },

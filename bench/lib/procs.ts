@@ -49,14 +49,19 @@ export interface NodeLaunch {
   preload?: string[];
   /** Arguments after the script. */
   args?: string[];
+  /**
+   * Resolve the workspace packages to their build (`dist`, as `npm start` and the image run them)
+   * instead of their TypeScript source. The script itself still runs under tsx.
+   */
+  built?: boolean;
 }
 
-/** Spawns TypeScript from source under Node, as the tests run the server. */
+/** Spawns TypeScript under Node: the workspace packages from source (as the tests run them) unless `built`. */
 export function spawnNode(script: string, options: SpawnOptions, launch: NodeLaunch = {}): ChildProcess {
   const preload = (launch.preload ?? []).flatMap((module) => ["--import", module]);
   const args = [
     ...(launch.nodeFlags ?? []),
-    "--conditions=source",
+    ...(launch.built ? [] : ["--conditions=source"]),
     "--import",
     "tsx",
     ...preload,
