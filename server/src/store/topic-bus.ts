@@ -1,7 +1,9 @@
 import { EventEmitter } from "node:events";
+import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisClient } from "./redis-connection.js";
 import { ShardSubscriptions } from "./shard-subscriptions.js";
+import { shardConnections } from "./subscription-probe.js";
 import type { TopicBus } from "./types.js";
 
 /** What `watch` returns for a topic already heard: callers may skip waiting on it. */
@@ -42,8 +44,8 @@ class WatchCounts {
  * failovers like the streams' (ShardSubscriptions: one SSUBSCRIBE per burst on
  * one Redis, failed commands set right at the next reconnect). A message
  * published while a channel was not heard is lost: what a topic's message says
- * must also be found another way (a session's end: the session check notices
- * the session gone within its interval).
+ * must also be found another way: when the channels are heard again, `onRestored`
+ * says so (a session's end: every connected session is checked at once).
  */
 export class RedisTopicBus implements TopicBus {
   private readonly watches = new WatchCounts();
@@ -51,6 +53,7 @@ export class RedisTopicBus implements TopicBus {
   /** Topics whose subscribe is in flight. */
   private readonly subscribing = new Map<string, Promise<void>>();
   private handler: ((topic: string, message: unknown) => void) | undefined;
+  private readonly restored: (() => void)[] = [];
 
   constructor(
     /** SPUBLISH that rejects on failure: the caller retries until it is sent. */
@@ -58,7 +61,8 @@ export class RedisTopicBus implements TopicBus {
     sub: RedisClient,
     private readonly logger: Logger,
   ) {
-    this.channels = new ShardSubscriptions(sub);
+    // Subscribed again without a reconnect: what was published while it was not was lost.
+    this.channels = new ShardSubscriptions(sub, () => this.tellRestored());
     sub.on("smessage", (channel: string, text: string) => {
       if (!channel.startsWith(TOPIC_CHANNEL_PREFIX)) return;
       const topic = channel.slice(TOPIC_CHANNEL_PREFIX.length);
@@ -69,9 +73,25 @@ export class RedisTopicBus implements TopicBus {
         this.logger.warn({ err }, "bad topic message");
       }
     });
-    const resend = () => void this.channels.resend();
+    // A reconnect (every "ready" after the first: the connection was ready before this) or a Cluster's
+    // replaced shard subscriber: ioredis subscribes again, the failed (un)subscribes are re-sent, and a
+    // PING on each subscriber connection answers after them; then the channels are heard again.
+    const resend = () => {
+      const pings = sub.isCluster
+        ? shardConnections(sub as Cluster).map((connection) => connection.ping())
+        : [(sub as Redis).ping()];
+      void Promise.allSettled([this.channels.resend(), ...pings]).then(() => this.tellRestored());
+    };
     sub.on("ready", resend);
     if (sub.isCluster) sub.on("subscribersReady", resend);
+  }
+
+  onRestored(handler: () => void): void {
+    this.restored.push(handler);
+  }
+
+  private tellRestored(): void {
+    for (const handler of this.restored) handler();
   }
 
   async publish(topic: string, message: object): Promise<void> {
@@ -122,4 +142,7 @@ export class LocalTopicBus implements TopicBus {
   unwatch(topic: string): void {
     this.watches.remove(topic);
   }
+
+  /** Nothing published here is ever missed. */
+  onRestored(): void {}
 }
