@@ -14,6 +14,8 @@ interface TrackedSession {
   renewAt: number;
   /** When its existence is next checked (a phase in the sweep, kept from check to check). */
   checkAt: number;
+  /** Set by `recheck` (its number): checked at the next round by a call sent after it; 0: not asked. */
+  recheck: number;
 }
 
 /** When the liveness rounds run and what each covers. */
@@ -49,16 +51,19 @@ export interface LivenessTiming {
  * about 17 commands/s instead of 333. That is enough because a session ended
  * normally (logout, a host's end, a revocation) reaches its sockets by its end
  * message, and such a message is lost only while the session-end subscription
- * is not heard: when it is heard again, `recheck` checks every session at once.
- * The sweep is the backstop for a session that vanished without a message (an
- * eviction, an operator's DEL, a FLUSHALL), found within one sweep.
+ * is not heard: when it is heard again, `recheck` checks the sessions it
+ * covers at once (after a reconnect all; on a Cluster, those whose channel is
+ * on a shard that got a new subscriber), in a round of their own that leaves
+ * the sweep's checks to the scheduled rounds. The sweep is the backstop for a
+ * session that vanished without a message (an eviction, an operator's DEL, a
+ * FLUSHALL), found within one sweep.
  */
 export class SessionLiveness {
   private readonly sessions = new Map<string, TrackedSession>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  /** The next round checks every session (`recheck`). */
-  private checkAll = false;
+  /** How many `recheck`s were asked for: a check sent after the nth answers the nth. */
+  private rechecks = 0;
   /** A round is asked for while one runs: it starts when that one ends. */
   private again = false;
   private readonly part: number;
@@ -80,7 +85,7 @@ export class SessionLiveness {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.tick(), this.intervalMs).unref();
+    this.timer ??= setInterval(() => void this.tick(true), this.intervalMs).unref();
   }
 
   stop(): void {
@@ -89,14 +94,16 @@ export class SessionLiveness {
   }
 
   /**
-   * Checks every session now (or as soon as the round in flight ends, which may have
-   * read before a change): an end message may have been lost.
+   * Checks every session (those `covers` says, when given) now, or as soon as the round in
+   * flight ends (it may have read before a change): an end message may have been lost.
+   * A session's round that fails is retried at the next round.
    */
-  recheck(): void {
+  recheck(covers?: (sid: string) => boolean): void {
     if (this.timer === undefined) return;
-    this.checkAll = true;
+    this.rechecks += 1;
+    for (const [sid, tracked] of this.sessions) if (!covers || covers(sid)) tracked.recheck = this.rechecks;
     if (this.running) this.again = true;
-    else void this.tick();
+    else void this.tick(false);
   }
 
   /** Number of distinct sessions with a socket on this instance. */
@@ -116,7 +123,8 @@ export class SessionLiveness {
       tracked.renewAt = Math.max(tracked.renewAt, renewAt);
     } else {
       // Its phase in the sweep: spread evenly (the handshake has just read the session).
-      this.sessions.set(sid, { sockets: 1, capAt, renewAt, checkAt: Date.now() + Math.random() * this.sweepMs });
+      const checkAt = Date.now() + Math.random() * this.sweepMs;
+      this.sessions.set(sid, { sockets: 1, capAt, renewAt, checkAt, recheck: 0 });
     }
     this.lifetime.took(socket, this.part);
   }
@@ -128,51 +136,53 @@ export class SessionLiveness {
     if (tracked.sockets <= 0) this.sessions.delete(sid);
   }
 
-  /** One renewal round; overlapping rounds (a slow Redis) are skipped, not stacked. */
-  tick(): Promise<void> {
-    this.running ??= this.renewAll().finally(() => {
+  /**
+   * One round; overlapping rounds (a slow Redis) are skipped, not stacked (what a skipped
+   * one would have done, the next does). A round out of `scheduled` time, for `recheck`,
+   * leaves the sweep's checks to the scheduled ones: it costs only what it was asked for.
+   */
+  tick(scheduled = true): Promise<void> {
+    this.running ??= this.renewAll(scheduled).finally(() => {
       this.running = undefined;
       if (!this.again) return;
       this.again = false;
-      void this.tick();
+      void this.tick(false);
     });
     return this.running;
   }
 
-  private async renewAll(): Promise<void> {
+  private async renewAll(scheduled: boolean): Promise<void> {
     const now = Date.now();
-    const all = this.checkAll;
-    this.checkAll = false;
     // Due: less than half the idle TTL would be left by the next round (this instance's own
     // renewals are the clock; one from another instance only makes the session live longer).
     // Checked: those whose phase in the sweep falls before the next round (every round when the
-    // sweep is one round), or all of them after `recheck`.
+    // sweep is one round), and those `recheck` asked for.
     const due: string[] = [];
     const check: string[] = [];
-    for (const [sid, { capAt, renewAt, checkAt }] of this.sessions) {
+    for (const [sid, { capAt, renewAt, checkAt, recheck }] of this.sessions) {
       if (capAt <= now) this.end(sid, SessionEndReason.Expired);
       else if (renewAt <= now + this.intervalMs) due.push(sid);
-      else if (all || checkAt <= now + this.intervalMs) check.push(sid);
+      else if (recheck > 0 || (scheduled && checkAt <= now + this.intervalMs)) check.push(sid);
     }
     const live = [...due, ...check];
     for (let start = 0; start < live.length; start += RENEW_BATCH) {
       const batch = live.slice(start, start + RENEW_BATCH);
       const renewing = batch.slice(0, Math.max(0, Math.min(batch.length, due.length - start)));
       const sentAt = Date.now();
+      const rechecks = this.rechecks;
       try {
         const gone = await this.auth.renewSessions(renewing, batch.slice(renewing.length));
         for (const sid of renewing) {
           const tracked = this.sessions.get(sid);
           if (tracked) tracked.renewAt = sentAt + this.idleTtlMs / 2;
         }
-        for (const sid of batch) this.checked(sid, now, sentAt);
+        for (const sid of batch) this.checked(sid, now, sentAt, rechecks);
         for (const sid of gone) {
           const capAt = this.sessions.get(sid)?.capAt ?? Number.POSITIVE_INFINITY;
           this.end(sid, capAt <= Date.now() ? SessionEndReason.Expired : SessionEndReason.Revoked);
         }
       } catch (err) {
-        // Redis is down: keep every socket; the next round renews them (and checks all, if asked).
-        this.checkAll ||= all;
+        // Redis is down: keep every socket; the next round renews them (and rechecks, if asked).
         this.logger.warn({ err: (err as Error).message, sessions: batch.length }, "session renewal failed");
         return;
       }
@@ -180,13 +190,15 @@ export class SessionLiveness {
   }
 
   /**
-   * A session's existence was checked (or it was renewed) by a call sent at `sentAt`: its
-   * next check is its phase's next turn after that, if this was its turn (a renewal or a
-   * `recheck` out of turn leaves its phase, so the sweep stays spread).
+   * A session's existence was checked (or it was renewed) by a call sent at `sentAt`, after
+   * `rechecks` rechecks: that answers them. Its next check is its phase's next turn after that,
+   * if this was its turn (a renewal or a recheck out of turn leaves its phase: the sweep stays spread).
    */
-  private checked(sid: string, roundAt: number, sentAt: number): void {
+  private checked(sid: string, roundAt: number, sentAt: number, rechecks: number): void {
     const tracked = this.sessions.get(sid);
-    if (!tracked || tracked.checkAt > roundAt + this.intervalMs) return;
+    if (!tracked) return;
+    if (tracked.recheck <= rechecks) tracked.recheck = 0;
+    if (tracked.checkAt > roundAt + this.intervalMs) return;
     tracked.checkAt += this.sweepMs * Math.max(1, Math.ceil((sentAt - tracked.checkAt) / this.sweepMs));
   }
 

@@ -194,8 +194,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     lifetime,
   );
   liveness.start();
-  // Session ends published while this instance did not hear them were lost: check every session.
-  backend.topics.onRestored(() => liveness.recheck());
+  // Session ends published while this instance did not hear them were lost: check those sessions now.
+  backend.topics.onRestored((covers) => liveness.recheck(covers && ((sid) => covers(sessionRoom(sid)))));
 
   const rooms = new Rooms(
     io,

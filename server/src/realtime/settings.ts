@@ -29,9 +29,10 @@ export const REALTIME_DEFAULTS = {
   /**
    * On a Redis Cluster, the period within which each connected session's existence is checked (a
    * check is a command per session there, spread evenly over the period): 10,000 idle sessions cost
-   * ≈ 17 commands/s. A missed end message is found at once (every session is checked when the
-   * session-end subscription comes back); this bounds only a silent disappearance (an eviction, an
-   * operator's DEL, a FLUSHALL). On one Redis every session is checked every session check interval.
+   * ≈ 17 commands/s. A missed end message is found at once (the sessions concerned are checked
+   * when their session-end subscription comes back); this bounds only a silent disappearance (an
+   * eviction, an operator's DEL, a FLUSHALL). On one Redis every session is checked every session
+   * check interval.
    */
   sessionSweepIntervalMs: 10 * 60 * 1000,
   /** Largest accepted Socket.IO message. */

@@ -199,12 +199,13 @@ export interface TopicBus {
   /** Where the messages of watched topics go (one handler). */
   listen(handler: (topic: string, message: unknown) => void): void;
   /**
-   * Calls `handler` each time the watched topics are heard again after a time they may not have
+   * Calls `handler` each time watched topics are heard again after a time they may not have
    * been (the subscriber connection came back, a Cluster replaced a shard's subscriber, a failed
    * subscribe went through), once the subscriptions are in place: a message published meanwhile
-   * was lost, and what it said must be found another way now.
+   * was lost, and what it said must be found another way now. `covers` says which topics (on a
+   * Cluster, those of the shards concerned); undefined: every topic.
    */
-  onRestored(handler: () => void): void;
+  onRestored(handler: (covers: ((topic: string) => boolean) | undefined) => void): void;
 }
 
 /** One event kept in a stream. */
