@@ -60,6 +60,13 @@ describe("config", () => {
     expect(config.pingIntervalMs).toBe(300_000);
   });
 
+  it("checks each session's existence once per 10 minutes on a Cluster, never less often than once per round", () => {
+    expect(loadConfig({}).sessionSweepIntervalMs).toBe(10 * 60_000);
+    expect(loadConfig({ TETHER_SESSION_SWEEP_INTERVAL: "1m" }).sessionSweepIntervalMs).toBe(60_000);
+    // A check interval longer than the default sweep: the sweep follows it.
+    expect(loadConfig({ TETHER_SESSION_CHECK_INTERVAL: "20m" }).sessionSweepIntervalMs).toBe(20 * 60_000);
+  });
+
   it("parses lists and trust proxy", () => {
     const config = loadConfig({
       TETHER_ALLOWED_ORIGINS: "https://a.example, http://127.0.0.2:8080",
@@ -93,6 +100,16 @@ describe("config", () => {
       "a max age below the idle TTL",
       { TETHER_SESSION_IDLE_TTL: "2d", TETHER_SESSION_MAX_AGE: "1d" },
       /^TETHER_SESSION_MAX_AGE: must be at least/,
+    ],
+    [
+      "a session sweep shorter than the check interval",
+      { TETHER_SESSION_CHECK_INTERVAL: "1m", TETHER_SESSION_SWEEP_INTERVAL: "30s" },
+      /^TETHER_SESSION_SWEEP_INTERVAL: must be at least TETHER_SESSION_CHECK_INTERVAL$/,
+    ],
+    [
+      "a session sweep that is no duration",
+      { TETHER_SESSION_SWEEP_INTERVAL: "often" },
+      /^TETHER_SESSION_SWEEP_INTERVAL: expected a duration/,
     ],
     [
       "a login breaker one address could trip",

@@ -24,6 +24,8 @@ describe("Redis Cluster", () => {
       TETHER_REDIS_CLUSTER: "on",
       TETHER_API_KEY: API_KEY,
       TETHER_SESSION_CHECK_INTERVAL: "300ms",
+      // Each session's existence checked every round, as on one Redis (the sweep: idle-cluster.test.ts).
+      TETHER_SESSION_SWEEP_INTERVAL: "300ms",
     };
     [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
     publisher = await createPublisher(

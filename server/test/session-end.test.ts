@@ -4,6 +4,8 @@ import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sessionRoom } from "../src/auth/keys.js";
+import { topicChannel } from "../src/store/topic-bus.js";
 
 const API_KEY = "session-end-test-api-key-0123456789";
 
@@ -85,6 +87,24 @@ describe("a session end reaches every socket even when Redis refuses the broadca
     await ended(onA, "A", "revoked");
     expect(onB.connected).toBe(true);
     await allowPublish();
+    await ended(onB, "B", "revoked");
+  });
+
+  it("an end published while B's subscriber was cut: B finds the session gone once it is back, not at its next round", async () => {
+    const session = await login(a.url, API_KEY);
+    const onB = await connectRaw(b.url, { token: await wsToken(b.url, session) });
+    sockets.push(onB);
+    // A logout elsewhere as Redis cuts the subscriber connections (past the pub/sub output-buffer
+    // limit): the session is deleted, and its end message goes out in the cut's transaction, to no one.
+    await control.del(`tether:sess:${sidOf(session)}`);
+    const replies = await control
+      .multi()
+      .call("CLIENT", "KILL", "TYPE", "pubsub")
+      .call("SPUBLISH", topicChannel(sessionRoom(sidOf(session) ?? "")), JSON.stringify({ reason: "logout" }))
+      .exec();
+    expect(Number(replies?.[0]?.[1])).toBeGreaterThan(0);
+    expect(replies?.[1]).toEqual([null, 0]);
+    // The check of every session that follows the reconnect finds it (the lost message said "logout").
     await ended(onB, "B", "revoked");
   });
 });

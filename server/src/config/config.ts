@@ -9,7 +9,7 @@ import { parseDuration } from "../env/duration.js";
 import { capacitySettings, type HttpConfig, httpConfig } from "../http/settings.js";
 import type { LogLevel } from "../observability/logger.js";
 import { type OpsConfig, opsConfig } from "../ops/settings.js";
-import { type RealtimeConfig, realtimeConfig } from "../realtime/settings.js";
+import { REALTIME_DEFAULTS, type RealtimeConfig, realtimeConfig } from "../realtime/settings.js";
 import { type StoreConfig, storeConfig } from "../store/settings.js";
 import { EnvSchema } from "./schema.js";
 
@@ -153,14 +153,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   } else if (checkInterval >= e.TETHER_SESSION_IDLE_TTL) {
     problems.push("TETHER_SESSION_CHECK_INTERVAL: must be shorter than TETHER_SESSION_IDLE_TTL");
   }
-  if (problems.length > 0 || checkInterval === undefined) throw new ConfigError(problems, unknownVariables(env));
+  const sweepInterval =
+    e.TETHER_SESSION_SWEEP_INTERVAL === undefined
+      ? Math.max(REALTIME_DEFAULTS.sessionSweepIntervalMs, checkInterval ?? 0)
+      : parseDuration(e.TETHER_SESSION_SWEEP_INTERVAL);
+  if (sweepInterval === undefined) {
+    problems.push(`TETHER_SESSION_SWEEP_INTERVAL: expected a duration such as 500ms, 30s, 5m or 7d`);
+  } else if (checkInterval !== undefined && sweepInterval < checkInterval) {
+    problems.push("TETHER_SESSION_SWEEP_INTERVAL: must be at least TETHER_SESSION_CHECK_INTERVAL");
+  }
+  if (problems.length > 0 || checkInterval === undefined || sweepInterval === undefined)
+    throw new ConfigError(problems, unknownVariables(env));
   // What this machine allows, unless the caps are given.
   const capacity = resolveCapacity(readMachine(), capacitySettings(e));
   return {
     ...httpConfig(e, capacity),
     ...storeConfig(e),
     ...authConfig(e),
-    ...realtimeConfig(e, checkInterval, capacity.sockets),
+    ...realtimeConfig(e, { checkIntervalMs: checkInterval, sweepIntervalMs: sweepInterval }, capacity.sockets),
     ...opsConfig(e),
     instanceId: e.TETHER_INSTANCE_ID ?? `${hostname()}-${randomBytes(3).toString("hex")}`,
     logLevel: e.LOG_LEVEL,

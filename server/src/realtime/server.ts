@@ -43,6 +43,7 @@ export type RealtimeSettings = Pick<
   | "pingTimeoutMs"
   | "connectTimeoutMs"
   | "sessionCheckIntervalMs"
+  | "sessionSweepIntervalMs"
   | "streamCheckIntervalMs"
   | "subscriptionLingerMs"
   | "admission"
@@ -184,13 +185,19 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
   };
   const liveness = new SessionLiveness(
     deps.auth,
-    settings.sessionCheckIntervalMs,
-    settings.sessionIdleTtlMs,
+    {
+      intervalMs: settings.sessionCheckIntervalMs,
+      idleTtlMs: settings.sessionIdleTtlMs,
+      // A check costs a command per session only on a Cluster: there each is checked once per sweep.
+      sweepMs: backend.auth.checksEachSession ? settings.sessionSweepIntervalMs : settings.sessionCheckIntervalMs,
+    },
     endSession,
     logger,
     lifetime,
   );
   liveness.start();
+  // Session ends published while this instance did not hear them were lost: check those sessions now.
+  backend.topics.onRestored((covers) => liveness.recheck(covers && ((sid) => covers(sessionRoom(sid)))));
 
   const rooms = new Rooms(
     io,

@@ -32,6 +32,15 @@ export const REALTIME_DEFAULTS = {
    * and no store read to learn it missed nothing. Costs the messages of streams nobody here reads, meanwhile.
    */
   subscriptionLingerMs: 30_000,
+  /**
+   * On a Redis Cluster, the period within which each connected session's existence is checked (a
+   * check is a command per session there, spread evenly over the period): 10,000 idle sessions cost
+   * ≈ 17 commands/s. A missed end message is found at once (the sessions concerned are checked
+   * when their session-end subscription comes back); this bounds only a silent disappearance (an
+   * eviction, an operator's DEL, a FLUSHALL). On one Redis every session is checked every session
+   * check interval.
+   */
+  sessionSweepIntervalMs: 10 * 60 * 1000,
   /** Largest accepted Socket.IO message. */
   maxSocketMessageBytes: MAX_SOCKET_MESSAGE_BYTES,
   /** Events one socket may send per second before it is throttled. */
@@ -78,6 +87,8 @@ export const realtimeEnv = {
   TETHER_RECOVERY_MAX_EVENTS: count(1, 1_000_000, REALTIME_DEFAULTS.recoveryMaxEvents),
   /** Unset: derived from the idle TTL (a third of it, at most 30 s; see `loadConfig`). */
   TETHER_SESSION_CHECK_INTERVAL: optionalText.pipe(z.string().optional()),
+  /** Unset: 10m, or the session check interval when that is longer (see `loadConfig`). */
+  TETHER_SESSION_SWEEP_INTERVAL: optionalText.pipe(z.string().optional()),
   /** The delivery probe's interval: a probe has half of it to return, so not shorter than a busy event loop's lag. */
   TETHER_STREAM_CHECK_INTERVAL: duration(REALTIME_DEFAULTS.streamCheckIntervalMs).pipe(
     z.number().min(100, "must be at least 100ms (a probe has half of it to come back)"),
@@ -125,6 +136,11 @@ export interface RealtimeConfig {
   /** How often each instance renews its connected sessions and checks they still exist. */
   sessionCheckIntervalMs: number;
   /**
+   * On a Redis Cluster (a command per session checked), each connected session's existence is
+   * checked once per this period instead of every round; at least `sessionCheckIntervalMs`.
+   */
+  sessionSweepIntervalMs: number;
+  /**
    * Publishing: transient store failures are retried until `deadlineMs`; with `replicas`,
    * a publish is acknowledged once that many replicas confirmed it (Redis only).
    */
@@ -144,10 +160,10 @@ export interface RealtimeConfig {
   maxSockets: number;
 }
 
-/** The realtime settings from their variables; the session check interval is derived with the idle TTL's. */
+/** The realtime settings from their variables; the session intervals are derived with the idle TTL's. */
 export function realtimeConfig(
   e: EnvOf<typeof realtimeEnv>,
-  sessionCheckIntervalMs: number,
+  sessions: { checkIntervalMs: number; sweepIntervalMs: number },
   maxSockets: number,
 ): RealtimeConfig {
   return {
@@ -157,7 +173,8 @@ export function realtimeConfig(
     recoveryMaxEvents: e.TETHER_RECOVERY_MAX_EVENTS,
     streamCheckIntervalMs: e.TETHER_STREAM_CHECK_INTERVAL,
     subscriptionLingerMs: e.TETHER_SUBSCRIPTION_LINGER,
-    sessionCheckIntervalMs,
+    sessionCheckIntervalMs: sessions.checkIntervalMs,
+    sessionSweepIntervalMs: sessions.sweepIntervalMs,
     publish: { deadlineMs: e.TETHER_PUBLISH_DEADLINE, replicas: e.TETHER_PUBLISH_REPLICAS },
     socketLimits: {
       eventsPerSecond: e.TETHER_SOCKET_EVENTS_PER_SECOND,

@@ -98,6 +98,12 @@ export class SteppedAuthStore implements AuthStore {
     return true;
   }
 
+  /**
+   * One step per session: a renewal, or an EXISTS of its own (on a Cluster the keys are in
+   * different slots, and EXISTS over several is CROSSSLOT; a script looping over one node's keys
+   * would still run, and count, one EXISTS per key). So callers check each session seldom:
+   * once per `TETHER_SESSION_SWEEP_INTERVAL` (`AuthStore.checksEachSession`).
+   */
   async renewSessions(sessionKeys: string[], idleTtlMs: number, renewing = sessionKeys.length): Promise<number[]> {
     const alive = await Promise.all(
       sessionKeys.map((key, index) => (index < renewing ? this.steps.renew(key, idleTtlMs) : this.steps.exists(key))),

@@ -145,9 +145,12 @@ class OneScriptAuthStore extends SteppedAuthStore {
  */
 export class RedisAuthStore implements AuthStore {
   private readonly store: AuthStore;
+  /** On a Cluster a session's existence is one EXISTS of its own; on one Redis, one per batch. */
+  readonly checksEachSession: boolean;
 
   constructor(client: RedisClient) {
     this.store = client.isCluster ? new SteppedAuthStore(new RedisKeySteps(client)) : new OneScriptAuthStore(client);
+    this.checksEachSession = client.isCluster;
   }
 
   getOrCreate(key: string, candidate: string): Promise<string> {

@@ -54,12 +54,12 @@ export class ShardSubscriptions {
   private resendTimer: NodeJS.Timeout | undefined;
 
   /**
-   * @param onResubscribed called when a re-send between reconnects confirmed a subscription:
-   *   what was published on it meanwhile was not heard.
+   * @param onResubscribed called with the channels a re-send between reconnects confirmed:
+   *   what was published on them meanwhile was not heard.
    */
   constructor(
     private readonly sub: RedisClient,
-    private readonly onResubscribed?: () => void,
+    private readonly onResubscribed?: (channels: string[]) => void,
   ) {}
 
   /**
@@ -114,6 +114,11 @@ export class ShardSubscriptions {
    * were confirmed.
    */
   async resend(): Promise<number> {
+    return (await this.resendChannels()).length;
+  }
+
+  /** `resend`, resolving to the channels whose subscriptions were confirmed. */
+  private async resendChannels(): Promise<string[]> {
     const channels = [...this.unconfirmed];
     this.unconfirmed.clear();
     const results = await Promise.all(
@@ -133,7 +138,7 @@ export class ShardSubscriptions {
         );
       }),
     );
-    return results.filter(Boolean).length;
+    return channels.filter((_, index) => results[index]);
   }
 
   /** Stops the timed re-send. */
@@ -165,8 +170,8 @@ export class ShardSubscriptions {
     this.resendTimer ??= setTimeout(() => {
       this.resendTimer = undefined;
       if (this.sub.status !== "ready") return; // its "ready" re-sends
-      void this.resend().then((subscribed) => {
-        if (subscribed > 0) this.onResubscribed?.();
+      void this.resendChannels().then((subscribed) => {
+        if (subscribed.length > 0) this.onResubscribed?.(subscribed);
       });
     }, RESEND_AFTER_MS).unref();
   }

@@ -100,6 +100,12 @@ export interface AuthStore extends LimitStore {
    */
   renewSessions(sessionKeys: string[], idleTtlMs: number, renewing?: number): Promise<number[]>;
   /**
+   * True when `renewSessions` checks each session with a command of its own (a Redis Cluster:
+   * the sessions' keys live in different slots), so a caller checks each far less often
+   * (`TETHER_SESSION_SWEEP_INTERVAL`); unset or false when one command checks a whole batch.
+   */
+  readonly checksEachSession?: boolean;
+  /**
    * Deletes the token and reads the session it was bound to; the token is spent
    * exactly once. Every limit is counted, whatever the token and the other limits
    * find (a handshake over a limit still uses its token up).
@@ -192,6 +198,14 @@ export interface TopicBus {
   unwatch(topic: string): void;
   /** Where the messages of watched topics go (one handler). */
   listen(handler: (topic: string, message: unknown) => void): void;
+  /**
+   * Calls `handler` each time watched topics are heard again after a time they may not have
+   * been (the subscriber connection came back, a Cluster replaced a shard's subscriber, a failed
+   * subscribe went through), once the subscriptions are in place: a message published meanwhile
+   * was lost, and what it said must be found another way now. `covers` says which topics (on a
+   * Cluster, those of the shards concerned); undefined: every topic.
+   */
+  onRestored(handler: (covers: ((topic: string) => boolean) | undefined) => void): void;
 }
 
 /** One event kept in a stream. */
