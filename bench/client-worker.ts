@@ -265,6 +265,7 @@ serve<WorkerProtocol>({
   open: async ({ target, clients: specs, concurrency, mode }) => {
     let next = 0;
     let failed = 0;
+    let hinted = 0;
     let firstError: string | undefined;
     const latenciesMs: number[] = [];
     const lane = async () => {
@@ -293,6 +294,7 @@ serve<WorkerProtocol>({
           } catch (err) {
             // Admission control turned it away with a hint: wait as a client would (the wait counts in its latency).
             if (err instanceof Refused && err.retryAfterMs !== undefined && attempt < MAX_ADMISSION_RETRIES) {
+              hinted++;
               await sleep(err.retryAfterMs * (1 + Math.random() * 0.5));
               continue;
             }
@@ -304,7 +306,7 @@ serve<WorkerProtocol>({
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
-    return { opened: specs.length - failed, failed, firstError, latenciesMs };
+    return { opened: specs.length - failed, failed, hinted, firstError, latenciesMs };
   },
   reconnect: async ({ concurrency }) => {
     const all = clients.filter((client) => client.socket !== undefined);

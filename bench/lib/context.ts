@@ -97,6 +97,8 @@ export function specsFor(
 export interface Opened {
   opened: number;
   failed: number;
+  /** Handshakes turned away with a retry hint and waited out (they cost time, not CPU). */
+  hinted: number;
   firstError: string | undefined;
   latenciesMs: number[];
 }
@@ -132,10 +134,11 @@ export async function openSockets(
     );
   });
   const results = await Promise.all(requests);
-  const opened: Opened = { opened: 0, failed: 0, firstError: undefined, latenciesMs: [] };
+  const opened: Opened = { opened: 0, failed: 0, hinted: 0, firstError: undefined, latenciesMs: [] };
   for (const result of results) {
     opened.opened += result.opened;
     opened.failed += result.failed;
+    opened.hinted += result.hinted;
     opened.firstError ??= result.firstError;
     opened.latenciesMs.push(...result.latenciesMs);
   }

@@ -60,7 +60,8 @@ export type WorkerProtocol = {
    */
   open: {
     command: { target: Target; clients: ClientSpec[]; concurrency: number; mode: ClientMode };
-    result: { opened: number; failed: number; firstError: string | undefined; latenciesMs: number[] };
+    /** `hinted`: handshakes turned away with a retry hint (admission control, a full instance) and waited out. */
+    result: { opened: number; failed: number; hinted: number; firstError: string | undefined; latenciesMs: number[] };
   };
   /**
    * Closes the idle keep-alive HTTP connections of every user (the server would after its

@@ -26,6 +26,8 @@ export interface StepResult {
   rssKiBPerSocket: number;
   rssMiB: number;
   failed: number;
+  /** Handshakes turned away with a retry hint in the step (admission control), waited out by the clients. */
+  hinted: number;
   firstError: string | undefined;
 }
 
@@ -66,10 +68,11 @@ async function stepsOnce(bench: Bench, system: SystemName, options: StepsOptions
         rssKiBPerSocket: (now.rss - memory.rss) / 1024 / n,
         rssMiB: now.rss / 2 ** 20,
         failed: opened.failed,
+        hinted: opened.hinted,
         firstError: opened.firstError,
       });
       bench.progress(
-        `steps ${system}: ${step} sockets, ${(opened.opened / seconds).toFixed(0)} connects/s, ${opened.failed} failed`,
+        `steps ${system}: ${step} sockets, ${(opened.opened / seconds).toFixed(0)} connects/s, ${opened.failed} failed, ${opened.hinted} waited out a retry hint`,
       );
       memory = now;
       users = to;
@@ -94,7 +97,7 @@ export async function runSteps(bench: Bench, options: StepsOptions): Promise<Ste
 /** One line per step: plain, Tether, and the ratios. */
 export function stepsTable(results: StepResult[]): string {
   const lines = [
-    "sockets  connects/s plain  Tether  ratio   CPU ms/connect plain  Tether  ratio   heap KiB/socket plain  Tether   RSS KiB/socket plain  Tether   RSS MiB T   failed T",
+    "sockets  connects/s plain  Tether  ratio   CPU ms/connect plain  Tether  ratio   heap KiB/socket plain  Tether   RSS KiB/socket plain  Tether   RSS MiB T   failed T   hinted T",
   ];
   const steps = [...new Set(results.map((r) => r.sockets))];
   for (const step of steps) {
@@ -104,7 +107,7 @@ export function stepsTable(results: StepResult[]): string {
     const x = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
     lines.push(
-      `${String(step).padStart(7)}  ${f(p?.connectsPerSecond, 0).padStart(16)}  ${f(t?.connectsPerSecond, 0).padStart(6)}  ${x(t?.connectsPerSecond, p?.connectsPerSecond).padStart(5)}   ${f(p?.serverCpuMsPerConnect, 3).padStart(20)}  ${f(t?.serverCpuMsPerConnect, 3).padStart(6)}  ${x(t?.serverCpuMsPerConnect, p?.serverCpuMsPerConnect).padStart(5)}   ${f(p?.heapKiBPerSocket, 2).padStart(21)}  ${f(t?.heapKiBPerSocket, 2).padStart(6)}   ${f(p?.rssKiBPerSocket, 2).padStart(20)}  ${f(t?.rssKiBPerSocket, 2).padStart(6)}   ${f(t?.rssMiB, 0).padStart(9)}   ${String(t?.failed ?? "—").padStart(8)}${t?.firstError ? ` (${t.firstError})` : ""}`,
+      `${String(step).padStart(7)}  ${f(p?.connectsPerSecond, 0).padStart(16)}  ${f(t?.connectsPerSecond, 0).padStart(6)}  ${x(t?.connectsPerSecond, p?.connectsPerSecond).padStart(5)}   ${f(p?.serverCpuMsPerConnect, 3).padStart(20)}  ${f(t?.serverCpuMsPerConnect, 3).padStart(6)}  ${x(t?.serverCpuMsPerConnect, p?.serverCpuMsPerConnect).padStart(5)}   ${f(p?.heapKiBPerSocket, 2).padStart(21)}  ${f(t?.heapKiBPerSocket, 2).padStart(6)}   ${f(p?.rssKiBPerSocket, 2).padStart(20)}  ${f(t?.rssKiBPerSocket, 2).padStart(6)}   ${f(t?.rssMiB, 0).padStart(9)}   ${String(t?.failed ?? "—").padStart(8)}   ${String(t?.hinted ?? "—").padStart(8)}${t?.firstError ? ` (${t.firstError})` : ""}`,
     );
   }
   return lines.join("\n");
