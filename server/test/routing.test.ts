@@ -1,6 +1,5 @@
 import { ServerEvent } from "@tether/shared";
-import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
-import { connectRaw, post, type TestSession, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import { connectRaw, loginAs, post, userNamedInBody, type WelcomedSocket, wsToken } from "@tether/testkit/http";
 import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
@@ -25,18 +24,6 @@ function listen(server: RunningServer): Heard {
   sub.on("message", (channel: string) => heard.plain.push(channel));
   sub.on("smessage", (channel: string) => heard.sharded.push(channel));
   return heard;
-}
-
-/** Logs `user` in on `url` (the host's login takes any user name). */
-async function loginAs(url: string, user: string): Promise<TestSession> {
-  const address = nextClientAddress();
-  const res = await fetchFrom(address)(`${url}/api/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ user }),
-  });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status}`);
-  return { cookie: (res.headers.get("set-cookie") ?? "").split(";")[0] ?? "", address };
 }
 
 const ticks = (socket: WelcomedSocket) => socket.received.filter(([event]) => event === "tick").length;
@@ -66,12 +53,7 @@ describe("routing: an instance hears only what its own sockets need", () => {
           HOST: "127.0.0.1",
           LOG_LEVEL: "silent",
         }),
-        {
-          login: (req) => {
-            const user = (req.body as { user?: unknown } | undefined)?.user;
-            return typeof user === "string" ? { userId: user } : null;
-          },
-        },
+        { login: userNamedInBody },
       );
     [a, b] = await Promise.all([start(), start()]);
     heardByA = listen(a);

@@ -1,6 +1,12 @@
 import { ServerEvent } from "@tether/shared";
-import { fetchFrom, nextClientAddress } from "@tether/testkit/address";
-import { connectRaw, type TestSession, type WelcomedSocket, wsToken } from "@tether/testkit/http";
+import {
+  connectRaw,
+  loginAs,
+  type TestSession,
+  userNamedInBody,
+  type WelcomedSocket,
+  wsToken,
+} from "@tether/testkit/http";
 import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
@@ -9,18 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type RunningServer, startServer } from "../src/index.js";
 
 const SESSION_SECRET = "linger-test-session-secret-0123456789ab";
-
-/** Logs `user` in on `url` (the host's login takes any user name). */
-async function loginAs(url: string, user: string): Promise<TestSession> {
-  const address = nextClientAddress();
-  const res = await fetchFrom(address)(`${url}/api/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ user }),
-  });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status}`);
-  return { cookie: (res.headers.get("set-cookie") ?? "").split(";")[0] ?? "", address };
-}
 
 /** How many store reads of streams (`history.readAfter`) the instance has made, from its own metrics. */
 async function streamReads(server: RunningServer): Promise<number> {
@@ -55,12 +49,7 @@ describe("subscriptions linger for a client that comes back", () => {
         HOST: "127.0.0.1",
         LOG_LEVEL: "silent",
       }),
-      {
-        login: (req) => {
-          const user = (req.body as { user?: unknown } | undefined)?.user;
-          return typeof user === "string" ? { userId: user } : null;
-        },
-      },
+      { login: userNamedInBody },
     );
   /** Instances subscribed to a sharded channel, as Redis counts them. */
   const subscribers = async (channel: string) =>

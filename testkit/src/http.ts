@@ -24,16 +24,36 @@ export async function post(url: string, body?: unknown, headers: Record<string, 
 }
 
 /** Logs in as a new browser, from a loopback address of its own (`from`, or a fresh one). */
-export async function login(
+export function login(
   baseUrl: string,
   apiKey: string,
+  headers: Record<string, string> = {},
+  from: string = nextClientAddress(),
+): Promise<TestSession> {
+  return loginWith(baseUrl, { apiKey }, headers, from);
+}
+
+/** A host login check for tests: the user the request body names (`{ user }`), any name, no password. */
+export function userNamedInBody(req: { body?: unknown }): { userId: string } | null {
+  const user = (req.body as { user?: unknown } | undefined)?.user;
+  return typeof user === "string" ? { userId: user } : null;
+}
+
+/** Logs in as `user` where the host's login check is `userNamedInBody`. */
+export function loginAs(baseUrl: string, user: string): Promise<TestSession> {
+  return loginWith(baseUrl, { user });
+}
+
+async function loginWith(
+  baseUrl: string,
+  body: Record<string, unknown>,
   headers: Record<string, string> = {},
   from: string = nextClientAddress(),
 ): Promise<TestSession> {
   const res = await fetchFrom(from)(`${baseUrl}/api/auth/login`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify({ apiKey }),
+    body: JSON.stringify(body),
   });
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   const setCookie = res.headers.get("set-cookie") ?? "";
