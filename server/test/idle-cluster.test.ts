@@ -74,7 +74,6 @@ describe("idle sessions on a Redis Cluster: checked once per sweep, a lost end f
       REDIS_URL: cluster.urls,
       TETHER_REDIS_CLUSTER: "on",
       TETHER_API_KEY: API_KEY,
-      TETHER_RATE_LIMITS: "off",
     };
     [a, slow] = await Promise.all([
       startInstance({
