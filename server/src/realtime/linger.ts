@@ -35,11 +35,6 @@ export class Linger<K> {
     return this.parked.delete(key);
   }
 
-  /** How many keys wait to expire. */
-  get size(): number {
-    return this.parked.size;
-  }
-
   /** Forgets every parked key without expiring it (the subscriptions end with their connection). */
   stop(): void {
     clearInterval(this.timer);
