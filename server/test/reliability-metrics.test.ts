@@ -266,9 +266,14 @@ describe("reliability you can see: time to reconnect, replay sizes, recovery out
       socket.close();
     }
     await publisher.publish({ user: "cy" }, "note", { n: 1 });
+    const connected = async () => (await scrape()).get(series("tether_connected_sockets")) ?? Number.NaN;
+    const others = await connected();
     const seen = await raw(cy, {});
     const lastSeen = seen.welcome.offset;
     seen.close();
+    // Until the instance has seen it leave, `seen` is a live socket of the stream: the new epoch's
+    // first event, should it arrive before the close, would rightly be reported to it as a reset.
+    await waitFor("the instance to see the socket leave", async () => (await connected()) === others);
     // Redis lost the stream (FLUSHALL, eviction, a restart without persistence); publishing goes on in a new epoch.
     await redis.client().del("tether:stream:{user:cy}", "tether:stream-meta:{user:cy}");
     await publisher.publish({ user: "cy" }, "note", { n: 2 });
