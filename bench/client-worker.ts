@@ -3,11 +3,12 @@
  * each bound to its user's own source address (127.0.0.2–250), on the bench's
  * command, so client CPU never lands in a server's numbers.
  *
- * A Tether client does what the contract asks of any raw client: a fresh
- * single-use token per connect (`POST /api/auth/ws-token` with the session
- * cookie), or the server's resume ticket once, when it has one; `offset` of the
- * last event seen; `retryAfterMs` honoured. A plain client sends its session
- * cookie on the WebSocket upgrade (Socket.IO's express-session recipe).
+ * A Tether client does what the SDK does: the server's resume ticket once, when it
+ * has one; else, in cookie mode (a browser), the session cookie on the upgrade
+ * (`auth.cookie`); else a fresh single-use token (`POST /api/auth/ws-token` with the
+ * session cookie); `offset` of the last event seen; `retryAfterMs` honoured. A plain
+ * client sends its session cookie on the WebSocket upgrade (Socket.IO's
+ * express-session recipe).
  */
 import { Agent, request } from "node:http";
 import { io, type Socket } from "socket.io-client";
@@ -34,6 +35,8 @@ interface Client {
   socket: Socket | undefined;
   instance: string | undefined;
   ticket: string | undefined;
+  /** A cookie handshake was refused: tokens from now on (as the SDK). */
+  cookieRefused: boolean;
   offset: string | undefined;
   closed: boolean;
   /** Storm bookkeeping: this client was on the killed instance; when it was welcomed again. */
@@ -47,7 +50,15 @@ const agents = new Map<string, Agent>();
 let counters: ClientCounters = freshCounters();
 
 function freshCounters(): ClientCounters {
-  return { tokenRequests: 0, ticketHandshakes: 0, ticketsRefused: 0, ticketsOffered: 0, errors: {}, received: 0 };
+  return {
+    tokenRequests: 0,
+    ticketHandshakes: 0,
+    cookieHandshakes: 0,
+    ticketsRefused: 0,
+    ticketsOffered: 0,
+    errors: {},
+    received: 0,
+  };
 }
 
 /** A keep-alive agent per source address: each user's browser reuses its connections. */
@@ -137,14 +148,18 @@ async function fetchToken(client: Client): Promise<string> {
   throw new Refused(code, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
 }
 
-/** The handshake's `auth`: the ticket once if there is one, else a fresh token; plus the last offset. */
-async function authFor(client: Client): Promise<Record<string, string>> {
+/** The handshake's `auth`: the ticket once if there is one, else the cookie (in cookie mode) or a fresh token; plus the last offset. */
+async function authFor(client: Client): Promise<Record<string, unknown>> {
   const offset: Record<string, string> = client.offset === undefined ? {} : { offset: client.offset };
   if (client.mode.tickets && client.ticket !== undefined) {
     const ticket = client.ticket;
     client.ticket = undefined;
     counters.ticketHandshakes++;
     return { ticket, ...offset };
+  }
+  if (client.mode.cookie && !client.cookieRefused) {
+    counters.cookieHandshakes++;
+    return { cookie: true, ...offset };
   }
   return { token: await fetchToken(client), ...offset };
 }
@@ -154,6 +169,7 @@ async function connectOnce(client: Client): Promise<void> {
   const plain = client.target.kind === "plain";
   const auth = client.target.kind === "tether" ? await authFor(client) : {};
   const usedTicket = "ticket" in auth;
+  const usedCookie = "cookie" in auth;
   const socket = io(client.target.url, {
     transports: ["websocket"],
     reconnection: false,
@@ -161,7 +177,7 @@ async function connectOnce(client: Client): Promise<void> {
     auth,
     // ws takes these two; engine.io-client's types omit localAddress.
     ...{ localAddress: client.spec.address },
-    ...(plain ? { extraHeaders: { cookie: client.spec.cookie } } : {}),
+    ...(plain || usedCookie ? { extraHeaders: { cookie: client.spec.cookie } } : {}),
   });
   socket.on(BENCH_EVENT, (payload: { offset?: string }) => {
     counters.received++;
@@ -187,6 +203,7 @@ async function connectOnce(client: Client): Promise<void> {
         clearTimeout(timer);
         const code = err.data?.code ?? (err.message.startsWith("websocket error") ? "NETWORK" : err.message);
         if (usedTicket && code === "TOKEN_INVALID") counters.ticketsRefused++;
+        if (usedCookie && code === "TOKEN_INVALID") client.cookieRefused = true;
         reject(new Refused(code, err.data?.retryAfterMs));
       });
     });
@@ -278,6 +295,7 @@ serve<WorkerProtocol>({
           socket: undefined,
           instance: undefined,
           ticket: undefined,
+          cookieRefused: false,
           offset: undefined,
           closed: false,
           victim: false,

@@ -112,7 +112,8 @@ export async function openSockets(
   target: Target | ((user: string) => Target),
   perWorker: ClientSpec[][],
   concurrency: number,
-  mode: ClientMode = { reconnect: false, tickets: false },
+  // What the SDK does in a browser on a first connect: the session cookie, no token request.
+  mode: ClientMode = { reconnect: false, tickets: false, cookie: true },
 ): Promise<Opened> {
   const total = perWorker.reduce((sum, specs) => sum + specs.length, 0);
   const requests = bench.workers.flatMap((worker, w) => {
@@ -170,6 +171,7 @@ export async function counters(bench: Bench) {
   return {
     tokenRequests: sum((c) => c.tokenRequests),
     ticketHandshakes: sum((c) => c.ticketHandshakes),
+    cookieHandshakes: sum((c) => c.cookieHandshakes),
     ticketsRefused: sum((c) => c.ticketsRefused),
     ticketsOffered: sum((c) => c.ticketsOffered),
     received: sum((c) => c.received),

@@ -29,6 +29,12 @@ export interface ClientMode {
   reconnect: boolean;
   /** Keep the server's resume ticket and present it once on the next reconnect, instead of a token. */
   tickets: boolean;
+  /**
+   * A connect without a ticket is signed in by the session cookie on the upgrade (`auth.cookie`), as
+   * the SDK does in a browser; false: a token request before it (a client that keeps no cookie for the
+   * socket: Node, a host's `getToken`). A refused cookie falls back to tokens for that client.
+   */
+  cookie: boolean;
 }
 
 /** Counters of a worker since the last reset. */
@@ -37,6 +43,8 @@ export interface ClientCounters {
   tokenRequests: number;
   /** Handshakes sent with a ticket instead of a token. */
   ticketHandshakes: number;
+  /** Handshakes signed in by the session cookie instead of a token. */
+  cookieHandshakes: number;
   /** Tickets the server refused (the client then fell back to a token). */
   ticketsRefused: number;
   /** Welcomes that carried a ticket. */

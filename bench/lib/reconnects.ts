@@ -1,10 +1,12 @@
 /**
  * Server CPU per connect and per reconnect, plain against Tether, on one instance each:
- * `sockets` sockets are opened (a first connect: Tether's token request and handshake,
- * plain's cookie handshake), then every one is closed by its client and connected again
- * (Tether: with the resume ticket its `welcome` or `ticket` event gave it, or with a fresh
- * token in the token variant; plain: the same cookie handshake). Server CPU from /proc over
- * each phase, per socket; the reconnect phase includes the disconnects.
+ * `sockets` sockets are opened, then every one is closed by its client and connected again.
+ * - plain: the same cookie handshake both times (Socket.IO's express-session recipe);
+ * - tether+ticket, what the SDK does in a browser: a first connect signed in by the session
+ *   cookie on the upgrade, a reconnect with the resume ticket `welcome` or `ticket` gave it;
+ * - tether+token, a client that keeps no cookie for the socket (Node, a host's `getToken`):
+ *   a token request, then the handshake, every time.
+ * Server CPU from /proc over each phase, per socket; the reconnect phase includes the disconnects.
  */
 import { type Bench, closeSockets, ensureLogins, inOrder, openSockets, specsFor } from "./context.js";
 import { type SystemName, startInstance } from "./instances.js";
@@ -38,7 +40,8 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
     const users = Math.ceil(options.sockets / options.tabs);
     await ensureLogins(bench, system, instance.url, users);
     const target = { kind: system, url: instance.url };
-    const mode = { reconnect: false, tickets: variant === "tether+ticket" };
+    const browser = variant === "tether+ticket";
+    const mode = { reconnect: false, tickets: browser, cookie: browser };
     await openSockets(bench, target, specsFor(bench, system, 0, 25, options.tabs), 10, mode);
     await closeSockets(bench, pids);
     const connectCpu = cpuMeter(instance.pid);

@@ -74,6 +74,7 @@ export function stormRows(results: StormResult[]): Row[] {
     ["failures (not back in 60 s)", (r) => r.failed, "lower"],
     ["HTTP token requests", (r) => r.tokenRequests, "lower"],
     ["ticket handshakes", (r) => r.ticketHandshakes, undefined],
+    ["cookie handshakes", (r) => r.cookieHandshakes, undefined],
     ["tickets refused", (r) => r.ticketsRefused, "lower"],
   ];
   for (const variant of ["tether", "tether+ticket"] as const) {

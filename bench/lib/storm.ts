@@ -40,6 +40,7 @@ export interface StormResult {
   failed: number;
   tokenRequests: number;
   ticketHandshakes: number;
+  cookieHandshakes: number;
   ticketsRefused: number;
   errors: Record<string, number>;
 }
@@ -59,7 +60,8 @@ async function stormOnce(bench: Bench, variant: StormVariant, options: StormOpti
   try {
     const users = Math.ceil(options.clients / options.tabs);
     await ensureLogins(bench, system, survivor.url, users);
-    const mode = { reconnect: true, tickets: variant === "tether+ticket" };
+    // The ticket variant is the SDK in a browser: a first connect by session cookie, reconnects by ticket.
+    const mode = { reconnect: true, tickets: variant === "tether+ticket", cookie: variant === "tether+ticket" };
     await openSockets(
       bench,
       { kind: system, url: balancer.url },
@@ -93,6 +95,7 @@ async function stormOnce(bench: Bench, variant: StormVariant, options: StormOpti
       failed: waits.reduce((sum, w) => sum + w.failed, 0),
       tokenRequests: after.tokenRequests,
       ticketHandshakes: after.ticketHandshakes,
+      cookieHandshakes: after.cookieHandshakes,
       ticketsRefused: after.ticketsRefused,
       errors: after.errors,
     };

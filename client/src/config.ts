@@ -1,6 +1,6 @@
 import { CLIENT_DEFAULTS } from "@tether/shared";
 import type { ManagerOptions } from "socket.io-client";
-import { type CookieJarWrapper, fetchResolver, isBrowser } from "./cookies.js";
+import { type CookieJarWrapper, fetchResolver, isBrowser, sendsCookiesWithHandshake } from "./cookies.js";
 import { TetherHttp } from "./http.js";
 import { ClientLog } from "./logger.js";
 import { type OffsetStore, sessionOffsetStore } from "./offset-book.js";
@@ -20,6 +20,8 @@ export interface ClientConfig {
   socketOptions: PassThroughSocketOptions;
   random: () => number;
   resumeTickets: boolean;
+  /** Sign a connect that has no ticket in by the session cookie (`auth.cookie`) before fetching a token. */
+  cookieHandshake: boolean;
   /** The host's token source; undefined: `POST /api/auth/ws-token`. */
   getToken: (() => Promise<{ token: string; expiresAt?: number }>) | undefined;
   /** The host's token route (`tokenUrl`), absolute; undefined: `getToken` or Tether's route. */
@@ -63,6 +65,12 @@ export function connectionConfig(
     socketOptions: options.socketOptions ?? {},
     random: options.random ?? Math.random,
     resumeTickets: options.resumeTickets ?? true,
+    cookieHandshake:
+      options.cookieHandshake ??
+      (sendsCookiesWithHandshake() &&
+        options.getToken === undefined &&
+        options.tokenUrl === undefined &&
+        options.fetch === undefined),
     getToken: options.getToken,
     tokenUrl: options.tokenUrl === undefined ? undefined : resolveTokenUrl(options.tokenUrl, origin),
     wakeCheckTimeoutMs: options.wakeCheckTimeoutMs ?? WAKE_CHECK_TIMEOUT_MS,

@@ -10,6 +10,14 @@ export function isBrowser(): boolean {
 }
 
 /**
+ * True where the platform sends the page's cookies with a Socket.IO handshake: a
+ * browser page, or a worker of one (a SharedWorker holding the shared socket).
+ */
+export function sendsCookiesWithHandshake(): boolean {
+  return isBrowser() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined";
+}
+
+/**
  * The fetch the client uses, resolved once and lazily: a custom one as given; in a
  * browser the global fetch (the browser keeps the session cookie); elsewhere the
  * global fetch wrapped with `withCookieJar` when the entry point has one (the Node

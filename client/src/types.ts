@@ -124,6 +124,16 @@ export interface TetherClientOptions {
    */
   resumeTickets?: boolean;
   /**
+   * A connect that has no resume ticket is signed in by the session cookie the browser
+   * sends with the handshake (`auth.cookie`), with no token request before it: one HTTP
+   * request less per first connect. If the server finds no usable cookie (another site,
+   * a session that is gone) it refuses with `TOKEN_INVALID` and the client fetches a token
+   * at once, and for the rest of this connection's life. Default true in a browser or a
+   * SharedWorker when neither `getToken`, `tokenUrl` nor `fetch` is given (they keep the
+   * credential elsewhere); false elsewhere (socket.io-client in Node sends no cookies).
+   */
+  cookieHandshake?: boolean;
+  /**
    * Where the connection gets its WS token instead of `POST /api/auth/ws-token`: for a
    * host app that mints tokens from its own route (`tether.issueTokenFor`), behind its
    * own session or JWT, with no Tether login. Called before every connect and reconnect

@@ -149,6 +149,55 @@ describe("tokens", () => {
   });
 });
 
+describe("handshake by session cookie", () => {
+  it("is off by default outside a browser, and whenever the app keeps the credential (fetch, getToken, tokenUrl)", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ token: "t1" }]);
+  });
+
+  it("on: a first connect presents the cookie with no token request; a refused cookie falls back to a token at once, and is not tried again", async () => {
+    const h = setup({ cookieHandshake: true, resumeTickets: false });
+    h.client.connect();
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ cookie: true }]);
+    expect(tokenCalls(h)).toBe(0);
+    // No cookie reached the server (another site, a cookie kept elsewhere): TOKEN_INVALID.
+    h.socket.refuse({ code: ErrorCode.TokenInvalid, retryable: true });
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ cookie: true }, { token: "t1" }]);
+    expect(h.errors).toEqual([]);
+    h.socket.accept();
+    h.socket.drop("transport close");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ token: "t2" });
+    // A new start (after close) tries the cookie again.
+    h.client.disconnect();
+    h.client.connect();
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toEqual({ cookie: true });
+  });
+
+  it("on: a cookie handshake that works is used for every reconnect without a ticket; other refusals back off as usual", async () => {
+    const h = setup({ cookieHandshake: true, resumeTickets: false });
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("job:progress", { jobId: "j", step: 1, steps: 2, offset: "5-1" });
+    h.socket.drop("transport close");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes).toEqual([{ cookie: true }, { cookie: true, offset: "5-1", awayMs: 250 }]);
+    h.socket.refuse({ code: ErrorCode.RateLimited, retryable: true });
+    await settle();
+    expect(h.socket.handshakes).toHaveLength(2);
+    expect(h.client.state).toBe("reconnecting");
+    expect(tokenCalls(h)).toBe(0);
+  });
+});
+
 describe("session gone → unauthenticated, no retry", () => {
   it("on 401 SESSION_REQUIRED from the token route", async () => {
     const h = setup();

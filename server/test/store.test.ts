@@ -335,6 +335,29 @@ describe.each(implementations)("AuthStore on %s", (name, make) => {
     expect((await h.store.peekLimit(loose.key))?.count).toBe(2);
   });
 
+  it("admits a session by its cookie: counts the limits, renews the idle TTL, spends nothing; gone or past its cap: session-gone", async () => {
+    const sess = key("sess");
+    const prefix = sess.slice(0, sess.lastIndexOf(":") + 1);
+    const sid = sess.slice(prefix.length);
+    expect(await h.store.admitSession(sid, prefix, 60_000)).toEqual({ status: "session-gone", sid });
+    await h.putSession(sess, { userId: "u1", capAt: Date.now() + 600_000 }, 5_000);
+    const limit = { key: key("limit"), points: 2, windowSeconds: 10 };
+    for (let i = 0; i < 2; i++) {
+      const found = await h.store.admitSession(sid, prefix, 60_000, [limit]);
+      expect(found).toMatchObject({ status: "ok", sid });
+      expect(found.status === "ok" && JSON.parse(found.session)).toMatchObject({ userId: "u1" });
+    }
+    expect(await h.ttlOf(sess)).toBeGreaterThan(5_000);
+    expect(await h.store.admitSession(sid, prefix, 60_000, [limit])).toMatchObject({ status: "limited" });
+    // Past its absolute cap a session admits no one, and is gone.
+    const capped = key("sess");
+    await h.putSession(capped, { userId: "u1", capAt: Date.now() - 1 }, 60_000);
+    expect(await h.store.admitSession(capped.slice(prefix.length), prefix, 60_000)).toMatchObject({
+      status: "session-gone",
+    });
+    expect(await h.exists(capped)).toBe(false);
+  });
+
   it("concurrent consumes of one resume ticket: exactly one gets its session", async () => {
     const sess = key("sess");
     const prefix = sess.slice(0, sess.lastIndexOf(":") + 1);

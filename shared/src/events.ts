@@ -221,6 +221,13 @@ export interface HandshakeAuth {
   token?: string;
   /** The last resume ticket the server pushed: a reconnect without an HTTP request. Single use. */
   ticket?: string;
+  /**
+   * `true` instead of a token or ticket: authenticate by the session cookie this
+   * handshake's request carries (a browser sends it, same site only), with no token
+   * request first. Refused with `TOKEN_INVALID` (retryable) when the request has no
+   * usable cookie or its session is gone: the client then fetches a token.
+   */
+  cookie?: boolean;
   /** The last user-stream offset the client saw. */
   offset?: Offset;
   /** The last offset seen per room with history. */

@@ -148,7 +148,7 @@ function connectOnce(
 export async function refusal(
   baseUrl: string,
   auth: unknown,
-  options: { localAddress?: string } = {},
+  options: { localAddress?: string; extraHeaders?: Record<string, string> } = {},
 ): Promise<HandshakeRefused> {
   try {
     const socket = await connectRaw(baseUrl, auth, options);

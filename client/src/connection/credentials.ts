@@ -12,7 +12,12 @@ export interface CredentialSource {
   tokenUrl: string | undefined;
   /** Present the resume tickets the server pushes instead of fetching a token. */
   resumeTickets: boolean;
+  /** Without a ticket, try the session cookie the handshake carries (`auth.cookie`) before fetching a token. */
+  cookieHandshake: boolean;
 }
+
+/** What a handshake presents: a fresh token, the last resume ticket, or the session cookie its request carries. */
+export type HandshakeCredential = { token: string } | { ticket: string } | { cookie: true };
 
 /**
  * The resume ticket an incoming server event carries, if any. The wire brings one
@@ -33,13 +38,17 @@ export function ticketIn(event: string, payload: unknown): TicketPayload | undef
 
 /**
  * What a connection presents at each handshake: the resume ticket the server pushed
- * last (once: tickets are single use), or else a fresh single-use token. Never either twice.
+ * last (once: tickets are single use), else the session cookie the handshake carries
+ * (until a cookie handshake is refused), else a fresh single-use token. Never a
+ * ticket or a token twice.
  */
 export class Credentials {
   /** The resume ticket the server pushed last (single use: dropped once presented). */
   private ticket: TicketPayload | undefined;
-  /** The attempt in flight presented a ticket: if it is refused, the next attempt fetches a token at once. */
-  private presentedTicket = false;
+  /** What the attempt in flight presented instead of a token: if it is refused, the next attempt fetches a token at once. */
+  private presented: "ticket" | "cookie" | undefined;
+  /** A cookie handshake was refused (no cookie reaches the server: another site, a cookie kept elsewhere): tokens from now on. */
+  private cookieRefused = false;
 
   constructor(private readonly source: CredentialSource) {}
 
@@ -48,26 +57,42 @@ export class Credentials {
     this.ticket = ticket;
   }
 
-  /** Forgets the ticket (the client stopped: a later connect starts with a token). */
+  /** Forgets the ticket, and a refused cookie (the client stopped: a later connect starts afresh). */
   drop(): void {
     this.ticket = undefined;
+    this.cookieRefused = false;
   }
 
-  /** The ticket to present at this handshake, if one is kept, usable and not expired; used up either way. */
-  takeTicket(): string | undefined {
+  /**
+   * What to present at this handshake without an HTTP request: the kept ticket if it is
+   * usable and not expired (used up either way), else the session cookie if it may be
+   * tried; undefined: fetch a token.
+   */
+  take(): { ticket: string } | { cookie: true } | undefined {
     const ticket = this.ticket;
     this.ticket = undefined;
-    this.presentedTicket = ticket !== undefined && this.source.resumeTickets && ticket.expiresAt > Date.now();
-    return this.presentedTicket ? ticket?.ticket : undefined;
+    this.presented = undefined;
+    if (ticket !== undefined && this.source.resumeTickets && ticket.expiresAt > Date.now()) {
+      this.presented = "ticket";
+      return { ticket: ticket.ticket };
+    }
+    if (this.source.cookieHandshake && !this.cookieRefused) {
+      this.presented = "cookie";
+      return { cookie: true };
+    }
+    return undefined;
   }
 
   /**
    * Whether a refused handshake was a refused ticket (used, expired, from before a
-   * secret rotation): then the next attempt fetches a token at once, with no backoff.
+   * secret rotation) or cookie (none usable came with it): then the next attempt
+   * fetches a token at once, with no backoff. A refused cookie is not tried again.
    */
-  ticketRefused(error: TetherClientError): boolean {
-    if (!this.presentedTicket || error.code !== ErrorCode.TokenInvalid) return false;
-    this.presentedTicket = false;
+  refusedWithoutToken(error: TetherClientError): boolean {
+    const presented = this.presented;
+    if (presented === undefined || error.code !== ErrorCode.TokenInvalid) return false;
+    this.presented = undefined;
+    if (presented === "cookie") this.cookieRefused = true;
     return true;
   }
 
@@ -95,9 +120,9 @@ export class Credentials {
   }
 }
 
-/** `{ token | ticket, offset?, rooms?, awayMs? }`: where each stream should resume, and how long we were away. */
+/** `{ token | ticket | cookie, offset?, rooms?, awayMs? }`: where each stream should resume, and how long we were away. */
 export function handshakeAuth(
-  credential: { token: string } | { ticket: string },
+  credential: HandshakeCredential,
   offsets: OffsetBook,
   awayMs: number | undefined,
 ): HandshakeAuth {

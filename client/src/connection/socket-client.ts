@@ -8,7 +8,7 @@ import { ClientFacade } from "../facade.js";
 import { OffsetBook } from "../offset-book.js";
 import { type ClientStats, StatsRecorder } from "../stats.js";
 import type { TetherSocket } from "../types.js";
-import { Credentials, handshakeAuth, ticketIn } from "./credentials.js";
+import { Credentials, type HandshakeCredential, handshakeAuth, ticketIn } from "./credentials.js";
 import { SocketRequests } from "./requests.js";
 import { WakeChecks } from "./wake.js";
 
@@ -137,17 +137,18 @@ export class SocketClient extends ClientFacade {
 
   /**
    * Socket.IO calls this before every connect: present the resume ticket the
-   * server pushed (once), or fetch a fresh token; never reuse either.
+   * server pushed (once), or the session cookie, or fetch a fresh token; never
+   * reuse a ticket or a token.
    */
   private authorize(cb: (data: object) => void): void {
     const id = this.attemptId;
-    const send = (credential: { token: string } | { ticket: string }) => {
+    const send = (credential: HandshakeCredential) => {
       this.rewoundInFlight = false;
       cb(handshakeAuth(credential, this.offsets, this.recorder.awayMs()));
     };
-    const ticket = this.credentials.takeTicket();
-    if (ticket !== undefined) {
-      send({ ticket });
+    const withoutRequest = this.credentials.take();
+    if (withoutRequest !== undefined) {
+      send(withoutRequest);
       return;
     }
     this.credentials.fetchToken().then(
@@ -185,8 +186,8 @@ export class SocketClient extends ClientFacade {
   private onConnectError(err: Error): void {
     if (!this.active) return;
     const error = errorFromConnectError(err);
-    // A refused ticket: fetch a token now, no backoff.
-    if (this.credentials.ticketRefused(error)) this.open();
+    // A refused ticket or cookie: fetch a token now, no backoff.
+    if (this.credentials.refusedWithoutToken(error)) this.open();
     else this.fail(error);
   }
 

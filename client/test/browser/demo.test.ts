@@ -46,6 +46,10 @@ describe("the demo page in Chromium", () => {
     await tab.waitForState("connected");
     await tab.waitForInstance(INSTANCE);
     expect(await tab.loginFormShown()).toBe(false);
+    // The first connect was signed in by the session cookie the browser sent with it: no token request.
+    const metrics = await (await fetch(`${instance.url}/metrics`)).text();
+    expect(metrics).toMatch(/^tether_ws_tokens_total\{result="cookie"\} 1$/m);
+    expect(metrics).not.toMatch(/^tether_ws_tokens_total\{result="issued"\} [1-9]/m);
 
     // The demo's own button: 20 steps 200 ms apart, four times the 1 s token TTL.
     await tab.page.click("#run-job");

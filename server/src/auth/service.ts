@@ -70,7 +70,16 @@ export class AuthService {
       wsTokenTtlMs,
       ticketTtlMs: tickets?.ttlMs ?? 0,
     });
-    this.sockets = new SocketAdmission({ store, limits, deadlines, clientIp, tickets, wsTokenTtlMs });
+    this.sockets = new SocketAdmission({
+      store,
+      limits,
+      deadlines,
+      clientIp,
+      tickets,
+      wsTokenTtlMs,
+      sessionSecrets: options.sessionSecrets,
+      sessionIdleTtlMs: options.sessionIdleTtlMs,
+    });
   }
 
   /** Admits a login attempt before its check runs (`LoginThrottle.admit`). */

@@ -5,7 +5,7 @@ import type { AuthStore, ConsumedToken, LimitCounter, StreamHead } from "../stor
 import type { Deadline, RequestDeadlines } from "./deadline.js";
 import { Keys, tagOf } from "./keys.js";
 import { type RateLimits, rateLimited } from "./limits.js";
-import { parseStoredSession } from "./sessions.js";
+import { parseStoredSession, SESSION_COOKIE, sessionIdFromRequest } from "./sessions.js";
 import type { ResumeTickets } from "./tickets.js";
 
 /** Tokens refused before their consume (by the address screen) deleted at once, at most: the rest expire with their TTL. */
@@ -31,17 +31,25 @@ export interface SocketIdentity {
 /** A socket the handshake let in: who it is, what it presented, and its user stream's head when the store read it on the way. */
 export interface AdmittedSocket {
   identity: SocketIdentity;
-  /** The credential consumed: a WS token, or a resume ticket. */
-  credential: "token" | "ticket";
+  /** The credential it presented: a WS token or a resume ticket (both spent), or its session cookie. */
+  credential: "token" | "ticket" | "cookie";
   userHead?: StreamHead;
 }
 
-/** What a handshake's `auth` presents: a resume ticket (unchecked yet), or a WS token (undefined when malformed). */
-type Presented = { ticket: unknown } | { token: string | undefined };
+/**
+ * What a handshake's `auth` presents: a resume ticket (unchecked yet), the session cookie
+ * of its request (`cookie: true`, nothing else), or a WS token (undefined when malformed).
+ */
+type Presented = { ticket: unknown } | { cookie: true } | { token: string | undefined };
 
 function presented(auth: unknown): Presented {
-  const sent = (typeof auth === "object" && auth !== null ? auth : {}) as { token?: unknown; ticket?: unknown };
+  const sent = (typeof auth === "object" && auth !== null ? auth : {}) as {
+    token?: unknown;
+    ticket?: unknown;
+    cookie?: unknown;
+  };
   if (sent.ticket !== undefined && sent.token === undefined) return { ticket: sent.ticket };
+  if (sent.cookie === true && sent.token === undefined) return { cookie: true };
   const token = HandshakeAuthSchema.shape.token.safeParse(sent.token);
   return { token: token.success ? token.data : undefined };
 }
@@ -55,6 +63,10 @@ export interface SocketAdmissionOptions {
   /** Resume tickets; undefined when they are off. */
   tickets?: ResumeTickets;
   wsTokenTtlMs: number;
+  /** The session cookie's secrets (the first signs, all verify): a handshake by cookie unsigns it. */
+  sessionSecrets: string[];
+  /** A handshake by cookie renews its session for this long. */
+  sessionIdleTtlMs: number;
 }
 
 /**
@@ -85,11 +97,7 @@ export class SocketAdmission {
         this.retireToken(Keys.wsToken(credential.token), { ifRoom: true });
       throw err;
     }
-    const wellFormed =
-      "token" in credential
-        ? credential.token !== undefined
-        : this.options.tickets !== undefined && ResumeTicketSchema.safeParse(credential.ticket).success;
-    if (!wellFormed) throw new TetherError(ErrorCode.TokenInvalid);
+    if (!wellFormed(credential, req, this.options.tickets !== undefined)) throw new TetherError(ErrorCode.TokenInvalid);
   }
 
   /**
@@ -104,6 +112,7 @@ export class SocketAdmission {
     const deadline = this.options.deadlines.fresh();
     const credential = presented(auth);
     if ("ticket" in credential) return this.admitWithTicket(credential.ticket, req, deadline);
+    if ("cookie" in credential) return this.admitWithCookie(req, deadline);
     const { limits, store, clientIp } = this.options;
     const ipKey = () => clientIp(req);
     if (credential.token === undefined) {
@@ -149,13 +158,48 @@ export class SocketAdmission {
     return this.admitted(found, "ticket");
   }
 
+  /**
+   * A handshake by the session cookie its request carries (the first connect of a browser
+   * on the same site: no token request before it). The cookie is the credential, so
+   * nothing is spent; the address and the session are charged, as for a ticket. A cookie
+   * that is not ours or a session that is gone is refused TOKEN_INVALID, never
+   * SESSION_EXPIRED: the client asks the token route, which says whether to log in.
+   */
+  private async admitWithCookie(req: IncomingMessage, deadline: Deadline): Promise<AdmittedSocket> {
+    const { limits, store, clientIp, sessionSecrets, sessionIdleTtlMs } = this.options;
+    const ipKey = () => clientIp(req);
+    const sid = sessionIdFromRequest(req, sessionSecrets);
+    if (sid === undefined) {
+      await limits.consume("handshakeIp", ipKey, deadline).catch(() => undefined);
+      throw new TetherError(ErrorCode.TokenInvalid, NO_COOKIE_SESSION);
+    }
+    const found = await deadline.run(
+      store.admitSession(
+        sid,
+        Keys.sessionPrefix,
+        sessionIdleTtlMs,
+        counted(
+          limits.counter("handshakeIp", ipKey),
+          limits.counter("handshakeSession", () => tagOf(sid)),
+        ),
+      ),
+    );
+    if (found.status === "session-gone") throw new TetherError(ErrorCode.TokenInvalid, NO_COOKIE_SESSION);
+    return this.admitted(found, "cookie");
+  }
+
   private admitted(found: ConsumedToken, credential: AdmittedSocket["credential"]): AdmittedSocket {
     if (found.status === "limited") throw rateLimited(found.msBeforeNext);
     if (found.status === "unknown") throw new TetherError(ErrorCode.TokenInvalid);
     const session = found.status === "ok" ? parseStoredSession(found.session) : undefined;
-    if (session === undefined || session.capAt <= Date.now()) throw new TetherError(ErrorCode.SessionExpired);
+    if (session === undefined || session.capAt <= Date.now()) {
+      if (credential === "cookie") throw new TetherError(ErrorCode.TokenInvalid, NO_COOKIE_SESSION);
+      throw new TetherError(ErrorCode.SessionExpired);
+    }
     const identity: SocketIdentity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
+    // Renewed by the token's mint (at most a token TTL ago), or by the cookie handshake's own step just now.
     if (credential === "token") identity.renewedAt = Date.now() - this.options.wsTokenTtlMs;
+    else if (credential === "cookie") identity.renewedAt = Date.now();
     return found.status === "ok" && found.userHead
       ? { identity, credential, userHead: found.userHead }
       : { identity, credential };
@@ -184,6 +228,20 @@ export class SocketAdmission {
     };
     attempt(TOKEN_RETIRE_FIRST_DELAY_MS);
   }
+}
+
+/** Why a handshake by cookie was refused: the client fetches a token, and the token route decides. */
+const NO_COOKIE_SESSION = "No signed-in session cookie came with this handshake: fetch a WS token.";
+
+/**
+ * The free shape check of a credential. A cookie handshake needs our cookie in the
+ * request (its signature is checked by `admit`); a browser on another site, or a
+ * client that keeps cookies elsewhere, sends none.
+ */
+function wellFormed(credential: Presented, req: IncomingMessage, ticketsOn: boolean): boolean {
+  if ("token" in credential) return credential.token !== undefined;
+  if ("cookie" in credential) return req.headers.cookie?.includes(`${SESSION_COOKIE}=`) === true;
+  return ticketsOn && ResumeTicketSchema.safeParse(credential.ticket).success;
 }
 
 /** The limits that are on, for a store step to count. */

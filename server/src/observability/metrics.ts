@@ -10,7 +10,7 @@ export const REPLAY_SIZE_BUCKETS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000];
 export type RecoveryReason = RecoveryFailure | "none";
 const RECOVERY_REASONS: readonly RecoveryFailure[] = ["trimmed", "reset", "invalid"];
 /** `tether_reconnect_duration_seconds`'s `credential`. */
-type Credential = "token" | "ticket";
+type Credential = "token" | "ticket" | "cookie";
 
 /** Why the connection gate refused a connection (`tether_connections_refused_total`'s `reason`). */
 export type ConnectionRefusal = "instance" | "address" | "keep_alive";
@@ -50,7 +50,7 @@ export class Metrics {
   });
   readonly tokens = new Counter({
     name: "tether_ws_tokens_total",
-    help: "WS tokens: issued, consumed (a handshake used one), ticket (a handshake used a resume ticket instead: no HTTP request), refused (unknown, used or expired token or ticket).",
+    help: "WS tokens: issued, consumed (a handshake used one), ticket (a handshake used a resume ticket instead: no HTTP request), cookie (a handshake was signed in by its session cookie: no HTTP request), refused (unknown, used or expired token or ticket).",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
@@ -73,7 +73,7 @@ export class Metrics {
   });
   readonly reconnectDuration = new Histogram({
     name: "tether_reconnect_duration_seconds",
-    help: "Time to reconnect as clients report it (handshake auth.awayMs: how long they were without a connection, capped at 24 h), per accepted handshake that carried it, by credential (token, or a resume ticket).",
+    help: "Time to reconnect as clients report it (handshake auth.awayMs: how long they were without a connection, capped at 24 h), per accepted handshake that carried it, by credential (token, a resume ticket, or the session cookie).",
     labelNames: ["credential"] as const,
     buckets: RECONNECT_DURATION_BUCKETS,
     registers: [this.registry],
@@ -222,7 +222,8 @@ export class Metrics {
     // "no data" until the first failure of a kind.
     this.recoveries.inc({ recovered: "true", reason: "none" }, 0);
     for (const reason of RECOVERY_REASONS) this.recoveries.inc({ recovered: "false", reason }, 0);
-    for (const credential of ["token", "ticket"] satisfies Credential[]) this.reconnectDuration.zero({ credential });
+    for (const credential of ["token", "ticket", "cookie"] satisfies Credential[])
+      this.reconnectDuration.zero({ credential });
     for (const stream of ["user", "room"]) this.replaySize.zero({ stream });
     this.capacityFull.set({ limit: "sockets" }, 0);
   }

@@ -119,7 +119,7 @@ export function handshakeMiddleware(deps: {
       deps.rooms.prepare(socket, admitted);
       socketCounts.admit(socket);
       metrics.handshakes.inc({ result: "ok" });
-      metrics.tokens.inc({ result: credential === "ticket" ? "ticket" : "consumed" });
+      metrics.tokens.inc({ result: credential === "token" ? "consumed" : credential });
       if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();
       const away = reportedAwaySeconds(socket.handshake.auth);
       if (away !== undefined) metrics.reconnectDuration.observe({ credential }, away);

@@ -127,6 +127,19 @@ export class SteppedAuthStore implements AuthStore {
     return this.sessionOf(limitedMs, fresh ? sid : null, sessionKeyPrefix);
   }
 
+  async admitSession(
+    sid: string,
+    sessionKeyPrefix: string,
+    idleTtlMs: number,
+    limits: LimitCounter[] = [],
+  ): Promise<ConsumedToken> {
+    const limitedMs = await this.chargeAll(limits);
+    if (limitedMs > 0) return { status: "limited", msBeforeNext: limitedMs };
+    // A session past its cap is deleted by the renewal: the read below finds it gone.
+    await this.steps.renew(sessionKeyPrefix + sid, idleTtlMs);
+    return this.sessionOf(0, sid, sessionKeyPrefix);
+  }
+
   async putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {
     const legacyEnded = await this.steps.exists(keys.legacyEnded);
     const granted = await this.steps.grantHostRecord(keys.record, grant, legacyEnded);

@@ -2,7 +2,15 @@ import { SteppedAuthStore } from "./auth-steps.js";
 import { META_KEY_PREFIX } from "./history-redis.js";
 import { type HostGrantReply, hostGrantArgs, RedisKeySteps } from "./redis-auth-steps.js";
 import type { RedisClient } from "./redis-connection.js";
-import { CONSUME_TICKET, CONSUME_TOKEN, END_HOST_SESSION, HOST_GRANT, MINT_TOKEN, RENEW_SESSIONS } from "./scripts.js";
+import {
+  ADMIT_SESSION,
+  CONSUME_TICKET,
+  CONSUME_TOKEN,
+  END_HOST_SESSION,
+  HOST_GRANT,
+  MINT_TOKEN,
+  RENEW_SESSIONS,
+} from "./scripts.js";
 import type {
   AuthStore,
   ConsumedToken,
@@ -50,6 +58,7 @@ interface MultiKeyScripts {
   tetherMintToken(...args: ScriptArgs): Promise<number>;
   tetherConsumeToken(...args: ScriptArgs): Promise<ConsumeReply>;
   tetherConsumeTicket(...args: ScriptArgs): Promise<ConsumeReply>;
+  tetherAdmitSession(...args: ScriptArgs): Promise<ConsumeReply>;
   tetherRenewSessions(...args: ScriptArgs): Promise<number[]>;
   tetherHostGrant(...args: ScriptArgs): Promise<HostGrantReply>;
   tetherEndHostSession(...args: ScriptArgs): Promise<number>;
@@ -69,6 +78,7 @@ class OneScriptAuthStore extends SteppedAuthStore {
     client.defineCommand("tetherMintToken", { lua: MINT_TOKEN });
     client.defineCommand("tetherConsumeToken", { lua: CONSUME_TOKEN });
     client.defineCommand("tetherConsumeTicket", { lua: CONSUME_TICKET });
+    client.defineCommand("tetherAdmitSession", { lua: ADMIT_SESSION });
     client.defineCommand("tetherRenewSessions", { lua: RENEW_SESSIONS });
     client.defineCommand("tetherHostGrant", { lua: HOST_GRANT });
     client.defineCommand("tetherEndHostSession", { lua: END_HOST_SESSION });
@@ -118,6 +128,16 @@ class OneScriptAuthStore extends SteppedAuthStore {
   ): Promise<ConsumedToken> {
     const ownArgs = [ttlMs, sid, sessionKeyPrefix, USER_META_PREFIX];
     return consumed(await this.client.tetherConsumeTicket(...withLimits([nonceKey], ownArgs, limits)));
+  }
+
+  override async admitSession(
+    sid: string,
+    sessionKeyPrefix: string,
+    idleTtlMs: number,
+    limits: LimitCounter[] = [],
+  ): Promise<ConsumedToken> {
+    const ownArgs = [idleTtlMs, sid, USER_META_PREFIX];
+    return consumed(await this.client.tetherAdmitSession(...withLimits([sessionKeyPrefix + sid], ownArgs, limits)));
   }
 
   override async putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {
@@ -184,6 +204,15 @@ export class RedisAuthStore implements AuthStore {
     limits?: LimitCounter[],
   ): Promise<ConsumedToken> {
     return this.store.consumeTicket(nonceKey, ttlMs, sid, sessionKeyPrefix, limits);
+  }
+
+  admitSession(
+    sid: string,
+    sessionKeyPrefix: string,
+    idleTtlMs: number,
+    limits?: LimitCounter[],
+  ): Promise<ConsumedToken> {
+    return this.store.admitSession(sid, sessionKeyPrefix, idleTtlMs, limits);
   }
 
   putHostSession(keys: HostSessionKeys, grant: HostSessionWrite): Promise<HostSessionPut> {

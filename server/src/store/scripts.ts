@@ -152,6 +152,20 @@ return session_and_head(ARGV[2], ARGV[3] .. ARGV[2], ARGV[4])
 `;
 
 /**
+ * KEYS: session[, limits…]. ARGV: idle ttl ms, sid, user-stream meta key prefix[,
+ * points and window s of each limit]. A handshake by session cookie: the limits
+ * are counted, then the session renewed (a connect is activity, as a token request
+ * is) and read with its user's head. Nothing is spent: the cookie is the credential.
+ * Returns {ms} when limited, else as CONSUME_TOKEN ({sid}: the session is gone).
+ */
+export const ADMIT_SESSION = `${RENEW}${SESSION_AND_HEAD}${CHARGE_ALL}
+local limited = charge_all(2, 4)
+if limited then return {limited} end
+if not renew(KEYS[1], ARGV[1]) then return {ARGV[2]} end
+return session_and_head(ARGV[2], KEYS[1], ARGV[3])
+`;
+
+/**
  * Keeps a key at least `ms` more from now: a TTL only ever grows, so no later step
  * shortens what an earlier one promised to remember. Returns the ms it is kept.
  */

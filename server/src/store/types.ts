@@ -123,6 +123,17 @@ export interface AuthStore extends LimitStore {
     limits?: LimitCounter[],
   ): Promise<ConsumedToken>;
   /**
+   * Admits a handshake by its session cookie: counts the limits (as `consumeToken`),
+   * then renews the session's idle TTL (a connect is activity) and reads it. Nothing
+   * is spent: "session-gone" when the session is not there or past its cap.
+   */
+  admitSession(
+    sid: string,
+    sessionKeyPrefix: string,
+    idleTtlMs: number,
+    limits?: LimitCounter[],
+  ): Promise<ConsumedToken>;
+  /**
    * Checks a host-issued session's grant against the session's record and, when it
    * holds, writes the session (as JSON, living the idle TTL, never past its cap).
    * The first grant binds the record to its user and fixes the cap at
