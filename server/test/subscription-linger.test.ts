@@ -142,6 +142,32 @@ describe("subscriptions linger for a client that comes back", () => {
     back.close();
   });
 
+  it("a client that moves to an instance without its stream, at the head its handshake read: no store read, and what follows arrives once", async () => {
+    const { session, offset } = await awayAfterOneEvent("eve");
+    expect(await subscribers(userChannel("eve"))).toBe(1);
+    const reads = await streamReads(brief);
+    // The token's consume read the user stream's head on the way: the client is exactly there.
+    const moved = await connect(brief, session, { offset });
+    await waitFor("recovery reported", () => recoveryOf(moved) !== undefined);
+    expect(recoveryOf(moved)).toMatchObject({ recovered: true, missed: 0 });
+    expect(await streamReads(brief)).toBe(reads);
+    await waitFor("the stream subscribed here too", async () => (await subscribers(userChannel("eve"))) === 2);
+    await brief.tether.publisher.publish({ user: "eve" }, "note", { n: 1 });
+    await waitFor("the next event delivered", () => notes(moved).length === 1);
+    expect(notes(moved).map((note) => note.n)).toEqual([1]);
+
+    // A second tab resuming at a live tab's position here: no read either.
+    const second = await connect(brief, session, { offset: notes(moved)[0]?.offset });
+    await waitFor("recovery reported", () => recoveryOf(second) !== undefined);
+    expect(recoveryOf(second)).toMatchObject({ recovered: true, missed: 0 });
+    expect(await streamReads(brief)).toBe(reads);
+    await brief.tether.publisher.publish({ user: "eve" }, "note", { n: 2 });
+    await waitFor("both tabs get it", () => notes(moved).length === 2 && notes(second).length === 1);
+    expect(notes(second).map((note) => note.n)).toEqual([2]);
+    moved.close();
+    second.close();
+  });
+
   it("past the linger time the instance unsubscribes the stream and the session's topic", async () => {
     const session = await loginAs(brief.url, "cyd");
     const socket = await connect(brief, session);

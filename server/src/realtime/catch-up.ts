@@ -1,4 +1,4 @@
-import { ErrorCode, type RecoveryPayload, ZERO_ID } from "@tether/shared";
+import { ErrorCode, type RecoveryPayload, type StreamPosition, ZERO_ID } from "@tether/shared";
 import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
 import type { HistoryStore, StreamHead, StreamRead } from "../store/types.js";
@@ -32,11 +32,12 @@ export class CatchUp {
       const firsts = await Promise.all(
         [...connecting.starts].map(async ([stream, start]) => {
           if (start.kind !== "resume") return { stream, start, read: await this.freshStart(gate, stream) };
+          // No read when this instance knows the client is exactly where the stream stands.
+          const known = this.knownAt(gate, stream, start.from);
+          if (known) return { stream, start, read: known };
           // The replay reads once this instance listens: nothing appended after the read can slip by.
-          // No read when this instance heard the stream up to exactly where the client is.
           await this.watch.ready(stream);
-          const read = this.watch.heardAt(stream, start.from) ?? (await this.replayer.read(stream, start.from.id));
-          return { stream, start, read };
+          return { stream, start, read: await this.replayer.read(stream, start.from.id) };
         }),
       );
       gate.connecting = undefined;
@@ -70,6 +71,41 @@ export class CatchUp {
     return { ...report, offset: offsetOf(gate.cursors.get(stream)?.pos ?? positionOf(read)) };
   }
 
+  /**
+   * A resumed socket's read when this instance knows, with no store read, that nothing
+   * came after its position: it heard the stream up to exactly there (`heardAt`); or a
+   * live socket's cursor of the stream here is exactly there (anything after it arrives
+   * live, as this socket's gate is in place); or the handshake's read of the head found
+   * it there, and the stream is checked again once the subscription is confirmed (as
+   * for a fresh start). Undefined: the store is read.
+   */
+  private knownAt(gate: Gate, stream: string, from: StreamPosition): StreamRead | undefined {
+    const heard = this.watch.heardAt(stream, from);
+    if (heard) return heard;
+    const live = this.liveCursor(gate, stream);
+    if (live) return samePosition(live, from) ? nothingAfter(from) : undefined;
+    const head = gate.connecting?.heads?.get(stream);
+    if (head === undefined || head.epoch !== from.epoch || head.last !== from.id) return undefined;
+    this.checkOnceReady(stream);
+    return nothingAfter(from);
+  }
+
+  /** Another live socket's position in the stream here (not being read), if any. */
+  private liveCursor(gate: Gate, stream: string): StreamPosition | undefined {
+    for (const other of this.watch.gatesOf(stream) ?? []) {
+      const cursor = other.cursors.get(stream);
+      if (other !== gate && cursor && !cursor.held) return cursor.pos;
+    }
+    return undefined;
+  }
+
+  /** A head read before this instance's subscription was confirmed may miss an event appended in between. */
+  private checkOnceReady(stream: string): void {
+    void this.watch.ready(stream)?.then((ok) => {
+      if (ok) void this.repair.checkStream(stream);
+    });
+  }
+
   /** A fresh start, as a read with nothing to replay. */
   private async freshStart(gate: Gate, stream: string): Promise<StreamRead> {
     const head = await this.freshHead(gate, stream);
@@ -84,19 +120,14 @@ export class CatchUp {
    * stream is checked again once the subscription is in place.
    */
   private async freshHead(gate: Gate, stream: string): Promise<StreamHead> {
-    for (const other of this.watch.gatesOf(stream) ?? []) {
-      const cursor = other.cursors.get(stream);
-      if (other !== gate && cursor && !cursor.held) return { last: cursor.pos.id, epoch: cursor.pos.epoch };
-    }
-    const ready = this.watch.ready(stream);
+    const live = this.liveCursor(gate, stream);
+    if (live) return { last: live.id, epoch: live.epoch };
     const known = gate.connecting?.heads?.get(stream);
     if (known) {
-      void ready?.then((ok) => {
-        if (ok) void this.repair.checkStream(stream);
-      });
+      this.checkOnceReady(stream);
       return known;
     }
-    await ready;
+    await this.watch.ready(stream);
     return this.history.head(stream);
   }
 
@@ -122,4 +153,13 @@ export class CatchUp {
     this.repair.release(gate, stream);
     return report;
   }
+}
+
+function samePosition(a: StreamPosition, b: StreamPosition): boolean {
+  return a.id === b.id && a.epoch === b.epoch;
+}
+
+/** A read at `pos` with nothing after it. */
+function nothingAfter(pos: StreamPosition): StreamRead {
+  return { last: pos.id, epoch: pos.epoch, maxDeleted: ZERO_ID, length: 0, entries: [] };
 }
