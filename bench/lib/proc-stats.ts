@@ -33,6 +33,21 @@ export function cpuMeter(pid: number): () => number {
 }
 
 /**
+ * Starts measuring the whole machine: the returned function gives the CPU ms every
+ * process used since (non-idle time of all cores, /proc/stat), whoever they are.
+ */
+export function machineCpuMeter(): () => number {
+  const busy = () => {
+    const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return (user + nice + system + irq + softirq + steal) * TICK_MS;
+  };
+  const before = busy();
+  return () => busy() - before;
+}
+
+/**
  * Waits until these processes are quiet (at most one tick of CPU in `windowMs`),
  * so one measurement's tail (closing sockets, GC) does not land in the next.
  * Gives up quietly after `maxMs`: a busy machine must not stall the bench.

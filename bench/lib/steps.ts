@@ -5,9 +5,9 @@
  * per socket of the step (after a full GC at each step's end). The client workers hold the
  * sockets, each process with its own descriptors.
  */
-import { type Bench, closeSockets, ensureLogins, inOrder, openSockets, specsFor } from "./context.js";
+import { type Bench, closeSockets, ensureLogins, inOrder, openSockets, quantile, specsFor } from "./context.js";
 import { type SystemName, startInstance } from "./instances.js";
-import { cpuMeter, settle } from "./proc-stats.js";
+import { cpuMeter, machineCpuMeter, settle } from "./proc-stats.js";
 
 export interface StepsOptions {
   /** Socket counts at the end of each step, ascending. */
@@ -22,6 +22,16 @@ export interface StepResult {
   sockets: number;
   connectsPerSecond: number;
   serverCpuMsPerConnect: number;
+  /** Redis's CPU per connect in the step. */
+  redisCpuMsPerConnect: number;
+  /**
+   * Every process's CPU per connect (server, Redis, the client workers, anyone else on the
+   * box): when it times connects/s is near the cores, the box, not the server, bounds the step.
+   */
+  machineCpuMsPerConnect: number;
+  /** From the start of a connect to `welcome` (retry hints waited out included). */
+  latencyP50Ms: number | undefined;
+  latencyP99Ms: number | undefined;
   heapKiBPerSocket: number;
   rssKiBPerSocket: number;
   rssMiB: number;
@@ -47,6 +57,8 @@ async function stepsOnce(bench: Bench, system: SystemName, options: StepsOptions
     for (const step of options.steps) {
       const to = Math.ceil(step / options.tabs);
       const cpu = cpuMeter(instance.pid);
+      const redisCpu = cpuMeter(redis.pid() ?? 0);
+      const machineCpu = machineCpuMeter();
       const started = performance.now();
       const opened = await openSockets(
         bench,
@@ -56,6 +68,7 @@ async function stepsOnce(bench: Bench, system: SystemName, options: StepsOptions
       );
       const seconds = (performance.now() - started) / 1000;
       const cpuMs = cpu();
+      const [redisMs, machineMs] = [redisCpu(), machineCpu()];
       await settle(pids, { windowMs: 300, maxMs: 10_000 });
       const now = await instance.probe();
       const n = Math.max(1, opened.opened);
@@ -64,6 +77,10 @@ async function stepsOnce(bench: Bench, system: SystemName, options: StepsOptions
         sockets: step,
         connectsPerSecond: opened.opened / seconds,
         serverCpuMsPerConnect: cpuMs / n,
+        redisCpuMsPerConnect: redisMs / n,
+        machineCpuMsPerConnect: machineMs / n,
+        latencyP50Ms: quantile(opened.latenciesMs, 0.5),
+        latencyP99Ms: quantile(opened.latenciesMs, 0.99),
         heapKiBPerSocket: (now.heapUsed + now.external - memory.heapUsed - memory.external) / 1024 / n,
         rssKiBPerSocket: (now.rss - memory.rss) / 1024 / n,
         rssMiB: now.rss / 2 ** 20,
@@ -72,7 +89,7 @@ async function stepsOnce(bench: Bench, system: SystemName, options: StepsOptions
         firstError: opened.firstError,
       });
       bench.progress(
-        `steps ${system}: ${step} sockets, ${(opened.opened / seconds).toFixed(0)} connects/s, ${opened.failed} failed, ${opened.hinted} waited out a retry hint`,
+        `steps ${system}: ${step} sockets, ${(opened.opened / seconds).toFixed(0)} connects/s, ${opened.failed} failed, ${opened.hinted} waited out a retry hint; CPU ms per connect: server ${(cpuMs / n).toFixed(3)}, Redis ${(redisMs / n).toFixed(3)}, machine ${(machineMs / n).toFixed(3)}; latency p50 ${quantile(opened.latenciesMs, 0.5)?.toFixed(0)} ms, p99 ${quantile(opened.latenciesMs, 0.99)?.toFixed(0)} ms`,
       );
       memory = now;
       users = to;
@@ -108,6 +125,20 @@ export function stepsTable(results: StepResult[]): string {
       a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
     lines.push(
       `${String(step).padStart(7)}  ${f(p?.connectsPerSecond, 0).padStart(16)}  ${f(t?.connectsPerSecond, 0).padStart(6)}  ${x(t?.connectsPerSecond, p?.connectsPerSecond).padStart(5)}   ${f(p?.serverCpuMsPerConnect, 3).padStart(20)}  ${f(t?.serverCpuMsPerConnect, 3).padStart(6)}  ${x(t?.serverCpuMsPerConnect, p?.serverCpuMsPerConnect).padStart(5)}   ${f(p?.heapKiBPerSocket, 2).padStart(21)}  ${f(t?.heapKiBPerSocket, 2).padStart(6)}   ${f(p?.rssKiBPerSocket, 2).padStart(20)}  ${f(t?.rssKiBPerSocket, 2).padStart(6)}   ${f(t?.rssMiB, 0).padStart(9)}   ${String(t?.failed ?? "—").padStart(8)}   ${String(t?.hinted ?? "—").padStart(8)}${t?.firstError ? ` (${t.firstError})` : ""}`,
+    );
+  }
+  lines.push(
+    "",
+    "sockets  machine CPU ms/connect plain  Tether  ratio   Redis CPU ms/connect plain  Tether   latency p50 ms plain  Tether   p99 plain  Tether",
+  );
+  for (const step of steps) {
+    const p = results.find((r) => r.system === "plain" && r.sockets === step);
+    const t = results.find((r) => r.system === "tether" && r.sockets === step);
+    const f = (v: number | undefined, digits = 1) => (v === undefined ? "—" : v.toFixed(digits));
+    const x = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+    lines.push(
+      `${String(step).padStart(7)}  ${f(p?.machineCpuMsPerConnect, 3).padStart(28)}  ${f(t?.machineCpuMsPerConnect, 3).padStart(6)}  ${x(t?.machineCpuMsPerConnect, p?.machineCpuMsPerConnect).padStart(5)}   ${f(p?.redisCpuMsPerConnect, 3).padStart(26)}  ${f(t?.redisCpuMsPerConnect, 3).padStart(6)}   ${f(p?.latencyP50Ms, 0).padStart(20)}  ${f(t?.latencyP50Ms, 0).padStart(6)}   ${f(p?.latencyP99Ms, 0).padStart(9)}  ${f(t?.latencyP99Ms, 0).padStart(6)}`,
     );
   }
   return lines.join("\n");
