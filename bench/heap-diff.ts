@@ -5,7 +5,7 @@
  * largest first. The per-object accounting behind BENCHMARKS.md's KiB breakdown. Runs the
  * build (`npm run build` first). `tether-bare` measures both, one after the other, and prints
  * Tether's rows less bare Socket.IO's: what Tether holds per socket above the floor.
- * `HEAP_DIFF_KEEP=1` keeps the snapshots (for Chrome DevTools' comparison view).
+ * `--keep` keeps the snapshots (for Chrome DevTools' comparison view).
  *
  * @example
  * node --conditions=source --import tsx bench/heap-diff.ts tether|plain|bare|tether-bare 4000 [tabs] [top]
@@ -183,7 +183,7 @@ async function perSocket(kind: ServerKind, sockets: number, tabs: number): Promi
     await instance.stop();
     await Promise.all(workers.map((w) => stop(w.child)));
     await redis.close();
-    if (process.env.HEAP_DIFF_KEEP) process.stderr.write(`heap-diff: snapshots kept in ${dir}\n`);
+    if (process.argv.includes("--keep")) process.stderr.write(`heap-diff: snapshots kept in ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -199,7 +199,7 @@ function minus(a: Rows, b: Rows): Rows {
 }
 
 async function main(): Promise<void> {
-  const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv.slice(2);
+  const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv.slice(2).filter((a) => a !== "--keep");
   const [sockets, tabs] = [Number(socketsArg), Number(tabsArg)];
   // `tether-bare`: both, one after the other, and the first's rows less the second's.
   const [kind, baseline] = system.split("-") as [ServerKind, ServerKind | undefined];
