@@ -62,8 +62,8 @@ export class EventGuard {
   private readonly limiters: EventLimiters;
   private readonly calls: HandlerCalls;
   private readonly shape: { maxDepth: number; maxNodes: number };
-  /** What `attach` gives each socket as its prototype: Socket.IO's, with the guard in `run`. */
-  private readonly guarded: object;
+  /** What `attach` sets as each socket's `run`: one function for the instance (see `guardedRun`). */
+  private readonly run: Run;
 
   constructor(
     limits: SocketLimits,
@@ -81,7 +81,7 @@ export class EventGuard {
       instance,
       logger,
     );
-    this.guarded = this.guardedPrototype();
+    this.run = this.guardedRun();
   }
 
   /** Handler calls running on this instance. */
@@ -90,38 +90,34 @@ export class EventGuard {
   }
 
   /**
-   * Guards one connected socket's inbound events, with nothing allocated for the socket: it
-   * gets the instance's guarded prototype (see `guardedPrototype`). A host's own `socket.use`
+   * Guards one connected socket's inbound events, with nothing allocated for the socket: its
+   * `run` becomes the instance's guarded one (see `guardedRun`). A host's own `socket.use`
    * middlewares run after the guard, then the socket's listeners, as before.
    */
   attach(socket: TetherSocket): void {
-    Object.setPrototypeOf(socket, this.guarded);
+    (socket as unknown as { run: Run }).run = this.run;
   }
 
   /**
-   * Socket.IO's `Socket.prototype`, with a `run` that guards first. Socket.IO 4 runs a socket's
-   * middlewares for every inbound event from `dispatch`, through `this.run(event, fn)` (`fn`
-   * emits the event to the listeners, or the error); `socket.use` would push a closure into a
-   * per-socket list that V8 grows to 17 slots at its first push (≈ 0.3 KiB per idle socket).
-   * Sound because: Socket.IO's own prototype is left as it is (other servers in the process are
-   * untouched); every socket of this instance shares one prototype, so V8 caches the transition
-   * and they share one hidden class; `run` is called only from `dispatch`, for events only (no
-   * acknowledgement or disconnect packet goes through it); and `assertRunDispatch` checks both
-   * at start, so a Socket.IO that renamed either fails loudly rather than running unguarded
-   * (server/test/socket-footprint.test.ts checks it against the installed version).
+   * Socket.IO's `run`, guarding first. Socket.IO 4 runs a socket's middlewares for every inbound
+   * event from `dispatch`, through `this.run(event, fn)` (`fn` emits the event to the listeners,
+   * or the error); `socket.use` would push a closure into a per-socket list that V8 grows to 17
+   * slots at its first push (≈ 0.3 KiB per idle socket). This function, set as the socket's own
+   * `run`, gets the socket as `this`, guards the event and then calls Socket.IO's own `run` (the
+   * host's middlewares, then `fn`). Sound because: Socket.IO's prototype is left as it is (other
+   * servers in the process are untouched); an own property costs the socket one field and keeps
+   * its hidden class shared (a prototype of its own, by `Object.setPrototypeOf`, would give every
+   * socket that later gains a property a map of its own, ≈ 0.4 KiB); `run` is called only from
+   * `dispatch`, for events only (no acknowledgement or disconnect packet goes through it); and
+   * `assertRunDispatch` checks both at start, so a Socket.IO that renamed either fails loudly
+   * rather than running unguarded (server/test/socket-footprint.test.ts checks the installed one).
    */
-  private guardedPrototype(): object {
+  private guardedRun(): Run {
     const run = assertRunDispatch();
     const guard = this;
-    return Object.create(Socket.prototype, {
-      run: {
-        value: function guardedRun(this: TetherSocket, event: unknown[], fn: (err?: Error) => void): void {
-          guard.inbound(this, event, () => run.call(this, event, fn));
-        },
-        writable: true,
-        configurable: true,
-      },
-    });
+    return function guardedRun(this: TetherSocket, event: unknown[], fn: (err?: Error) => void): void {
+      guard.inbound(this, event, () => run.call(this, event, fn));
+    };
   }
 
   private refuse(socket: TetherSocket, code: ErrorCode, reason: string, ack: Ack | undefined): void {
