@@ -86,7 +86,7 @@ export class CatchUp {
   private async freshHead(gate: Gate, stream: string): Promise<StreamHead> {
     for (const other of this.watch.gatesOf(stream) ?? []) {
       const cursor = other.cursors.get(stream);
-      if (other !== gate && cursor && !cursor.held) return { last: cursor.pos.id, epoch: cursor.pos.epoch };
+      if (other !== gate && cursor && !cursor.held) return { last: cursor.id, epoch: cursor.epoch };
     }
     const ready = this.watch.ready(stream);
     const known = gate.connecting?.heads?.get(stream);
