@@ -199,7 +199,9 @@ function minus(a: Rows, b: Rows): Rows {
 }
 
 async function main(): Promise<void> {
-  const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv.slice(2).filter((a) => a !== "--keep");
+  const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv
+    .slice(2)
+    .filter((a) => a !== "--keep");
   const [sockets, tabs] = [Number(socketsArg), Number(tabsArg)];
   // `tether-bare`: both, one after the other, and the first's rows less the second's.
   const [kind, baseline] = system.split("-") as [ServerKind, ServerKind | undefined];
