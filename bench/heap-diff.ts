@@ -2,10 +2,13 @@
  * Where a socket's memory goes: heap snapshots of one server at `sockets / 2`
  * and at `sockets` idle sockets, and the difference per socket of the second
  * half, by constructor (objects), closure name, or kind (strings, arrays, code),
- * largest first. The per-object accounting behind BENCHMARKS.md's KiB breakdown.
+ * largest first. The per-object accounting behind BENCHMARKS.md's KiB breakdown. Runs the
+ * build (`npm run build` first). `tether-bare` measures both, one after the other, and prints
+ * Tether's rows less bare Socket.IO's: what Tether holds per socket above the floor.
+ * `--keep` keeps the snapshots (for Chrome DevTools' comparison view).
  *
  * @example
- * node --conditions=source --import tsx bench/heap-diff.ts tether 4000 [tabs] [top]
+ * node --conditions=source --import tsx bench/heap-diff.ts tether|plain|bare|tether-bare 4000 [tabs] [top]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,6 +41,9 @@ interface Snapshot {
   edges: number[];
   strings: string[];
 }
+
+/** Socket.IO's and Engine.IO's ids (base64id: 20 characters). */
+const ID = /^(?=.*[A-Z0-9])[\w-]{20}$/;
 
 /**
  * Self size and count per key: an object by its constructor and its first property names, any
@@ -76,7 +82,8 @@ function summarize(file: string): Map<string, { count: number; bytes: number }> 
       if (type === "weak" || type === "shortcut") continue;
       if ((retainer[to] ?? 0) < 0) {
         retainer[to] = n;
-        retainerEdge[to] = type === "element" || type === "hidden" ? "[]" : label;
+        // A property named by an id (Engine.IO's clients by socket id) reads as one key, not one per socket.
+        retainerEdge[to] = type === "element" || type === "hidden" ? "[]" : ID.test(label) ? "<id>" : label;
       }
     }
     if (kind(n) === "object") props[n] = names.join(",");
@@ -127,10 +134,10 @@ async function snapshotOf(instance: Instance, dir: string): Promise<string> {
   return join(dir, file ?? "");
 }
 
-async function main(): Promise<void> {
-  const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv.slice(2);
-  const sockets = Number(socketsArg);
-  const tabs = Number(tabsArg);
+type Rows = Map<string, { count: number; bytes: number }>;
+
+/** Per added socket, by key: the second snapshot less the first, over the sockets of the second half. */
+async function perSocket(kind: ServerKind, sockets: number, tabs: number): Promise<Rows> {
   const dir = mkdtempSync(join(tmpdir(), "tether-heap-"));
   const [redis, workers] = await Promise.all([startBenchRedis(), startWorkers(3)]);
   const bench: Bench = {
@@ -143,7 +150,6 @@ async function main(): Promise<void> {
     notes: [],
   };
   const nodeFlags = ["--heapsnapshot-signal=SIGUSR1", `--diagnostic-dir=${dir}`];
-  const kind = system as ServerKind;
   const instance =
     kind === "bare"
       ? await startBare({ name: "bare-1", nodeFlags })
@@ -166,24 +172,48 @@ async function main(): Promise<void> {
     const last = await snapshotOf(instance, dir);
     const [a, b] = [summarize(first), summarize(last)];
     const n = second.opened;
-    const rows = [...b].map(([key, after]) => {
-      const before = a.get(key) ?? { count: 0, bytes: 0 };
-      return { key, count: (after.count - before.count) / n, bytes: (after.bytes - before.bytes) / n };
-    });
-    rows.sort((x, y) => Math.abs(y.bytes) - Math.abs(x.bytes));
-    const total = rows.reduce((sum, r) => sum + r.bytes, 0);
-    process.stdout.write(
-      `${system}: ${n} sockets added; per socket ${(total / 1024).toFixed(2)} KiB of heap objects\n`,
-    );
-    process.stdout.write("  bytes   objects  what\n");
-    for (const r of rows.slice(0, Number(topArg))) {
-      process.stdout.write(`${r.bytes.toFixed(0).padStart(7)} ${r.count.toFixed(2).padStart(9)}  ${r.key}\n`);
+    const rows: Rows = new Map();
+    for (const key of new Set([...a.keys(), ...b.keys()])) {
+      const [before, after] = [a.get(key) ?? { count: 0, bytes: 0 }, b.get(key) ?? { count: 0, bytes: 0 }];
+      rows.set(key, { count: (after.count - before.count) / n, bytes: (after.bytes - before.bytes) / n });
     }
+    process.stderr.write(`heap-diff: ${kind}: ${n} sockets added\n`);
+    return rows;
   } finally {
     await instance.stop();
     await Promise.all(workers.map((w) => stop(w.child)));
     await redis.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (process.argv.includes("--keep")) process.stderr.write(`heap-diff: snapshots kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `a` less `b`, by key (what one system holds per socket that the other does not). */
+function minus(a: Rows, b: Rows): Rows {
+  const out: Rows = new Map();
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    const [x, y] = [a.get(key) ?? { count: 0, bytes: 0 }, b.get(key) ?? { count: 0, bytes: 0 }];
+    out.set(key, { count: x.count - y.count, bytes: x.bytes - y.bytes });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv
+    .slice(2)
+    .filter((a) => a !== "--keep");
+  const [sockets, tabs] = [Number(socketsArg), Number(tabsArg)];
+  // `tether-bare`: both, one after the other, and the first's rows less the second's.
+  const [kind, baseline] = system.split("-") as [ServerKind, ServerKind | undefined];
+  const ours = await perSocket(kind, sockets, tabs);
+  const rows = [...(baseline ? minus(ours, await perSocket(baseline, sockets, tabs)) : ours)]
+    .map(([key, r]) => ({ key, ...r }))
+    .sort((x, y) => Math.abs(y.bytes) - Math.abs(x.bytes));
+  const total = rows.reduce((sum, r) => sum + r.bytes, 0);
+  process.stdout.write(`${system}: per socket ${(total / 1024).toFixed(2)} KiB of heap objects\n`);
+  process.stdout.write("  bytes   objects  what\n");
+  for (const r of rows.slice(0, Number(topArg))) {
+    process.stdout.write(`${r.bytes.toFixed(0).padStart(7)} ${r.count.toFixed(2).padStart(9)}  ${r.key}\n`);
   }
 }
 

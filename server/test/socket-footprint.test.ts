@@ -3,8 +3,10 @@ import type { TestClient } from "@tether/testkit/client";
 import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
 import { waitFor } from "@tether/testkit/wait";
 import { pino } from "pino";
+import { Socket } from "socket.io";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether } from "../src/index.js";
+import { assertRunDispatch } from "../src/realtime/guards.js";
 import type { TetherSocket } from "../src/realtime/types.js";
 import { API_KEY, serveTether, tab } from "./security/rooms-host.js";
 
@@ -58,6 +60,38 @@ describe("per-socket state of an idle socket", () => {
     // The same function for every socket: no closure per socket.
     expect(a.listeners("disconnect")[0]).toBe(b.listeners("disconnect")[0]);
     expect((a.handshake.auth as { token?: unknown }).token).toBeUndefined();
+  });
+
+  it("no middleware list or guard closure per socket: one guarded run for the instance", async () => {
+    const [gina, hank] = [await tab(url, "gina", opened), await tab(url, "hank", opened)];
+    const [a, b] = [await serverSocket(gina.client.socket.id), await serverSocket(hank.client.socket.id)];
+    // Socket.IO's list of the socket's own middlewares stays the empty one it was made with.
+    expect((a as unknown as { fns: unknown[] }).fns).toEqual([]);
+    // One function for every socket of the instance, in place of Socket.IO's; its prototype untouched.
+    const run = (s: TetherSocket) => (s as unknown as { run: unknown }).run;
+    expect(run(a)).toBe(run(b));
+    expect(run(a)).not.toBe((Socket.prototype as unknown as { run: unknown }).run);
+    expect(Object.getPrototypeOf(a)).toBe(Socket.prototype);
+    // The guard still sees every event: a built-in one is answered, an unknown one refused.
+    expect(await gina.client.socket.timeout(5_000).emitWithAck("echo", 1)).toBe(1);
+    const unknown = (await gina.client.socket.timeout(5_000).emitWithAck("no-such-event" as "echo", 1)) as {
+      error?: { code: string };
+    };
+    expect(unknown.error?.code).toBe(ErrorCode.InvalidInput);
+  });
+
+  it("the installed Socket.IO still runs every inbound event through run (an upgrade that changed it fails here)", () => {
+    expect(typeof assertRunDispatch()).toBe("function");
+    // What it refuses: a dispatch that no longer goes through run, or no run at all.
+    class Moved {
+      run(_event: unknown[], _fn: () => void) {}
+      dispatch(event: unknown[]) {
+        return this.middlewares(event);
+      }
+      middlewares(_event: unknown[]) {}
+    }
+    expect(() => assertRunDispatch(Moved.prototype)).toThrow(/no longer calls this\.run/);
+    expect(() => assertRunDispatch({ dispatch() {} })).toThrow(/no run\(event, fn\)/);
   });
 
   it("Tether's events still answer through the guard; hostile ones are refused and a bystander keeps its socket", async () => {

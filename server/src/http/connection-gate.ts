@@ -57,10 +57,18 @@ interface Connection {
   address: string;
   /** Judged once, at its first request that is no probe; admitted connections stay admitted. */
   admitted: boolean;
+  /** Handed to a WebSocket server by an upgrade (counted apart from plain HTTP ones). */
+  upgraded: boolean;
 }
 
-/** Connections handed to a WebSocket server by an upgrade (counted apart from plain HTTP ones). */
-const UPGRADED = new WeakSet<object>();
+/**
+ * Where the gate keeps a connection's record: a property of the connection's socket, not a
+ * table entry (Node's sockets have free property slots by then: no memory per connection).
+ */
+const CONNECTION = Symbol("tether.connection");
+
+/** A socket of the gated server: its record once it sent a request, and the gate's `emit`. */
+type Gated = Duplex & { [CONNECTION]?: Connection };
 
 /**
  * Connection admission on an HTTP(S) server, cheapest check first, before
@@ -91,7 +99,6 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   const { maxConnections: cap, maxConnectionsPerIp: perIp, logger } = options;
   const keepAliveCap = options.maxKeepAliveConnections ?? Number.POSITIVE_INFINITY;
   const clientIp = clientIpResolver(options.trustProxy);
-  const connections = new WeakMap<object, Connection>();
   const perAddress = new Map<string, number>();
   let open = 0;
   let upgraded = 0;
@@ -112,21 +119,30 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
     );
   };
 
-  /**
-   * One `close` listener for every connection (Node calls it with the connection as `this`):
-   * no closure and no `once` wrapper per connection, which an idle WebSocket keeps for its life.
-   */
-  function closed(this: Duplex): void {
+  /** A connection closed: its counts go. */
+  const closed = (socket: Gated): void => {
     open -= 1;
     connectionCounts.open -= 1;
-    if (UPGRADED.has(this)) upgraded -= 1;
-    const connection = connections.get(this);
+    const connection = socket[CONNECTION];
     if (connection) {
+      if (connection.upgraded) upgraded -= 1;
       const left = (perAddress.get(connection.address) ?? 1) - 1;
       if (left > 0) perAddress.set(connection.address, left);
       else perAddress.delete(connection.address);
     }
     measure();
+  };
+
+  /**
+   * Every connection's own `emit`, one function for all: it sees the connection's `close` first,
+   * then emits as the socket's prototype does. Not a `close` listener: an upgraded WebSocket's
+   * socket already has two (Engine.IO's and ws's), and a third grows Node's listener list to 19
+   * slots (≈ 0.15 KiB per idle socket, for its life). Every emit of a socket goes through it;
+   * `close` is emitted once, by the socket's destroy.
+   */
+  function gatedEmit(this: Gated, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === "close") closed(this);
+    return (Object.getPrototypeOf(this) as Duplex).emit.call(this, event, ...args);
   }
 
   server.maxConnections = connectionCeiling(cap);
@@ -134,15 +150,16 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
     open += 1;
     connectionCounts.open += 1;
     measure();
-    socket.on("close", closed);
+    socket.emit = gatedEmit as Duplex["emit"];
   });
 
   /** The connection of a request, counted for its client's address at its first request. */
   const connectionOf = (req: IncomingMessage): Connection => {
-    const known = connections.get(req.socket);
+    const socket = req.socket as Gated;
+    const known = socket[CONNECTION];
     if (known) return known;
-    const connection = { address: clientIp(req), admitted: false };
-    connections.set(req.socket, connection);
+    const connection = { address: clientIp(req), admitted: false, upgraded: false };
+    socket[CONNECTION] = connection;
     perAddress.set(connection.address, (perAddress.get(connection.address) ?? 0) + 1);
     return connection;
   };
@@ -165,7 +182,7 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   };
 
   const emit = server.emit;
-  server.emit = function gatedEmit(this: typeof server, event: string | symbol, ...args: unknown[]): boolean {
+  server.emit = function gatedServerEmit(this: typeof server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === "request" || event === "checkContinue") {
       const [req, res] = args as [IncomingMessage, ServerResponse];
       const reason = refusal(req, false);
@@ -180,8 +197,9 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
         refuseUpgrade(socket, reason);
         return true;
       }
-      if (!UPGRADED.has(socket)) {
-        UPGRADED.add(socket);
+      const connection = connectionOf(req);
+      if (!connection.upgraded) {
+        connection.upgraded = true;
         upgraded += 1;
         measure();
       }

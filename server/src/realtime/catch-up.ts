@@ -94,7 +94,8 @@ export class CatchUp {
   private liveCursor(gate: Gate, stream: string): StreamPosition | undefined {
     for (const other of this.watch.gatesOf(stream) ?? []) {
       const cursor = other.cursors.get(stream);
-      if (other !== gate && cursor && !cursor.held) return cursor.pos;
+      // The cursor is itself a position (read at once, not kept).
+      if (other !== gate && cursor && !cursor.held) return cursor;
     }
     return undefined;
   }

@@ -1,4 +1,4 @@
-import { compareIds, type StreamPosition } from "@tether/shared";
+import { compareIds, type StreamPosition, ZERO_ID } from "@tether/shared";
 import type { AppendedEvent, StreamHead } from "../store/types.js";
 import type { StreamStart } from "./recovery.js";
 import type { TetherSocket } from "./types.js";
@@ -6,16 +6,36 @@ import type { TetherSocket } from "./types.js";
 /**
  * One socket's place in one stream: the last event it was given (or where it
  * started). While `held` is set the stream is being read for it, and live
- * events wait there, in order.
+ * events wait there, in order. The position is kept in the cursor's own fields
+ * (one object per socket and stream, not two): `pos` reads and sets both, and the
+ * cursor itself is a `StreamPosition` where one is only read at once.
  */
-export interface Cursor {
-  pos: StreamPosition;
-  held: AppendedEvent[] | undefined;
+export class Cursor implements StreamPosition {
+  id: string;
+  epoch: string;
   /**
    * Read again once released: its stream's subscription was confirmed, or its
    * subscriber reconnected, while it was being read.
    */
-  recheck?: "subscribe" | "resync";
+  recheck: "subscribe" | "resync" | undefined = undefined;
+
+  constructor(
+    pos: StreamPosition,
+    public held: AppendedEvent[] | undefined,
+  ) {
+    this.id = pos.id;
+    this.epoch = pos.epoch;
+  }
+
+  /** Where it is, as a position of its own (kept by whoever reads it). */
+  get pos(): StreamPosition {
+    return { id: this.id, epoch: this.epoch };
+  }
+
+  set pos(pos: StreamPosition) {
+    this.id = pos.id;
+    this.epoch = pos.epoch;
+  }
 }
 
 /** Where each stream of a connecting socket starts, as the offset it is handed (stream → offset). */
@@ -71,12 +91,26 @@ export class Cursors {
   }
 }
 
-/** What delivery keeps for one socket: its cursor in each of its streams. */
-export interface Gate {
-  socket: TetherSocket;
-  cursors: Cursors;
+/**
+ * What delivery keeps for one socket: its cursor in each of its streams. The gate holds
+ * them itself (one object per socket, not two); `cursors` is the gate.
+ */
+export class Gate extends Cursors {
   /** What the connect needs until its first reads; dropped then (a connected socket keeps its cursors only). */
-  connecting?: Connecting;
+  connecting: Connecting | undefined;
+
+  constructor(
+    readonly socket: TetherSocket,
+    streams: Iterable<string>,
+    connecting?: Connecting,
+  ) {
+    super([...streams].map((stream): [string, Cursor] => [stream, new Cursor({ id: ZERO_ID, epoch: "" }, [])]));
+    this.connecting = connecting;
+  }
+
+  get cursors(): Cursors {
+    return this;
+  }
 }
 
 export interface Connecting {

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
 import type { AppendedEvent, HistoryStore, StreamHead } from "../store/types.js";
 import { CatchUp } from "./catch-up.js";
-import { type Cursor, Cursors, type Gate, type StartOffsets } from "./cursor.js";
+import { Cursor, Gate, type StartOffsets } from "./cursor.js";
 import { offsetOf, startFrom } from "./recovery.js";
 import { StreamRepair } from "./repair.js";
 import { Replayer, roomField } from "./replay.js";
@@ -103,12 +103,9 @@ export class Delivery {
    */
   prepare(socket: TetherSocket, requested: Map<string, unknown>, options: PrepareOptions): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
-    const cursors = new Cursors(
-      [...requested.keys()].map((stream): [string, Cursor] => [stream, { pos: { id: "0-0", epoch: "" }, held: [] }]),
-    );
-    const gate: Gate = { socket, cursors, connecting: { starts, heads: options.heads, onStart: options.onStart } };
+    const gate = new Gate(socket, requested.keys(), { starts, heads: options.heads, onStart: options.onStart });
     this.gates.set(socket.id, gate);
-    for (const stream of cursors.keys()) this.watch.join(stream, gate);
+    for (const stream of gate.keys()) this.watch.join(stream, gate);
     this.lifetime.took(socket, this.part);
   }
 
@@ -142,7 +139,7 @@ export class Delivery {
     if (!gate) throw new Error("subscribe: the socket is not connected here");
     const present = gate.cursors.get(stream);
     if (present) return { recovered: true, missed: 0, ...roomField(stream), offset: offsetOf(present.pos) };
-    gate.cursors.set(stream, { pos: { id: ZERO_ID, epoch: "" }, held: [] });
+    gate.cursors.set(stream, new Cursor({ id: ZERO_ID, epoch: "" }, []));
     this.watch.join(stream, gate);
     try {
       return await this.catchUp.join(gate, stream, offset);

@@ -1,6 +1,7 @@
 import { ClientEventSchemas, ErrorCode, type EventAck, payloadShapeProblem } from "@tether/shared";
 import type { Logger } from "pino";
 import { RateLimiterMemory } from "rate-limiter-flexible";
+import { Socket } from "socket.io";
 import { TetherError } from "../errors.js";
 import { HandlerCalls } from "./calls.js";
 import { type EventHandlers, refused } from "./handlers.js";
@@ -61,6 +62,8 @@ export class EventGuard {
   private readonly limiters: EventLimiters;
   private readonly calls: HandlerCalls;
   private readonly shape: { maxDepth: number; maxNodes: number };
+  /** What `attach` sets as each socket's `run`: one function for the instance (see `guardedRun`). */
+  private readonly run: Run;
 
   constructor(
     limits: SocketLimits,
@@ -78,6 +81,7 @@ export class EventGuard {
       instance,
       logger,
     );
+    this.run = this.guardedRun();
   }
 
   /** Handler calls running on this instance. */
@@ -85,9 +89,35 @@ export class EventGuard {
     return this.calls.inFlight;
   }
 
-  /** Guards one connected socket's inbound events: one small closure per socket, the rest shared. */
+  /**
+   * Guards one connected socket's inbound events, with nothing allocated for the socket: its
+   * `run` becomes the instance's guarded one (see `guardedRun`). A host's own `socket.use`
+   * middlewares run after the guard, then the socket's listeners, as before.
+   */
   attach(socket: TetherSocket): void {
-    socket.use((packet, next) => this.inbound(socket, packet, next));
+    (socket as unknown as { run: Run }).run = this.run;
+  }
+
+  /**
+   * Socket.IO's `run`, guarding first. Socket.IO 4 runs a socket's middlewares for every inbound
+   * event from `dispatch`, through `this.run(event, fn)` (`fn` emits the event to the listeners,
+   * or the error); `socket.use` would push a closure into a per-socket list that V8 grows to 17
+   * slots at its first push (≈ 0.3 KiB per idle socket). This function, set as the socket's own
+   * `run`, gets the socket as `this`, guards the event and then calls Socket.IO's own `run` (the
+   * host's middlewares, then `fn`). Sound because: Socket.IO's prototype is left as it is (other
+   * servers in the process are untouched); an own property costs the socket one field and keeps
+   * its hidden class shared (a prototype of its own, by `Object.setPrototypeOf`, would give every
+   * socket that later gains a property a map of its own, ≈ 0.4 KiB); `run` is called only from
+   * `dispatch`, for events only (no acknowledgement or disconnect packet goes through it); and
+   * `assertRunDispatch` checks both at start, so a Socket.IO that renamed either fails loudly
+   * rather than running unguarded (server/test/socket-footprint.test.ts checks the installed one).
+   */
+  private guardedRun(): Run {
+    const run = assertRunDispatch();
+    const guard = this;
+    return function guardedRun(this: TetherSocket, event: unknown[], fn: (err?: Error) => void): void {
+      guard.inbound(this, event, () => run.call(this, event, fn));
+    };
   }
 
   private refuse(socket: TetherSocket, code: ErrorCode, reason: string, ack: Ack | undefined): void {
@@ -98,7 +128,7 @@ export class EventGuard {
     });
   }
 
-  private inbound(socket: TetherSocket, packet: unknown[], next: (err?: Error) => void): void {
+  private inbound(socket: TetherSocket, packet: unknown[], next: () => void): void {
     const { logger, handlers } = this;
     const [event, ...rest] = packet;
     const last = rest.at(-1);
@@ -148,6 +178,24 @@ export class EventGuard {
         ack?.(refused(ErrorCode.Internal, "Internal error."));
       });
   }
+}
+
+/** Socket.IO's private runner of a socket's middlewares for one inbound event. */
+type Run = (this: TetherSocket, event: unknown[], fn: (err?: Error) => void) => void;
+
+/**
+ * Socket.IO's `run`, once checked that its `dispatch` still runs every inbound event through
+ * it: throws at start if an upgrade of Socket.IO changed either, so no socket goes unguarded.
+ */
+export function assertRunDispatch(proto: object = Socket.prototype): Run {
+  const { run, dispatch } = proto as { run?: unknown; dispatch?: unknown };
+  if (typeof run !== "function" || run.length !== 2 || typeof dispatch !== "function") {
+    throw new Error("Socket.IO's Socket has no run(event, fn) or dispatch: this version cannot be guarded");
+  }
+  if (!/\bthis\.run\(/.test(Function.prototype.toString.call(dispatch))) {
+    throw new Error("Socket.IO's dispatch no longer calls this.run: this version cannot be guarded");
+  }
+  return run as Run;
 }
 
 /**

@@ -44,9 +44,9 @@ export class StreamRepair {
       if (cursor.held.length > MAX_HELD) gate.socket.disconnect(true);
       return "held";
     }
-    const verdict = continuity(cursor.pos, event);
-    if (verdict === "next") cursor.pos = { id: event.id, epoch: event.epoch };
-    if (verdict === "gap") this.repair(gate, event.stream, event.epoch === cursor.pos.epoch ? "gap" : "epoch", event);
+    const verdict = continuity(cursor, event);
+    if (verdict === "next") cursor.pos = event;
+    if (verdict === "gap") this.repair(gate, event.stream, event.epoch === cursor.epoch ? "gap" : "epoch", event);
     return verdict;
   }
 
@@ -92,7 +92,7 @@ export class StreamRepair {
       const cursor = gate.cursors.get(stream);
       if (!cursor) continue;
       if (cursor.held) cursor.recheck ??= "subscribe";
-      else if (!head || head.epoch !== cursor.pos.epoch || compareIds(head.last, cursor.pos.id) !== 0)
+      else if (!head || head.epoch !== cursor.epoch || compareIds(head.last, cursor.id) !== 0)
         this.repair(gate, stream, "subscribe");
     }
   }

@@ -61,6 +61,12 @@ export class SocketLifetime {
     tracked[HELD] = (held ?? 0) | bit;
   }
 
+  /** Whether the part `bit` holds something for the socket, which has not left. */
+  holds(socket: TetherSocket, bit: number): boolean {
+    const held = (socket as Tracked)[HELD];
+    return held !== undefined && held !== LEFT && (held & bit) !== 0;
+  }
+
   /** The socket has left (or will never connect): every part releases what it holds, once. */
   leave(socket: TetherSocket): void {
     const tracked = socket as Tracked;
