@@ -33,14 +33,16 @@ export interface RedisOptions {
   spawn?: (command: string, args: string[], options: SpawnOptions) => ChildProcess;
 }
 
+/** Attempts at a first start: a port picked free may be taken before redis-server binds it. */
+const FIRST_START_ATTEMPTS = 3;
+
 export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
-  const port = await freePort();
+  let port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "tether-redis-"));
   const clients: Redis[] = [];
   let child: ChildProcess | undefined;
+  const portArgs = () => ["--port", String(port)];
   const args = [
-    "--port",
-    String(port),
     "--bind",
     "127.0.0.1",
     "--dir",
@@ -57,7 +59,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
   ];
 
   const start = async () => {
-    const proc = (options.spawn ?? spawn)("redis-server", args, { stdio: ["ignore", "ignore", "inherit"] });
+    const proc = (options.spawn ?? spawn)("redis-server", [...portArgs(), ...args], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
     child = proc;
     const probe = new Redis(port, "127.0.0.1", {
       lazyConnect: true,
@@ -65,12 +69,26 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
       retryStrategy: () => null,
     });
     probe.on("error", () => {});
-    await waitFor(`redis-server on port ${port}`, async () => {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
-      if (probe.status !== "ready") await probe.connect().catch(() => undefined);
-      return (await probe.ping()) === "PONG";
+    // A server that exits (its port taken, a bad argument) fails the start at once, not at the deadline.
+    let exited: ((code: number | null) => void) | undefined;
+    const exit = new Promise<never>((_, reject) => {
+      exited = (code) => reject(new Error(`redis-server on port ${port} exited with ${code}`));
+      proc.once("exit", exited);
     });
-    probe.disconnect();
+    try {
+      await Promise.race([
+        exit,
+        waitFor(`redis-server on port ${port}`, async () => {
+          if (proc.exitCode !== null) return true; // the race has lost already: stop polling
+          if (probe.status !== "ready") await probe.connect().catch(() => undefined);
+          return (await probe.ping()) === "PONG";
+        }),
+      ]);
+    } finally {
+      if (exited) proc.off("exit", exited);
+      exit.catch(() => undefined);
+      probe.disconnect();
+    }
   };
 
   const stop = async ({ kill = false } = {}) => {
@@ -82,7 +100,19 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     await exited;
   };
 
-  await start();
+  // The port was free a moment ago; another process (a test's server, an outgoing connection's
+  // ephemeral port on a busy box) may have bound it since: redis-server then exits at once, and
+  // the first start takes another port. Any other failure repeats and is thrown by the last try.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      const exitedEarly = child?.exitCode !== null && child?.exitCode !== undefined;
+      if (!exitedEarly || attempt >= FIRST_START_ATTEMPTS) throw err;
+      port = await freePort();
+    }
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
