@@ -111,18 +111,21 @@ export async function runSteps(bench: Bench, options: StepsOptions): Promise<Ste
   return results;
 }
 
-/** One line per step: plain, Tether, and the ratios. */
+const f = (v: number | undefined, digits = 1) => (v === undefined ? "—" : v.toFixed(digits));
+const x = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+
+/** One line per step: plain, Tether, and the ratios; then what bounds each step (the machine's and Redis's CPU, latency). */
 export function stepsTable(results: StepResult[]): string {
+  const steps = [...new Set(results.map((r) => r.sockets))].map((step) => ({
+    step,
+    p: results.find((r) => r.system === "plain" && r.sockets === step),
+    t: results.find((r) => r.system === "tether" && r.sockets === step),
+  }));
   const lines = [
     "sockets  connects/s plain  Tether  ratio   CPU ms/connect plain  Tether  ratio   heap KiB/socket plain  Tether   RSS KiB/socket plain  Tether   RSS MiB T   failed T   hinted T",
   ];
-  const steps = [...new Set(results.map((r) => r.sockets))];
-  for (const step of steps) {
-    const p = results.find((r) => r.system === "plain" && r.sockets === step);
-    const t = results.find((r) => r.system === "tether" && r.sockets === step);
-    const f = (v: number | undefined, digits = 1) => (v === undefined ? "—" : v.toFixed(digits));
-    const x = (a: number | undefined, b: number | undefined) =>
-      a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+  for (const { step, p, t } of steps) {
     lines.push(
       `${String(step).padStart(7)}  ${f(p?.connectsPerSecond, 0).padStart(16)}  ${f(t?.connectsPerSecond, 0).padStart(6)}  ${x(t?.connectsPerSecond, p?.connectsPerSecond).padStart(5)}   ${f(p?.serverCpuMsPerConnect, 3).padStart(20)}  ${f(t?.serverCpuMsPerConnect, 3).padStart(6)}  ${x(t?.serverCpuMsPerConnect, p?.serverCpuMsPerConnect).padStart(5)}   ${f(p?.heapKiBPerSocket, 2).padStart(21)}  ${f(t?.heapKiBPerSocket, 2).padStart(6)}   ${f(p?.rssKiBPerSocket, 2).padStart(20)}  ${f(t?.rssKiBPerSocket, 2).padStart(6)}   ${f(t?.rssMiB, 0).padStart(9)}   ${String(t?.failed ?? "—").padStart(8)}   ${String(t?.hinted ?? "—").padStart(8)}${t?.firstError ? ` (${t.firstError})` : ""}`,
     );
@@ -131,12 +134,7 @@ export function stepsTable(results: StepResult[]): string {
     "",
     "sockets  machine CPU ms/connect plain  Tether  ratio   Redis CPU ms/connect plain  Tether   latency p50 ms plain  Tether   p99 plain  Tether",
   );
-  for (const step of steps) {
-    const p = results.find((r) => r.system === "plain" && r.sockets === step);
-    const t = results.find((r) => r.system === "tether" && r.sockets === step);
-    const f = (v: number | undefined, digits = 1) => (v === undefined ? "—" : v.toFixed(digits));
-    const x = (a: number | undefined, b: number | undefined) =>
-      a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
+  for (const { step, p, t } of steps) {
     lines.push(
       `${String(step).padStart(7)}  ${f(p?.machineCpuMsPerConnect, 3).padStart(28)}  ${f(t?.machineCpuMsPerConnect, 3).padStart(6)}  ${x(t?.machineCpuMsPerConnect, p?.machineCpuMsPerConnect).padStart(5)}   ${f(p?.redisCpuMsPerConnect, 3).padStart(26)}  ${f(t?.redisCpuMsPerConnect, 3).padStart(6)}   ${f(p?.latencyP50Ms, 0).padStart(20)}  ${f(t?.latencyP50Ms, 0).padStart(6)}   ${f(p?.latencyP99Ms, 0).padStart(9)}  ${f(t?.latencyP99Ms, 0).padStart(6)}`,
     );
