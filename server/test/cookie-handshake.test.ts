@@ -1,6 +1,7 @@
 import { ErrorCode } from "@tether/shared";
 import { connectRaw, login, post, refusal, type WelcomedSocket, wsToken } from "@tether/testkit/http";
 import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { metricSum } from "@tether/testkit/metrics";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,12 +10,8 @@ const API_KEY = "cookie-handshake-test-api-key-0123456789";
 /** Cookie handshakes per session: small, so the bound is reached in a few handshakes. */
 const SESSION_HANDSHAKES = 6;
 
-/** The value of one Prometheus series (0 when absent). */
-async function metric(url: string, series: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
+/** One Prometheus series' value (0 when absent). */
+const metric = (url: string, series: string) => metricSum(url, `${series} `);
 
 const COOKIE_HANDSHAKES = 'tether_ws_tokens_total{result="cookie"}';
 const TOKENS_ISSUED = 'tether_ws_tokens_total{result="issued"}';

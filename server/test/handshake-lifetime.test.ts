@@ -1,6 +1,7 @@
 import { ErrorCode } from "@tether/shared";
 import { connectRaw, login, refusal, type TestSession, wsToken } from "@tether/testkit/http";
 import { startInstance, type TestInstance } from "@tether/testkit/instance";
+import { metricSum } from "@tether/testkit/metrics";
 import { openRaw } from "@tether/testkit/raw";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
@@ -9,14 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const API_KEY = "handshake-lifetime-api-key-0123456789";
 const MAX_SOCKETS = 2;
-
-/** The sum of a metric's series in the instance's Prometheus text whose line starts with `prefix`. */
-async function metric(url: string, prefix: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) if (line.startsWith(prefix)) sum += Number(line.split(" ").at(-1));
-  return sum;
-}
 
 describe("a session's slots on an instance outlive no handshake", () => {
   let redis: TestRedis;
@@ -48,7 +41,7 @@ describe("a session's slots on an instance outlive no handshake", () => {
     for (let round = 1; round <= MAX_SOCKETS + 2; round++) {
       const token = await wsToken(server.url, session);
       const raw = await openRaw(server.url);
-      const before = await metric(server.url, handshakes);
+      const before = await metricSum(server.url, handshakes);
       // Writes (the token's GETDEL script) wait while Redis is paused: the handshake is in flight.
       await control.client("PAUSE", 60_000, "WRITE");
       raw.send(`40${JSON.stringify({ token })}`);
@@ -59,11 +52,11 @@ describe("a session's slots on an instance outlive no handshake", () => {
       // The page reloads: its connection is gone before the handshake ends.
       raw.close();
       await waitFor("the instance to see the connection close", async () => {
-        return (await metric(server.url, "tether_connected_sockets ")) === 0;
+        return (await metricSum(server.url, "tether_connected_sockets ")) === 0;
       });
       await control.client("UNPAUSE");
       // The handshake completes after its client has left: Socket.IO drops the socket, no "disconnect".
-      await waitFor("the handshake to finish", async () => (await metric(server.url, handshakes)) === before + 1);
+      await waitFor("the handshake to finish", async () => (await metricSum(server.url, handshakes)) === before + 1);
     }
     const sockets = [];
     for (let i = 0; i < MAX_SOCKETS; i++)
