@@ -42,6 +42,9 @@ export interface RecordingClient {
   readonly lastNotRecovered: Map<string, number>;
   /** The instance (TETHER_INSTANCE_ID) of the current connection, if connected. */
   readonly instance: string | undefined;
+  /** The run's end is judged now (every client settled, or the wait for it ran out): notes whether it is connected. */
+  judgeEnd(): void;
+  /** Stops it (the connection it had when the end was judged is what counts). */
   close(): void;
 }
 
@@ -196,8 +199,10 @@ export function startRecordingClient(options: {
     get instance() {
       return instance;
     },
-    close() {
+    judgeEnd() {
       record.connectedAtEnd = socket.connected;
+    },
+    close() {
       stop();
     },
   };

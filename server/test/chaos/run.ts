@@ -269,6 +269,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         `t=${rel(now())} ms  not every client settled: ${clients.filter((c) => !settled(c)).map((c) => c.record.id)}`,
       );
     });
+    // The end is judged here, once: a socket lost after it (this process starved past the
+    // chaos ping timeout of 500 ms while the streams are read and the run torn down, on a
+    // loaded box) is the harness's, not the system's, and has no time left to come back.
+    for (const c of clients) c.judgeEnd();
     // What the streams hold: two entries of one call is a duplicate even if no client saw both.
     entries = await topology.readEntries(streams).catch((err: Error) => {
       log(`could not read the streams: ${err.message}`);
