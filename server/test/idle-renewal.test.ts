@@ -66,9 +66,7 @@ describe("idle sessions: renewed at half their TTL, in batches, never expiring w
     // A session with no socket: the short TTL is real.
     const unconnected = await login(a.url, API_KEY);
 
-    monitor = await redis.client().monitor();
-    // See room-bounds.test.ts: a monitor's first lines may be misread on a busy Redis; it reconnects.
-    monitor.on("error", () => {});
+    monitor = await redis.monitor();
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
       const [command = "", ...rest] = args;
       seen.push({ command: command.toLowerCase(), args: rest, fromScript: source === "lua" });

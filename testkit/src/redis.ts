@@ -16,6 +16,12 @@ export interface TestRedis {
   pid(): number | undefined;
   /** A plain client for assertions and fault injection. */
   client(): Redis;
+  /**
+   * A MONITOR connection (its `monitor` events are every command Redis runs). Its errors are
+   * never unhandled: on a busy Redis its first lines may be misread (ioredis's "Command queue
+   * state error"), and ioredis's own `monitor()` attaches the listener only once connected.
+   */
+  monitor(): Promise<Redis>;
   /** Stops the server (SIGTERM, or SIGKILL with `{ kill: true }`). */
   stop(options?: { kill?: boolean }): Promise<void>;
   /** Starts it again on the same port (and, with persistence on, the same data). */
@@ -123,6 +129,13 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
       client.on("error", () => {});
       clients.push(client);
       return client;
+    },
+    async monitor() {
+      const monitor = new Redis(port, "127.0.0.1", { monitor: true });
+      monitor.on("error", () => {});
+      clients.push(monitor);
+      await new Promise<void>((resolve) => monitor.once("monitoring", () => resolve()));
+      return monitor;
     },
     stop,
     start,

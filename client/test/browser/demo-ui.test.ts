@@ -8,7 +8,8 @@ import { ERROR_MESSAGES, SESSION_END_MESSAGES } from "../../demo/messages.js";
 import { DemoPage, ensureDemoBundle } from "./helpers.js";
 
 const API_KEY = "browser-demo-ui-api-key-0123456789";
-const ENV = { TETHER_WS_TOKEN_TTL: "1s", TETHER_PING_INTERVAL: "500ms", TETHER_PING_TIMEOUT: "500ms" };
+// A 1.5 s ping timeout: a page held half a second on a loaded full run must not lose its socket mid-assertion.
+const ENV = { TETHER_WS_TOKEN_TTL: "1s", TETHER_PING_INTERVAL: "500ms", TETHER_PING_TIMEOUT: "1500ms" };
 const STOPPED = "Stopped: its server instance went away — run it again.";
 /** An error code as the SDK reports it (SESSION_EXPIRED, TRANSPORT_ERROR, …): never the page's words. */
 const RAW_CODE = /\b[A-Z]+(_[A-Z]+)+\b/;
