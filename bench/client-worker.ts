@@ -219,15 +219,24 @@ async function connectOnce(client: Client): Promise<void> {
   });
 }
 
+/** The SDK's wait after a server's retry hint: the hint plus up to 20 % jitter. */
+const afterHintMs = (hintMs: number) => hintMs * (1 + Math.random() * 0.2);
+
 function backoffMs(attempt: number): number {
   const base = Math.min(BACKOFF.maxMs, BACKOFF.minMs * 2 ** attempt);
   return base + (Math.random() * 2 - 1) * BACKOFF.jitter * base;
 }
 
-/** socket.io-client's reconnection, by hand: backoff with jitter, `retryAfterMs` honoured, fatal codes stop. */
+/**
+ * socket.io-client's reconnection, by hand: backoff with jitter, fatal codes stop, and a
+ * refusal's `retryAfterMs` honoured as the SDK does (`client/src/backoff.ts`): the hint, plus
+ * up to 20 % jitter, instead of the backoff.
+ */
 async function reconnect(client: Client): Promise<void> {
+  let hintMs: number | undefined;
   for (let attempt = 0; !client.closed; attempt++) {
-    await sleep(backoffMs(Math.min(attempt, 8)));
+    await sleep(hintMs === undefined ? backoffMs(Math.min(attempt, 8)) : afterHintMs(hintMs));
+    hintMs = undefined;
     if (client.closed) return;
     try {
       await connectOnce(client);
@@ -239,9 +248,9 @@ async function reconnect(client: Client): Promise<void> {
         client.gaveUp = true;
         return;
       }
-      // A refused ticket: straight on with a token. Admission control: wait what the server asked, plus jitter.
+      // A refused ticket: straight on with a token. Admission control: what the server asked.
       if (refused.code === "TOKEN_INVALID") attempt = -1;
-      if (refused.retryAfterMs !== undefined) await sleep(refused.retryAfterMs * (1 + Math.random() * 0.5));
+      hintMs = refused.retryAfterMs;
     }
   }
 }
@@ -313,7 +322,7 @@ serve<WorkerProtocol>({
             // Admission control turned it away with a hint: wait as a client would (the wait counts in its latency).
             if (err instanceof Refused && err.retryAfterMs !== undefined && attempt < MAX_ADMISSION_RETRIES) {
               hinted++;
-              await sleep(err.retryAfterMs * (1 + Math.random() * 0.5));
+              await sleep(afterHintMs(err.retryAfterMs));
               continue;
             }
             failed++;
@@ -351,7 +360,7 @@ serve<WorkerProtocol>({
             const hinted = err instanceof Refused && err.retryAfterMs !== undefined;
             const ticketRefused = err instanceof Refused && err.code === "TOKEN_INVALID" && client.ticket === undefined;
             if ((hinted || ticketRefused) && attempt < MAX_ADMISSION_RETRIES) {
-              if (hinted) await sleep((err as Refused).retryAfterMs! * (1 + Math.random() * 0.5));
+              if (hinted) await sleep(afterHintMs((err as Refused).retryAfterMs!));
               continue;
             }
             failed++;

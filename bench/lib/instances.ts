@@ -49,6 +49,8 @@ export interface Instance {
   probe(): Promise<Probe>;
   /** `tether_fanout_messages_total` from /metrics (undefined when the instance has no such counter). */
   fanoutCounter(): Promise<number | undefined>;
+  /** A Tether metric's samples from /metrics, by their label set (`{reason="delay"}`; `""` unlabelled). */
+  samples(name: string): Promise<Record<string, number>>;
   kill9(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -76,6 +78,17 @@ const serverEnv = (probeFile: string) => ({ ...process.env, NODE_ENV: "productio
 
 function instanceOf(system: ServerKind, name: string, port: number, child: ChildProcess, probeFile: string): Instance {
   const url = `http://127.0.0.1:${port}`;
+  const samples = async (metric: string) => {
+    const found: Record<string, number> = {};
+    if (system !== "tether") return found;
+    for (const line of (await (await fetch(`${url}/metrics`)).text()).split("\n")) {
+      const labels = line.slice(metric.length, line.lastIndexOf(" "));
+      if (line.startsWith(metric) && (labels === "" || labels.startsWith("{"))) {
+        found[labels] = Number(line.slice(line.lastIndexOf(" ") + 1));
+      }
+    }
+    return found;
+  };
   return {
     system,
     name,
@@ -84,12 +97,10 @@ function instanceOf(system: ServerKind, name: string, port: number, child: Child
     pid: child.pid ?? 0,
     probe: async () => (await memoryAfterGc(child.pid ?? 0, probeFile)) as Probe,
     fanoutCounter: async () => {
-      if (system !== "tether") return undefined;
-      const text = await (await fetch(`${url}/metrics`)).text();
-      const lines = text.split("\n").filter((line) => line.startsWith("tether_fanout_messages_total"));
-      if (lines.length === 0) return undefined;
-      return lines.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+      const values = Object.values(await samples("tether_fanout_messages_total"));
+      return values.length === 0 ? undefined : values.reduce((sum, n) => sum + n, 0);
     },
+    samples,
     kill9: async () => {
       const done = exited(child);
       child.kill("SIGKILL");

@@ -76,6 +76,8 @@ export function stormRows(results: StormResult[]): Row[] {
     ["ticket handshakes", (r) => r.ticketHandshakes, undefined],
     ["cookie handshakes", (r) => r.cookieHandshakes, undefined],
     ["tickets refused", (r) => r.ticketsRefused, "lower"],
+    ["refused by admission: rate", (r) => r.admissionRefusals.rate ?? 0, "lower"],
+    ["refused by admission: loop delay", (r) => r.admissionRefusals.delay ?? 0, "lower"],
   ];
   for (const variant of ["tether", "tether+ticket"] as const) {
     if (!results.some((r) => r.variant === variant)) continue;

@@ -42,6 +42,8 @@ export interface StormResult {
   ticketHandshakes: number;
   cookieHandshakes: number;
   ticketsRefused: number;
+  /** Handshakes the survivor's admission control turned away during the storm (the `UNAVAILABLE`s), by reason. */
+  admissionRefusals: Record<string, number>;
   errors: Record<string, number>;
 }
 
@@ -77,12 +79,15 @@ async function stormOnce(bench: Bench, variant: StormVariant, options: StormOpti
     const marked = await Promise.all(bench.workers.map((w) => w.request("markVictims", { victim: victim.name })));
     const victims = marked.reduce((sum, m) => sum + m.victims, 0);
     bench.progress(`storm ${variant}: ${victims} of ${options.clients} clients on ${victim.name}; kill -9`);
+    const refusalsBefore = await admissionRefusals(survivor);
     const killedAt = Date.now();
     await victim.kill9();
     const waits = await Promise.all(
       bench.workers.map((w) => w.request("awaitVictims", { killedAt, timeoutMs: options.timeoutMs })),
     );
     const after = await counters(bench);
+    const refused = await admissionRefusals(survivor);
+    for (const [reason, n] of Object.entries(refusalsBefore)) refused[reason] = (refused[reason] ?? 0) - n;
     const reconnectedMs = waits.flatMap((w) => w.reconnectedMs).sort((a, b) => a - b);
     await closeSockets(bench, pids);
     return {
@@ -97,6 +102,7 @@ async function stormOnce(bench: Bench, variant: StormVariant, options: StormOpti
       ticketHandshakes: after.ticketHandshakes,
       cookieHandshakes: after.cookieHandshakes,
       ticketsRefused: after.ticketsRefused,
+      admissionRefusals: refused,
       errors: after.errors,
     };
   } finally {
@@ -104,6 +110,15 @@ async function stormOnce(bench: Bench, variant: StormVariant, options: StormOpti
     await balancer.stop();
     await Promise.all(instances.map((instance) => instance.stop()));
   }
+}
+
+/** `tether_admission_refusals_total` by reason (`rate`, `delay`, `full`). */
+async function admissionRefusals(instance: Instance): Promise<Record<string, number>> {
+  const byReason: Record<string, number> = {};
+  for (const [labels, n] of Object.entries(await instance.samples("tether_admission_refusals_total"))) {
+    byReason[/reason="([^"]*)"/.exec(labels)?.[1] ?? "all"] = n;
+  }
+  return byReason;
 }
 
 export async function runStorm(bench: Bench, options: StormOptions): Promise<StormResult[]> {

@@ -29,9 +29,18 @@ export class Backoff {
     return this.attempt;
   }
 
-  /** The delay before the next retry; counts one more failed attempt. */
-  next(): number {
-    const delay = backoffDelay(this.attempt, this.options);
+  /**
+   * The delay before the next retry; counts one more failed attempt. A server's hint
+   * (`retryAfterMs`, `Retry-After`) replaces the exponential delay: the server knows its
+   * backlog and spreads its hints over it, so waiting the longer of both would stretch the
+   * ramp it planned (a refused client of a reconnect storm came back seconds after the rest).
+   * Up to 20 % jitter is added, so whole-second `Retry-After`s do not return in lockstep.
+   */
+  next(hintMs?: number): number {
+    const delay =
+      hintMs === undefined
+        ? backoffDelay(this.attempt, this.options)
+        : Math.round(hintMs * (1 + clamp01(this.options.random()) * 0.2));
     this.attempt += 1;
     return delay;
   }

@@ -3,8 +3,8 @@ import { ClientErrorCode, TetherClientError } from "./errors.js";
 
 /** What the connection loop does after a failed attempt. */
 export type FailureAction =
-  /** Try again after the backoff delay, and at least `minDelayMs`. */
-  | { kind: "retry"; minDelayMs: number }
+  /** Try again after the server's hint (`hintMs`) when it gave one, else after the backoff delay. */
+  | { kind: "retry"; hintMs: number | undefined }
   /** The login session is gone: stop, and wait for a new login. */
   | { kind: "unauthenticated" }
   /** Final for this client (a forbidden origin): stop. */
@@ -25,7 +25,7 @@ export function classifyFailure(error: TetherClientError): FailureAction {
   // The host's getToken said its own session is gone (UnauthorizedError).
   if (code === ClientErrorCode.Unauthorized) return { kind: "unauthenticated" };
   if (code === ErrorCode.OriginForbidden && (status === undefined || status === 403)) return { kind: "closed" };
-  return { kind: "retry", minDelayMs: error.retryAfterMs ?? 0 };
+  return { kind: "retry", hintMs: error.retryAfterMs };
 }
 
 /** An HTTP error response as a client error; `body` is the parsed JSON, or undefined. */

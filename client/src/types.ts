@@ -112,7 +112,10 @@ export interface TetherClientOptions {
   fetch?: FetchLike;
   /** Socket.IO transports, in order of preference. Default `["websocket", "polling"]`. */
   transports?: NonNullable<ManagerOptions["transports"]>;
-  /** First reconnect delay (before jitter). Default `CLIENT_DEFAULTS.reconnectBaseDelayMs`. */
+  /**
+   * First reconnect delay (before jitter), doubling per failed attempt. A refusal that carries the
+   * server's `retryAfterMs` (or a `Retry-After`) waits that instead. Default `CLIENT_DEFAULTS.reconnectBaseDelayMs`.
+   */
   reconnectBaseDelayMs?: number;
   /** Cap of the reconnect delay (before jitter). Default `CLIENT_DEFAULTS.reconnectMaxDelayMs` (30 s). */
   reconnectMaxDelayMs?: number;

@@ -50,8 +50,8 @@ describe("classifyFailure: a forbidden origin → closed", () => {
 });
 
 describe("classifyFailure: everything else → retry", () => {
-  const retries = (error: TetherClientError, minDelayMs = 0) =>
-    expect(classifyFailure(error)).toEqual({ kind: "retry", minDelayMs });
+  const retries = (error: TetherClientError, hintMs?: number) =>
+    expect(classifyFailure(error)).toEqual({ kind: "retry", hintMs });
 
   it("a handshake turned away by admission control waits its retryAfterMs hint (capped at a minute)", () => {
     const hinted = (retryAfterMs: unknown) =>

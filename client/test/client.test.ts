@@ -369,7 +369,7 @@ describe("everything else → retry with backoff", () => {
     expect(h.errors.map((e) => e.code)).toEqual([ErrorCode.Unavailable, ErrorCode.Unavailable, "NETWORK_ERROR"]);
   });
 
-  it("waits at least Retry-After on 429", async () => {
+  it("waits Retry-After on 429", async () => {
     const h = setup();
     h.tokens.unshift(() => wireError(429, ErrorCode.RateLimited, { "retry-after": "5" }));
     h.client.connect();
@@ -378,6 +378,25 @@ describe("everything else → retry with backoff", () => {
     expect(h.socket.connectCalls).toBe(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(h.socket.connectCalls).toBe(2);
+  });
+
+  it("a handshake turned away with a retry hint comes back at the hint, not the longer backoff", async () => {
+    // Admission control spreads its hints over the backlog (a storm becomes a ramp); the
+    // exponential backoff on top of them would keep a refused client away seconds longer.
+    const h = setup({ reconnectBaseDelayMs: 4_000 });
+    h.client.connect();
+    await settle();
+    h.socket.refuse({ code: ErrorCode.Unavailable, retryable: true, retryAfterMs: 700 });
+    expect(h.client.stats().nextRetryAt).toBe(Date.now() + 700);
+    await vi.advanceTimersByTimeAsync(699);
+    expect(h.socket.connectCalls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(h.socket.connectCalls).toBe(2);
+    // The hinted attempt still counts: a refusal without a hint backs off from attempt 1.
+    h.socket.refuse({ code: ErrorCode.Unavailable, retryable: true });
+    expect(h.client.stats().nextRetryAt).toBe(Date.now() + 4_000); // 8,000 × 0.5
+    h.client.close();
   });
 
   it("retries refusals with TOKEN_INVALID and connect errors without data", async () => {

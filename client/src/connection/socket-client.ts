@@ -202,17 +202,17 @@ export class SocketClient extends ClientFacade {
     this.reportError(error);
     if (!this.active) return; // an "error" listener closed the client
     const action = classifyFailure(error);
-    if (action.kind === "retry") this.scheduleRetry(action.minDelayMs);
+    if (action.kind === "retry") this.scheduleRetry(action.hintMs);
     else {
       this.log.error("gave up reconnecting", { code: error.code, state: action.kind });
       this.stop(action.kind);
     }
   }
 
-  private scheduleRetry(minDelayMs: number): void {
+  private scheduleRetry(hintMs: number | undefined): void {
     this.clearRetryTimer();
     const attempt = this.backoff.attempts + 1;
-    const delay = Math.max(minDelayMs, this.backoff.next());
+    const delay = this.backoff.next(hintMs);
     this.log.info("reconnect scheduled", { attempt, delayMs: delay });
     this.recorder.nextRetryAt = Date.now() + delay;
     this.setState(this.everConnected ? "reconnecting" : "connecting");
