@@ -1,6 +1,7 @@
 import { ErrorCode } from "@tether/shared";
 import type { TestClient } from "@tether/testkit/client";
 import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
+import { connectRaw, post } from "@tether/testkit/http";
 import { waitFor } from "@tether/testkit/wait";
 import { pino } from "pino";
 import { Socket } from "socket.io";
@@ -60,6 +61,21 @@ describe("per-socket state of an idle socket", () => {
     // The same function for every socket: no closure per socket.
     expect(a.listeners("disconnect")[0]).toBe(b.listeners("disconnect")[0]);
     expect((a.handshake.auth as { token?: unknown }).token).toBeUndefined();
+  });
+
+  it("keeps no session cookie on the handshake's request once admitted: the identity is socket.data", async () => {
+    const res = await post(`${url}/api/auth/login`, { apiKey: API_KEY, user: "ivy" });
+    const cookie = res.headers.get("set-cookie")?.split(";")[0] ?? "";
+    expect(cookie).toMatch(/^tether\.sid=/);
+    const client = await connectRaw(url, { cookie: true }, { extraHeaders: { cookie: `theme=dark; ${cookie}` } });
+    const server = await serverSocket(client.id);
+    expect(server.data.userId).toBe("ivy");
+    expect(server.request.headers.cookie).toBeUndefined();
+    expect(server.handshake.headers.cookie).toBeUndefined();
+    expect(server.request.rawHeaders.join("\n")).not.toContain("tether.sid");
+    // What is not a credential stays.
+    expect(server.request.headers.host).toEqual(expect.any(String));
+    client.close();
   });
 
   it("no middleware list or guard closure per socket: one guarded run for the instance", async () => {

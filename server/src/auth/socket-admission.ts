@@ -25,7 +25,7 @@ export interface SocketIdentity {
    * Epoch ms by which the session's idle TTL was last renewed, at the latest: a WS token's
    * mint renewed it, at most a token TTL before the handshake. Undefined: not known (a ticket).
    */
-  renewedAt?: number;
+  renewedAt?: number | undefined;
 }
 
 /** A socket the handshake let in: who it is, what it presented, and its user stream's head when the store read it on the way. */
@@ -196,10 +196,16 @@ export class SocketAdmission {
       if (credential === "cookie") throw new TetherError(ErrorCode.TokenInvalid, NO_COOKIE_SESSION);
       throw new TetherError(ErrorCode.SessionExpired);
     }
-    const identity: SocketIdentity = { sid: found.sid, userId: session.userId, capAt: session.capAt };
     // Renewed by the token's mint (at most a token TTL ago), or by the cookie handshake's own step just now.
-    if (credential === "token") identity.renewedAt = Date.now() - this.options.wsTokenTtlMs;
-    else if (credential === "cookie") identity.renewedAt = Date.now();
+    const renewedAt =
+      credential === "token"
+        ? Date.now() - this.options.wsTokenTtlMs
+        : credential === "cookie"
+          ? Date.now()
+          : undefined;
+    // Every property in the literal, even when undefined: one added later would cost the
+    // socket's life a property array (40 B per socket).
+    const identity: SocketIdentity = { sid: found.sid, userId: session.userId, capAt: session.capAt, renewedAt };
     return found.status === "ok" && found.userHead
       ? { identity, credential, userHead: found.userHead }
       : { identity, credential };

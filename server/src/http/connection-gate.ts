@@ -51,24 +51,21 @@ export function connectionCeiling(cap: number): number {
   return cap + Math.max(Math.ceil(cap * HEADROOM_RATIO), MIN_HEADROOM);
 }
 
-/** One connection, as the gate knows it. */
-interface Connection {
-  /** The client address it counts for (the first request's, by the client-IP rule). */
-  address: string;
-  /** Judged once, at its first request that is no probe; admitted connections stay admitted. */
-  admitted: boolean;
-  /** Handed to a WebSocket server by an upgrade (counted apart from plain HTTP ones). */
-  upgraded: boolean;
-}
-
 /**
- * Where the gate keeps a connection's record: a property of the connection's socket, not a
- * table entry (Node's sockets have free property slots by then: no memory per connection).
+ * Where the gate keeps what it knows of a connection: properties of the connection's socket,
+ * not a table entry or a record object (Node's sockets have free property slots by then, so
+ * they cost nothing per connection). `ADDRESS`: the client address it counts for (its first
+ * request's, by the client-IP rule), set once it sent a request. `STATE`: `ADMITTED` (judged
+ * once, at its first request that is no probe; admitted connections stay admitted) and
+ * `UPGRADED` (handed to a WebSocket server: counted apart from plain HTTP ones).
  */
-const CONNECTION = Symbol("tether.connection");
+const ADDRESS = Symbol("tether.connection.address");
+const STATE = Symbol("tether.connection.state");
+const ADMITTED = 1;
+const UPGRADED = 2;
 
-/** A socket of the gated server: its record once it sent a request, and the gate's `emit`. */
-type Gated = Duplex & { [CONNECTION]?: Connection };
+/** A socket of the gated server, with what the gate knows of it. */
+type Gated = Duplex & { [ADDRESS]?: string; [STATE]?: number };
 
 /**
  * Connection admission on an HTTP(S) server, cheapest check first, before
@@ -123,12 +120,12 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   const closed = (socket: Gated): void => {
     open -= 1;
     connectionCounts.open -= 1;
-    const connection = socket[CONNECTION];
-    if (connection) {
-      if (connection.upgraded) upgraded -= 1;
-      const left = (perAddress.get(connection.address) ?? 1) - 1;
-      if (left > 0) perAddress.set(connection.address, left);
-      else perAddress.delete(connection.address);
+    const address = socket[ADDRESS];
+    if (address !== undefined) {
+      if (((socket[STATE] ?? 0) & UPGRADED) !== 0) upgraded -= 1;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
     }
     measure();
   };
@@ -154,20 +151,21 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
   });
 
   /** The connection of a request, counted for its client's address at its first request. */
-  const connectionOf = (req: IncomingMessage): Connection => {
+  const connectionOf = (req: IncomingMessage): Gated => {
     const socket = req.socket as Gated;
-    const known = socket[CONNECTION];
-    if (known) return known;
-    const connection = { address: clientIp(req), admitted: false, upgraded: false };
-    socket[CONNECTION] = connection;
-    perAddress.set(connection.address, (perAddress.get(connection.address) ?? 0) + 1);
-    return connection;
+    if (socket[ADDRESS] !== undefined) return socket;
+    const address = clientIp(req);
+    socket[ADDRESS] = address;
+    socket[STATE] = 0;
+    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+    return socket;
   };
 
   /** Why this request's connection is refused, or undefined: it may go on. */
   const refusal = (req: IncomingMessage, upgrade: boolean): ConnectionRefusal | undefined => {
     const connection = connectionOf(req);
-    if (connection.admitted || PROBES.has(req.url?.split("?", 1)[0] ?? "")) return undefined;
+    const state = connection[STATE] ?? 0;
+    if ((state & ADMITTED) !== 0 || PROBES.has(req.url?.split("?", 1)[0] ?? "")) return undefined;
     if (open > cap) {
       logFull("connection", open, cap);
       return refused("instance");
@@ -176,8 +174,8 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
       logFull("keep-alive HTTP connection", open - upgraded, keepAliveCap);
       return refused("keep_alive");
     }
-    if (perIp > 0 && (perAddress.get(connection.address) ?? 0) > perIp) return refused("address");
-    connection.admitted = true;
+    if (perIp > 0 && (perAddress.get(connection[ADDRESS] ?? "") ?? 0) > perIp) return refused("address");
+    connection[STATE] = state | ADMITTED;
     return undefined;
   };
 
@@ -198,8 +196,9 @@ export function gateConnections(server: HttpServer | HttpsServer, options: Conne
         return true;
       }
       const connection = connectionOf(req);
-      if (!connection.upgraded) {
-        connection.upgraded = true;
+      const state = connection[STATE] ?? 0;
+      if ((state & UPGRADED) === 0) {
+        connection[STATE] = state | UPGRADED;
         upgraded += 1;
         measure();
       }

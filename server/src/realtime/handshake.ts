@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { ErrorCode, HandshakeAuthSchema, RoomNameSchema, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
@@ -53,6 +54,20 @@ function forgetCredential(auth: unknown): void {
   if (sent.ticket !== undefined) sent.ticket = undefined;
 }
 
+/**
+ * Nor is the session cookie: Engine.IO keeps the handshake's request for the socket's life,
+ * and with it the cookie (a credential, ≈ 0.1 KiB per browser socket) in both its parsed and
+ * its raw headers. The identity it stood for is `socket.data`.
+ */
+function forgetCookie(req: IncomingMessage): void {
+  if (req.headers.cookie === undefined) return;
+  req.headers.cookie = undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]?.length === 6 && raw[i]?.toLowerCase() === "cookie") raw[i + 1] = "";
+  }
+}
+
 /** The rooms the client asks to keep (`auth.rooms`), with their offsets; unvalidated. */
 function sentRooms(auth: unknown): Record<string, unknown> {
   const rooms = typeof auth === "object" && auth !== null ? (auth as { rooms?: unknown }).rooms : undefined;
@@ -102,6 +117,7 @@ export function handshakeMiddleware(deps: {
       const { identity, credential, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
       forgetCredential(socket.handshake.auth);
+      forgetCookie(socket.request);
       // Rooms granted by roomsOf, plus those the client remembers (runtime joins) that canJoin still allows.
       const asked = Object.keys(sentRooms(socket.handshake.auth)).filter(
         (room) => RoomNameSchema.safeParse(room).success,
