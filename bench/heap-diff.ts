@@ -5,7 +5,8 @@
  * largest first. The per-object accounting behind BENCHMARKS.md's KiB breakdown. Runs the
  * build (`npm run build` first). `tether-bare` measures both, one after the other, and prints
  * Tether's rows less bare Socket.IO's: what Tether holds per socket above the floor.
- * `--keep` keeps the snapshots (for Chrome DevTools' comparison view).
+ * `--keep` keeps the snapshots (for Chrome DevTools' comparison view); `--by-kind` groups by what
+ * an object is only, not also by what holds it; `--by-holder` by what holds it one level up only.
  *
  * @example
  * node --conditions=source --import tsx bench/heap-diff.ts tether|plain|bare|tether-bare 4000 [tabs] [top]
@@ -27,6 +28,9 @@ import { type Instance, type ServerKind, startBare, startInstance } from "./lib/
 import { settle } from "./lib/proc-stats.js";
 import { stop } from "./lib/procs.js";
 import { startBenchRedis } from "./lib/redis.js";
+
+const BY_KIND = process.argv.includes("--by-kind");
+const BY_HOLDER = process.argv.includes("--by-holder");
 
 interface Snapshot {
   snapshot: {
@@ -95,10 +99,12 @@ function summarize(file: string): Map<string, { count: number; bytes: number }> 
     const label = (m: number) => (m < 0 ? "(root)" : `${kind(m) === "object" ? name(m) : kind(m)}.${retainerEdge[m]}`);
     // Two levels for what is not an object: whose Map's table, whose array's elements.
     const holder = type === "object" || by < 0 ? label(by) : `${label(by)} ← ${label(retainer[by] ?? -1)}`;
-    const key =
+    const what =
       type === "object"
-        ? `object ${name(n).slice(0, 40)} {${props[n]}} ← ${holder}`
-        : `${type} ${type === "closure" || type === "native" ? name(n).slice(0, 40) : ""} ← ${holder}`;
+        ? `object ${name(n).slice(0, 40)} {${props[n]}}`
+        : `${type} ${type === "closure" || type === "native" ? name(n).slice(0, 40) : ""}`;
+    // `--by-kind`: what it is only (steadier: the first retainer of like objects varies between snapshots).
+    const key = BY_KIND ? what : BY_HOLDER ? `${what} ← ${label(by)}` : `${what} ← ${holder}`;
     const entry = out.get(key) ?? { count: 0, bytes: 0 };
     entry.count++;
     entry.bytes += snap.nodes[n * width + sizeAt] ?? 0;
@@ -201,7 +207,7 @@ function minus(a: Rows, b: Rows): Rows {
 async function main(): Promise<void> {
   const [system = "tether", socketsArg = "4000", tabsArg = "4", topArg = "40"] = process.argv
     .slice(2)
-    .filter((a) => a !== "--keep");
+    .filter((a) => !a.startsWith("--"));
   const [sockets, tabs] = [Number(socketsArg), Number(tabsArg)];
   // `tether-bare`: both, one after the other, and the first's rows less the second's.
   const [kind, baseline] = system.split("-") as [ServerKind, ServerKind | undefined];

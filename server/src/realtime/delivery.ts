@@ -52,9 +52,15 @@ export interface DeliveryOptions {
  * missed (`CatchUp`). Only the streams of this instance's sockets reach it
  * (`StreamWatch`).
  */
+/**
+ * Each socket's gate here: a property of the socket, not a table entry (Socket.IO's socket has
+ * a free property slot by then: no memory per socket beyond the gate itself).
+ */
+const GATE = Symbol("tether.gate");
+type Gated = TetherSocket & { [GATE]?: Gate | undefined };
+const gateOf = (socket: TetherSocket): Gate | undefined => (socket as Gated)[GATE];
+
 export class Delivery {
-  /** Each socket's gate here, by socket id. */
-  private readonly gates = new Map<string, Gate>();
   private readonly watch: StreamWatch;
   /** Store reads (shared by every socket at one position) and replays to sockets. */
   private readonly replayer: Replayer;
@@ -72,7 +78,7 @@ export class Delivery {
     this.watch = new StreamWatch(history, options);
     this.replayer = new Replayer(history, options);
     this.repair = new StreamRepair(history, this.watch, this.replayer, {
-      isCurrent: (gate) => this.gates.get(gate.socket.id) === gate,
+      isCurrent: (gate) => gateOf(gate.socket) === gate,
       metrics: options.metrics,
       logger: options.logger,
     });
@@ -85,7 +91,7 @@ export class Delivery {
       onEvent: (event) => this.onEvent(event),
       onResync: () => {
         this.watch.forgetHeard();
-        this.repair.resyncAll(this.gates.values());
+        this.repair.resyncAll([...this.watch.memberships()]);
       },
     });
   }
@@ -103,23 +109,24 @@ export class Delivery {
    */
   prepare(socket: TetherSocket, requested: Map<string, unknown>, options: PrepareOptions): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
-    const gate = new Gate(socket, requested.keys(), { starts, heads: options.heads, onStart: options.onStart });
-    this.gates.set(socket.id, gate);
+    const streams = [...requested.keys()].map((stream) => this.watch.named(stream));
+    const gate = new Gate(socket, streams, { starts, heads: options.heads, onStart: options.onStart });
+    (socket as Gated)[GATE] = gate;
     for (const stream of gate.keys()) this.watch.join(stream, gate);
     this.lifetime.took(socket, this.part);
   }
 
   /** The socket left: its gate and its streams' memberships go. */
   private release(socket: TetherSocket): void {
-    const gate = this.gates.get(socket.id);
-    if (gate?.socket !== socket) return;
-    this.gates.delete(socket.id);
+    const gate = gateOf(socket);
+    if (gate === undefined) return;
+    (socket as Gated)[GATE] = undefined;
     for (const stream of gate.cursors.keys()) this.watch.leave(stream, gate);
   }
 
   /** After connect: where each stream starts (the handshake's `welcome`), then each stream's missed events and `recovery`, then live. */
   async resume(socket: TetherSocket): Promise<void> {
-    const gate = this.gates.get(socket.id);
+    const gate = gateOf(socket);
     if (gate) await this.catchUp.connect(gate);
   }
 
@@ -135,7 +142,7 @@ export class Delivery {
     stream: string,
     offset: unknown,
   ): Promise<RecoveryPayload & { offset: string }> {
-    const gate = this.gates.get(socket.id);
+    const gate = gateOf(socket);
     if (!gate) throw new Error("subscribe: the socket is not connected here");
     const present = gate.cursors.get(stream);
     if (present) return { recovered: true, missed: 0, ...roomField(stream), offset: offsetOf(present.pos) };
@@ -151,7 +158,7 @@ export class Delivery {
 
   /** Removes a stream from a socket (a room left at runtime): its events stop at once. */
   unsubscribe(socket: TetherSocket, stream: string): void {
-    const gate = this.gates.get(socket.id);
+    const gate = gateOf(socket);
     if (!gate?.cursors.delete(stream)) return;
     this.watch.leave(stream, gate);
   }

@@ -63,8 +63,8 @@ function forgetCookie(req: IncomingMessage): void {
   if (req.headers.cookie === undefined) return;
   req.headers.cookie = undefined;
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]?.length === 6 && raw[i]?.toLowerCase() === "cookie") raw[i + 1] = "";
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if (raw[i]?.length === 6 && raw[i]?.toLowerCase() === "cookie") raw.splice(i, 2);
   }
 }
 

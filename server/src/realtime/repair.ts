@@ -72,12 +72,11 @@ export class StreamRepair {
    * re-reads; one being read now is re-read once released (its read may have
    * started before the loss).
    */
-  resyncAll(gates: Iterable<Gate>): void {
-    for (const gate of gates) {
-      for (const [stream, cursor] of gate.cursors) {
-        if (cursor.held) cursor.recheck = "resync";
-        else this.repair(gate, stream, "resync");
-      }
+  resyncAll(memberships: Iterable<[string, Gate]>): void {
+    for (const [stream, gate] of memberships) {
+      const cursor = gate.cursors.get(stream);
+      if (cursor?.held) cursor.recheck = "resync";
+      else if (cursor) this.repair(gate, stream, "resync");
     }
   }
 

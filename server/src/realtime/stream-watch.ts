@@ -7,6 +7,8 @@ import { Linger } from "./linger.js";
 
 /** This instance's interest in one stream: the gates of its sockets, and whether Redis confirmed the subscription. */
 interface Watched {
+  /** The stream's name as its first socket here brought it: one string for all its sockets. */
+  name: string;
   gates: Set<Gate>;
   /** Resolves once events appended from now on are sure to arrive here. */
   ready: Promise<boolean>;
@@ -89,6 +91,14 @@ export class StreamWatch {
     this.unsubscribeAll = undefined;
   }
 
+  /**
+   * The name this instance already holds for a stream, or `stream` itself: a socket's gate keeps
+   * this one, not a string of its own per socket (each handshake builds its stream names anew).
+   */
+  named(stream: string): string {
+    return this.watched.get(stream)?.name ?? stream;
+  }
+
   /** A stream's first socket here subscribes this instance to it. */
   join(stream: string, gate: Gate): void {
     const watched = this.watched.get(stream);
@@ -101,7 +111,7 @@ export class StreamWatch {
       () => true,
       () => false, // Redis is unreachable: its reconnect subscribes again and resyncs every stream.
     );
-    this.watched.set(stream, { gates: new Set([gate]), ready });
+    this.watched.set(stream, { name: stream, gates: new Set([gate]), ready });
   }
 
   leave(stream: string, gate: Gate): void {
@@ -136,6 +146,11 @@ export class StreamWatch {
     const heard = this.watched.get(stream)?.heard;
     if (heard === undefined || heard.epoch !== from.epoch || heard.id !== from.id) return;
     return { last: heard.id, epoch: heard.epoch, maxDeleted: ZERO_ID, length: 0, entries: [] };
+  }
+
+  /** Every stream watched here with each gate of it: each socket's cursors, one by one. */
+  *memberships(): IterableIterator<[string, Gate]> {
+    for (const [stream, { gates }] of this.watched) for (const gate of gates) yield [stream, gate];
   }
 
   /** The gates of a stream's sockets here (none when it is not watched). */
