@@ -4,7 +4,10 @@ import { TetherError } from "../errors.js";
 import type { Metrics } from "../observability/metrics.js";
 
 export interface AdmissionLimits {
-  /** Handshakes this instance takes per second before it turns more away (0: no limit). */
+  /**
+   * Handshakes this instance takes per second, sustained, before it turns more away (0: no
+   * limit). A burst of up to `BURST_SECONDS` of it is taken at once by an instance that was quiet.
+   */
   handshakesPerSecond: number;
   /** Event-loop delay (p99 over the last second) past which handshakes are turned away (0: no limit). */
   maxEventLoopDelayMs: number;
@@ -12,6 +15,13 @@ export interface AdmissionLimits {
 
 /** How often the handshake rate and the event-loop delay are sampled. */
 const WINDOW_MS = 1_000;
+/**
+ * The burst a quiet instance takes at full speed, in seconds of the handshake rate (a token
+ * bucket this deep): the victims of a killed instance arrive within a second or two, and
+ * turning away what the instance could have served at once only makes them wait out a hint.
+ * Overload beyond it is the event-loop delay's to see.
+ */
+export const BURST_SECONDS = 2;
 /** A refused client's hint: at least this long, and at most this long, before trying again. */
 const RETRY_AFTER_MS = { min: 500, max: 15_000 } as const;
 
@@ -34,13 +44,19 @@ export class Admission {
   private attempts = 0;
   private lastAttempts = 0;
   private lastDelayMs = 0;
+  /** The token bucket of the handshake rate: handshakes it may take now, and when it was last filled. */
+  private tokens: number;
+  private filledAt: number;
 
   constructor(
     private readonly limits: AdmissionLimits,
     private readonly metrics: Metrics,
     private readonly random: () => number = Math.random,
+    private readonly now: () => number = () => performance.now(),
   ) {
     if (limits.maxEventLoopDelayMs > 0) this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.tokens = limits.handshakesPerSecond * BURST_SECONDS;
+    this.filledAt = now();
   }
 
   start(): void {
@@ -58,8 +74,8 @@ export class Admission {
   admit(): void {
     const { handshakesPerSecond, maxEventLoopDelayMs } = this.limits;
     this.attempts += 1;
-    const overRate = handshakesPerSecond > 0 && this.admitted >= handshakesPerSecond;
     const overDelay = maxEventLoopDelayMs > 0 && this.lastDelayMs > maxEventLoopDelayMs;
+    const overRate = !overDelay && handshakesPerSecond > 0 && !this.takeToken(handshakesPerSecond);
     if (!overRate && !overDelay) {
       this.admitted += 1;
       return;
@@ -80,6 +96,16 @@ export class Admission {
     const delayLoad = maxEventLoopDelayMs > 0 ? this.lastDelayMs / maxEventLoopDelayMs : 0;
     const load = Math.max(rateLoad, delayLoad);
     return load < 0.5 ? 100 : Math.max(1, Math.round(100 * (1 - Math.min(1, load)) * 2));
+  }
+
+  /** Fills the bucket for the time since it was last filled (up to its depth), then takes one if it can. */
+  private takeToken(perSecond: number): boolean {
+    const now = this.now();
+    this.tokens = Math.min(perSecond * BURST_SECONDS, this.tokens + ((now - this.filledAt) * perSecond) / 1_000);
+    this.filledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   /** Spread over the time the current backlog needs at the allowed rate, at least a window. */

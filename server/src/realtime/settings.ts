@@ -17,7 +17,7 @@ export const REALTIME_DEFAULTS = {
   recoveryWindowMs: 10 * 60 * 1000,
   /** Most events kept per user or room stream for replay. */
   recoveryMaxEvents: 1_000,
-  /** Admission control: handshakes per second one instance takes before it turns more away (above what one core serves: the event-loop delay usually speaks first). */
+  /** Admission control: handshakes per second one instance takes, sustained, before it turns more away; a quiet instance takes a burst of two seconds of it at once (above what one core serves: the event-loop delay usually speaks first). */
   admissionHandshakesPerSecond: 1_000,
   /** Admission control: event-loop delay (p99 over a second) past which handshakes are turned away. */
   admissionMaxEventLoopDelayMs: 250,
