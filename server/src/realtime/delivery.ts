@@ -38,6 +38,14 @@ export interface DeliveryOptions {
 }
 
 /**
+ * Each socket's gate here: a property of the socket, not a table entry (Socket.IO's socket has
+ * a free property slot by then: no memory per socket beyond the gate itself).
+ */
+const GATE = Symbol("tether.gate");
+type Gated = TetherSocket & { [GATE]?: Gate | undefined };
+const gateOf = (socket: TetherSocket): Gate | undefined => (socket as Gated)[GATE];
+
+/**
  * Delivers published events to this instance's sockets, exactly once and in
  * stream order per stream, or says `recovery {recovered:false}`.
  *
@@ -52,14 +60,6 @@ export interface DeliveryOptions {
  * missed (`CatchUp`). Only the streams of this instance's sockets reach it
  * (`StreamWatch`).
  */
-/**
- * Each socket's gate here: a property of the socket, not a table entry (Socket.IO's socket has
- * a free property slot by then: no memory per socket beyond the gate itself).
- */
-const GATE = Symbol("tether.gate");
-type Gated = TetherSocket & { [GATE]?: Gate | undefined };
-const gateOf = (socket: TetherSocket): Gate | undefined => (socket as Gated)[GATE];
-
 export class Delivery {
   private readonly watch: StreamWatch;
   /** Store reads (shared by every socket at one position) and replays to sockets. */
