@@ -60,7 +60,20 @@ describe("per-socket state of an idle socket", () => {
     expect(a.listenerCount("disconnect")).toBe(1);
     // The same function for every socket: no closure per socket.
     expect(a.listeners("disconnect")[0]).toBe(b.listeners("disconnect")[0]);
-    expect((a.handshake.auth as { token?: unknown }).token).toBeUndefined();
+    // What the client sent was read by the handshake and not kept: one shared empty object.
+    expect(a.handshake.auth).toEqual({});
+    expect(a.handshake.auth).toBe(b.handshake.auth);
+  });
+
+  it("keeps none of Tether's handshake fields once admitted, and every field of the app's own", async () => {
+    const res = await post(`${url}/api/auth/login`, { apiKey: API_KEY, user: "jane" });
+    const cookie = res.headers.get("set-cookie")?.split(";")[0] ?? "";
+    const sent = { cookie: true, offset: "0-0", rooms: {}, awayMs: 250, device: "tablet", flags: [1] };
+    const client = await connectRaw(url, sent, { extraHeaders: { cookie } });
+    const server = await serverSocket(client.id);
+    expect(server.data.userId).toBe("jane");
+    expect(server.handshake.auth).toEqual({ device: "tablet", flags: [1] });
+    client.close();
   });
 
   it("keeps no session cookie on the handshake's request once admitted: the identity is socket.data", async () => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { ErrorCode, HandshakeAuthSchema, RoomNameSchema, ServerEvent } from "@tether/shared";
+import { ErrorCode, type HandshakeAuth, HandshakeAuthSchema, RoomNameSchema, ServerEvent } from "@tether/shared";
 import type { Logger } from "pino";
 import type { AuthService, SocketIdentity } from "../auth/service.js";
 import { TetherError, toTetherError } from "../errors.js";
@@ -42,16 +42,26 @@ function reportedAwaySeconds(auth: unknown): number | undefined {
   return parsed.success && parsed.data !== undefined ? parsed.data / 1000 : undefined;
 }
 
+/** Tether's own handshake fields (every key of `HandshakeAuth`): read once, then dropped (see `forgetAuth`). */
+const TETHER_AUTH_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({ token: 1, ticket: 1, cookie: 1, offset: 1, rooms: 1, awayMs: 1 } satisfies Record<
+    keyof HandshakeAuth,
+    1
+  >),
+);
+const NOTHING_KEPT: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /**
- * The spent credential is not kept on the socket for its life (a token or a ticket
- * string per idle socket, and a credential in memory for no use): set to undefined,
- * not deleted, so the object keeps its shape.
+ * What the client sent is not kept on the socket for its life once the handshake has read it:
+ * the spent credential (a token or a ticket: a credential in memory for no use), the offsets and
+ * rooms it resumed from. Fields of the app's own are kept; with none, `socket.handshake.auth` is
+ * one shared empty object (≈ 0.03 KiB less per idle socket, more for a resumed one).
  */
-function forgetCredential(auth: unknown): void {
-  if (typeof auth !== "object" || auth === null) return;
-  const sent = auth as { token?: unknown; ticket?: unknown };
-  if (sent.token !== undefined) sent.token = undefined;
-  if (sent.ticket !== undefined) sent.ticket = undefined;
+function forgetAuth(socket: TetherSocket): void {
+  const sent: unknown = socket.handshake.auth;
+  const kept =
+    typeof sent === "object" && sent !== null ? Object.entries(sent).filter(([key]) => !TETHER_AUTH_KEYS.has(key)) : [];
+  socket.handshake.auth = kept.length > 0 ? Object.fromEntries(kept) : NOTHING_KEPT;
 }
 
 /**
@@ -116,7 +126,6 @@ export function handshakeMiddleware(deps: {
       deps.capacity.take(socket);
       const { identity, credential, userHead } = await auth.admitSocket(socket.handshake.auth, socket.request);
       socket.data = identity;
-      forgetCredential(socket.handshake.auth);
       forgetCookie(socket.request);
       // Rooms granted by roomsOf, plus those the client remembers (runtime joins) that canJoin still allows.
       const asked = Object.keys(sentRooms(socket.handshake.auth)).filter(
@@ -139,6 +148,7 @@ export function handshakeMiddleware(deps: {
       if (requested.get(userStreamName) !== undefined) metrics.reconnects.inc();
       const away = reportedAwaySeconds(socket.handshake.auth);
       if (away !== undefined) metrics.reconnectDuration.observe({ credential }, away);
+      forgetAuth(socket);
       // Connected only once a logout from now on reaches this socket (never rejects).
       await hearsSessionEnd;
       ended(false);
