@@ -48,8 +48,10 @@ USER node
 EXPOSE 3000
 # Liveness only (the process answers). Readiness (/readyz: Redis reachable, not
 # draining) is what the load balancer checks. No curl in the image: Node's fetch.
+# On the health port when there is one (TETHER_HEALTH_PORT: answered off the event
+# loop, so a busy instance is not called unhealthy; still failing when the loop stops).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.TETHER_HEALTH_PORT||process.env.PORT||3000)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node is PID 1 and receives SIGTERM itself (a graceful drain);
 # no shell, no npm in between to swallow the signal.
 STOPSIGNAL SIGTERM

@@ -44,6 +44,8 @@ export interface Instance {
   readonly name: string;
   readonly url: string;
   readonly port: number;
+  /** Tether's health port (`TETHER_HEALTH_PORT`, checks answered off the event loop), where HAProxy checks it. */
+  readonly healthPort?: number;
   readonly pid: number;
   /** Memory after a full GC, and the pub/sub messages its Redis connections received. */
   probe(): Promise<Probe>;
@@ -76,7 +78,14 @@ function launchOf(name: string, nodeFlags: string[] = []) {
 /** The environment every server gets: production mode, and where its probe writes. */
 const serverEnv = (probeFile: string) => ({ ...process.env, NODE_ENV: "production", BENCH_PROBE_FILE: probeFile });
 
-function instanceOf(system: ServerKind, name: string, port: number, child: ChildProcess, probeFile: string): Instance {
+function instanceOf(
+  system: ServerKind,
+  name: string,
+  port: number,
+  child: ChildProcess,
+  probeFile: string,
+  healthPort?: number,
+): Instance {
   const url = `http://127.0.0.1:${port}`;
   const samples = async (metric: string) => {
     const found: Record<string, number> = {};
@@ -94,6 +103,7 @@ function instanceOf(system: ServerKind, name: string, port: number, child: Child
     name,
     url,
     port,
+    healthPort,
     pid: child.pid ?? 0,
     probe: async () => (await memoryAfterGc(child.pid ?? 0, probeFile)) as Probe,
     fanoutCounter: async () => {
@@ -113,12 +123,14 @@ function instanceOf(system: ServerKind, name: string, port: number, child: Child
 /** A Tether instance on `redis` with the default limits and caps (see TETHER_BENCH_ENV). */
 export async function startTether(redis: TestRedis, options: InstanceOptions): Promise<Instance> {
   const { launch, probeFile } = launchOf(options.name, options.nodeFlags);
-  const port = await freePort();
+  const [port, healthPort] = [await freePort(), await freePort()];
   const logFile = join(SCRATCH, `${options.name}.log`);
   const log = openSync(logFile, "w");
   const env = {
     ...serverEnv(probeFile),
     PORT: String(port),
+    // As deploy/haproxy.cfg checks it: on the health port, answered off the event loop.
+    TETHER_HEALTH_PORT: String(healthPort),
     HOST: "127.0.0.1",
     REDIS_URL: redis.url,
     TETHER_API_KEY: API_KEY,
@@ -134,7 +146,7 @@ export async function startTether(redis: TestRedis, options: InstanceOptions): P
   const url = `http://127.0.0.1:${port}`;
   const ready = async () => (await fetch(`${url}/readyz`)).ok;
   await whileAlive(child, `tether ${options.name} (log: ${logFile})`, waitFor("readyz", ready, { timeoutMs: 60_000 }));
-  return instanceOf("tether", options.name, port, child, probeFile);
+  return instanceOf("tether", options.name, port, child, probeFile, healthPort);
 }
 
 /** A plain Socket.IO instance on `redis`. */
@@ -180,15 +192,17 @@ export interface Balancer {
 
 /**
  * HAProxy in front of `instances`: leastconn, cookie stickiness (for long-polling
- * clients; these use WebSocket only), health checks every 500 ms, and a connection
- * refused by a dead server retried on another (redispatch).
+ * clients; these use WebSocket only), health checks every 500 ms (on Tether's health
+ * port, as deploy/haproxy.cfg does), and a connection refused by a dead server retried
+ * on another (redispatch).
  */
 export async function startHaproxy(instances: Instance[]): Promise<Balancer> {
   const port = await freePort();
   const config = join(SCRATCH, `haproxy-${port}.cfg`);
   const servers = instances.map(
     (instance) =>
-      `    server ${instance.name} 127.0.0.1:${instance.port} check inter 500ms fall 2 rise 2 cookie ${instance.name}`,
+      `    server ${instance.name} 127.0.0.1:${instance.port} check inter 500ms fall 2 rise 2 cookie ${instance.name}` +
+      (instance.healthPort === undefined ? "" : ` port ${instance.healthPort}`),
   );
   writeFileSync(
     config,

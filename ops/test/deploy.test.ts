@@ -83,6 +83,7 @@ const FIXED = [
   "TETHER_INSTANCE_ID",
   "TETHER_AGENT_PORT",
   "TETHER_AGENT_HOST",
+  "TETHER_HEALTH_PORT",
 ];
 /** Secrets the `init` service writes to the shared volume; the instances read their files. */
 const FROM_INIT = ["TETHER_API_KEY", "TETHER_SESSION_SECRET"];
@@ -118,6 +119,8 @@ describe.skipIf(!onPath("docker-compose"))("docker-compose.yml", () => {
       TETHER_TRUST_PROXY: "1",
       // HAProxy, in another container, reads the agent port (127.0.0.1 by default).
       TETHER_AGENT_HOST: "0.0.0.0",
+      // HAProxy's checks go to the health port, answered off the event loop (LB_HEALTH_PORT).
+      TETHER_HEALTH_PORT: "3002",
       TETHER_API_KEY_FILE: `${SECRETS_DIR}/api_key`,
       TETHER_SESSION_SECRET_FILE: `${SECRETS_DIR}/session_secret`,
     });
@@ -167,6 +170,7 @@ describe.skipIf(!onPath("docker-compose"))("docker-compose.yml", () => {
       LB_HTTPS_PORT: "8443",
       LB_DISCOVER: "tether:3000",
       LB_AGENT_PORT: "3001",
+      LB_HEALTH_PORT: "3002",
     });
     expect(haproxy?.depends_on?.init?.condition).toBe("service_completed_successfully");
   });
@@ -208,6 +212,7 @@ describe.skipIf(!onPath("haproxy"))("deploy/haproxy.cfg", () => {
     directive(/http-response set-header Strict-Transport-Security /);
     directive(/option httpchk/);
     directive(/http-check send meth GET uri \/readyz/);
+    directive(/default-server port "\$\{LB_HEALTH_PORT\}"/);
     directive(/option forwardfor/);
     directive(/option redispatch/);
   });
@@ -281,6 +286,8 @@ describe("Dockerfile", () => {
         spawn(process.execPath, ["-e", script], { env }).once("exit", (code) => done(code));
       });
     expect(await probe({ PORT: String(port) })).toBe(0);
+    // The health port first, when there is one.
+    expect(await probe({ PORT: "1", TETHER_HEALTH_PORT: String(port) })).toBe(0);
     await new Promise<void>((done) => server.close(() => done()));
     expect(await probe({ PORT: String(port) })).toBe(1);
   });

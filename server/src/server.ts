@@ -9,6 +9,7 @@ import { securityHeaders } from "./http/security.js";
 import { createHttpServer } from "./http/server-limits.js";
 import { tokenRequestMatcher } from "./http/token.js";
 import { startAgent } from "./ops/agent.js";
+import { type ProbePort, startProbePort } from "./ops/probe-port.js";
 import { createTether } from "./tether.js";
 
 /** A standalone Tether: its own express app and HTTP server. */
@@ -57,10 +58,28 @@ export async function startServer(
     http.once("error", reject);
     http.listen(config.port, config.host, () => resolve());
   });
-  const agent =
-    config.agentPort === undefined
-      ? undefined
-      : await startAgent(config.agentPort, config.agentHost, () => tether.agentStatus());
+  // The load balancer's ports. One that cannot open stops the start, and what was started is closed.
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  let probes: ProbePort | undefined;
+  try {
+    if (config.agentPort !== undefined)
+      agent = await startAgent(config.agentPort, config.agentHost, () => tether.agentStatus());
+    // Its checks answered off the event loop: a storm of reconnects must not fail them.
+    if (config.healthPort !== undefined)
+      probes = await startProbePort({
+        port: config.healthPort,
+        host: config.agentHost,
+        stallMs: config.healthStallMs,
+        backend: tether.backend,
+        isDraining: () => tether.draining,
+        logger: tether.logger,
+      });
+  } catch (err) {
+    agent?.close();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await tether.close();
+    throw err;
+  }
   const { port } = http.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   return {
@@ -83,6 +102,7 @@ export async function startServer(
       } finally {
         clearInterval(closeIdle);
         agent?.close();
+        await probes?.close();
       }
     },
   };

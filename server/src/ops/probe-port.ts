@@ -1,0 +1,164 @@
+import { Worker } from "node:worker_threads";
+import { ErrorCode } from "@tether/shared";
+import type { Logger } from "pino";
+import { TetherError } from "../errors.js";
+import { serializeError } from "../observability/logger.js";
+import type { Backend } from "../store/types.js";
+
+/** How often the main thread proves it still runs (the heartbeat) and tells the probe thread its readiness. */
+const HEARTBEAT_MS = 250;
+/** How often the store is pinged for readiness while the probe port is open. */
+const STORE_PING_MS = 1_000;
+
+/** What the probe thread reads, written only by the main thread (one word each). */
+enum Slot {
+  /** `Date.now()` of the main thread's last heartbeat (BigInt64). */
+  Heartbeat = 0,
+  /** A `Readiness` (Int32, after the heartbeat). */
+  Readiness = 2,
+}
+
+enum Readiness {
+  Starting = 0,
+  Ready = 1,
+  StoreUnreachable = 2,
+  Draining = 3,
+}
+
+/** The bodies the probe thread answers with, made here so that they are Tether's own error bodies. */
+const BODIES = {
+  ok: JSON.stringify({ status: "ok" }),
+  ready: JSON.stringify({ status: "ready" }),
+  stalled: JSON.stringify(new TetherError(ErrorCode.Unavailable, "The instance's event loop has stopped.").toBody()),
+  starting: JSON.stringify(new TetherError(ErrorCode.Unavailable, "The instance is starting.").toBody()),
+  unreachable: JSON.stringify(new TetherError(ErrorCode.Unavailable, "Redis is unreachable.").toBody()),
+  draining: JSON.stringify(new TetherError(ErrorCode.Unavailable, "This instance is shutting down.").toBody()),
+  notFound: JSON.stringify(new TetherError(ErrorCode.NotFound, "Only /healthz and /readyz are served here.").toBody()),
+};
+
+/**
+ * The probe thread's code: plain JavaScript, evaluated in a worker (no build step, no
+ * loader: the same in the source tree, the package and the image). It reads the shared
+ * words and answers; it never waits on the main thread. A small server: few connections,
+ * short timeouts, small headers (it faces the load balancer, not clients).
+ */
+const PROBE_THREAD = `
+const { workerData, parentPort } = require("node:worker_threads");
+const http = require("node:http");
+const { port, host, stallMs, shared, bodies } = workerData;
+const heartbeat = new BigInt64Array(shared, 0, 1);
+const readiness = new Int32Array(shared, 8, 1);
+function answer(res, status, body) {
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
+    "Content-Length": Buffer.byteLength(body), "X-Content-Type-Options": "nosniff" });
+  res.end(body);
+}
+const server = http.createServer({ maxHeaderSize: 4096, requestTimeout: 5000, headersTimeout: 5000,
+  keepAliveTimeout: 5000 }, (req, res) => {
+  const path = (req.url || "").split("?")[0];
+  if (req.method !== "GET" && req.method !== "HEAD") return answer(res, 404, bodies.notFound);
+  const alive = Date.now() - Number(Atomics.load(heartbeat, 0)) <= stallMs;
+  if (path === "/healthz") return alive ? answer(res, 200, bodies.ok) : answer(res, 503, bodies.stalled);
+  if (path !== "/readyz") return answer(res, 404, bodies.notFound);
+  if (!alive) return answer(res, 503, bodies.stalled);
+  switch (Atomics.load(readiness, 0)) {
+    case 1: return answer(res, 200, bodies.ready);
+    case 2: return answer(res, 503, bodies.unreachable);
+    case 3: return answer(res, 503, bodies.draining);
+    default: return answer(res, 503, bodies.starting);
+  }
+});
+server.maxConnections = 64;
+server.on("clientError", (_err, socket) => socket.destroy());
+server.once("error", (err) => parentPort.postMessage({ error: err.message }));
+server.listen(port, host, () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on("message", (m) => {
+  if (m !== "close") return;
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
+`;
+
+/** The probe port: `/healthz` and `/readyz` answered by a thread of their own. */
+export interface ProbePort {
+  /** The port it listens on (the one asked for, or the one the system chose for 0). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface ProbePortOptions {
+  port: number;
+  host: string;
+  /** `/healthz` and `/readyz` answer 503 once the main thread has not run for this long. */
+  stallMs: number;
+  backend: Pick<Backend, "ping">;
+  isDraining: () => boolean;
+  logger: Logger;
+}
+
+/**
+ * `/healthz` and `/readyz` for the load balancer, answered off the main event loop
+ * (`TETHER_HEALTH_PORT`). In a reconnect storm the main loop serves thousands of
+ * handshakes and token requests at once, and a check on the service's port waits
+ * behind them: HAProxy would mark the busiest instance DOWN, the survivor of a failover
+ * first, and answer 503 with no server left. Here a worker answers at once from what
+ * the main thread last wrote: its heartbeat (stale past `stallMs`: the loop has stopped,
+ * and both checks fail), draining, and the store's last ping (Redis and pub/sub).
+ */
+export async function startProbePort(options: ProbePortOptions): Promise<ProbePort> {
+  const shared = new SharedArrayBuffer(16);
+  const heartbeat = new BigInt64Array(shared, 0, 1);
+  const readiness = new Int32Array(shared, Slot.Readiness * 4, 1);
+  let store = Readiness.Starting;
+  let pinging = false;
+  const pingStore = () => {
+    if (pinging) return;
+    pinging = true;
+    options.backend.ping().then(
+      () => {
+        store = Readiness.Ready;
+        pinging = false;
+      },
+      () => {
+        store = Readiness.StoreUnreachable;
+        pinging = false;
+      },
+    );
+  };
+  const beat = () => {
+    Atomics.store(heartbeat, Slot.Heartbeat, BigInt(Date.now()));
+    Atomics.store(readiness, 0, options.isDraining() ? Readiness.Draining : store);
+  };
+  pingStore();
+  beat();
+  const worker = new Worker(PROBE_THREAD, {
+    eval: true,
+    workerData: { port: options.port, host: options.host, stallMs: options.stallMs, shared, bodies: BODIES },
+    // It needs little: a small heap, and it never blocks the process's exit.
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+  });
+  worker.unref();
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the probe thread exited (${code})`)));
+    worker.once("message", (m: { port?: number; error?: string }) =>
+      m.port === undefined ? reject(new Error(`health port ${options.port}: ${m.error}`)) : resolve(m.port),
+    );
+  }).catch(async (err: unknown) => {
+    await worker.terminate();
+    throw err;
+  });
+  // Past its start the thread has nothing that can fail but its own bugs: logged, never thrown here.
+  worker.on("error", (err) => options.logger.error({ err: serializeError(err) }, "the health port's thread failed"));
+  const timers = [setInterval(beat, HEARTBEAT_MS), setInterval(pingStore, STORE_PING_MS)];
+  for (const timer of timers) timer.unref();
+  return {
+    port,
+    close: async () => {
+      for (const timer of timers) clearInterval(timer);
+      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      worker.postMessage("close");
+      await exited;
+    },
+  };
+}
