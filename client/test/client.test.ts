@@ -1,4 +1,4 @@
-import { type DemoEvents, ErrorCode } from "@tether/shared";
+import { type DemoEvents, ErrorCode, ServerEvent } from "@tether/shared";
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import type { FetchLike } from "../src/cookies.js";
 import type { TetherClientError } from "../src/errors.js";
@@ -396,6 +396,40 @@ describe("everything else → retry with backoff", () => {
     // The hinted attempt still counts: a refusal without a hint backs off from attempt 1.
     h.socket.refuse({ code: ErrorCode.Unavailable, retryable: true });
     expect(h.client.stats().nextRetryAt).toBe(Date.now() + 4_000); // 8,000 × 0.5
+    h.client.close();
+  });
+
+  it("a ticket turned away UNAVAILABLE (not spent) is presented again at the hint, with no token request", async () => {
+    const h = setup();
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit(ServerEvent.Ticket, { ticket: "k1", expiresAt: Date.now() + 60_000 });
+    h.socket.drop("transport close");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ ticket: "k1" });
+    // A busy instance refuses it before any store work: the same ticket, after the hint.
+    h.socket.refuse({ code: ErrorCode.Unavailable, retryable: true, retryAfterMs: 700 });
+    await vi.advanceTimersByTimeAsync(700);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ ticket: "k1" });
+    expect(tokenCalls(h)).toBe(1);
+    // Spent after all (the store did it before its reply was lost): a token at once, as for any used ticket.
+    h.socket.refuse({ code: ErrorCode.TokenInvalid, retryable: true });
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ token: "t2" });
+    // Any other refusal spends it: the next attempt fetches a token.
+    h.socket.accept();
+    h.socket.serverEmit(ServerEvent.Ticket, { ticket: "k2", expiresAt: Date.now() + 60_000 });
+    h.socket.drop("transport close");
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ ticket: "k2" });
+    h.socket.refuse({ code: ErrorCode.RateLimited, retryable: true, retryAfterMs: 100 });
+    await vi.advanceTimersByTimeAsync(100);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ token: "t3" });
     h.client.close();
   });
 

@@ -45,6 +45,8 @@ export function ticketIn(event: string, payload: unknown): TicketPayload | undef
 export class Credentials {
   /** The resume ticket the server pushed last (single use: dropped once presented). */
   private ticket: TicketPayload | undefined;
+  /** The ticket this attempt presented, until its answer (see `keepUnspent`). */
+  private presentedTicket: TicketPayload | undefined;
   /** What the attempt in flight presented instead of a token: if it is refused, the next attempt fetches a token at once. */
   private presented: "ticket" | "cookie" | undefined;
   /** A cookie handshake was refused (no cookie reaches the server: another site, a cookie kept elsewhere): tokens from now on. */
@@ -60,6 +62,7 @@ export class Credentials {
   /** Forgets the ticket, and a refused cookie (the client stopped: a later connect starts afresh). */
   drop(): void {
     this.ticket = undefined;
+    this.presentedTicket = undefined;
     this.cookieRefused = false;
   }
 
@@ -72,8 +75,10 @@ export class Credentials {
     const ticket = this.ticket;
     this.ticket = undefined;
     this.presented = undefined;
+    this.presentedTicket = undefined;
     if (ticket !== undefined && this.source.resumeTickets && ticket.expiresAt > Date.now()) {
       this.presented = "ticket";
+      this.presentedTicket = ticket;
       return { ticket: ticket.ticket };
     }
     if (this.source.cookieHandshake && !this.cookieRefused) {
@@ -81,6 +86,20 @@ export class Credentials {
       return { cookie: true };
     }
     return undefined;
+  }
+
+  /**
+   * A ticket turned away with `UNAVAILABLE` (a draining, busy or full instance, or the store
+   * out of reach) was refused before it was spent: it is kept for the next attempt, which
+   * then needs no token request (in a storm, one HTTP exchange less per refused client,
+   * on the instances least able to take it). Unless a newer ticket came meanwhile. Should
+   * the store have spent it after all, that attempt is refused `TOKEN_INVALID` and a token
+   * is fetched at once, as for any used ticket.
+   */
+  keepUnspent(error: TetherClientError): void {
+    const ticket = this.presentedTicket;
+    if (this.presented !== "ticket" || ticket === undefined || error.code !== ErrorCode.Unavailable) return;
+    this.ticket ??= ticket;
   }
 
   /**

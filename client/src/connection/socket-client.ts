@@ -186,6 +186,7 @@ export class SocketClient extends ClientFacade {
   private onConnectError(err: Error): void {
     if (!this.active) return;
     const error = errorFromConnectError(err);
+    this.credentials.keepUnspent(error);
     // A refused ticket or cookie: fetch a token now, no backoff.
     if (this.credentials.refusedWithoutToken(error)) this.open();
     else this.fail(error);
