@@ -11,6 +11,8 @@ export const MAX_INSTANCES = 8;
  * @property {string} name     tether1, tether2, …
  * @property {string} status   as HAProxy reports it: "UP", "DOWN", "UP 1/2" (going down), "MAINT", …
  * @property {string} addr     ip:port it sends to now ("" while a discovered slot is empty)
+ * @property {number} chkfail  health checks failed so far
+ * @property {number} chkdown  times it went from UP to DOWN so far
  */
 
 /**
@@ -192,5 +194,7 @@ function parseServers(csv) {
       name: cells[at("svname")] ?? "",
       status: cells[at("status")] ?? "",
       addr: cells[at("addr")] ?? "",
+      chkfail: Number(cells[at("chkfail")] ?? 0),
+      chkdown: Number(cells[at("chkdown")] ?? 0),
     }));
 }
