@@ -7,7 +7,10 @@ import type { Backend } from "../store/types.js";
 
 /** How often the main thread proves it still runs (the heartbeat) and tells the probe thread its readiness. */
 const HEARTBEAT_MS = 250;
-/** How often the store is pinged for readiness while the probe port is open. */
+/**
+ * How often the store may be pinged for readiness: once in any such period in which `/readyz`
+ * was asked (no checks, no pings: an idle instance costs Redis nothing for it).
+ */
 const STORE_PING_MS = 1_000;
 
 /** What the probe thread reads, written only by the main thread (one word each). */
@@ -16,6 +19,8 @@ enum Slot {
   Heartbeat = 0,
   /** A `Readiness` (Int32, after the heartbeat). */
   Readiness = 2,
+  /** Set by the probe thread when `/readyz` was asked; cleared by the main thread's next ping (Int32). */
+  Asked = 3,
 }
 
 enum Readiness {
@@ -48,6 +53,7 @@ const http = require("node:http");
 const { port, host, stallMs, shared, bodies } = workerData;
 const heartbeat = new BigInt64Array(shared, 0, 1);
 const readiness = new Int32Array(shared, 8, 1);
+const asked = new Int32Array(shared, 12, 1);
 function answer(res, status, body) {
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
     "Content-Length": Buffer.byteLength(body), "X-Content-Type-Options": "nosniff" });
@@ -60,6 +66,7 @@ const server = http.createServer({ maxHeaderSize: 4096, requestTimeout: 5000, he
   const alive = Date.now() - Number(Atomics.load(heartbeat, 0)) <= stallMs;
   if (path === "/healthz") return alive ? answer(res, 200, bodies.ok) : answer(res, 503, bodies.stalled);
   if (path !== "/readyz") return answer(res, 404, bodies.notFound);
+  Atomics.store(asked, 0, 1);
   if (!alive) return answer(res, 503, bodies.stalled);
   switch (Atomics.load(readiness, 0)) {
     case 1: return answer(res, 200, bodies.ready);
@@ -103,17 +110,20 @@ export interface ProbePortOptions {
  * behind them: HAProxy would mark the busiest instance DOWN, the survivor of a failover
  * first, and answer 503 with no server left. Here a worker answers at once from what
  * the main thread last wrote: its heartbeat (stale past `stallMs`: the loop has stopped,
- * and both checks fail), draining, and the store's last ping (Redis and pub/sub).
+ * and both checks fail), draining, and the store's last ping (Redis and pub/sub; pinged at
+ * most once a second, and only while `/readyz` is asked: its answer may be one check late).
  */
 export async function startProbePort(options: ProbePortOptions): Promise<ProbePort> {
   const shared = new SharedArrayBuffer(16);
   const heartbeat = new BigInt64Array(shared, 0, 1);
   const readiness = new Int32Array(shared, Slot.Readiness * 4, 1);
+  const asked = new Int32Array(shared, Slot.Asked * 4, 1);
   let store = Readiness.Starting;
   let pinging = false;
   const pingStore = () => {
     if (pinging) return;
     pinging = true;
+    Atomics.store(asked, 0, 0);
     options.backend.ping().then(
       () => {
         store = Readiness.Ready;
@@ -150,13 +160,24 @@ export async function startProbePort(options: ProbePortOptions): Promise<ProbePo
   });
   // Past its start the thread has nothing that can fail but its own bugs: logged, never thrown here.
   worker.on("error", (err) => options.logger.error({ err: serializeError(err) }, "the health port's thread failed"));
-  const timers = [setInterval(beat, HEARTBEAT_MS), setInterval(pingStore, STORE_PING_MS)];
+  let closing = false;
+  // Its checks then fail (nothing listens), the load balancer stops sending clients here: said once, loudly.
+  const exited = new Promise<void>((resolve) =>
+    worker.once("exit", (code) => {
+      if (!closing) options.logger.error({ code, port }, "the health port's thread exited: its checks now fail");
+      resolve();
+    }),
+  );
+  const pingIfAsked = () => {
+    if (Atomics.load(asked, 0) === 1) pingStore();
+  };
+  const timers = [setInterval(beat, HEARTBEAT_MS), setInterval(pingIfAsked, STORE_PING_MS)];
   for (const timer of timers) timer.unref();
   return {
     port,
     close: async () => {
+      closing = true;
       for (const timer of timers) clearInterval(timer);
-      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
       worker.postMessage("close");
       await exited;
     },
