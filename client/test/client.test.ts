@@ -401,35 +401,36 @@ describe("everything else → retry with backoff", () => {
 
   it("a ticket turned away UNAVAILABLE (not spent) is presented again at the hint, with no token request", async () => {
     const h = setup();
+    const last = () => h.socket.handshakes.at(-1);
+    /** Connected, handed `ticket`, then dropped: the reconnect presents it. */
+    const reconnectWith = async (ticket: string) => {
+      h.socket.accept();
+      h.socket.serverEmit(ServerEvent.Ticket, { ticket, expiresAt: Date.now() + 60_000 });
+      h.socket.drop("transport close");
+      await vi.advanceTimersByTimeAsync(250);
+      await settle();
+      expect(last()).toMatchObject({ ticket });
+    };
+    /** Refused with `data`, then past its hint. */
+    const refuse = async (data: { code: ErrorCode; retryAfterMs?: number }) => {
+      h.socket.refuse({ retryable: true, ...data });
+      await vi.advanceTimersByTimeAsync(data.retryAfterMs ?? 0);
+      await settle();
+    };
     h.client.connect();
     await settle();
-    h.socket.accept();
-    h.socket.serverEmit(ServerEvent.Ticket, { ticket: "k1", expiresAt: Date.now() + 60_000 });
-    h.socket.drop("transport close");
-    await vi.advanceTimersByTimeAsync(250);
-    await settle();
-    expect(h.socket.handshakes.at(-1)).toMatchObject({ ticket: "k1" });
+    await reconnectWith("k1");
     // A busy instance refuses it before any store work: the same ticket, after the hint.
-    h.socket.refuse({ code: ErrorCode.Unavailable, retryable: true, retryAfterMs: 700 });
-    await vi.advanceTimersByTimeAsync(700);
-    await settle();
-    expect(h.socket.handshakes.at(-1)).toMatchObject({ ticket: "k1" });
+    await refuse({ code: ErrorCode.Unavailable, retryAfterMs: 700 });
+    expect(last()).toMatchObject({ ticket: "k1" });
     expect(tokenCalls(h)).toBe(1);
     // Spent after all (the store did it before its reply was lost): a token at once, as for any used ticket.
-    h.socket.refuse({ code: ErrorCode.TokenInvalid, retryable: true });
-    await settle();
-    expect(h.socket.handshakes.at(-1)).toMatchObject({ token: "t2" });
+    await refuse({ code: ErrorCode.TokenInvalid });
+    expect(last()).toMatchObject({ token: "t2" });
     // Any other refusal spends it: the next attempt fetches a token.
-    h.socket.accept();
-    h.socket.serverEmit(ServerEvent.Ticket, { ticket: "k2", expiresAt: Date.now() + 60_000 });
-    h.socket.drop("transport close");
-    await vi.advanceTimersByTimeAsync(250);
-    await settle();
-    expect(h.socket.handshakes.at(-1)).toMatchObject({ ticket: "k2" });
-    h.socket.refuse({ code: ErrorCode.RateLimited, retryable: true, retryAfterMs: 100 });
-    await vi.advanceTimersByTimeAsync(100);
-    await settle();
-    expect(h.socket.handshakes.at(-1)).toMatchObject({ token: "t3" });
+    await reconnectWith("k2");
+    await refuse({ code: ErrorCode.RateLimited, retryAfterMs: 100 });
+    expect(last()).toMatchObject({ token: "t3" });
     h.client.close();
   });
 
