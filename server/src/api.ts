@@ -252,6 +252,20 @@ export interface Tether<E extends TetherEvents = TetherEvents> {
    */
   agentStatus(): string;
   /**
+   * Opens the health port: `GET /healthz` and `/readyz` answered by a thread of its own, from
+   * what the event loop last wrote (its heartbeat, draining, the last Redis ping), so that a
+   * load balancer's check is answered at once however busy the loop is, and fails once the loop
+   * has stopped for `stallMs`. `startServer` opens it from `TETHER_HEALTH_PORT`; a host that runs
+   * Tether in its own server calls this. Port, host and stall default to `TETHER_HEALTH_PORT`,
+   * `TETHER_AGENT_HOST` and `TETHER_HEALTH_STALL` (port 0: one the system picks). It stays open
+   * through `drain` (its `/readyz` says 503 then) and closes with `close`.
+   *
+   * @example
+   * const { port } = await tether.startHealthPort({ port: 9102 });
+   * // HAProxy: option httpchk, http-check send meth GET uri /readyz, default-server port 9102
+   */
+  startHealthPort(options?: { port?: number; host?: string; stallMs?: number }): Promise<{ port: number }>;
+  /**
    * Starts a graceful stop: /readyz reports 503 and new handshakes are refused
    * (UNAVAILABLE, retryable) at once; connected clients are then moved to other
    * instances in jittered batches over `windowMs`. Running jobs get up to

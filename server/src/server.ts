@@ -9,7 +9,6 @@ import { securityHeaders } from "./http/security.js";
 import { createHttpServer } from "./http/server-limits.js";
 import { tokenRequestMatcher } from "./http/token.js";
 import { startAgent } from "./ops/agent.js";
-import { type ProbePort, startProbePort } from "./ops/probe-port.js";
 import { createTether } from "./tether.js";
 
 /** A standalone Tether: its own express app and HTTP server. */
@@ -60,20 +59,11 @@ export async function startServer(
   });
   // The load balancer's ports. One that cannot open stops the start, and what was started is closed.
   let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
-  let probes: ProbePort | undefined;
   try {
     if (config.agentPort !== undefined)
       agent = await startAgent(config.agentPort, config.agentHost, () => tether.agentStatus());
-    // Its checks answered off the event loop: a storm of reconnects must not fail them.
-    if (config.healthPort !== undefined)
-      probes = await startProbePort({
-        port: config.healthPort,
-        host: config.agentHost,
-        stallMs: config.healthStallMs,
-        backend: tether.backend,
-        isDraining: () => tether.draining,
-        logger: tether.logger,
-      });
+    // Its checks answered off the event loop: a storm of reconnects must not fail them. Closed by tether.close().
+    if (config.healthPort !== undefined) await tether.startHealthPort();
   } catch (err) {
     agent?.close();
     await new Promise<void>((resolve) => http.close(() => resolve()));
@@ -102,7 +92,6 @@ export async function startServer(
       } finally {
         clearInterval(closeIdle);
         agent?.close();
-        await probes?.close();
       }
     },
   };

@@ -12,6 +12,7 @@ import { instrumentStore } from "./observability/instrument.js";
 import { createLogger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createOps } from "./ops/create.js";
+import { type ProbePort, startProbePort } from "./ops/probe-port.js";
 import { EventHandlers } from "./realtime/handlers.js";
 import { readHistory, streamOf } from "./realtime/history.js";
 import { hostRooms } from "./realtime/host-rooms.js";
@@ -53,6 +54,7 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
   const backend = await createBackend({ logger }, { ...config, history: historyLimits(config) });
   // The realtime half exists once `attach` is called: the parts built before it reach it through `attached`.
   let realtime: Realtime | undefined;
+  let probes: ProbePort | undefined;
   const attached = () => realtime;
   const metrics = new Metrics(() => realtime?.io.engine.clientsCount ?? 0);
   const history = instrumentStore(backend.history, "history", metrics);
@@ -117,7 +119,26 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
       return ops.draining;
     },
     agentStatus: () => ops.agentStatus(),
-    drain: (windowMs, jobsGraceMs) => ops.drain(windowMs, jobsGraceMs),
+    async startHealthPort(opened = {}) {
+      if (probes) throw new Error("Tether's health port is already open");
+      const port = opened.port ?? config.healthPort;
+      if (port === undefined) throw new TypeError("startHealthPort: no port (pass one, or set TETHER_HEALTH_PORT)");
+      probes = await startProbePort({
+        port,
+        host: opened.host ?? config.agentHost,
+        stallMs: opened.stallMs ?? config.healthStallMs,
+        backend,
+        isDraining: () => ops.draining,
+        logger,
+      });
+      return { port: probes.port };
+    },
+    drain(windowMs, jobsGraceMs) {
+      const drained = ops.drain(windowMs, jobsGraceMs);
+      // Draining from here on: the health port's /readyz says so now, not at its next heartbeat.
+      probes?.refresh();
+      return drained;
+    },
     handle(event, schema, handler) {
       handlers.add(event, schema, handler);
     },
@@ -140,6 +161,8 @@ export async function createTether<E extends TetherEvents = TetherEvents>(option
         await realtime.io.close();
       }
       await backend.close();
+      await probes?.close();
+      probes = undefined;
     },
   };
   if (options.server) tether.attach(options.server);

@@ -7,7 +7,7 @@ import { freePort } from "@tether/testkit/ports";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type RunningServer, startServer } from "../src/index.js";
+import { createTether, loadConfig, type RunningServer, startServer } from "../src/index.js";
 
 let redis: TestRedis;
 const running: RunningServer[] = [];
@@ -131,6 +131,21 @@ describe("the health port (TETHER_HEALTH_PORT): checks answered off the event lo
     }
     expect(await status(`${probes}/readyz`)).toBe(200);
     hanging.destroy();
+  });
+
+  it("a host's own server: tether.startHealthPort() serves the same checks, through drain, and closes with close()", async () => {
+    const tether = await createTether({
+      config: loadConfig({ ...MACHINE_LOAD_ENV, REDIS_URL: redis.url, LOG_LEVEL: "silent" }),
+      login: userNamedInBody,
+    });
+    const { port } = await tether.startHealthPort({ port: 0, host: "127.0.0.1" });
+    const probes = `http://127.0.0.1:${port}`;
+    await waitFor("ready on the health port", async () => (await status(`${probes}/readyz`)) === 200);
+    await expect(tether.startHealthPort({ port: 0 })).rejects.toThrow(/already open/);
+    await tether.drain(0);
+    expect(await status(`${probes}/readyz`)).toBe(503);
+    await tether.close();
+    await expect(fetch(`${probes}/healthz`)).rejects.toThrow();
   });
 
   it("refuses a bad port at start with a readable message", async () => {

@@ -90,6 +90,8 @@ parentPort.on("message", (m) => {
 export interface ProbePort {
   /** The port it listens on (the one asked for, or the one the system chose for 0). */
   readonly port: number;
+  /** Writes the state now rather than at the next heartbeat (a drain that just began). */
+  refresh(): void;
   close(): Promise<void>;
 }
 
@@ -175,6 +177,7 @@ export async function startProbePort(options: ProbePortOptions): Promise<ProbePo
   for (const timer of timers) timer.unref();
   return {
     port,
+    refresh: beat,
     close: async () => {
       closing = true;
       for (const timer of timers) clearInterval(timer);
