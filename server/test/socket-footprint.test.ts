@@ -8,6 +8,7 @@ import { Socket } from "socket.io";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTether, loadConfig, type Tether } from "../src/index.js";
 import { assertRunDispatch } from "../src/realtime/guards.js";
+import { assertSocketFactory, GATE_SLOT } from "../src/realtime/socket-class.js";
 import type { TetherSocket } from "../src/realtime/types.js";
 import { API_KEY, serveTether, tab } from "./security/rooms-host.js";
 
@@ -100,7 +101,13 @@ describe("per-socket state of an idle socket", () => {
     const run = (s: TetherSocket) => (s as unknown as { run: unknown }).run;
     expect(run(a)).toBe(run(b));
     expect(run(a)).not.toBe((Socket.prototype as unknown as { run: unknown }).run);
-    expect(Object.getPrototypeOf(a)).toBe(Socket.prototype);
+    // On the class the namespace makes its sockets from: no own property added to a made socket
+    // (each would cost it a property array); Socket.IO's own prototype untouched.
+    expect(Object.hasOwn(a, "run")).toBe(false);
+    expect(a).toBeInstanceOf(Socket);
+    expect(Object.getPrototypeOf(a)).toBe(Object.getPrototypeOf(b));
+    expect(Object.getPrototypeOf(Object.getPrototypeOf(a))).toBe(Socket.prototype);
+    expect(Reflect.ownKeys(a)).toContain(GATE_SLOT);
     // The guard still sees every event: a built-in one is answered, an unknown one refused.
     expect(await gina.client.socket.timeout(5_000).emitWithAck("echo", 1)).toBe(1);
     const unknown = (await gina.client.socket.timeout(5_000).emitWithAck("no-such-event" as "echo", 1)) as {
@@ -121,6 +128,15 @@ describe("per-socket state of an idle socket", () => {
     }
     expect(() => assertRunDispatch(Moved.prototype)).toThrow(/no longer calls this\.run/);
     expect(() => assertRunDispatch({ dispatch() {} })).toThrow(/no run\(event, fn\)/);
+  });
+
+  it("the installed Socket.IO still makes a namespace's sockets in _createSocket (an upgrade that changed it fails here)", () => {
+    expect(() => assertSocketFactory({})).not.toThrow();
+    // What it refuses: sockets made elsewhere, or a server that restores Socket.IO's own sessions.
+    expect(() => assertSocketFactory({}, { _createSocket: async () => ({}) })).toThrow(/_createSocket/);
+    expect(() => assertSocketFactory({ server: { opts: { connectionStateRecovery: {} } } })).toThrow(
+      /connectionStateRecovery/,
+    );
   });
 
   it("Tether's events still answer through the guard; hostile ones are refused and a bystander keeps its socket", async () => {

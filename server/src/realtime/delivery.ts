@@ -7,6 +7,7 @@ import { Cursor, Gate, type StartOffsets } from "./cursor.js";
 import { offsetOf, startFrom } from "./recovery.js";
 import { StreamRepair } from "./repair.js";
 import { Replayer, roomField } from "./replay.js";
+import { GATE_SLOT } from "./socket-class.js";
 import type { SocketLifetime } from "./socket-lifetime.js";
 import { StreamWatch } from "./stream-watch.js";
 import type { TetherServer, TetherSocket } from "./types.js";
@@ -38,10 +39,10 @@ export interface DeliveryOptions {
 }
 
 /**
- * Each socket's gate here: a property of the socket, not a table entry (Socket.IO's socket has
- * a free property slot by then: no memory per socket beyond the gate itself).
+ * Each socket's gate here: in a slot its class declares (`GATE_SLOT`, `makeSocketsGuarded`),
+ * not a table entry: no memory per socket beyond the gate itself.
  */
-const GATE = Symbol("tether.gate");
+const GATE = GATE_SLOT;
 type Gated = TetherSocket & { [GATE]?: Gate | undefined };
 const gateOf = (socket: TetherSocket): Gate | undefined => (socket as Gated)[GATE];
 

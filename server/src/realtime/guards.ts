@@ -5,6 +5,7 @@ import { Socket } from "socket.io";
 import { TetherError } from "../errors.js";
 import { HandlerCalls } from "./calls.js";
 import { type EventHandlers, refused } from "./handlers.js";
+import type { Run } from "./socket-class.js";
 import type { SocketLifetime } from "./socket-lifetime.js";
 import type { BuiltinListeners, TetherSocket } from "./types.js";
 
@@ -62,8 +63,11 @@ export class EventGuard {
   private readonly limiters: EventLimiters;
   private readonly calls: HandlerCalls;
   private readonly shape: { maxDepth: number; maxNodes: number };
-  /** What `attach` sets as each socket's `run`: one function for the instance (see `guardedRun`). */
-  private readonly run: Run;
+  /**
+   * Each socket's `run`: one function for the instance, on the prototype of the namespace's
+   * sockets (see `guardedRun` and `makeSocketsGuarded`).
+   */
+  readonly run: Run;
 
   constructor(
     limits: SocketLimits,
@@ -90,24 +94,16 @@ export class EventGuard {
   }
 
   /**
-   * Guards one connected socket's inbound events, with nothing allocated for the socket: its
-   * `run` becomes the instance's guarded one (see `guardedRun`). A host's own `socket.use`
-   * middlewares run after the guard, then the socket's listeners, as before.
-   */
-  attach(socket: TetherSocket): void {
-    (socket as unknown as { run: Run }).run = this.run;
-  }
-
-  /**
    * Socket.IO's `run`, guarding first. Socket.IO 4 runs a socket's middlewares for every inbound
    * event from `dispatch`, through `this.run(event, fn)` (`fn` emits the event to the listeners,
    * or the error); `socket.use` would push a closure into a per-socket list that V8 grows to 17
-   * slots at its first push (≈ 0.3 KiB per idle socket). This function, set as the socket's own
-   * `run`, gets the socket as `this`, guards the event and then calls Socket.IO's own `run` (the
-   * host's middlewares, then `fn`). Sound because: Socket.IO's prototype is left as it is (other
-   * servers in the process are untouched); an own property costs the socket one field and keeps
-   * its hidden class shared (a prototype of its own, by `Object.setPrototypeOf`, would give every
-   * socket that later gains a property a map of its own, ≈ 0.4 KiB); `run` is called only from
+   * slots at its first push (≈ 0.3 KiB per idle socket). This function, the `run` of the
+   * namespace's sockets (on their class's prototype: `makeSocketsGuarded`), gets the socket as
+   * `this`, guards the event and then calls Socket.IO's own `run` (the host's middlewares, then
+   * `fn`). Sound because: Socket.IO's prototype is left as it is (other servers in the process
+   * are untouched); the sockets are made from that class, so they share one hidden class (a
+   * prototype swapped in later, by `Object.setPrototypeOf`, would give every socket that gains a
+   * property a map of its own, ≈ 0.4 KiB; an own `run` a property array); `run` is called only from
    * `dispatch`, for events only (no acknowledgement or disconnect packet goes through it); and
    * `assertRunDispatch` checks both at start, so a Socket.IO that renamed either fails loudly
    * rather than running unguarded (server/test/socket-footprint.test.ts checks the installed one).
@@ -181,7 +177,6 @@ export class EventGuard {
 }
 
 /** Socket.IO's private runner of a socket's middlewares for one inbound event. */
-type Run = (this: TetherSocket, event: unknown[], fn: (err?: Error) => void) => void;
 
 /**
  * Socket.IO's `run`, once checked that its `dispatch` still runs every inbound event through

@@ -27,6 +27,7 @@ import { roomEvents } from "./room-events.js";
 import { type CanJoin, Rooms } from "./rooms.js";
 import { SessionEnds } from "./session-end.js";
 import { REALTIME_DEFAULTS, type RealtimeConfig } from "./settings.js";
+import { makeSocketsGuarded } from "./socket-class.js";
 import { SocketLifetime } from "./socket-lifetime.js";
 import { SocketTickets } from "./socket-tickets.js";
 import type { BuiltinListeners, TetherServer } from "./types.js";
@@ -246,6 +247,8 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     ...roomEvents(rooms),
     ...historyEvents(rooms, deps.history, settings.history),
   });
+  // The main namespace's sockets are made guarded, with Tether's slots from the start.
+  makeSocketsGuarded(io.of("/"), guard.run);
   const tickets = new SocketTickets(io, deps.auth, settings.resumeTicketTtlMs);
   tickets.start();
   io.use(
@@ -268,7 +271,6 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     }),
   );
   io.on("connection", (socket) => {
-    guard.attach(socket);
     liveness.track(socket);
     rooms.connected(socket);
     void delivery.resume(socket);
