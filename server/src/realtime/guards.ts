@@ -176,8 +176,6 @@ export class EventGuard {
   }
 }
 
-/** Socket.IO's private runner of a socket's middlewares for one inbound event. */
-
 /**
  * Socket.IO's `run`, once checked that its `dispatch` still runs every inbound event through
  * it: throws at start if an upgrade of Socket.IO changed either, so no socket goes unguarded.

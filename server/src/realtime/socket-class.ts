@@ -4,7 +4,10 @@ import type { TetherSocket } from "./types.js";
 /** The delivery gate's slot on each socket (see `Delivery`): declared by the socket class below. */
 export const GATE_SLOT: unique symbol = Symbol("tether.gate");
 
-/** Socket.IO's `run(event, fn)`, as the inbound guard replaces it (see `EventGuard`). */
+/**
+ * Socket.IO's private runner of a socket's middlewares for one inbound event, `run(event, fn)`,
+ * as the inbound guard replaces it (see `EventGuard`).
+ */
 export type Run = (this: TetherSocket, event: unknown[], fn: (err?: Error) => void) => void;
 
 type SocketFactory = (client: unknown, auth: Record<string, unknown>) => Promise<Socket>;
