@@ -13,9 +13,9 @@ const HEARTBEAT_MS = 250;
  */
 const STORE_PING_MS = 1_000;
 
-/** What the probe thread reads, written only by the main thread (one word each). */
+/** Where each word the two threads share is, in 4-byte units (the probe thread is told them). */
 enum Slot {
-  /** `Date.now()` of the main thread's last heartbeat (BigInt64). */
+  /** `Date.now()` of the main thread's last heartbeat (BigInt64, two units). */
   Heartbeat = 0,
   /** A `Readiness` (Int32, after the heartbeat). */
   Readiness = 2,
@@ -50,10 +50,12 @@ const BODIES = {
 const PROBE_THREAD = `
 const { workerData, parentPort } = require("node:worker_threads");
 const http = require("node:http");
-const { port, host, stallMs, shared, bodies } = workerData;
-const heartbeat = new BigInt64Array(shared, 0, 1);
-const readiness = new Int32Array(shared, 8, 1);
-const asked = new Int32Array(shared, 12, 1);
+const { port, host, stallMs, shared, bodies, slots, states } = workerData;
+const heartbeat = new BigInt64Array(shared, slots.heartbeat * 4, 1);
+const readiness = new Int32Array(shared, slots.readiness * 4, 1);
+const asked = new Int32Array(shared, slots.asked * 4, 1);
+const byState = { [states.ready]: [200, bodies.ready], [states.storeUnreachable]: [503, bodies.unreachable],
+  [states.draining]: [503, bodies.draining] };
 function answer(res, status, body) {
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
     "Content-Length": Buffer.byteLength(body), "X-Content-Type-Options": "nosniff" });
@@ -68,12 +70,8 @@ const server = http.createServer({ maxHeaderSize: 4096, requestTimeout: 5000, he
   if (path !== "/readyz") return answer(res, 404, bodies.notFound);
   Atomics.store(asked, 0, 1);
   if (!alive) return answer(res, 503, bodies.stalled);
-  switch (Atomics.load(readiness, 0)) {
-    case 1: return answer(res, 200, bodies.ready);
-    case 2: return answer(res, 503, bodies.unreachable);
-    case 3: return answer(res, 503, bodies.draining);
-    default: return answer(res, 503, bodies.starting);
-  }
+  const [status, body] = byState[Atomics.load(readiness, 0)] || [503, bodies.starting];
+  return answer(res, status, body);
 });
 server.maxConnections = 64;
 server.on("clientError", (_err, socket) => socket.destroy());
@@ -117,7 +115,7 @@ export interface ProbePortOptions {
  */
 export async function startProbePort(options: ProbePortOptions): Promise<ProbePort> {
   const shared = new SharedArrayBuffer(16);
-  const heartbeat = new BigInt64Array(shared, 0, 1);
+  const heartbeat = new BigInt64Array(shared, Slot.Heartbeat * 4, 1);
   const readiness = new Int32Array(shared, Slot.Readiness * 4, 1);
   const asked = new Int32Array(shared, Slot.Asked * 4, 1);
   let store = Readiness.Starting;
@@ -138,14 +136,18 @@ export async function startProbePort(options: ProbePortOptions): Promise<ProbePo
     );
   };
   const beat = () => {
-    Atomics.store(heartbeat, Slot.Heartbeat, BigInt(Date.now()));
+    Atomics.store(heartbeat, 0, BigInt(Date.now()));
     Atomics.store(readiness, 0, options.isDraining() ? Readiness.Draining : store);
   };
   pingStore();
   beat();
   const worker = new Worker(PROBE_THREAD, {
     eval: true,
-    workerData: { port: options.port, host: options.host, stallMs: options.stallMs, shared, bodies: BODIES },
+    workerData: {
+      ...{ port: options.port, host: options.host, stallMs: options.stallMs, shared, bodies: BODIES },
+      slots: { heartbeat: Slot.Heartbeat, readiness: Slot.Readiness, asked: Slot.Asked },
+      states: { ready: Readiness.Ready, storeUnreachable: Readiness.StoreUnreachable, draining: Readiness.Draining },
+    },
     // It needs little: a small heap, and it never blocks the process's exit.
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
   });
