@@ -97,9 +97,13 @@ export class TetherError extends Error {
 const UNAVAILABLE_REPLY =
   /^(READONLY|OOM|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|NOREPLICAS|NOTREADY|MOVED|ASK)\b/;
 
-/** Failures to reach Redis at all: timeouts, closed or unwritable connections, no node answering. */
+/**
+ * Failures to reach Redis at all: timeouts, closed or unwritable connections, no node answering,
+ * and a pipeline's commands left unanswered when its connection closed (ioredis aborts them; a
+ * failover's cut does that to a publish's `WAIT`: retried under its id, it is still once).
+ */
 const UNREACHABLE =
-  /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|Redis connection is not ready|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Too many Cluster redirections/i;
+  /Command timed out|Command aborted due to connection close|Connection is closed|Stream isn't writeable|enableOfflineQueue|Redis connection is not ready|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready|Too many Cluster redirections/i;
 
 /**
  * Is this Redis (or the network to it) being unavailable, as opposed to a bug?

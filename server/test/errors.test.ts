@@ -1,5 +1,6 @@
 import { ErrorCode } from "@tether/shared";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
+import { waitFor } from "@tether/testkit/wait";
 import { type Redis, ReplyError } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TetherError, toTetherError } from "../src/errors.js";
@@ -69,6 +70,22 @@ describe("error classification and the log serializer", () => {
     "ASK 4489 127.0.0.1:43477",
   ])("%s → UNAVAILABLE", (reply) => {
     expect(toTetherError(new ReplyError(reply)).code).toBe(ErrorCode.Unavailable);
+  });
+
+  it("a pipeline's command left unanswered when its connection closes (a failover's cut) is UNAVAILABLE", async () => {
+    const victim = redis.client();
+    const id = await victim.client("ID");
+    // The first command is answered, the second still blocks when the connection is killed.
+    const pending = victim.pipeline().ping().blpop("never-pushed", 0).exec();
+    await waitFor("the pipeline's second command to block", async () =>
+      /blocked_clients:[1-9]/.test(await client.info("clients")),
+    );
+    await client.client("KILL", "ID", String(id));
+    const results = await pending;
+    const aborted = results?.[1]?.[0];
+    expect(aborted?.message).toBe("Command aborted due to connection close");
+    expect(toTetherError(aborted).code).toBe(ErrorCode.Unavailable);
+    victim.disconnect();
   });
 
   it("ERR replies that merely mention a code are not availability errors", () => {
