@@ -7,7 +7,7 @@ import { Cursor, Gate, type StartOffsets } from "./cursor.js";
 import { offsetOf, startFrom } from "./recovery.js";
 import { StreamRepair } from "./repair.js";
 import { Replayer, roomField } from "./replay.js";
-import { GATE_SLOT } from "./socket-class.js";
+import { GATE_SLOT as GATE } from "./socket-class.js";
 import type { SocketLifetime } from "./socket-lifetime.js";
 import { StreamWatch } from "./stream-watch.js";
 import type { TetherServer, TetherSocket } from "./types.js";
@@ -42,7 +42,6 @@ export interface DeliveryOptions {
  * Each socket's gate here: in a slot its class declares (`GATE_SLOT`, `makeSocketsGuarded`),
  * not a table entry: no memory per socket beyond the gate itself.
  */
-const GATE = GATE_SLOT;
 type Gated = TetherSocket & { [GATE]?: Gate | undefined };
 const gateOf = (socket: TetherSocket): Gate | undefined => (socket as Gated)[GATE];
 

@@ -58,10 +58,17 @@ const NOTHING_KEPT: Readonly<Record<string, unknown>> = Object.freeze({});
  * one shared empty object (≈ 0.03 KiB less per idle socket, more for a resumed one).
  */
 function forgetAuth(socket: TetherSocket): void {
-  const sent: unknown = socket.handshake.auth;
-  const kept =
-    typeof sent === "object" && sent !== null ? Object.entries(sent).filter(([key]) => !TETHER_AUTH_KEYS.has(key)) : [];
-  socket.handshake.auth = kept.length > 0 ? Object.fromEntries(kept) : NOTHING_KEPT;
+  const sent = socket.handshake.auth as Record<string, unknown> | null;
+  // On every handshake: nothing allocated unless the app sent fields of its own.
+  let kept: Record<string, unknown> | undefined;
+  if (typeof sent === "object" && sent !== null) {
+    for (const key of Object.keys(sent)) {
+      if (TETHER_AUTH_KEYS.has(key)) continue;
+      kept ??= {};
+      kept[key] = sent[key];
+    }
+  }
+  socket.handshake.auth = kept ?? NOTHING_KEPT;
 }
 
 /**
