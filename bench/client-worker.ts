@@ -148,9 +148,13 @@ async function fetchToken(client: Client): Promise<string> {
   throw new Refused(code, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
 }
 
-/** The handshake's `auth`: the ticket once if there is one, else the cookie (in cookie mode) or a fresh token; plus the last offset. */
+/** The handshake's `auth`: the ticket once if there is one, else the cookie (in cookie mode) or a fresh token; plus the last offset, and `recoveryInWelcome` as the SDK sends it. */
 async function authFor(client: Client): Promise<Record<string, unknown>> {
-  const offset: Record<string, string> = client.offset === undefined ? {} : { offset: client.offset };
+  // As the SDK: a reconnect that missed nothing gets its `recovery` inside `welcome`.
+  const offset: Record<string, unknown> = {
+    recoveryInWelcome: true,
+    ...(client.offset === undefined ? {} : { offset: client.offset }),
+  };
   if (client.mode.tickets && client.ticket !== undefined) {
     const ticket = client.ticket;
     client.ticket = undefined;

@@ -34,6 +34,7 @@ import type {
   TetherState,
   Unsubscribe,
 } from "./types.js";
+import { wireEvents } from "./wire-events.js";
 
 /**
  * How a client's requests reach the server: over a socket of its own, or through
@@ -258,11 +259,16 @@ export abstract class ClientFacade implements TetherClient {
   }
 
   /**
-   * Every server event reaches the app through here, once: the offsets record it,
+   * Every server frame reaches the app through here, as the events it stands for (`wireEvents`),
+   * each once: the offsets record it,
    * `received` sees it, a `session:ended` stops the client, and the app's listeners
    * run unless the event was delivered already (a replay or a repeat).
    */
-  protected deliver(event: string, args: unknown[]): void {
+  protected deliver(frameEvent: string, frameArgs: unknown[]): void {
+    for (const [event, args] of wireEvents(frameEvent, frameArgs)) this.deliverOne(event, args);
+  }
+
+  private deliverOne(event: string, args: unknown[]): void {
     const payload = args[0];
     const duplicate = this.offsets.track(event, payload);
     this.received(event, payload);

@@ -693,6 +693,40 @@ describe("stale connection", () => {
   });
 });
 
+describe("recoveries inside welcome", () => {
+  it("every handshake asks for them; a welcome carrying them is that welcome, then one recovery each, counted", async () => {
+    const h = setup();
+    const seen: [string, unknown][] = [];
+    h.client.on("welcome", (welcome) => seen.push(["welcome", welcome]));
+    h.client.on("recovery", (report) => seen.push(["recovery", report]));
+    h.client.connect();
+    await settle();
+    h.socket.accept();
+    h.socket.serverEmit("welcome", {
+      instance: "a",
+      offset: "10-0",
+      rooms: { ci: "3-0" },
+      recovery: [
+        { recovered: true, missed: 0 },
+        { recovered: true, missed: 0, room: "ci" },
+      ],
+    });
+    expect(seen).toEqual([
+      ["welcome", { instance: "a", offset: "10-0", rooms: { ci: "3-0" } }],
+      ["recovery", { recovered: true, missed: 0 }],
+      ["recovery", { recovered: true, missed: 0, room: "ci" }],
+    ]);
+    expect(h.client.stats()).toMatchObject({ replaySizes: [0, 0], recoveries: { recovered: 2 } });
+    // The offsets came from the welcome: the next handshake resumes from them.
+    h.socket.drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await settle();
+    expect(h.socket.handshakes.at(-1)).toMatchObject({ offset: "10-0", rooms: { ci: "3-0" } });
+    expect(h.socket.recoveryInWelcome).toEqual([true, true]);
+    h.client.close();
+  });
+});
+
 describe("stats", () => {
   it("counts connects and losses, times each reconnect, records recoveries by outcome, and shows the pending retry", async () => {
     const h = setup();

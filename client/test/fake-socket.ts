@@ -9,8 +9,13 @@ export class FakeSocket {
   connected = false;
   connectCalls = 0;
   disconnectCalls = 0;
-  /** Handshake payloads the client sent (what it passed to the auth callback). */
+  /**
+   * Handshake payloads the client sent (what it passed to the auth callback), without
+   * `recoveryInWelcome`: every handshake asks for it, recorded apart in `recoveryInWelcome`.
+   */
   readonly handshakes: object[] = [];
+  /** Each handshake's `auth.recoveryInWelcome`. */
+  readonly recoveryInWelcome: unknown[] = [];
   private readonly handlers = new Map<string, Listener[]>();
   private readonly anyHandlers: Listener[] = [];
   private readonly auth: AuthCallback;
@@ -50,7 +55,11 @@ export class FakeSocket {
   /** The engine "opens" at once: the auth callback runs, as socket.io-client does on open. */
   connect(): this {
     this.connectCalls += 1;
-    this.auth((data) => this.handshakes.push(data));
+    this.auth((data) => {
+      const { recoveryInWelcome, ...auth } = data as { recoveryInWelcome?: unknown };
+      this.recoveryInWelcome.push(recoveryInWelcome);
+      this.handshakes.push(auth);
+    });
     return this;
   }
 

@@ -44,6 +44,13 @@ export interface WelcomePayload {
    */
   ticket?: string;
   ticketExpiresAt?: number;
+  /**
+   * The `recovery` of each resumed stream, carried here instead of as events when the client
+   * asked (`auth.recoveryInWelcome`) and no stream had anything to replay: one frame per
+   * reconnect, not one per stream. Handle each as a `recovery` event that follows `welcome`
+   * (the SDK does).
+   */
+  recovery?: RecoveryPayload[];
 }
 
 /** A fresh resume ticket, pushed before the previous one expires. */
@@ -238,4 +245,10 @@ export interface HandshakeAuth {
    * time-to-reconnect histogram (`tether_reconnect_duration_seconds`).
    */
   awayMs?: number;
+  /**
+   * `true`: the client reads the recoveries of a reconnect that missed nothing inside
+   * `welcome` (`WelcomePayload.recovery`), one frame instead of one `recovery` per stream.
+   * Without it each comes as its own event, as before.
+   */
+  recoveryInWelcome?: boolean;
 }

@@ -145,7 +145,8 @@ export function handshakeAuth(
   offsets: OffsetBook,
   awayMs: number | undefined,
 ): HandshakeAuth {
-  const auth: HandshakeAuth = { ...credential };
+  // A reconnect that missed nothing gets its recoveries inside `welcome` (one frame, not one per stream).
+  const auth: HandshakeAuth = { ...credential, recoveryInWelcome: true };
   const offset = offsets.get(USER_STREAM);
   if (offset !== undefined) auth.offset = offset;
   const rooms = offsets.rooms();

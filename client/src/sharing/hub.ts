@@ -12,6 +12,7 @@ import { SocketClient } from "../connection/socket-client.js";
 import { roomOf } from "../offset.js";
 import { USER_STREAM } from "../offset-book.js";
 import type { TetherState } from "../types.js";
+import { wireEvents } from "../wire-events.js";
 import {
   type HubMessage,
   NO_REPLY,
@@ -81,7 +82,9 @@ export class Hub {
       // The retry is scheduled right after "error": report its time once it is.
       queueMicrotask(() => this.sendStatus());
     });
-    client.socket.onAny((event: string, ...args: unknown[]) => this.forward(event, args));
+    client.socket.onAny((frameEvent: string, ...frameArgs: unknown[]) => {
+      for (const [event, args] of wireEvents(frameEvent, frameArgs)) this.forward(event, args);
+    });
     this.send({ kind: "hello", hub: this.id });
   }
 

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { TetherError } from "../errors.js";
 import type { HistoryStore, StreamHead, StreamRead } from "../store/types.js";
 import type { Gate } from "./cursor.js";
-import { offsetOf, positionOf, type StreamStart, startFrom } from "./recovery.js";
+import { offsetOf, positionOf, type StreamStart, startFrom, unrecoverable } from "./recovery.js";
 import type { StreamRepair } from "./repair.js";
 import { type Replayer, roomField } from "./replay.js";
 import type { StreamWatch } from "./stream-watch.js";
@@ -41,8 +41,20 @@ export class CatchUp {
         }),
       );
       gate.connecting = undefined;
-      connecting.onStart(new Map(firsts.map(({ stream, read }) => [stream, offsetOf(positionOf(read))])));
-
+      const offsets = new Map(firsts.map(({ stream, read }) => [stream, offsetOf(positionOf(read))]));
+      if (connecting.recoveryInWelcome && firsts.every(({ start, read }) => nothingToReplay(start, read))) {
+        // Nothing to replay anywhere (a reconnect that missed nothing): the recoveries ride in `welcome`,
+        // one frame instead of one per stream. Live events held meanwhile follow `welcome`.
+        const recoveries: RecoveryPayload[] = [];
+        for (const { stream, start, read } of firsts) {
+          const report = await this.settle(gate, stream, start, read, "returned");
+          if (report && start.kind === "resume") recoveries.push(report);
+        }
+        connecting.onStart(offsets, recoveries);
+        for (const { stream } of firsts) this.repair.release(gate, stream);
+        return;
+      }
+      connecting.onStart(offsets, []);
       for (const { stream, start, read } of firsts) await this.begin(gate, stream, start, read);
     } catch (err) {
       // The store failed mid-replay: the client reconnects with the same offset and tries again.
@@ -142,18 +154,37 @@ export class CatchUp {
     start: StreamStart,
     read: StreamRead,
   ): Promise<RecoveryPayload | undefined> {
-    const cursor = gate.cursors.get(stream);
-    if (!cursor) return undefined;
-    let report: RecoveryPayload | undefined = { recovered: true, missed: 0, ...roomField(stream) };
-    if (start.kind === "resume") {
-      report = await this.replayer.replay(gate, stream, start.from, read, { report: "always", trusted: false });
-    } else {
-      cursor.pos = positionOf(read);
-      if (start.kind === "unusable") report = this.replayer.reportLost(gate, stream, 0, "invalid");
-    }
+    const report = await this.settle(gate, stream, start, read, "always");
     this.repair.release(gate, stream);
     return report;
   }
+
+  /**
+   * A first read's replay (or where a fresh start stands) and its report, sent (`always`) or
+   * returned to go in `welcome` (`returned`); live events stay held. Undefined when the stream
+   * was taken off the socket meanwhile.
+   */
+  private async settle(
+    gate: Gate,
+    stream: string,
+    start: StreamStart,
+    read: StreamRead,
+    report: "always" | "returned",
+  ): Promise<RecoveryPayload | undefined> {
+    const cursor = gate.cursors.get(stream);
+    if (!cursor) return undefined;
+    if (start.kind === "resume")
+      return this.replayer.replay(gate, stream, start.from, read, { report, trusted: false });
+    cursor.pos = positionOf(read);
+    if (start.kind === "unusable") return this.replayer.reportLost(gate, stream, 0, "invalid");
+    return { recovered: true, missed: 0, ...roomField(stream) };
+  }
+}
+
+/** A first read that replays nothing and reports no loss: a fresh start, or a resume that missed nothing. */
+function nothingToReplay(start: StreamStart, read: StreamRead): boolean {
+  if (start.kind === "fresh") return true;
+  return start.kind === "resume" && read.entries.length === 0 && unrecoverable(start.from, read) === undefined;
 }
 
 function samePosition(a: StreamPosition, b: StreamPosition): boolean {

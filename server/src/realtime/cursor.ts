@@ -1,4 +1,4 @@
-import { compareIds, type StreamPosition, ZERO_ID } from "@tether/shared";
+import { compareIds, type RecoveryPayload, type StreamPosition, ZERO_ID } from "@tether/shared";
 import type { AppendedEvent, StreamHead } from "../store/types.js";
 import type { StreamStart } from "./recovery.js";
 import type { TetherSocket } from "./types.js";
@@ -118,8 +118,13 @@ export interface Connecting {
   starts: Map<string, StreamStart>;
   /** Heads the handshake already read (the user stream's, with the token): no second read. */
   heads?: Map<string, StreamHead>;
-  /** Told where every stream starts, before anything is replayed (the socket's `welcome` goes out here). */
-  onStart: (offsets: StartOffsets) => void;
+  /**
+   * Told where every stream starts, before anything is replayed (the socket's `welcome` goes out
+   * here), with the resumed streams' recoveries when they go in `welcome` (else none).
+   */
+  onStart: (offsets: StartOffsets, recoveries: RecoveryPayload[]) => void;
+  /** The client reads recoveries inside `welcome` (`auth.recoveryInWelcome`): used when nothing is replayed. */
+  recoveryInWelcome: boolean;
 }
 
 /** What a live event is to a cursor: the next one, one it has, or proof it missed something. */

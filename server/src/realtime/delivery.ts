@@ -19,8 +19,14 @@ export interface PrepareOptions {
   /**
    * Called once where every stream starts is known, before anything is
    * replayed: the handshake sends `welcome` here, so it precedes the missed events.
+   * `recoveries` are those that go in `welcome` (see `recoveryInWelcome`), else empty.
    */
-  onStart: (offsets: StartOffsets) => void;
+  onStart: (offsets: StartOffsets, recoveries: RecoveryPayload[]) => void;
+  /**
+   * The client reads recoveries inside `welcome`: when no stream has anything to replay
+   * (a reconnect that missed nothing), they go there rather than as one `recovery` frame each.
+   */
+  recoveryInWelcome?: boolean;
 }
 
 export interface DeliveryOptions {
@@ -110,7 +116,12 @@ export class Delivery {
   prepare(socket: TetherSocket, requested: Map<string, unknown>, options: PrepareOptions): void {
     const starts = new Map([...requested].map(([stream, offset]) => [stream, startFrom(offset)]));
     const streams = [...requested.keys()].map((stream) => this.watch.named(stream));
-    const gate = new Gate(socket, streams, { starts, heads: options.heads, onStart: options.onStart });
+    const gate = new Gate(socket, streams, {
+      starts,
+      heads: options.heads,
+      onStart: options.onStart,
+      recoveryInWelcome: options.recoveryInWelcome === true,
+    });
     (socket as Gated)[GATE] = gate;
     for (const stream of gate.keys()) this.watch.join(stream, gate);
     this.lifetime.took(socket, this.part);

@@ -44,7 +44,7 @@ function reportedAwaySeconds(auth: unknown): number | undefined {
 
 /** Tether's own handshake fields (every key of `HandshakeAuth`): read once, then dropped (see `forgetAuth`). */
 const TETHER_AUTH_KEYS: ReadonlySet<string> = new Set(
-  Object.keys({ token: 1, ticket: 1, cookie: 1, offset: 1, rooms: 1, awayMs: 1 } satisfies Record<
+  Object.keys({ token: 1, ticket: 1, cookie: 1, offset: 1, rooms: 1, awayMs: 1, recoveryInWelcome: 1 } satisfies Record<
     keyof HandshakeAuth,
     1
   >),
@@ -144,8 +144,13 @@ export function handshakeMiddleware(deps: {
       // From here on the socket's live events are held until it has caught up.
       delivery.prepare(socket, requested, {
         heads: userHead ? new Map([[userStreamName, userHead]]) : undefined,
-        onStart: (offsets) =>
-          socket.emit(ServerEvent.Welcome, welcomePayload(deps.instanceId, offsets, tickets.forWelcome(identity.sid))),
+        onStart: (offsets, recoveries) =>
+          socket.emit(
+            ServerEvent.Welcome,
+            welcomePayload(deps.instanceId, offsets, tickets.forWelcome(identity.sid), recoveries),
+          ),
+        recoveryInWelcome:
+          (socket.handshake.auth as { recoveryInWelcome?: unknown } | null)?.recoveryInWelcome === true,
       });
       const hearsSessionEnd = sessions.add(socket, identity.sid);
       deps.rooms.prepare(socket, admitted);

@@ -18,9 +18,12 @@ import { roomOf } from "./streams.js";
 /** Entries read from the store per page of a replay (each page is also at most the replay buffer in bytes). */
 const REPLAY_PAGE = 500;
 
-/** How a replay reports: on connect, always (`recovery`); on a live repair, only when recovery failed. */
+/**
+ * How a replay reports: on connect, always (`recovery`), or returned for `welcome` to carry when
+ * nothing was missed; on a live repair, only when recovery failed.
+ */
 export interface ReplayMode {
-  report: "always" | "failure";
+  report: "always" | "returned" | "failure";
   /** The position is one this instance delivered (not client input): evidence enough of a rollback. */
   trusted: boolean;
 }
@@ -108,11 +111,11 @@ export class Replayer {
     this.options.metrics.replayed.inc(replayed);
     if (reported) return reported;
     const report: RecoveryPayload = { recovered: true, missed: replayed, ...roomField(stream) };
-    if (mode.report === "always") {
+    if (mode.report !== "failure") {
       const { metrics } = this.options;
       metrics.recovery("none");
       metrics.replaySize.observe({ stream: roomOf(stream) === undefined ? "user" : "room" }, replayed);
-      gate.socket.emit(ServerEvent.Recovery, report);
+      if (mode.report === "always") gate.socket.emit(ServerEvent.Recovery, report);
     }
     return report;
   }

@@ -1,4 +1,4 @@
-import type { WelcomePayload } from "@tether/shared";
+import type { RecoveryPayload, WelcomePayload } from "@tether/shared";
 import type { StartOffsets } from "./cursor.js";
 import { roomOf } from "./streams.js";
 
@@ -7,9 +7,15 @@ export type WelcomeTicket = Pick<WelcomePayload, "ticket" | "ticketExpiresAt">;
 
 /**
  * A socket's `welcome`: the instance, where its user stream starts (`offset`)
- * and each room stream (`rooms`, only when it has some), and its first resume ticket.
+ * and each room stream (`rooms`, only when it has some), its first resume ticket,
+ * and the resumed streams' recoveries when they ride in it (`recovery`, only when some do).
  */
-export function welcomePayload(instance: string, offsets: StartOffsets, ticket: WelcomeTicket): WelcomePayload {
+export function welcomePayload(
+  instance: string,
+  offsets: StartOffsets,
+  ticket: WelcomeTicket,
+  recoveries: RecoveryPayload[] = [],
+): WelcomePayload {
   // Built property by property: on Node 20, a spread followed by more properties (`{ ...ticket, instance }`)
   // takes V8's slow path, microseconds per handshake (see BENCHMARKS.md, "Where a reconnect's time goes").
   const welcome: WelcomePayload = { instance, offset: "0-0" };
@@ -27,5 +33,6 @@ export function welcomePayload(instance: string, offsets: StartOffsets, ticket: 
     }
   }
   if (rooms !== undefined) welcome.rooms = rooms;
+  if (recoveries.length > 0) welcome.recovery = recoveries;
   return welcome;
 }
