@@ -28,3 +28,11 @@ export const MAX_SOCKET_MESSAGE_BYTES = 64 * 1024;
 export const WS_TOKEN_LENGTH = 43;
 /** A WS token as the handshake accepts it: {@link WS_TOKEN_LENGTH} base64url characters. */
 export const WS_TOKEN_PATTERN = new RegExp(`^[A-Za-z0-9_-]{${WS_TOKEN_LENGTH}}$`);
+
+/** A sealed resume ticket: base64url, bounded. */
+export const RESUME_TICKET_PATTERN = /^[A-Za-z0-9_-]{40,400}$/;
+
+/** Whether a handshake's `ticket` has a sealed ticket's shape (the check every handshake makes, schema-free). */
+export function isResumeTicketShaped(ticket: unknown): ticket is string {
+  return typeof ticket === "string" && RESUME_TICKET_PATTERN.test(ticket);
+}

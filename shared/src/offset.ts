@@ -38,10 +38,16 @@ export function parseOffset(offset: string): StreamPosition | undefined {
 
 /** Negative, zero or positive as stream id `a` is before, equal to or after `b`. */
 export function compareIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split("-").map(Number);
-  const [bm = 0, bs = 0] = b.split("-").map(Number);
-  return am === bm ? as - bs : am - bm;
+  // No arrays: ids are compared on every recovery check and every held event.
+  const aDash = a.indexOf("-");
+  const bDash = b.indexOf("-");
+  const am = millisOf(a, aDash);
+  const bm = millisOf(b, bDash);
+  return am === bm ? sequenceOf(a, aDash) - sequenceOf(b, bDash) : am - bm;
 }
+
+const millisOf = (id: string, dash: number) => Number(dash < 0 ? id : id.slice(0, dash));
+const sequenceOf = (id: string, dash: number) => (dash < 0 ? 0 : Number(id.slice(dash + 1)));
 
 /**
  * True when `candidate` comes after `current` in one stream: a later id in the

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MAX_REPORTED_AWAY_MS, WS_TOKEN_PATTERN } from "./defaults.js";
+import { MAX_REPORTED_AWAY_MS, RESUME_TICKET_PATTERN, WS_TOKEN_PATTERN } from "./defaults.js";
 import { isReservedEventName, MAX_EVENT_NAME_LENGTH } from "./event-names.js";
 import { OFFSET_PATTERN } from "./offset.js";
 
@@ -13,7 +13,7 @@ export const LoginBody = z.object({ apiKey: z.string().min(1).max(512) });
 export const OffsetSchema = z.string().regex(OFFSET_PATTERN);
 
 /** A sealed resume ticket: base64url, bounded. */
-export const ResumeTicketSchema = z.string().regex(/^[A-Za-z0-9_-]{40,400}$/);
+export const ResumeTicketSchema = z.string().regex(RESUME_TICKET_PATTERN);
 
 /** `auth.awayMs`: a finite, non-negative number of ms, capped at {@link MAX_REPORTED_AWAY_MS}. */
 export const AwayMsSchema = z

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { ErrorCode, HandshakeAuthSchema, ResumeTicketSchema } from "@tether/shared";
+import { ErrorCode, HandshakeAuthSchema, isResumeTicketShaped } from "@tether/shared";
 import { TetherError, toTetherError } from "../errors.js";
 import type { AuthStore, ConsumedToken, LimitCounter, StreamHead } from "../store/types.js";
 import type { Deadline, RequestDeadlines } from "./deadline.js";
@@ -141,7 +141,7 @@ export class SocketAdmission {
 
   private async admitWithTicket(ticket: unknown, req: IncomingMessage, deadline: Deadline): Promise<AdmittedSocket> {
     const { limits, store, clientIp, tickets } = this.options;
-    const claims = tickets && ResumeTicketSchema.safeParse(ticket).success ? tickets.open(ticket as string) : undefined;
+    const claims = tickets && isResumeTicketShaped(ticket) ? tickets.open(ticket) : undefined;
     if (!claims) throw new TetherError(ErrorCode.TokenInvalid, "The resume ticket is not valid: fetch a WS token.");
     const found = await deadline.run(
       store.consumeTicket(
@@ -247,7 +247,7 @@ const NO_COOKIE_SESSION = "No signed-in session cookie came with this handshake:
 function wellFormed(credential: Presented, req: IncomingMessage, ticketsOn: boolean): boolean {
   if ("token" in credential) return credential.token !== undefined;
   if ("cookie" in credential) return req.headers.cookie?.includes(`${SESSION_COOKIE}=`) === true;
-  return ticketsOn && ResumeTicketSchema.safeParse(credential.ticket).success;
+  return ticketsOn && isResumeTicketShaped(credential.ticket);
 }
 
 /** The limits that are on, for a store step to count. */
