@@ -5,9 +5,13 @@
  *   written to the file named by BENCH_PROBE_FILE (memory is compared after a full
  *   collection, not at whatever point the collector happened to be);
  * - pub/sub messages received by the process's ioredis connections (message, pmessage,
- *   smessage), counted the same way for plain Socket.IO's adapter and for Tether.
+ *   smessage), counted the same way for plain Socket.IO's adapter and for Tether;
+ * - with BENCH_PHASE_DIR set (`--phase-prof`): on SIGTTIN a CPU profile starts, on SIGTTOU it
+ *   stops and is written there as `<pid>-<n>.cpuprofile`: one phase of a scenario, not the
+ *   whole run (logins, the first connects) as `--cpu-prof` gives.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { Redis } from "ioredis";
 
 /** Full collections per memory reading, and the pause after each. */
@@ -37,6 +41,31 @@ if (file !== undefined) {
       // Written aside then renamed: the bench never reads half a file.
       writeFileSync(`${file}.tmp`, JSON.stringify({ ...process.memoryUsage(), pubsubMessages }));
       renameSync(`${file}.tmp`, file);
+    });
+  });
+}
+
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: set by the bench for its own servers, no turbo task reads it.
+const phaseDir = process.env.BENCH_PHASE_DIR;
+if (phaseDir !== undefined) {
+  const session = new Session();
+  session.connect();
+  let phases = 0;
+  process.on("SIGTTIN", () => {
+    void (async () => {
+      await session.post("Profiler.enable");
+      await session.post("Profiler.setSamplingInterval", { interval: 100 });
+      await session.post("Profiler.start");
+      // The bench starts its phase once it sees this.
+      writeFileSync(`${phaseDir}/${process.pid}.profiling`, "");
+    })();
+  });
+  process.on("SIGTTOU", () => {
+    void session.post("Profiler.stop").then(({ profile }) => {
+      const path = `${phaseDir}/${process.pid}-${++phases}.cpuprofile`;
+      writeFileSync(`${path}.tmp`, JSON.stringify(profile));
+      renameSync(`${path}.tmp`, path);
+      rmSync(`${phaseDir}/${process.pid}.profiling`, { force: true });
     });
   });
 }

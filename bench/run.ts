@@ -12,7 +12,8 @@
  *   npm run bench -- soak --minutes 30     churn soak, heap and RSS plotted
  *
  * `--quick` for a smoke run at small sizes; `--cpu-prof` writes the servers'
- * CPU profiles to bench/results/profiles. Every server runs with Tether's
+ * CPU profiles to bench/results/profiles; `--phase-prof` one per server of the reconnect
+ * phase alone; `--variants plain,tether+ticket` runs a subset of the reconnect scenario. Every server runs with Tether's
  * default limits and caps (the one exception is named in lib/instances.ts), and
  * as shipped: Tether from its build (made first, `npm run build`), NODE_ENV=production.
  */
@@ -28,7 +29,7 @@ import { runMemory } from "./lib/memory.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
-import { runReconnects } from "./lib/reconnects.js";
+import { type ReconnectVariant, runReconnects } from "./lib/reconnects.js";
 import { startBenchRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
 import {
@@ -53,6 +54,8 @@ const RESULTS = resolve(BENCH_DIR, "results");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const cpuProf = args.includes("--cpu-prof");
+// Read by bench/probe.ts in every server started from here on (see lib/phase-profile.ts).
+if (args.includes("--phase-prof")) process.env.BENCH_PHASE_DIR = join(RESULTS, "profiles");
 const scenario = args.find((arg) => !arg.startsWith("--") && !/^\d+$/.test(arg)) ?? "all";
 const started = performance.now();
 const progress = (text: string) => {
@@ -74,6 +77,7 @@ const SCENARIOS = ["all", "memory", "reconnect", "capacity", "ramp", "storm", "f
 async function main(): Promise<void> {
   // Results (and a smoke run's charts) land here: a fresh clone has no such folder yet.
   mkdirSync(RESULTS, { recursive: true });
+  mkdirSync(join(RESULTS, "profiles"), { recursive: true });
   if (!SCENARIOS.includes(scenario)) throw new Error(`unknown scenario ${scenario}; one of ${SCENARIOS.join(", ")}`);
   const machine = {
     date: new Date().toISOString(),
@@ -129,6 +133,10 @@ async function main(): Promise<void> {
         tabs: setting("tabs", 4, 4),
         concurrency: setting("concurrency", 32, 16),
         rounds: setting("reconnect-rounds", 1, 1),
+        // `--variants plain,tether+ticket`: a subset, for development.
+        ...(args.includes("--variants")
+          ? { variants: (args[args.indexOf("--variants") + 1] ?? "").split(",") as ReconnectVariant[] }
+          : {}),
       };
       const reconnects = await runReconnects(bench, options);
       print(

@@ -32,6 +32,20 @@ export function cpuMeter(pid: number): () => number {
   return () => cpuMs(pid) - before;
 }
 
+/** Write system calls a process made (every thread), from /proc/<pid>/io: each socket write is one. */
+function writeCalls(pid: number): number {
+  return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? Number.NaN);
+}
+
+/**
+ * Starts counting a process's write system calls: the returned function gives those made since.
+ * On loopback a write also carries the receiver's TCP work, so each frame sent costs the sender.
+ */
+export function writeMeter(pid: number): () => number {
+  const before = writeCalls(pid);
+  return () => writeCalls(pid) - before;
+}
+
 /**
  * Starts measuring the whole machine: the returned function gives the CPU ms every
  * process used since (non-idle time of all cores, /proc/stat), whoever they are.

@@ -7,10 +7,12 @@
  * - tether+token, a client that keeps no cookie for the socket (Node, a host's `getToken`):
  *   a token request, then the handshake, every time.
  * Server CPU from /proc over each phase, per socket; the reconnect phase includes the disconnects.
+ * With `--phase-prof`, a CPU profile of each server over the reconnect phase alone.
  */
 import { type Bench, closeSockets, ensureLogins, inOrder, openSockets, specsFor } from "./context.js";
 import { type SystemName, startInstance } from "./instances.js";
-import { cpuMeter, settle } from "./proc-stats.js";
+import { profilePhase } from "./phase-profile.js";
+import { cpuMeter, settle, writeMeter } from "./proc-stats.js";
 
 export type ReconnectVariant = "plain" | "tether+ticket" | "tether+token";
 
@@ -19,6 +21,8 @@ export interface ReconnectOptions {
   tabs: number;
   concurrency: number;
   rounds: number;
+  /** The variants to run (all three by default). */
+  variants?: ReconnectVariant[];
 }
 
 export interface ReconnectResult {
@@ -27,6 +31,8 @@ export interface ReconnectResult {
   connectCpuMs: number;
   reconnects: number;
   reconnectCpuMs: number;
+  /** The server's write system calls per reconnect (frames, Redis commands, the upgrade's response). */
+  reconnectWrites: number;
   reconnectFailed: number;
   firstError: string | undefined;
 }
@@ -54,10 +60,12 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
     );
     const connectCpuMs = connectCpu();
     await settle(pids, { windowMs: 300, maxMs: 10_000 });
-    const reconnectCpu = cpuMeter(instance.pid);
+    const profile = await profilePhase(bench, instance.pid);
+    const [reconnectCpu, reconnectWrites] = [cpuMeter(instance.pid), writeMeter(instance.pid)];
     const lanes = Math.max(1, Math.round(options.concurrency / bench.workers.length));
     const again = await Promise.all(bench.workers.map((w) => w.request("reconnect", { concurrency: lanes })));
-    const reconnectCpuMs = reconnectCpu();
+    const [reconnectCpuMs, writes] = [reconnectCpu(), reconnectWrites()];
+    await profile?.stop();
     const reconnects = again.reduce((sum, r) => sum + r.opened, 0);
     await closeSockets(bench, pids);
     return {
@@ -66,6 +74,7 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
       connectCpuMs: connectCpuMs / Math.max(1, opened.opened),
       reconnects,
       reconnectCpuMs: reconnectCpuMs / Math.max(1, reconnects),
+      reconnectWrites: writes / Math.max(1, reconnects),
       reconnectFailed: again.reduce((sum, r) => sum + r.failed, 0),
       firstError: again.find((r) => r.firstError)?.firstError,
     };
@@ -77,7 +86,10 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
 export async function runReconnects(bench: Bench, options: ReconnectOptions): Promise<ReconnectResult[]> {
   const results: ReconnectResult[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    for (const variant of inOrder<ReconnectVariant>(["plain", "tether+ticket", "tether+token"], round)) {
+    for (const variant of inOrder<ReconnectVariant>(
+      options.variants ?? ["plain", "tether+ticket", "tether+token"],
+      round,
+    )) {
       bench.progress(`reconnects ${round + 1}/${options.rounds}, ${variant}: ${options.sockets} sockets`);
       results.push(await reconnectOnce(bench, variant, options));
     }

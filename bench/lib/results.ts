@@ -199,13 +199,17 @@ export function reconnectTable(results: ReconnectResult[]): string {
   const x = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}x`;
   const f = (v: number | undefined) => (v === undefined ? "—" : v.toFixed(3));
-  const lines = ["variant          connect CPU ms  ÷ plain   reconnect CPU ms  ÷ plain   reconnects failed"];
+  const lines = [
+    "variant          connect CPU ms  ÷ plain   reconnect CPU ms  ÷ plain   writes/reconnect   reconnects failed",
+  ];
   for (const variant of ["plain", "tether+ticket", "tether+token"]) {
+    if (!results.some((r) => r.variant === variant)) continue;
     const connect = of(variant, (r) => r.connectCpuMs);
     const reconnect = of(variant, (r) => r.reconnectCpuMs);
+    const writes = of(variant, (r) => r.reconnectWrites);
     const failed = of(variant, (r) => r.reconnectFailed);
     lines.push(
-      `${variant.padEnd(16)} ${f(connect).padStart(14)}  ${x(connect, plain.connect).padStart(7)}   ${f(reconnect).padStart(16)}  ${x(reconnect, plain.reconnect).padStart(7)}   ${String(failed ?? "—").padStart(17)}`,
+      `${variant.padEnd(16)} ${f(connect).padStart(14)}  ${x(connect, plain.connect).padStart(7)}   ${f(reconnect).padStart(16)}  ${x(reconnect, plain.reconnect).padStart(7)}   ${(writes === undefined ? "—" : writes.toFixed(2)).padStart(16)}   ${String(failed ?? "—").padStart(17)}`,
     );
   }
   return lines.join("\n");
