@@ -339,8 +339,11 @@ serve<WorkerProtocol>({
     await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
     return { opened: specs.length - failed, failed, hinted, firstError, latenciesMs };
   },
-  reconnect: async ({ concurrency }) => {
-    const all = clients.filter((client) => client.socket !== undefined);
+  reconnect: async ({ concurrency, kind, slice }) => {
+    const held = clients.filter(
+      (client) => client.socket !== undefined && (kind === undefined || client.target.kind === kind),
+    );
+    const all = slice === undefined ? held : held.filter((_, i) => i % slice.of === slice.index);
     for (const client of all) {
       const socket = client.socket;
       client.socket = undefined;

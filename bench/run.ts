@@ -29,12 +29,13 @@ import { runMemory } from "./lib/memory.js";
 import { stop } from "./lib/procs.js";
 import { publishTable, runPublishLatency } from "./lib/publish.js";
 import { runRamp } from "./lib/ramp.js";
-import { type ReconnectVariant, runReconnects } from "./lib/reconnects.js";
+import { type ReconnectVariant, runInterleavedReconnects, runReconnects } from "./lib/reconnects.js";
 import { startBenchRedis } from "./lib/redis.js";
 import { formatTable, writeJson } from "./lib/report.js";
 import {
   fanOutTable,
   idleTable,
+  interleavedTable,
   memoryTable,
   rampRows,
   reconnectTable,
@@ -144,6 +145,15 @@ async function main(): Promise<void> {
       );
       print(reconnectTable(reconnects));
       json.reconnects = { options, results: reconnects };
+      if (!options.variants || options.variants.includes("tether+ticket")) {
+        const turns = setting("reconnect-turns", 8, 4);
+        const interleaved = await runInterleavedReconnects(bench, { ...options, turns });
+        print(
+          `## Ticket reconnects interleaved with plain ones: ${options.sockets} sockets each, ${turns} turns of ${Math.round(options.sockets / turns)}\n`,
+        );
+        print(interleavedTable(interleaved));
+        json.interleavedReconnects = { options: { ...options, turns }, result: interleaved };
+      }
     }
     if (scenario === "capacity") {
       const options = {

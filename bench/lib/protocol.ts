@@ -80,9 +80,11 @@ export type WorkerProtocol = {
    * Closes every held socket and connects it again, `concurrency` at a time, as its client
    * would after a dropped connection: with the resume ticket when the mode keeps tickets (a
    * token when it has none), with the cookie on plain. Counts and latencies as `open`.
+   * `kind` and `slice` narrow it to one server kind's sockets, and of those to every
+   * `slice.of`-th from `slice.index` (an interleaved measurement's turn).
    */
   reconnect: {
-    command: { concurrency: number };
+    command: { concurrency: number; kind?: "plain" | "tether"; slice?: { index: number; of: number } };
     result: { opened: number; failed: number; firstError: string | undefined; latenciesMs: number[] };
   };
   /** Closes the `count` oldest sockets (all with no count). */

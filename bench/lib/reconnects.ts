@@ -96,3 +96,80 @@ export async function runReconnects(bench: Bench, options: ReconnectOptions): Pr
   }
   return results;
 }
+
+export interface InterleavedResult {
+  reconnects: { plain: number; tether: number };
+  /** Server CPU per reconnect: each server's CPU over the whole interleaved window, its idle spells included. */
+  cpuMs: { plain: number; tether: number };
+  /** Tether ÷ plain in each turn pair, the turns alone, in order (their spread is the measurement's). */
+  turnRatios: number[];
+  failed: number;
+}
+
+/**
+ * Server CPU per ticket reconnect against a plain one, measured in turns: both servers hold
+ * their sockets at once, and a slice of one's sockets reconnects, then a slice of the other's,
+ * alternating which goes first, `turns` times. Each turn is about a second, so whatever else
+ * loads the box loads both alike: the ratio, not each figure, is what this measures steadily
+ * (one variant after the other, as above, puts ±20 % of the box's drift into the ratio).
+ */
+export async function runInterleavedReconnects(
+  bench: Bench,
+  options: ReconnectOptions & { turns: number },
+): Promise<InterleavedResult> {
+  const users = Math.ceil(options.sockets / options.tabs);
+  const plain = await startInstance("plain", bench.redis.plain, { name: "plain-i", nodeFlags: bench.nodeFlags });
+  const tether = await startInstance("tether", bench.redis.tether, { name: "tether-i", nodeFlags: bench.nodeFlags });
+  const pids = [plain.pid, tether.pid, bench.redis.plain.pid() ?? 0, bench.redis.tether.pid() ?? 0];
+  try {
+    await ensureLogins(bench, "plain", plain.url, users);
+    await ensureLogins(bench, "tether", tether.url, users);
+    const browser = { reconnect: false, tickets: true, cookie: true };
+    await openSockets(bench, { kind: "plain", url: plain.url }, specsFor(bench, "plain", 0, users, options.tabs), 32);
+    await openSockets(
+      bench,
+      { kind: "tether", url: tether.url },
+      specsFor(bench, "tether", 0, users, options.tabs),
+      32,
+      browser,
+    );
+    // A first round each, unmeasured: every socket holds a ticket, and both servers' code is warm.
+    const lanes = Math.max(1, Math.round(options.concurrency / bench.workers.length));
+    const reconnectAll = (kind: "plain" | "tether", slice?: { index: number; of: number }) =>
+      Promise.all(bench.workers.map((w) => w.request("reconnect", { concurrency: lanes, kind, slice })));
+    await reconnectAll("plain");
+    await reconnectAll("tether");
+    const result: InterleavedResult = {
+      reconnects: { plain: 0, tether: 0 },
+      cpuMs: { plain: 0, tether: 0 },
+      turnRatios: [],
+      failed: 0,
+    };
+    // Each server's CPU over the whole window, its idle spells included: the collector's work on a
+    // turn's garbage may run while the other server has its turn, and it is the turn's cost.
+    await settle(pids, { windowMs: 200, maxMs: 5_000 });
+    const whole = { plain: cpuMeter(plain.pid), tether: cpuMeter(tether.pid) };
+    for (let turn = 0; turn < options.turns; turn++) {
+      const perReconnect = { plain: 0, tether: 0 };
+      for (const kind of inOrder<"plain" | "tether">(["plain", "tether"], turn)) {
+        const instance = kind === "plain" ? plain : tether;
+        await settle(pids, { windowMs: 200, maxMs: 5_000 });
+        const cpu = cpuMeter(instance.pid);
+        const done = await reconnectAll(kind, { index: turn, of: options.turns });
+        const used = cpu();
+        const count = done.reduce((sum, r) => sum + r.opened, 0);
+        result.failed += done.reduce((sum, r) => sum + r.failed, 0);
+        result.reconnects[kind] += count;
+        perReconnect[kind] = used / Math.max(1, count);
+      }
+      result.turnRatios.push(perReconnect.tether / Math.max(1e-9, perReconnect.plain));
+    }
+    await settle(pids, { windowMs: 300, maxMs: 10_000 });
+    result.cpuMs.plain = whole.plain() / Math.max(1, result.reconnects.plain);
+    result.cpuMs.tether = whole.tether() / Math.max(1, result.reconnects.tether);
+    await closeSockets(bench, pids);
+    return result;
+  } finally {
+    await Promise.all([plain.stop(), tether.stop()]);
+  }
+}

@@ -3,7 +3,7 @@ import type { FanOutResult } from "./fanout.js";
 import type { IdleResult } from "./idle.js";
 import type { MemoryResult } from "./memory.js";
 import type { RampResult } from "./ramp.js";
-import type { ReconnectResult } from "./reconnects.js";
+import type { InterleavedResult, ReconnectResult } from "./reconnects.js";
 import { median, type Row } from "./report.js";
 import type { RoundTrips } from "./round-trips.js";
 import type { SoakOptions, SoakSample } from "./soak.js";
@@ -213,4 +213,14 @@ export function reconnectTable(results: ReconnectResult[]): string {
     );
   }
   return lines.join("\n");
+}
+
+export function interleavedTable(result: InterleavedResult): string {
+  const ratios = [...result.turnRatios].sort((a, b) => a - b);
+  const ratio = result.cpuMs.tether / result.cpuMs.plain;
+  const spread = `${ratios[0]?.toFixed(2)}–${median(ratios)?.toFixed(2)}–${ratios.at(-1)?.toFixed(2)}`;
+  return [
+    "plain CPU ms / reconnect   tether+ticket   ÷ plain   per turn (min–median–max)   failed",
+    `${result.cpuMs.plain.toFixed(3).padStart(24)}   ${result.cpuMs.tether.toFixed(3).padStart(13)}   ${`${ratio.toFixed(2)}x`.padStart(7)}   ${spread.padStart(25)}   ${String(result.failed).padStart(6)}`,
+  ].join("\n");
 }
