@@ -91,8 +91,10 @@ export async function whenReady(child: ChildProcess, name: string, port: number,
       // Stops the wait (a throw here would only be retried until the deadline).
       exited = child.exitCode !== null || child.signalCode !== null;
       if (exited) return true;
-      // Bounded: whoever else holds the port may accept and never answer.
-      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok;
+      // Bounded: whoever else holds the port may accept and never answer. And it must be this
+      // server: another test's, already on a port this one then fails to bind, answers too.
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      return res.ok && ((await res.json()) as { instance?: unknown }).instance === name;
     },
     { timeoutMs, intervalMs: 50 },
   );

@@ -32,7 +32,10 @@ export interface Ops {
   close(): Promise<void>;
 }
 
-export async function createOps(deps: OpsDeps, settings: Pick<OpsConfig, "metricsKey">): Promise<Ops> {
+export async function createOps(
+  deps: OpsDeps,
+  settings: Pick<OpsConfig, "metricsKey"> & { instanceId: string },
+): Promise<Ops> {
   const { backend, metrics, logger } = deps;
   // Persistence off or an evicting Redis loses what Tether stores: warn loudly, at start and after every reconnect.
   const redisSafety = backend.kind === "redis" ? new RedisSafety(backend.commands, metrics, logger) : undefined;
@@ -53,7 +56,11 @@ export async function createOps(deps: OpsDeps, settings: Pick<OpsConfig, "metric
     healthRoutes(
       backend,
       () => draining,
-      () => (redisSafety ? { redisConfig: redisSafety.current } : {}),
+      // Which replica answered (behind a load balancer; and a test's probe knows it reached its own).
+      () =>
+        redisSafety
+          ? { instance: settings.instanceId, redisConfig: redisSafety.current }
+          : { instance: settings.instanceId },
     ),
   );
   router.use(metricsRoutes(metrics, settings.metricsKey));
