@@ -11,6 +11,11 @@ export interface TicketClaims {
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_INFO = "tether resume ticket v1";
+/** The sealed layout of tickets issued now: this byte, the expiry (48-bit ms), the session id (UTF-8). */
+const COMPACT = 2;
+const EXPIRY_BYTES = 6;
+/** The first byte of a ticket sealed by earlier releases: its claims as JSON. */
+const JSON_OPEN_BRACE = 0x7b;
 
 /**
  * Resume tickets: a connected client holds one, pushed by the server, and
@@ -20,6 +25,11 @@ const KEY_INFO = "tether resume ticket v1";
  * the session id inside is never readable by the page. Single use is enforced
  * when it is consumed (the nonce is set NX), and the session must still exist.
  * Every current session secret opens tickets, so secret rotation keeps them.
+ *
+ * Sealed as bytes, not JSON, and the nonce is the IV (random, and authenticated
+ * by GCM): a ticket rides in every `welcome` and every reconnect's handshake, and
+ * this one is ≈ 90 characters rather than ≈ 160. Tickets sealed as JSON by
+ * earlier releases still open (a rolling upgrade keeps them).
  */
 export class ResumeTickets {
   private readonly keys = new Map<string, Buffer>();
@@ -35,10 +45,14 @@ export class ResumeTickets {
 
   issue(sid: string, now = Date.now()): { ticket: string; expiresAt: number } {
     const expiresAt = now + this.ttlMs;
-    const claims: TicketClaims = { sid, expiresAt, nonce: randomBytesPooled(16).toString("base64url") };
+    const claims = Buffer.allocUnsafe(1 + EXPIRY_BYTES + Buffer.byteLength(sid));
+    claims[0] = COMPACT;
+    claims.writeUIntBE(expiresAt, 1, EXPIRY_BYTES);
+    claims.write(sid, 1 + EXPIRY_BYTES, "utf8");
     const iv = randomBytesPooled(IV_BYTES);
     const cipher = createCipheriv("aes-256-gcm", this.keyOf(this.secrets[0] ?? ""), iv);
-    const sealed = Buffer.concat([cipher.update(JSON.stringify(claims), "utf8"), cipher.final()]);
+    const sealed = cipher.update(claims);
+    cipher.final();
     return { ticket: Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString("base64url"), expiresAt };
   }
 
@@ -50,18 +64,18 @@ export class ResumeTickets {
     const tag = raw.subarray(raw.length - TAG_BYTES);
     const sealed = raw.subarray(IV_BYTES, raw.length - TAG_BYTES);
     for (const secret of this.secrets) {
+      let plain: Buffer;
       try {
         const decipher = createDecipheriv("aes-256-gcm", this.keyOf(secret), iv);
         decipher.setAuthTag(tag);
-        const claims = JSON.parse(
-          Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8"),
-        ) as TicketClaims;
-        if (typeof claims.sid !== "string" || typeof claims.nonce !== "string" || typeof claims.expiresAt !== "number")
-          return undefined;
-        return claims.expiresAt > now ? claims : undefined;
+        plain = decipher.update(sealed);
+        decipher.final();
       } catch {
         // Not sealed under this secret: try the next.
+        continue;
       }
+      const claims = claimsOf(plain, iv);
+      return claims && claims.expiresAt > now ? claims : undefined;
     }
     return undefined;
   }
@@ -73,5 +87,25 @@ export class ResumeTickets {
       this.keys.set(secret, key);
     }
     return key;
+  }
+}
+
+/** A genuine ticket's claims from its opened bytes: the compact layout, or an earlier release's JSON. */
+function claimsOf(plain: Buffer, iv: Buffer): TicketClaims | undefined {
+  if (plain[0] === COMPACT && plain.length > 1 + EXPIRY_BYTES) {
+    return {
+      sid: plain.toString("utf8", 1 + EXPIRY_BYTES),
+      expiresAt: plain.readUIntBE(1, EXPIRY_BYTES),
+      nonce: iv.toString("base64url"),
+    };
+  }
+  if (plain[0] !== JSON_OPEN_BRACE) return undefined;
+  try {
+    const claims = JSON.parse(plain.toString("utf8")) as TicketClaims;
+    if (typeof claims.sid !== "string" || typeof claims.nonce !== "string" || typeof claims.expiresAt !== "number")
+      return undefined;
+    return claims;
+  } catch {
+    return undefined;
   }
 }
