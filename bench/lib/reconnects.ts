@@ -29,6 +29,8 @@ export interface ReconnectResult {
   variant: ReconnectVariant;
   connects: number;
   connectCpuMs: number;
+  /** The server's write system calls per first connect. */
+  connectWrites: number;
   reconnects: number;
   reconnectCpuMs: number;
   /** The server's write system calls per reconnect (frames, Redis commands, the upgrade's response). */
@@ -50,7 +52,7 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
     const mode = { reconnect: false, tickets: browser, cookie: browser };
     await openSockets(bench, target, specsFor(bench, system, 0, 25, options.tabs), 10, mode);
     await closeSockets(bench, pids);
-    const connectCpu = cpuMeter(instance.pid);
+    const [connectCpu, connectWrites] = [cpuMeter(instance.pid), writeMeter(instance.pid)];
     const opened = await openSockets(
       bench,
       target,
@@ -58,7 +60,7 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
       options.concurrency,
       mode,
     );
-    const connectCpuMs = connectCpu();
+    const [connectCpuMs, firstWrites] = [connectCpu(), connectWrites()];
     await settle(pids, { windowMs: 300, maxMs: 10_000 });
     const profile = await profilePhase(bench, instance.pid);
     const [reconnectCpu, reconnectWrites] = [cpuMeter(instance.pid), writeMeter(instance.pid)];
@@ -72,6 +74,7 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
       variant,
       connects: opened.opened,
       connectCpuMs: connectCpuMs / Math.max(1, opened.opened),
+      connectWrites: firstWrites / Math.max(1, opened.opened),
       reconnects,
       reconnectCpuMs: reconnectCpuMs / Math.max(1, reconnects),
       reconnectWrites: writes / Math.max(1, reconnects),
