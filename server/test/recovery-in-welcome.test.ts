@@ -7,13 +7,12 @@ import {
   type WelcomedSocket,
   wsToken,
 } from "@tether/testkit/http";
-import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { idleFor, waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type RunningServer, startServer } from "../src/index.js";
+import type { RunningServer } from "../src/index.js";
+import { startInProcess } from "./fixtures/in-process.js";
 
-const SESSION_SECRET = "fold-test-session-secret-0123456789abcd";
 /** What a client waits, after the last thing it expects, for a frame that must not come. */
 const QUIET_MS = 300;
 
@@ -55,17 +54,7 @@ describe("recoveries inside welcome", () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    server = await startServer(
-      loadConfig({
-        ...MACHINE_LOAD_ENV,
-        REDIS_URL: redis.url,
-        TETHER_SESSION_SECRET: SESSION_SECRET,
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-      }),
-      { login: userNamedInBody, roomsOf: () => ["lobby"] },
-    );
+    server = await startInProcess(redis.url, { login: userNamedInBody, roomsOf: () => ["lobby"] });
   });
   afterAll(async () => {
     for (const socket of sockets) socket.close();

@@ -1,13 +1,12 @@
 import { ServerEvent } from "@tether/shared";
 import { connectRaw, loginAs, post, userNamedInBody, type WelcomedSocket, wsToken } from "@tether/testkit/http";
-import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type RunningServer, startServer } from "../src/index.js";
+import type { RunningServer } from "../src/index.js";
 import type { RedisClient } from "../src/store/redis-connection.js";
+import { startInProcess } from "./fixtures/in-process.js";
 
-const SESSION_SECRET = "routing-test-session-secret-0123456789";
 const EVENTS = 5;
 
 /** What one instance's subscriber connection got from Redis, by channel: pub/sub (`message`) and sharded (`smessage`). */
@@ -43,18 +42,7 @@ describe("routing: an instance hears only what its own sockets need", () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    const start = () =>
-      startServer(
-        loadConfig({
-          ...MACHINE_LOAD_ENV,
-          REDIS_URL: redis.url,
-          TETHER_SESSION_SECRET: SESSION_SECRET,
-          PORT: "0",
-          HOST: "127.0.0.1",
-          LOG_LEVEL: "silent",
-        }),
-        { login: userNamedInBody },
-      );
+    const start = () => startInProcess(redis.url, { login: userNamedInBody });
     [a, b] = await Promise.all([start(), start()]);
     heardByA = listen(a);
     heardByB = listen(b);

@@ -7,14 +7,12 @@ import {
   type WelcomedSocket,
   wsToken,
 } from "@tether/testkit/http";
-import { MACHINE_LOAD_ENV } from "@tether/testkit/instance";
 import { startRedis, type TestRedis } from "@tether/testkit/redis";
 import { waitFor } from "@tether/testkit/wait";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type RunningServer, startServer } from "../src/index.js";
-
-const SESSION_SECRET = "linger-test-session-secret-0123456789ab";
+import type { RunningServer } from "../src/index.js";
+import { startInProcess } from "./fixtures/in-process.js";
 
 /** How many store reads of streams (`history.readAfter`) the instance has made, from its own metrics. */
 async function streamReads(server: RunningServer): Promise<number> {
@@ -39,18 +37,7 @@ describe("subscriptions linger for a client that comes back", () => {
   const sockets: WelcomedSocket[] = [];
 
   const start = (linger: string) =>
-    startServer(
-      loadConfig({
-        ...MACHINE_LOAD_ENV,
-        REDIS_URL: redis.url,
-        TETHER_SESSION_SECRET: SESSION_SECRET,
-        TETHER_SUBSCRIPTION_LINGER: linger,
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-      }),
-      { login: userNamedInBody },
-    );
+    startInProcess(redis.url, { login: userNamedInBody }, { TETHER_SUBSCRIPTION_LINGER: linger });
   /** Instances subscribed to a sharded channel, as Redis counts them. */
   const subscribers = async (channel: string) =>
     ((await probe.call("PUBSUB", "SHARDNUMSUB", channel)) as [string, number])[1];
