@@ -38,6 +38,10 @@ describe("embedded mode (no Redis)", () => {
   });
 
   it("reports ready with the embedded store", async () => {
-    expect(await (await fetch(`${server.url}/readyz`)).json()).toEqual({ status: "ready", store: "embedded" });
+    expect(await (await fetch(`${server.url}/readyz`)).json()).toEqual({
+      status: "ready",
+      store: "embedded",
+      instance: expect.any(String),
+    });
   });
 });
