@@ -39,6 +39,17 @@ export interface ReconnectResult {
   firstError: string | undefined;
 }
 
+/** Every client worker closes its held sockets (of `kind`, in `slice`) and connects them again, `concurrency` in flight in all. */
+function reconnectHeld(
+  bench: Bench,
+  concurrency: number,
+  kind?: "plain" | "tether",
+  slice?: { index: number; of: number },
+) {
+  const lanes = Math.max(1, Math.round(concurrency / bench.workers.length));
+  return Promise.all(bench.workers.map((w) => w.request("reconnect", { concurrency: lanes, kind, slice })));
+}
+
 async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: ReconnectOptions) {
   const system: SystemName = variant === "plain" ? "plain" : "tether";
   const redis = bench.redis[system];
@@ -64,8 +75,7 @@ async function reconnectOnce(bench: Bench, variant: ReconnectVariant, options: R
     await settle(pids, { windowMs: 300, maxMs: 10_000 });
     const profile = await profilePhase(bench, instance.pid);
     const [reconnectCpu, reconnectWrites] = [cpuMeter(instance.pid), writeMeter(instance.pid)];
-    const lanes = Math.max(1, Math.round(options.concurrency / bench.workers.length));
-    const again = await Promise.all(bench.workers.map((w) => w.request("reconnect", { concurrency: lanes })));
+    const again = await reconnectHeld(bench, options.concurrency);
     const [reconnectCpuMs, writes] = [reconnectCpu(), reconnectWrites()];
     await profile?.stop();
     const reconnects = again.reduce((sum, r) => sum + r.opened, 0);
@@ -137,9 +147,8 @@ export async function runInterleavedReconnects(
       browser,
     );
     // A first round each, unmeasured: every socket holds a ticket, and both servers' code is warm.
-    const lanes = Math.max(1, Math.round(options.concurrency / bench.workers.length));
     const reconnectAll = (kind: "plain" | "tether", slice?: { index: number; of: number }) =>
-      Promise.all(bench.workers.map((w) => w.request("reconnect", { concurrency: lanes, kind, slice })));
+      reconnectHeld(bench, options.concurrency, kind, slice);
     await reconnectAll("plain");
     await reconnectAll("tether");
     const result: InterleavedResult = {
