@@ -19,11 +19,11 @@ function countWrites(client: Redis): { readonly count: number } {
 }
 
 /**
- * A command connection sends what one event-loop turn asks for in one write (`coalesceWrites`),
+ * A command connection sends what one event-loop iteration asks for in one write (`coalesceWrites`),
  * instead of one write per command, and without ioredis's auto-pipelining: replies and their
  * order are unchanged, and a reconnected connection coalesces too.
  */
-describe("one write per event-loop turn on command connections", () => {
+describe("one write per event-loop iteration on command connections", () => {
   let redis: TestRedis;
   let client: Redis;
 
@@ -41,7 +41,7 @@ describe("one write per event-loop turn on command connections", () => {
     await redis?.close();
   });
 
-  it("twenty commands of one turn leave in one write, and each gets its own reply in order", async () => {
+  it("twenty commands of one callback leave in one write, and each gets its own reply in order", async () => {
     const writes = countWrites(client);
     const replies = await Promise.all(Array.from({ length: 20 }, (_, n) => client.incrby("counter", n + 1)));
     expect(writes.count).toBe(1);
@@ -49,6 +49,21 @@ describe("one write per event-loop turn on command connections", () => {
     expect(replies).toEqual(Array.from({ length: 20 }, (_, n) => ((n + 1) * (n + 2)) / 2));
     await client.get("counter");
     expect(writes.count).toBe(2);
+  });
+
+  it("commands asked for by separate callbacks of one loop iteration leave in one write", async () => {
+    const writes = countWrites(client);
+    // Three timers due together fire in one timers phase, each its own callback (Node runs the
+    // nextTick queue between them), as the handshakes whose frames arrive in one poll phase do.
+    const replies = await Promise.all(
+      Array.from(
+        { length: 3 },
+        () =>
+          new Promise<number>((resolve, reject) => setTimeout(() => client.incr("timers").then(resolve, reject), 1)),
+      ),
+    );
+    expect(replies.sort()).toEqual([1, 2, 3]);
+    expect(writes.count).toBe(1);
   });
 
   it("a connection that Redis dropped coalesces again once reconnected", async () => {

@@ -5,9 +5,14 @@ import type { Cluster, Redis } from "ioredis";
 const COALESCED = Symbol("tether.coalescedWrites");
 
 /**
- * Every command a connection sends in one turn of the event loop leaves in one
- * write: the first write of a turn corks the socket and the end of the turn
- * (`process.nextTick`) uncorks it, so Node hands the kernel one `writev`.
+ * Every command a connection sends in one iteration of the event loop leaves in
+ * one write: the first write of an iteration corks the socket and the iteration's
+ * check phase (`setImmediate`) uncorks it, so Node hands the kernel one `writev`.
+ * An iteration's poll phase runs the callback of every connection with data in
+ * it: under load, the handshakes of many sockets, each with its own script, share
+ * one write to Redis and one read of its replies (at the end of a turn, as before,
+ * each handshake wrote alone). A command waits at most for the rest of that
+ * phase's callbacks.
  *
  * This is what ioredis's `enableAutoPipelining` is for, without its cost: that
  * option builds a `Pipeline` per turn (a promise, a copy of every defined script
@@ -15,7 +20,7 @@ const COALESCED = Symbol("tether.coalescedWrites");
  * cost more CPU than the writes it saved (measured: 36–50 µs per command against
  * 16–18 here at two in flight; 9 against 3.4–4 at 32). Commands, replies and
  * their order are ioredis's own: only the moment bytes reach the socket moves,
- * and never past the current turn.
+ * and never past the current iteration.
  */
 export function coalesceWrites(client: Redis | Cluster): void {
   if (client.isCluster) {
@@ -41,7 +46,7 @@ function corkPerTurn(socket: (Socket & { [COALESCED]?: true }) | undefined): voi
     if (!corked) {
       corked = true;
       socket.cork();
-      process.nextTick(uncork);
+      setImmediate(uncork);
     }
     return write.apply(this, args);
   } as Socket["write"];
