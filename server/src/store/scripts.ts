@@ -8,7 +8,8 @@
 
 /**
  * Renews a session's idle TTL without passing its absolute cap (`capAt`, epoch
- * ms, stored in the session). Shared by the scripts below.
+ * ms, stored in the session). Shared by the scripts below. Returns false for a
+ * session gone (or past its cap), else the session as stored and what it decoded to.
  */
 const RENEW = `
 local function renew(key, idleMs)
@@ -25,7 +26,7 @@ local function renew(key, idleMs)
     return false
   end
   redis.call('PEXPIRE', key, ttl)
-  return true
+  return session, data
 end
 `;
 
@@ -96,13 +97,16 @@ return gone
  * meta key prefix of user streams): a fresh connect needs no second round trip.
  */
 const SESSION_AND_HEAD = `
+local function with_head(sid, session, data, metaPrefix)
+  if type(data) ~= 'table' or type(data.userId) ~= 'string' then return {sid, session} end
+  local head = redis.call('HMGET', metaPrefix .. data.userId .. '}', 'last', 'epoch')
+  return {sid, session, head[1] or '0-0', head[2] or ''}
+end
 local function session_and_head(sid, sessionKey, metaPrefix)
   local session = redis.call('GET', sessionKey)
   if not session then return {sid} end
   local ok, data = pcall(cjson.decode, session)
-  if not ok or type(data) ~= 'table' or type(data.userId) ~= 'string' then return {sid, session} end
-  local head = redis.call('HMGET', metaPrefix .. data.userId .. '}', 'last', 'epoch')
-  return {sid, session, head[1] or '0-0', head[2] or ''}
+  return with_head(sid, session, ok and data, metaPrefix)
 end
 `;
 
@@ -161,8 +165,10 @@ return session_and_head(ARGV[2], ARGV[3] .. ARGV[2], ARGV[4])
 export const ADMIT_SESSION = `${RENEW}${SESSION_AND_HEAD}${CHARGE_ALL}
 local limited = charge_all(2, 4)
 if limited then return {limited} end
-if not renew(KEYS[1], ARGV[1]) then return {ARGV[2]} end
-return session_and_head(ARGV[2], KEYS[1], ARGV[3])
+-- The session renew read is the one the reply carries: one GET and one decode, not two.
+local session, data = renew(KEYS[1], ARGV[1])
+if not session then return {ARGV[2]} end
+return with_head(ARGV[2], session, data, ARGV[3])
 `;
 
 /**
