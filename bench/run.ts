@@ -7,13 +7,14 @@
  *                                          round trips, reconnect storm, fan-out scaling, publish latency
  *   npm run bench -- memory|reconnect|ramp|storm|fanout   one of them
  *   npm run bench -- capacity              one instance at its defaults to 18k sockets, in steps
+ *                                          (each step in turns alternating with plain: `--step-turns`, 8)
  *   npm run bench -- idle                  10k idle sessions for a minute
  *   npm run bench -- publish               publish latency per durability setting
  *   npm run bench -- soak --minutes 30     churn soak, heap and RSS plotted
  *
  * `--quick` for a smoke run at small sizes; `--cpu-prof` writes the servers'
  * CPU profiles to bench/results/profiles; `--phase-prof` one per server of the reconnect
- * phase alone; `--variants plain,tether+ticket` runs a subset of the reconnect scenario. Every server runs with Tether's
+ * phase alone (and of the capacity ramp's last step); `--variants plain,tether+ticket` runs a subset of the reconnect scenario. Every server runs with Tether's
  * default limits and caps (the one exception is named in lib/instances.ts), and
  * as shipped: Tether from its build (made first, `npm run build`), NODE_ENV=production.
  */
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
         steps: quick ? [500, 1_000, 2_000] : [5_000, 10_000, 18_000],
         tabs: setting("tabs", 4, 4),
         concurrency: setting("concurrency", 32, 16),
+        turns: setting("step-turns", 8, 2),
       };
       const steps = await runSteps(bench, options);
       print(`## Capacity ramp, one instance at its defaults: 0 → ${options.steps.join(" → ")} sockets\n`);
