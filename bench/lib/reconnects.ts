@@ -110,10 +110,20 @@ export async function runReconnects(bench: Bench, options: ReconnectOptions): Pr
   return results;
 }
 
+/** How long each server's idle rate is read before the turns. */
+const IDLE_WINDOW_MS = 5_000;
+
 export interface InterleavedResult {
   reconnects: { plain: number; tether: number };
   /** Server CPU per reconnect: each server's CPU over the whole interleaved window, its idle spells included. */
   cpuMs: { plain: number; tether: number };
+  /**
+   * The same less what each server spends holding its sockets with nothing happening (its idle
+   * rate, read over a few seconds before the turns, times the window): the reconnects' own cost.
+   */
+  cpuAboveIdleMs: { plain: number; tether: number };
+  /** Each server's CPU ms per second while it only holds its sockets. */
+  idleMsPerSecond: { plain: number; tether: number };
   /** Tether ÷ plain in each turn pair, the turns alone, in order (their spread is the measurement's). */
   turnRatios: number[];
   failed: number;
@@ -154,12 +164,22 @@ export async function runInterleavedReconnects(
     const result: InterleavedResult = {
       reconnects: { plain: 0, tether: 0 },
       cpuMs: { plain: 0, tether: 0 },
+      cpuAboveIdleMs: { plain: 0, tether: 0 },
+      idleMsPerSecond: { plain: 0, tether: 0 },
       turnRatios: [],
       failed: 0,
     };
     // Each server's CPU over the whole window, its idle spells included: the collector's work on a
     // turn's garbage may run while the other server has its turn, and it is the turn's cost.
     await settle(pids, { windowMs: 200, maxMs: 5_000 });
+    // What each server costs holding its sockets alone (heartbeats, timers), both at once.
+    const idle = { plain: cpuMeter(plain.pid), tether: cpuMeter(tether.pid) };
+    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    result.idleMsPerSecond = {
+      plain: idle.plain() / (IDLE_WINDOW_MS / 1000),
+      tether: idle.tether() / (IDLE_WINDOW_MS / 1000),
+    };
+    const windowStarted = performance.now();
     const whole = { plain: cpuMeter(plain.pid), tether: cpuMeter(tether.pid) };
     for (let turn = 0; turn < options.turns; turn++) {
       const perReconnect = { plain: 0, tether: 0 };
@@ -177,8 +197,13 @@ export async function runInterleavedReconnects(
       result.turnRatios.push(perReconnect.tether / Math.max(1e-9, perReconnect.plain));
     }
     await settle(pids, { windowMs: 300, maxMs: 10_000 });
-    result.cpuMs.plain = whole.plain() / Math.max(1, result.reconnects.plain);
-    result.cpuMs.tether = whole.tether() / Math.max(1, result.reconnects.tether);
+    const windowSeconds = (performance.now() - windowStarted) / 1000;
+    for (const kind of ["plain", "tether"] as const) {
+      const used = whole[kind]();
+      const count = Math.max(1, result.reconnects[kind]);
+      result.cpuMs[kind] = used / count;
+      result.cpuAboveIdleMs[kind] = (used - result.idleMsPerSecond[kind] * windowSeconds) / count;
+    }
     await closeSockets(bench, pids);
     return result;
   } finally {

@@ -221,8 +221,13 @@ export function interleavedTable(result: InterleavedResult): string {
   const ratios = [...result.turnRatios].sort((a, b) => a - b);
   const ratio = result.cpuMs.tether / result.cpuMs.plain;
   const spread = `${ratios[0]?.toFixed(2)}–${median(ratios)?.toFixed(2)}–${ratios.at(-1)?.toFixed(2)}`;
+  const above = result.cpuAboveIdleMs;
+  const idle = result.idleMsPerSecond;
   return [
     "plain CPU ms / reconnect   tether+ticket   ÷ plain   per turn (min–median–max)   failed",
     `${result.cpuMs.plain.toFixed(3).padStart(24)}   ${result.cpuMs.tether.toFixed(3).padStart(13)}   ${`${ratio.toFixed(2)}x`.padStart(7)}   ${spread.padStart(25)}   ${String(result.failed).padStart(6)}`,
+    "",
+    "above idle: plain ms / reconnect   tether+ticket   ÷ plain   idle CPU ms/s plain   tether",
+    `${above.plain.toFixed(3).padStart(32)}   ${above.tether.toFixed(3).padStart(13)}   ${`${(above.tether / above.plain).toFixed(2)}x`.padStart(7)}   ${idle.plain.toFixed(1).padStart(19)}   ${idle.tether.toFixed(1).padStart(6)}`,
   ].join("\n");
 }
