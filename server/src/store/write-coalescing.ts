@@ -10,9 +10,9 @@ const COALESCED = Symbol("tether.coalescedWrites");
  * check phase (`setImmediate`) uncorks it, so Node hands the kernel one `writev`.
  * An iteration's poll phase runs the callback of every connection with data in
  * it: under load, the handshakes of many sockets, each with its own script, share
- * one write to Redis and one read of its replies (at the end of a turn, as before,
- * each handshake wrote alone). A command waits at most for the rest of that
- * phase's callbacks.
+ * one write to Redis and one read of its replies (uncorked at the end of each
+ * callback's turn, each handshake wrote alone). A command waits at most for the
+ * rest of that phase's callbacks.
  *
  * This is what ioredis's `enableAutoPipelining` is for, without its cost: that
  * option builds a `Pipeline` per turn (a promise, a copy of every defined script
@@ -30,10 +30,10 @@ export function coalesceWrites(client: Redis | Cluster): void {
   }
   const redis = client as Redis;
   // ioredis makes a new socket per (re)connect and emits "connect" once it is up.
-  redis.on("connect", () => corkPerTurn((redis as unknown as { stream?: Socket }).stream));
+  redis.on("connect", () => corkPerIteration((redis as unknown as { stream?: Socket }).stream));
 }
 
-function corkPerTurn(socket: (Socket & { [COALESCED]?: true }) | undefined): void {
+function corkPerIteration(socket: (Socket & { [COALESCED]?: true }) | undefined): void {
   if (socket === undefined || socket[COALESCED]) return;
   socket[COALESCED] = true;
   const write = socket.write;
