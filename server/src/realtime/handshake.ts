@@ -8,6 +8,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Admission } from "./admission.js";
 import type { SocketCapacity } from "./capacity.js";
 import type { ConnectAttempts } from "./connect-attempts.js";
+import { coalesceConnectFrames } from "./connect-frames.js";
 import type { Delivery } from "./delivery.js";
 import type { SocketCounter } from "./guards.js";
 import type { LocalSessions } from "./local-sessions.js";
@@ -167,6 +168,7 @@ export function handshakeMiddleware(deps: {
       // The client left while the handshake awaited the store: Socket.IO drops the socket without a
       // `disconnect`, so what the handshake took is given back here.
       if (socket.conn.readyState !== "open") deps.lifetime.leave(socket);
+      else coalesceConnectFrames(socket);
       next();
     } catch (err) {
       // Whatever the handshake took (a slot, a delivery gate) is given back: this socket never connects.

@@ -31,6 +31,7 @@ import { makeSocketsGuarded } from "./socket-class.js";
 import { SocketLifetime } from "./socket-lifetime.js";
 import { SocketTickets } from "./socket-tickets.js";
 import type { BuiltinListeners, TetherServer } from "./types.js";
+import { coalesceUpgradeWrites } from "./upgrade-writes.js";
 
 /** The message that ends a session's sockets, on the session's topic (its room tag, not the session id). */
 interface SessionEndedMessage {
@@ -131,6 +132,7 @@ export function createRealtime(httpServer: HttpServer, deps: RealtimeDeps, setti
     // `cors` does not apply to WebSocket upgrades: the origin is checked here, for every transport.
     allowRequest: (req, callback) => {
       const allowed = origins.allows(req);
+      if (allowed) coalesceUpgradeWrites(req);
       callback(allowed ? null : "ORIGIN_FORBIDDEN", allowed);
     },
     cors: origins.allowlist ? { origin: origins.allowlist, credentials: true } : undefined,
