@@ -20,7 +20,7 @@ interface EngineConnection {
  * system call fewer per connect and reconnect; the ack waits at most for the rest
  * of the iteration. A `welcome` that waits for the store leaves later, on its own,
  * as before. Polling connections are left alone: their `writable` is the pending
- * request's.
+ * request's. A volatile packet meanwhile is dropped, as on any busy transport.
  */
 export function coalesceConnectFrames(socket: Socket): void {
   const conn = socket.conn as unknown as EngineConnection;
