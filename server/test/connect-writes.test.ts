@@ -1,12 +1,11 @@
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
-import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
 import { connectRaw, post, wsToken } from "@tether/testkit/http";
 import { waitFor } from "@tether/testkit/wait";
 import express from "express";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTether, loadConfig, type Tether } from "../src/index.js";
+import type { Tether } from "../src/index.js";
+import { embeddedTether } from "./fixtures/in-process.js";
 
 const API_KEY = "connect-writes-api-key-0123456789";
 const HANDSHAKE_PATH = "/socket.io/?EIO=4&transport=websocket";
@@ -18,18 +17,7 @@ let url: string;
 const connections: string[][] = [];
 
 beforeAll(async () => {
-  const config = loadConfig({
-    REDIS_URL: "",
-    LOG_LEVEL: "silent",
-    TETHER_API_KEY: API_KEY,
-    TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: "off",
-  });
-  tether = await createTether({
-    config,
-    store: "memory",
-    logger: pino({ level: "silent" }),
-    login: apiKeyAndUserLogin(config),
-  });
+  tether = await embeddedTether(API_KEY);
   const app = express();
   app.use(tether.router);
   http = createServer(app);

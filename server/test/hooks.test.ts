@@ -1,9 +1,9 @@
 import type { TestClient } from "@tether/testkit/client";
-import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
 import { waitFor } from "@tether/testkit/wait";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConnectionIdentity, createTether, loadConfig, type Tether } from "../src/index.js";
+import type { ConnectionIdentity, Tether } from "../src/index.js";
+import { embeddedTether } from "./fixtures/in-process.js";
 import { API_KEY, serveTether, tab } from "./security/rooms-host.js";
 
 const connects: { identity: ConnectionIdentity; socketId: string }[] = [];
@@ -15,17 +15,8 @@ let url: string;
 const opened: TestClient[] = [];
 
 beforeAll(async () => {
-  const config = loadConfig({
-    REDIS_URL: "",
-    LOG_LEVEL: "silent",
-    TETHER_API_KEY: API_KEY,
-    TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: "off",
-  });
-  tether = await createTether({
-    config,
-    store: "memory",
+  tether = await embeddedTether(API_KEY, {
     logger: pino({ level: "error" }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
-    login: apiKeyAndUserLogin(config),
     onConnect: async (identity, socket) => {
       connects.push({ identity, socketId: socket.id });
       if (identity.userId === "thrower") throw new Error("the host's bug");

@@ -1,15 +1,14 @@
 import { ErrorCode } from "@tether/shared";
 import type { TestClient } from "@tether/testkit/client";
-import { apiKeyAndUserLogin } from "@tether/testkit/host-process";
 import { connectRaw, post } from "@tether/testkit/http";
 import { waitFor } from "@tether/testkit/wait";
-import { pino } from "pino";
 import { Socket } from "socket.io";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTether, loadConfig, type Tether } from "../src/index.js";
+import type { Tether } from "../src/index.js";
 import { assertRunDispatch } from "../src/realtime/guards.js";
 import { assertSocketFactory, GATE_SLOT } from "../src/realtime/socket-class.js";
 import type { TetherSocket } from "../src/realtime/types.js";
+import { embeddedTether } from "./fixtures/in-process.js";
 import { API_KEY, serveTether, tab } from "./security/rooms-host.js";
 
 const MAX_SOCKETS = 8;
@@ -20,24 +19,17 @@ let url: string;
 const opened: TestClient[] = [];
 
 beforeAll(async () => {
-  const config = loadConfig({
-    REDIS_URL: "",
-    LOG_LEVEL: "silent",
-    TETHER_API_KEY: API_KEY,
-    TETHER_ADMISSION_MAX_EVENT_LOOP_DELAY: "off",
-    // The bound the last test works at: a leaked slot would refuse its last sockets.
-    TETHER_MAX_SOCKETS: String(MAX_SOCKETS),
-  });
-  tether = await createTether({
-    config,
-    store: "memory",
-    logger: pino({ level: "silent" }),
-    login: apiKeyAndUserLogin(config),
-    // Keeps the server's socket object for the test to look at; registers no listener.
-    onConnect: (_identity, socket) => {
-      sockets.set(socket.id, socket);
+  tether = await embeddedTether(
+    API_KEY,
+    {
+      // Keeps the server's socket object for the test to look at; registers no listener.
+      onConnect: (_identity, socket) => {
+        sockets.set(socket.id, socket);
+      },
     },
-  });
+    // The bound the last test works at: a leaked slot would refuse its last sockets.
+    { TETHER_MAX_SOCKETS: String(MAX_SOCKETS) },
+  );
   ({ url, close } = await serveTether(tether));
 });
 afterAll(async () => {
