@@ -42,7 +42,11 @@ afterAll(async () => {
 });
 
 /** A raw upgrade request; resolves with what the server sent once `until` matches it or the connection ended. */
-function upgrade(headers: Record<string, string>, until: (received: string) => boolean): Promise<string> {
+function upgrade(
+  headers: Record<string, string>,
+  until: (received: string) => boolean,
+  path = HANDSHAKE_PATH,
+): Promise<string> {
   const { port } = http.address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
@@ -65,7 +69,7 @@ function upgrade(headers: Record<string, string>, until: (received: string) => b
       "Sec-WebSocket-Version": "13",
       ...headers,
     }).map(([name, value]) => `${name}: ${value}`);
-    socket.write([`GET ${HANDSHAKE_PATH} HTTP/1.1`, ...lines, "", ""].join("\r\n"));
+    socket.write([`GET ${path} HTTP/1.1`, ...lines, "", ""].join("\r\n"));
   });
 }
 
@@ -96,6 +100,14 @@ describe("an accepted WebSocket upgrade's first writes", () => {
     // Engine.IO accepts the request (origin, transport); ws then refuses a version it does not speak.
     const received = await upgrade({ "Sec-WebSocket-Version": "99" }, () => false);
     expect(received.startsWith("HTTP/1.1 400 Bad Request\r\n")).toBe(true);
+  });
+
+  it("an Engine.IO v3 client, refused after the 101, sees its connection end, and the next one is served", async () => {
+    // Engine.IO refuses the version only once ws has written the 101: the destroy drops what was corked.
+    const received = await upgrade({}, () => false, "/socket.io/?EIO=3&transport=websocket");
+    expect(received).not.toContain('0{"sid":');
+    const next = await upgrade({}, (text) => text.includes('0{"sid":'));
+    expect(next).toContain('0{"sid":');
   });
 
   it("an upgrade Engine.IO refuses (another origin) is answered as before", async () => {
