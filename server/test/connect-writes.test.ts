@@ -6,6 +6,7 @@ import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Tether } from "../src/index.js";
 import { embeddedTether } from "./fixtures/in-process.js";
+import { recordWrites } from "./fixtures/socket-writes.js";
 
 const API_KEY = "connect-writes-api-key-0123456789";
 const HANDSHAKE_PATH = "/socket.io/?EIO=4&transport=websocket";
@@ -21,17 +22,7 @@ beforeAll(async () => {
   const app = express();
   app.use(tether.router);
   http = createServer(app);
-  http.on("connection", (socket: Socket & { _writeGeneric: (...args: unknown[]) => unknown }) => {
-    const writes: string[] = [];
-    connections.push(writes);
-    const original = socket._writeGeneric;
-    socket._writeGeneric = function (this: Socket, ...args: unknown[]) {
-      const [writev, data] = args as [boolean, { chunk: Buffer | string }[] | Buffer | string];
-      const chunks = writev ? (data as { chunk: Buffer | string }[]).map((entry) => entry.chunk) : [data];
-      writes.push(chunks.map((chunk) => (typeof chunk === "string" ? chunk : chunk.toString("latin1"))).join(""));
-      return original.apply(this, args);
-    };
-  });
+  http.on("connection", (socket: Socket) => connections.push(recordWrites(socket)));
   tether.attach(http);
   await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
   url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
