@@ -133,17 +133,37 @@ function lines(stream, onLine) {
  * A TCP port that was free on 127.0.0.1 a moment ago.
  * @returns {Promise<number>}
  */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+export async function freePort() {
+  const [port] = await freePorts(1);
+  return /** @type {number} */ (port);
+}
+
+/**
+ * `count` TCP ports that were free on 127.0.0.1 a moment ago, all different: each is held
+ * until all are known. Asked for one after another, the kernel can hand out the same port
+ * twice, and HAProxy binds with SO_REUSEPORT: its HTTP and HTTPS frontends would then share
+ * one port, and a TLS client would reach the plain one ("wrong version number").
+ * @param {number} count
+ * @returns {Promise<number[]>}
+ */
+export async function freePorts(count) {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address();
+              resolve(typeof address === "object" && address ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(() => resolve(undefined)))));
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildIfMissing } from "../build-if-missing.mjs";
 import { MAX_INSTANCES, startHaproxy } from "./haproxy.mjs";
-import { Fatal, freePort, ManagedProcess, waitUntil } from "./process.mjs";
+import { Fatal, freePort, freePorts, ManagedProcess, waitUntil } from "./process.mjs";
 import { startRedis } from "./redis.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -147,7 +147,7 @@ export async function startCluster(options = {}) {
     const redis = await startRedis({ ...common, port: await freePort(), dir: redisDir, pids });
     stops.push(redis.stop);
 
-    const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+    const ports = await freePorts(count);
     const instances = ports.map((port, index) =>
       instance({
         ...common,
@@ -170,11 +170,13 @@ export async function startCluster(options = {}) {
     stops.push(async () => void (await Promise.all(instances.map((each) => each.stop()))));
     await Promise.all(instances.map((each) => each.start()));
 
+    // The balancer's two ports at once: never the same one twice (see `freePorts`).
+    const [lbPort, tlsPort] = /** @type {[number, number]} */ (await freePorts(2));
     const lb = await startHaproxy({
       ...common,
       config: HAPROXY_CONFIG,
-      port: options.port ?? (await freePort()),
-      tls: tlsCert ? { port: options.tlsPort ?? (await freePort()), cert: tlsCert } : undefined,
+      port: options.port ?? lbPort,
+      tls: tlsCert ? { port: options.tlsPort ?? tlsPort, cert: tlsCert } : undefined,
       backends: ports.map((port) => `127.0.0.1:${port}`),
       env: options.lbEnv,
       adminSocket: join(workDir, "haproxy.sock"),
